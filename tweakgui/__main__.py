@@ -1,0 +1,3 @@
+from tweakgui.cli import main
+
+raise SystemExit(main())

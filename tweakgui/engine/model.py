@@ -1,0 +1,182 @@
+"""Data objects shared by the engine, the command line and the GUI.
+
+An input visit is a list of :class:`Exposure` objects, each with one or more
+:class:`Chip` objects.  All chips of one exposure group (same ``group_id``)
+receive one correction.  A run returns a :class:`VisitResult` with one
+:class:`ImageResult` per exposure and one :class:`FitResult` per fitted group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+__all__ = [
+    "Chip",
+    "Exposure",
+    "Visit",
+    "FitResult",
+    "ImageResult",
+    "VisitResult",
+    "InputError",
+    "Cancelled",
+    "STATUS_SUCCESS",
+    "STATUS_REFERENCE",
+    "STATUS_FAILED",
+]
+
+STATUS_SUCCESS = "SUCCESS"
+STATUS_REFERENCE = "REFERENCE"
+STATUS_FAILED = "FAILED"
+
+
+class InputError(ValueError):
+    """The run cannot start: bad input file, list, ASN or catalog.
+
+    The message is one line and names the file and the cause.
+    """
+
+
+class Cancelled(RuntimeError):
+    """The run was cancelled through its ``threading.Event``."""
+
+
+@dataclass
+class Chip:
+    """One science array of an exposure with its WCS.
+
+    ``wcs`` is an ``astropy.wcs.WCS`` (FITS, with SIP) or a ``gwcs.WCS`` (JWST).
+    ``hdu`` is the index of the SCI extension in the file (FITS); for a JWST
+    datamodel it is 1.  ``name`` is what the user sees, e.g. ``"SCI,1"``.
+    Pixel coordinates everywhere in tweakgui are 0-based.
+    """
+
+    name: str
+    hdu: int
+    shape: tuple[int, int]  # (ny, nx)
+    wcs: Any
+    # extra per-chip information (e.g. wcsinfo dict of a JWST model)
+    meta: dict = field(default_factory=dict)
+    # a custom catalog (x, y[, weight]) for this chip, or None to detect
+    catalog_path: Path | None = None
+
+
+@dataclass
+class Exposure:
+    """One input file: its chips, group and output root."""
+
+    path: Path
+    kind: str  # "fits" (FITS WCS + SIP) or "jwst" (datamodel with GWCS)
+    chips: list[Chip]
+    group_id: str
+    root: str  # output root name, e.g. "j94f05bgq" for j94f05bgq_flt.fits
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Visit:
+    """The inputs of one run, in user order."""
+
+    exposures: list[Exposure]
+    # where relative paths in ASN/catfile were resolved from (for reports)
+    source: str = ""
+
+    def groups(self) -> dict[str, list[Exposure]]:
+        out: dict[str, list[Exposure]] = {}
+        for e in self.exposures:
+            out.setdefault(e.group_id, []).append(e)
+        return out
+
+
+@dataclass
+class FitResult:
+    """One fit (one group against the reference), relative or absolute.
+
+    Shifts are in the reference tangent plane; ``shift_arcsec`` in arcsec
+    and ``shift_pix`` in pixels of the reference image.  ``matches`` has one
+    row per matched pair with columns: ``group_id``, ``image`` (exposure
+    name), ``chip``, ``input_idx`` (row in that chip's catalog), ``ref_idx``
+    (row in the reference catalog), ``x``, ``y`` (chip pixels, 0-based),
+    ``ra``, ``dec`` (of the source after the fit), ``ref_ra``, ``ref_dec``,
+    ``dx``, ``dy`` (residuals in arcsec in the tangent plane, after the fit,
+    reference minus input), ``used`` (False where sigma-clipped or excluded
+    by the user), ``excluded`` (True where the user excluded the match).
+    """
+
+    group_id: str
+    kind: str  # "relative" or "absolute"
+    status: str
+    reason: str = ""
+    fitgeom: str = ""
+    nmatch: int = 0
+    shift_arcsec: tuple[float, float] = (0.0, 0.0)
+    shift_pix: tuple[float, float] = (0.0, 0.0)
+    rotation_deg: float = 0.0
+    proper_rot_deg: float = 0.0
+    scale: float = 1.0
+    skew_deg: float = 0.0
+    rmse_arcsec: float = float("nan")
+    mae_arcsec: float = float("nan")
+    matrix: np.ndarray | None = None
+    matches: Table | None = None
+    # (dx, dy) arcsec of the peak of the 2D offset histogram, when computed
+    hist_peak_arcsec: tuple[float, float] | None = None
+
+    def summary(self) -> str:
+        if self.status != STATUS_SUCCESS:
+            return f"{self.status}: {self.reason}" if self.reason else self.status
+        return (
+            f"{self.fitgeom} nmatch={self.nmatch} shift=({self.shift_arcsec[0]:+.4f}\", "
+            f"{self.shift_arcsec[1]:+.4f}\") rot={self.rotation_deg:+.5f}° "
+            f"scale={self.scale:.6f} rmse={self.rmse_arcsec * 1000:.2f} mas"
+        )
+
+
+@dataclass
+class ImageResult:
+    """The outcome for one exposure."""
+
+    exposure: Exposure
+    status: str
+    reason: str = ""
+    # fits that moved this image (relative first, then absolute)
+    fits: list[FitResult] = field(default_factory=list)
+    # corrected WCS per chip (same order as exposure.chips); None if unchanged
+    new_wcs: list[Any] | None = None
+    # source catalog per chip (x, y, flux, ...), 0-based pixels
+    catalogs: list[Table] = field(default_factory=list)
+    output: Path | None = None
+    extra_outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def fit(self) -> FitResult | None:
+        """The last successful fit of this image (absolute if any), or None."""
+        for f in reversed(self.fits):
+            if f.status == STATUS_SUCCESS:
+                return f
+        return None
+
+
+@dataclass
+class VisitResult:
+    """Everything a run produced."""
+
+    images: list[ImageResult]
+    fits: list[FitResult]
+    params: Any
+    refcat: Table | None = None  # absolute reference catalog used (RA, DEC[, weight])
+    abs_mode: str = ""
+    report_path: Path | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for r in self.images if r.status == STATUS_FAILED)

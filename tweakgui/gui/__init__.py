@@ -1,0 +1,1 @@
+"""The Qt desktop application (the only place Qt is imported)."""
