@@ -1,0 +1,124 @@
+"""A tiny engine with the real engine's signatures, for GUI tests without detection.
+
+Images are 200×200 TAN WCS chips with 30 sources on a grid; ``run`` returns a
+relative fit per non-reference image with hand-made residuals whose excluded
+rows are flagged and left out of ``nmatch``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from tweakgui.engine import model
+
+N_SRC = 30
+
+
+def make_wcs(crval=(150.0, 2.0), shift_pix=(0.0, 0.0)):
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = list(crval)
+    w.wcs.crpix = [100.5 + shift_pix[0], 100.5 + shift_pix[1]]
+    w.wcs.cdelt = [-0.1 / 3600, 0.1 / 3600]
+    w.pixel_shape = (200, 200)
+    return w
+
+
+class FakeEngine:
+    """Callables with the engine's signatures; records calls and can block or fail."""
+
+    def __init__(self, n_images=3, delay=0.0, fail_with=None):
+        self.n_images = n_images
+        self.delay = delay  # seconds per stage in run()
+        self.fail_with = fail_with
+        self.calls = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def load_visit(self, specs, params):
+        self.calls.append(("load_visit", list(specs)))
+        exps = []
+        for i, s in enumerate(specs):
+            p = Path(s)
+            if "missing" in p.name:
+                raise model.InputError(f"{p}: file not found")
+            chip = model.Chip("SCI,1", 1, (200, 200), make_wcs(shift_pix=(i * 0.5, 0)))
+            exps.append(model.Exposure(p, "fits", [chip], f"g{i}", p.stem))
+        return model.Visit(exps)
+
+    def read_pixels(self, exposure, chip):
+        rng = np.random.default_rng(1)
+        data = rng.normal(10, 1, chip.shape).astype("f4")
+        return data, np.zeros(chip.shape, bool)
+
+    def catalog(self):
+        g = np.arange(N_SRC)
+        return Table({"x": 20.0 + (g % 6) * 30, "y": 20.0 + (g // 6) * 35, "flux": 100.0 + g})
+
+    def run(self, visit, params, progress=None, cancel=None, catalogs=None, excluded=None):
+        self.calls.append(("run", dict(catalogs=catalogs, excluded=set(excluded or ()),
+                                       params=params)))
+        excluded = set(excluded or ())
+        stages = len(visit.exposures)
+        for i, e in enumerate(visit.exposures):
+            self.gate.wait(30)
+            if cancel is not None and cancel.is_set():
+                raise model.Cancelled("cancelled")
+            if progress:
+                progress("detect", i + 1, stages, e.name)
+            if self.delay:
+                time.sleep(self.delay)
+        if cancel is not None and cancel.is_set():
+            raise model.Cancelled("cancelled")
+        if self.fail_with is not None:
+            raise self.fail_with
+        images, fits = [], []
+        for k, e in enumerate(visit.exposures):
+            cat = self.catalog()
+            if k == 0:
+                images.append(model.ImageResult(e, model.STATUS_REFERENCE, catalogs=[cat]))
+                continue
+            c = e.chips[0]
+            rng = np.random.default_rng(k)
+            dx = rng.normal(0, 0.01, N_SRC)
+            dy = rng.normal(0, 0.01, N_SRC)
+            ra, dec = c.wcs.all_pix2world(cat["x"], cat["y"], 0)
+            exc = np.array([(e.name, c.name, i) in excluded for i in range(N_SRC)])
+            used = ~exc
+            used[-1] = False  # one clipped source
+            m = Table({"group_id": [e.group_id] * N_SRC, "image": [e.name] * N_SRC,
+                       "chip": [c.name] * N_SRC, "input_idx": np.arange(N_SRC),
+                       "ref_idx": np.arange(N_SRC), "x": cat["x"], "y": cat["y"],
+                       "ra": ra, "dec": dec, "ref_ra": ra, "ref_dec": dec, "dx": dx, "dy": dy,
+                       "used": used, "excluded": exc})
+            f = model.FitResult(e.group_id, "relative", model.STATUS_SUCCESS, fitgeom="rshift",
+                                nmatch=int(N_SRC - exc.sum()), shift_arcsec=(0.05 * k, -0.02),
+                                rmse_arcsec=0.012, matches=m, hist_peak_arcsec=(0.05 * k, -0.02))
+            fits.append(f)
+            images.append(model.ImageResult(e, model.STATUS_SUCCESS, fits=[f],
+                                            new_wcs=[make_wcs(shift_pix=(k * 0.5 + 0.5, 0))],
+                                            catalogs=[cat]))
+        return model.VisitResult(images, fits, params)
+
+    def save_outputs(self, result, output_dir, params, in_place=False, selected=None,
+                     kinds=("images", "headerlets", "wcs", "shiftfile", "report", "catalogs")):
+        self.calls.append(("save_outputs", set(selected or ()), tuple(kinds)))
+        out = []
+        for r in result.images:
+            if selected is not None and r.exposure.name not in selected:
+                continue
+            p = Path(output_dir) / f"{r.exposure.root}_tweakreg.fits"
+            p.write_text("fake")
+            out.append(p)
+        return out
+
+    def api(self):
+        from tweakgui.gui.controller import EngineApi
+
+        return EngineApi(self.load_visit, self.run, self.save_outputs, self.read_pixels)

@@ -1,0 +1,175 @@
+"""The session controller driven with a fake engine and a Mock(spec=SessionView)."""
+
+import threading
+from unittest.mock import Mock
+
+import pytest
+
+from tweakgui.engine import model
+from tweakgui.engine.params import ParameterError
+from tweakgui.gui.controller import SessionController
+from tweakgui.gui.region_shapes import Shape
+from tweakgui.gui.view import SessionView
+
+
+@pytest.fixture
+def ctl(qtbot, fake_engine):
+    view = Mock(spec=SessionView)
+    c = SessionController(view, fake_engine.api())
+    yield c
+    assert c.shutdown(5000)
+
+
+def load(qtbot, ctl, names=("a_flt.fits", "b_flt.fits", "c_flt.fits")):
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
+        ctl.set_inputs(list(names))
+    assert blocker.args == ["load", True]
+
+
+def run(qtbot, ctl, refit=False):
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
+        ctl.refit() if refit else ctl.run()
+    return blocker.args
+
+
+def test_load_run_and_view_calls(qtbot, ctl):
+    load(qtbot, ctl)
+    assert [e.name for e in ctl.visit.exposures] == ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
+    ctl.view.show_visit.assert_called_with(ctl.visit)
+    ctl.view.show_selection.assert_called_with("a_flt.fits", 0)
+    assert run(qtbot, ctl) == ["run", True]
+    ctl.view.show_result.assert_called_with(ctl.result)
+    assert [r.status for r in ctl.result.images] == ["REFERENCE", "SUCCESS", "SUCCESS"]
+    assert ctl.accepted == {"a_flt.fits": True, "b_flt.fits": True, "c_flt.fits": True}
+    # progress reached the view: one call per exposure, last one 3/3
+    ctl.view.show_progress.assert_called_with("detect", 3, 3, "c_flt.fits")
+    busy = [c.args for c in ctl.view.show_busy.call_args_list]
+    assert busy[-2:] == [(True, "run"), (False, "run")]
+
+
+def test_exclude_refits_with_reused_catalogs(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    run(qtbot, ctl)
+    before = ctl.shown_fit("b_flt.fits").nmatch
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.toggle_exclude(("b_flt.fits", "SCI,1", 4))
+    call = fake_engine.calls[-1][1]
+    assert call["excluded"] == {("b_flt.fits", "SCI,1", 4)}
+    assert set(call["catalogs"]) == {(n, "SCI,1") for n in ("a_flt.fits", "b_flt.fits", "c_flt.fits")}
+    fit = ctl.shown_fit("b_flt.fits")
+    assert fit.nmatch == before - 1
+    row = fit.matches[fit.matches["input_idx"] == 4][0]
+    assert row["excluded"] and not row["used"]
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.toggle_exclude(("b_flt.fits", "SCI,1", 4))
+    assert ctl.shown_fit("b_flt.fits").nmatch == before
+
+
+def test_stale_result_is_dropped(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    fake_engine.gate.clear()
+    ctl.run()
+    first = ctl._job.serial
+    ctl.params = ctl.params.replace(fitgeometry="shift")
+    ctl.run()  # supersedes: the first is cancelled, the second runs after it
+    fake_engine.gate.set()
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["run", True]
+    assert ctl._serial == first + 1
+    runs = [c for c in fake_engine.calls if c[0] == "run"]
+    assert runs[-1][1]["params"].fitgeometry == "shift"
+    assert ctl.result.params.fitgeometry == "shift"
+    ctl.view.show_error.assert_not_called()
+
+
+def test_cancel_mid_run(qtbot, ctl, fake_engine, tmp_path):
+    load(qtbot, ctl)
+    fake_engine.gate.clear()
+    ctl.run()
+    ctl.cancel()
+    fake_engine.gate.set()
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["run", False]
+    assert ctl.result is None
+    ctl.view.show_error.assert_not_called()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_worker_exception_reports_and_recovers(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    fake_engine.fail_with = ZeroDivisionError("boom in the fit")
+    assert run(qtbot, ctl) == ["run", False]
+    title, msg, details = ctl.view.show_error.call_args.args
+    assert "boom in the fit" in msg and "ZeroDivisionError" in details
+    fake_engine.fail_with = None
+    assert run(qtbot, ctl) == ["run", True]
+
+
+def test_input_error_is_one_line(qtbot, ctl):
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
+        ctl.set_inputs(["missing.fits"])
+    assert blocker.args == ["load", False]
+    title, msg = ctl.view.show_error.call_args.args[:2]
+    assert msg == "missing.fits: file not found"
+
+
+def test_overrides_order_reference_and_params(qtbot, ctl):
+    load(qtbot, ctl)
+    ctl.set_group_id("b_flt.fits", "grpX")
+    ctl.set_reference("c_flt.fits")
+    assert [e.name for e in ctl.visit.exposures][0] == "c_flt.fits"
+    assert ctl.params.enforce_user_order
+    ctl.move_exposure("a_flt.fits", +1)
+    assert [e.name for e in ctl.visit.exposures] == ["c_flt.fits", "b_flt.fits", "a_flt.fits"]
+    ctl.set_catalog("a_flt.fits", "/tmp/a.ecsv")
+    assert str(ctl.exposure("a_flt.fits").chips[0].catalog_path) == "/tmp/a.ecsv"
+    assert ctl.params.use_custom_catalogs
+    with pytest.raises(ParameterError, match="searchrad"):
+        ctl.update_param("searchrad", -1)
+    ctl.set_offset_from_histogram(0.25, -0.125)
+    assert (ctl.params.xoffset, ctl.params.yoffset, ctl.params.use2dhist) == (0.25, -0.125, False)
+    # group override survives a reload
+    load(qtbot, ctl)
+    assert ctl.exposure("b_flt.fits").group_id == "grpX"
+
+
+def test_regions_become_exclusions_file(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    ctl.set_regions("b_flt.fits", "SCI,1", [Shape("circle", (50, 60, 10)),
+                                           Shape("box", (10, 10, 4, 2, 0), include=True)])
+    run(qtbot, ctl)
+    params = fake_engine.calls[-1][1]["params"]
+    lines = open(params.exclusions).read().splitlines()
+    assert len(lines) == 1 and lines[0].split()[0] == "b_flt.fits"
+    reg = open(lines[0].split()[1]).read()
+    assert "-circle(51.0000,61.0000,10.0000)" in reg and "\nbox(11.0000,11.0000" in reg
+
+
+def test_save_only_accepted(qtbot, ctl, fake_engine, tmp_path):
+    load(qtbot, ctl)
+    run(qtbot, ctl)
+    ctl.set_accepted("b_flt.fits", False)
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_flt_tweakreg.fits", "c_flt_tweakreg.fits"]
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.save(tmp_path, kinds=["headerlets"], only={"c_flt.fits"})
+    assert fake_engine.calls[-1] == ("save_outputs", {"c_flt.fits"}, ("headerlets",))
+
+
+def test_select_match_switches_image(qtbot, ctl):
+    load(qtbot, ctl)
+    run(qtbot, ctl)
+    ctl.select_match(("c_flt.fits", "SCI,1", 3))
+    assert ctl.selected == "c_flt.fits"
+    ctl.view.show_match.assert_called_with(("c_flt.fits", "SCI,1", 3))
+
+
+def test_shutdown_during_run(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    fake_engine.gate.clear()
+    ctl.run()
+    threading.Timer(0.2, fake_engine.gate.set).start()
+    assert ctl.shutdown(5000)

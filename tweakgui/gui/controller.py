@@ -1,0 +1,487 @@
+"""The session controller: owns the state of one alignment session.
+
+It holds the inputs, the parameters, per-chip regions, excluded matches, the
+last result and the accept/reject choice per image; it starts one worker at a
+time (load, run, refit or save), tags each job with a serial number and drops
+results of outdated jobs.  The engine functions are passed in (see
+:class:`EngineApi`), so the controller is tested with a fake engine and a
+``Mock(spec=SessionView)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from tweakgui.engine import model
+from tweakgui.engine.params import ParameterError, TweakRegParams
+from tweakgui.gui.region_shapes import Shape, write_exclusions
+from tweakgui.gui.view import SessionView
+from tweakgui.gui.worker import Job, describe_error, start_job
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EngineApi", "SessionController", "MatchKey"]
+
+MatchKey = tuple  # (image name, chip name, input_idx)
+
+
+@dataclass
+class EngineApi:
+    """The engine functions the controller calls (injected, silx FitWidget style)."""
+
+    load_visit: Callable
+    run: Callable
+    save_outputs: Callable
+    read_pixels: Callable
+
+    @classmethod
+    def default(cls) -> "EngineApi":
+        from tweakgui.engine import inputs, pipeline
+
+        return cls(load_visit=inputs.load_visit, run=pipeline.run,
+                   save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
+
+
+class SessionController(QObject):
+    """One session: state, jobs and the links between the panels."""
+
+    # emitted after a job's result has been handed to the view (tests, automation)
+    jobDone = Signal(str, bool)  # kind, ok
+    stateChanged = Signal()  # regions, exclusions, acceptance, overrides
+
+    def __init__(self, view: SessionView, engine: EngineApi | None = None,
+                 params: TweakRegParams | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.view = view
+        self.engine = engine or EngineApi.default()
+        self.params = params or TweakRegParams()
+        self.inputs: list[str] = []
+        self.visit: model.Visit | None = None
+        self.result: model.VisitResult | None = None
+        self.group_overrides: dict[str, str] = {}
+        self.catalog_overrides: dict[str, str] = {}
+        self.regions: dict[tuple[str, str], list[Shape]] = {}
+        self.excluded: set[MatchKey] = set()
+        self.accepted: dict[str, bool] = {}
+        self.selected: str | None = None
+        self.selected_chip = 0
+        self.selected_match: MatchKey | None = None
+        self.fit_choice = "last"  # "last", "relative" or "absolute"
+        self.session_summary: list[dict] | None = None
+        self.last_saved: list[Path] = []
+        self._serial = 0
+        self._job: Job | None = None
+        self._threads: dict[int, tuple] = {}
+        self._pending: tuple | None = None
+        self._pixels: dict[tuple[str, int], Any] = {}
+        self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-session-"))
+
+    # ------------------------------------------------------------------ jobs
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def _start(self, kind: str, fn: Callable, *args, with_callbacks=True, **kwargs) -> None:
+        if self._job is not None:
+            # one worker at a time: cancel the running job, start this one when it ends
+            self._pending = (kind, fn, args, with_callbacks, kwargs)
+            self._job.cancel.set()
+            return
+        self._serial += 1
+        job = Job(kind, self._serial, fn, *args, with_callbacks=with_callbacks, **kwargs)
+        self._job = job
+        self.view.show_busy(True, kind)
+        thread, worker = start_job(job, self, self._on_started, self._on_progress,
+                                   self._on_finished, self._on_errored)
+        # keep the Python wrappers alive until the thread has really ended
+        self._threads[job.serial] = (thread, worker)
+        thread.finished.connect(self._forget_finished_threads)
+
+    @Slot()
+    def _forget_finished_threads(self) -> None:
+        for serial, (thread, _worker) in list(self._threads.items()):
+            if thread.isFinished():
+                # finished is emitted before the thread has run its deferred
+                # deletes (the worker's deleteLater): let it end, then drop it
+                thread.wait()
+                del self._threads[serial]
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check."""
+        self._pending = None
+        if self._job is not None:
+            self._job.cancel.set()
+            self.view.show_status("Cancelling…")
+
+    def _end_job(self, serial: int) -> bool:
+        """Forget the job ``serial``; False when it is not the current one (stale)."""
+        if self._job is None or serial != self._job.serial:
+            log.debug("dropping the result of outdated job %d", serial)
+            return False
+        kind = self._job.kind
+        self._job = None
+        self.view.show_busy(False, kind)
+        return True
+
+    def _start_pending(self) -> None:
+        if self._pending is not None:
+            kind, fn, args, cb, kwargs = self._pending
+            self._pending = None
+            self._start(kind, fn, *args, with_callbacks=cb, **kwargs)
+
+    @Slot(int)
+    def _on_started(self, serial: int) -> None:
+        if self._job is not None and serial == self._job.serial:
+            self.view.show_status(f"{self._job.kind.capitalize()} started")
+
+    @Slot(int, str, int, int, str)
+    def _on_progress(self, serial: int, stage: str, done: int, total: int, message: str) -> None:
+        if self._job is not None and serial == self._job.serial:
+            self.view.show_progress(stage, done, total, message)
+
+    @Slot(int, str, object)
+    def _on_finished(self, serial: int, kind: str, result: Any) -> None:
+        if not self._end_job(serial):
+            return
+        if self._pending is not None:  # a newer request superseded this result
+            self._start_pending()
+            return
+        handler = {"load": self._loaded, "run": self._ran, "refit": self._ran,
+                   "save": self._saved}[kind]
+        handler(result)
+        self.jobDone.emit(kind, True)
+
+    @Slot(int, str, object, str)
+    def _on_errored(self, serial: int, kind: str, exc: Any, tb: str) -> None:
+        if not self._end_job(serial):
+            return
+        if self._pending is not None:
+            self._start_pending()
+            return
+        if isinstance(exc, model.Cancelled):
+            log.info("%s cancelled", kind)
+            self.view.show_status(f"{kind.capitalize()} cancelled")
+        elif isinstance(exc, (model.InputError, ParameterError)):
+            log.error("%s", exc)
+            self.view.show_error(f"Cannot {kind}", str(exc))
+        else:
+            log.error("%s failed: %s\n%s", kind, describe_error(exc), tb)
+            self.view.show_error(f"{kind.capitalize()} failed", describe_error(exc), tb)
+        self.jobDone.emit(kind, False)
+
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Cancel any job and wait for its thread (window closing). True if stopped."""
+        self._pending = None
+        if self._job is not None:
+            self._job.cancel.set()
+        ok = True
+        for thread, _worker in list(self._threads.values()):
+            try:
+                thread.quit()
+                ok = thread.wait(timeout_ms) and ok
+            except RuntimeError:  # already deleted: it had finished
+                pass
+        return bool(ok)
+
+    # ---------------------------------------------------------------- inputs
+    def set_inputs(self, specs: list[str]) -> None:
+        """Replace the inputs and load them (in the worker)."""
+        self.inputs = [str(s) for s in specs]
+        self._load()
+
+    def add_inputs(self, specs: list[str]) -> None:
+        new = [str(s) for s in specs if str(s) not in self.inputs]
+        if new:
+            self.inputs += new
+            self._load()
+
+    def _load(self) -> None:
+        self.result = None
+        self._pixels.clear()
+        self.view.show_result(None)
+        if not self.inputs:
+            self.visit = None
+            self.view.show_visit(None)
+            return
+        self._start("load", self.engine.load_visit, list(self.inputs), self.params,
+                    with_callbacks=False)
+
+    def _loaded(self, visit: model.Visit) -> None:
+        order = {Path(s).name: i for i, s in enumerate(self.inputs)}
+        visit.exposures.sort(key=lambda e: order.get(e.name, len(order)))
+        self.visit = visit
+        self._apply_overrides()
+        n = len(visit.exposures)
+        log.info("loaded %d exposure%s, %d chip%s", n, "" if n == 1 else "s",
+                 sum(len(e.chips) for e in visit.exposures),
+                 "" if sum(len(e.chips) for e in visit.exposures) == 1 else "s")
+        self.view.show_visit(visit)
+        if visit.exposures and (self.selected is None or self.exposure(self.selected) is None):
+            self.select_image(visit.exposures[0].name)
+        elif self.selected is not None:
+            self.select_image(self.selected, self.selected_chip)
+        self.view.show_status(f"Loaded {n} exposures")
+
+    def _apply_overrides(self) -> None:
+        for e in self.visit.exposures if self.visit else []:
+            if e.name in self.group_overrides:
+                e.group_id = self.group_overrides[e.name]
+            if e.name in self.catalog_overrides:
+                for c in e.chips:
+                    c.catalog_path = Path(self.catalog_overrides[e.name])
+
+    def exposure(self, name: str | None) -> model.Exposure | None:
+        for e in self.visit.exposures if self.visit else []:
+            if e.name == name:
+                return e
+        return None
+
+    def remove_exposure(self, name: str) -> None:
+        e = self.exposure(name)
+        if e is None:
+            return
+        self.visit.exposures.remove(e)
+        self.inputs = [s for s in self.inputs if Path(s).name != name] or self.inputs
+        self.regions = {k: v for k, v in self.regions.items() if k[0] != name}
+        self.excluded = {k for k in self.excluded if k[0] != name}
+        if self.selected == name:
+            self.selected = None
+        self.view.show_visit(self.visit)
+        if self.visit.exposures and self.selected is None:
+            self.select_image(self.visit.exposures[0].name)
+        self.stateChanged.emit()
+
+    def move_exposure(self, name: str, delta: int) -> None:
+        """Move an exposure up (-1) or down (+1) in the order used by ``enforce_user_order``."""
+        ex = self.visit.exposures if self.visit else []
+        e = self.exposure(name)
+        if e is None:
+            return
+        i = ex.index(e)
+        j = max(0, min(len(ex) - 1, i + delta))
+        ex.insert(j, ex.pop(i))
+        self.view.show_visit(self.visit)
+
+    def set_reference(self, name: str) -> None:
+        """Make ``name`` the reference: first in the list, with ``enforce_user_order`` on."""
+        e = self.exposure(name)
+        if e is None:
+            return
+        self.visit.exposures.remove(e)
+        self.visit.exposures.insert(0, e)
+        if not self.params.enforce_user_order:
+            self.params = self.params.replace(enforce_user_order=True)
+            self.view.show_params(self.params)
+        self.view.show_visit(self.visit)
+        self.view.show_status(f"{name} is the reference image (user order enforced)")
+
+    def set_group_id(self, name: str, group_id: str) -> None:
+        group_id = str(group_id).strip()
+        e = self.exposure(name)
+        if e is None or not group_id:
+            return
+        e.group_id = group_id
+        self.group_overrides[name] = group_id
+        self.view.show_visit(self.visit)
+        self.stateChanged.emit()
+
+    def set_catalog(self, name: str, path: str | None) -> None:
+        """Use a custom catalog for every chip of ``name`` (None: detect)."""
+        e = self.exposure(name)
+        if e is None:
+            return
+        if path:
+            self.catalog_overrides[name] = str(path)
+        else:
+            self.catalog_overrides.pop(name, None)
+        for c in e.chips:
+            c.catalog_path = Path(path) if path else None
+        if path and not self.params.use_custom_catalogs:
+            self.params = self.params.replace(use_custom_catalogs=True)
+            self.view.show_params(self.params)
+        self.view.show_visit(self.visit)
+        self.stateChanged.emit()
+
+    # ---------------------------------------------------------------- params
+    def set_params(self, params: TweakRegParams) -> None:
+        self.params = params
+        self.view.show_params(params)
+
+    def update_param(self, name: str, value: Any) -> None:
+        """Change one parameter; raises ParameterError naming it when invalid."""
+        self.params = self.params.replace(**{name: value})
+
+    def set_offset_from_histogram(self, dx: float, dy: float) -> None:
+        """A click in the 2D histogram: the initial offset (arcsec) of the next run."""
+        self.params = self.params.replace(xoffset=round(float(dx), 4), yoffset=round(float(dy), 4),
+                                          use2dhist=False)
+        self.view.show_params(self.params)
+        self.view.show_status(f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" "
+                              "(use2dhist off)")
+
+    # --------------------------------------------------------------- regions
+    def set_regions(self, name: str, chip: str, shapes: list[Shape]) -> None:
+        key = (name, chip)
+        if shapes:
+            self.regions[key] = list(shapes)
+        else:
+            self.regions.pop(key, None)
+        self.stateChanged.emit()
+
+    def regions_for(self, name: str, chip: str) -> list[Shape]:
+        return list(self.regions.get((name, chip), []))
+
+    def _run_params(self) -> TweakRegParams:
+        """Parameters of a run: GUI regions go to the engine as an exclusions file."""
+        if not self.regions or self.visit is None:
+            return self.params
+        path = write_exclusions(self.regions, self.visit.exposures, self._workdir / "regions")
+        if path is None:
+            return self.params
+        if self.params.exclusions:
+            log.warning("regions drawn in the GUI replace the exclusions file %s",
+                        self.params.exclusions)
+        return self.params.replace(exclusions=str(path))
+
+    # ------------------------------------------------------------------ runs
+    def run(self) -> None:
+        """Detect and align the whole visit (in the worker)."""
+        if self.visit is None:
+            self.view.show_error("Nothing to align", "Add images first (File ▸ Add Images…)")
+            return
+        try:
+            params = self._run_params()
+        except (OSError, ValueError) as exc:
+            self.view.show_error("Cannot run", str(exc))
+            return
+        self._start("run", self.engine.run, self.visit, params,
+                    excluded=set(self.excluded) or None)
+
+    def refit(self) -> None:
+        """Fit again with the catalogs of the last run (no detection)."""
+        if self.result is None:
+            self.run()
+            return
+        catalogs = {(r.exposure.name, c.name): cat for r in self.result.images
+                    for c, cat in zip(r.exposure.chips, r.catalogs)}
+        self._start("refit", self.engine.run, self.visit, self._run_params(),
+                    catalogs=catalogs or None, excluded=set(self.excluded))
+
+    def _ran(self, result: model.VisitResult) -> None:
+        self.result = result
+        self.session_summary = None
+        for r in result.images:
+            self.accepted[r.exposure.name] = r.status != model.STATUS_FAILED
+        nok = sum(r.status != model.STATUS_FAILED for r in result.images)
+        log.info("alignment finished: %d of %d images aligned", nok, len(result.images))
+        for f in result.fits:
+            log.info("group %s (%s): %s", f.group_id, f.kind, f.summary())
+        self.view.show_visit(self.visit)
+        self.view.show_result(result)
+        if self.selected is not None:
+            self.view.show_selection(self.selected, self.selected_chip)
+        if self.selected_match is not None:
+            self.view.show_match(self.selected_match)
+        failed = result.n_failed
+        self.view.show_status(f"Aligned {nok}/{len(result.images)} images"
+                              + (f", {failed} failed" if failed else ""))
+
+    def toggle_exclude(self, key: MatchKey, refit: bool = True) -> None:
+        """Exclude a match from the fit, or restore it, and fit again at once."""
+        key = (str(key[0]), str(key[1]), int(key[2]))
+        if key in self.excluded:
+            self.excluded.discard(key)
+            log.info("restored match %s %s #%d", *key)
+        else:
+            self.excluded.add(key)
+            log.info("excluded match %s %s #%d", *key)
+        self.stateChanged.emit()
+        if refit:
+            self.refit()
+
+    # ------------------------------------------------------------- selection
+    def select_image(self, name: str | None, chip_index: int = 0) -> None:
+        self.selected = name
+        e = self.exposure(name)
+        self.selected_chip = max(0, min(chip_index, len(e.chips) - 1)) if e else 0
+        self.view.show_selection(name, self.selected_chip)
+        if e is not None:
+            c = e.chips[self.selected_chip]
+            self.view.show_regions((e.name, c.name), self.regions_for(e.name, c.name))
+
+    def select_match(self, key: MatchKey | None) -> None:
+        """Highlight one match everywhere; switches image and chip if needed."""
+        self.selected_match = key
+        if key is not None:
+            e = self.exposure(key[0])
+            if e is not None:
+                idx = next((i for i, c in enumerate(e.chips) if c.name == key[1]), 0)
+                if key[0] != self.selected or idx != self.selected_chip:
+                    self.select_image(key[0], idx)
+        self.view.show_match(key)
+
+    def image_result(self, name: str | None) -> model.ImageResult | None:
+        for r in self.result.images if self.result else []:
+            if r.exposure.name == name:
+                return r
+        return None
+
+    def shown_fit(self, name: str | None = None) -> model.FitResult | None:
+        """The fit to inspect for an image, following ``fit_choice``."""
+        r = self.image_result(name if name is not None else self.selected)
+        if r is None or not r.fits:
+            return None
+        if self.fit_choice in ("relative", "absolute"):
+            for f in reversed(r.fits):
+                if f.kind == self.fit_choice:
+                    return f
+            return None
+        return r.fit or r.fits[-1]
+
+    def pixels(self, name: str, chip_index: int):
+        """(data, mask) of one chip, cached for the last few chips."""
+        key = (name, chip_index)
+        if key not in self._pixels:
+            e = self.exposure(name)
+            if e is None:
+                return None
+            if len(self._pixels) >= 4:
+                self._pixels.pop(next(iter(self._pixels)))
+            self._pixels[key] = self.engine.read_pixels(e, e.chips[chip_index])
+        return self._pixels[key]
+
+    # ---------------------------------------------------------------- saving
+    def set_accepted(self, name: str, accepted: bool) -> None:
+        self.accepted[name] = bool(accepted)
+        self.stateChanged.emit()
+
+    def save(self, output_dir: str | Path, kinds=None, only: set[str] | None = None,
+             in_place: bool = False) -> None:
+        """Write outputs of accepted images (restricted to ``only`` if given)."""
+        if self.result is None:
+            self.view.show_error("Nothing to save", "Run the alignment first.")
+            return
+        selected = {n for n, ok in self.accepted.items() if ok}
+        if only is not None:
+            selected &= set(only)
+        if not selected:
+            self.view.show_error("Nothing to save", "No accepted image is selected.")
+            return
+        kw = {"in_place": in_place, "selected": selected}
+        if kinds is not None:
+            kw["kinds"] = tuple(kinds)
+        self._start("save", self.engine.save_outputs, self.result, Path(output_dir), self.params,
+                    with_callbacks=False, **kw)
+
+    def _saved(self, paths) -> None:
+        self.last_saved = [Path(p) for p in paths or []]
+        log.info("wrote %d files", len(self.last_saved))
+        for p in self.last_saved:
+            log.info("  %s", p)
+        self.view.show_status(f"Wrote {len(self.last_saved)} files")

@@ -1,0 +1,154 @@
+"""Exclusion regions as the GUI keeps them: plain data, no Qt.
+
+A :class:`Shape` is a circle, box or polygon in 0-based pixel coordinates of
+one chip, marked include or exclude.  Shapes convert to DS9 region text (whose
+image coordinates are 1-based) so that a run hands them to the engine through
+a drizzlepac-style exclusions file, and they load from DS9 files in pixel or
+sky coordinates (sky regions are converted with the chip's WCS).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Shape", "shapes_to_ds9", "shapes_from_ds9", "write_exclusions"]
+
+KINDS = ("circle", "box", "polygon")
+
+
+@dataclass
+class Shape:
+    """One region in 0-based pixels.
+
+    ``params``: circle ``(x, y, r)``; box ``(x, y, width, height, angle_deg)``
+    with (x, y) the centre; polygon ``(x0, y0, x1, y1, ...)``.
+    """
+
+    kind: str
+    params: tuple[float, ...]
+    include: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"region kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        self.params = tuple(float(p) for p in self.params)
+        n = {"circle": 3, "box": 5}.get(self.kind)
+        if n is not None and len(self.params) != n:
+            raise ValueError(f"a {self.kind} region needs {n} numbers, got {len(self.params)}")
+        if self.kind == "polygon" and (len(self.params) < 6 or len(self.params) % 2):
+            raise ValueError("a polygon region needs at least 3 (x, y) vertices")
+
+    def to_ds9(self) -> str:
+        """The DS9 line of this shape (image coordinates are 1-based)."""
+        p = list(self.params)
+        if self.kind == "polygon":
+            p = [v + 1 for v in p]
+        else:
+            p[0] += 1
+            p[1] += 1
+        body = ",".join(f"{v:.4f}" for v in p)
+        return f"{'' if self.include else '-'}{self.kind}({body})"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "params": list(self.params), "include": self.include}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Shape":
+        return cls(d["kind"], tuple(d["params"]), bool(d.get("include", False)))
+
+
+def shapes_to_ds9(shapes: list[Shape]) -> str:
+    lines = ["# Region file format: DS9 (written by tweakgui)", "image"]
+    lines += [s.to_ds9() for s in shapes]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_ds9(shapes: list[Shape], path: str | Path) -> None:
+    """Write shapes to a DS9 region file (atomically)."""
+    _atomic_write(Path(path), shapes_to_ds9(shapes))
+
+
+def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
+    """Read a DS9 region file; sky regions need the chip's ``wcs``.
+
+    Raises ValueError with a one-line message naming the file.
+    """
+    from regions import (CirclePixelRegion, CircleSkyRegion, PolygonPixelRegion,
+                         PolygonSkyRegion, RectanglePixelRegion, RectangleSkyRegion, Regions)
+
+    path = Path(path)
+    try:
+        regs = Regions.read(str(path), format="ds9")
+    except Exception as exc:  # noqa: BLE001 - the parser raises many kinds
+        raise ValueError(f"{path}: not a readable DS9 region file ({exc})") from None
+    out = []
+    for r in regs:
+        if isinstance(r, (CircleSkyRegion, RectangleSkyRegion, PolygonSkyRegion)):
+            if wcs is None:
+                raise ValueError(f"{path}: sky regions need the image WCS")
+            r = r.to_pixel(wcs)
+        include = bool(r.meta.get("include", True))
+        if isinstance(r, CirclePixelRegion):
+            out.append(Shape("circle", (r.center.x, r.center.y, r.radius), include))
+        elif isinstance(r, RectanglePixelRegion):
+            out.append(Shape("box", (r.center.x, r.center.y, r.width, r.height,
+                                     r.angle.to_value("deg")), include))
+        elif isinstance(r, PolygonPixelRegion):
+            xy = []
+            for x, y in zip(r.vertices.x, r.vertices.y):
+                xy += [x, y]
+            out.append(Shape("polygon", tuple(xy), include))
+        else:
+            log.warning("%s: region %s is not a circle, box or polygon; skipped",
+                        path, type(r).__name__)
+    return out
+
+
+def write_exclusions(regions: dict[tuple[str, str], list[Shape]], exposures, directory: Path) -> Path | None:
+    """Write one DS9 file per chip with shapes and a drizzlepac exclusions list.
+
+    ``regions`` maps ``(exposure name, chip name)`` to shapes; ``exposures`` are
+    the visit's exposures.  Returns the exclusions file path, or None when there
+    are no shapes at all.  Each line names an image followed by one entry per
+    chip: a region file or ``None``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for e in exposures:
+        entries = []
+        for c in e.chips:
+            shapes = regions.get((e.name, c.name)) or []
+            if not shapes:
+                entries.append("None")
+                continue
+            safe = c.name.replace(",", "").replace(" ", "")
+            reg = directory / f"{e.root}_{safe}.reg"
+            save_ds9(shapes, reg)
+            entries.append(str(reg))
+        if any(x != "None" for x in entries):
+            lines.append(" ".join([str(e.path)] + entries))
+    if not lines:
+        return None
+    path = directory / "exclusions.txt"
+    _atomic_write(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,120 @@
+"""Save and reopen a session as one JSON file.
+
+A session holds what a person decided: inputs in their order, parameters,
+group and catalog overrides, regions per chip, excluded matches, accepted
+images, and a summary of the last results.  Reopening loads the inputs and
+restores the rest; running again reproduces the results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from tweakgui import __version__
+from tweakgui.engine.params import TweakRegParams
+from tweakgui.gui.region_shapes import Shape
+
+__all__ = ["session_to_dict", "write_session", "read_session", "results_summary"]
+
+FORMAT = "tweakgui-session"
+FORMAT_VERSION = 1
+
+
+def _num(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def results_summary(result) -> list[dict]:
+    """Per image: status, reason and the numbers of its fit."""
+    out = []
+    for r in result.images if result is not None else []:
+        d = {"image": r.exposure.name, "group_id": r.exposure.group_id, "status": r.status,
+             "reason": r.reason}
+        f = r.fit
+        if f is not None:
+            d.update(kind=f.kind, fitgeom=f.fitgeom, nmatch=int(f.nmatch),
+                     shift_arcsec=[_num(v) for v in f.shift_arcsec],
+                     rotation_deg=_num(f.rotation_deg), scale=_num(f.scale),
+                     rmse_arcsec=_num(f.rmse_arcsec))
+        out.append(d)
+    return out
+
+
+def session_to_dict(ctl) -> dict:
+    """The state of a :class:`SessionController` as plain JSON-able data."""
+    exposures = ctl.visit.exposures if ctl.visit is not None else []
+    by_name = {Path(s).name: s for s in ctl.inputs}
+    # inputs in the user's order (one file per exposure when known)
+    inputs = [str(e.path) for e in exposures] if exposures else list(ctl.inputs)
+    if not exposures:
+        inputs = [by_name.get(Path(s).name, s) for s in ctl.inputs]
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "tweakgui": __version__,
+        "inputs": inputs,
+        "params": ctl.params.to_dict(),
+        "group_ids": dict(ctl.group_overrides),
+        "catalogs": dict(ctl.catalog_overrides),
+        "regions": [{"image": k[0], "chip": k[1], "shapes": [s.to_dict() for s in v]}
+                    for k, v in sorted(ctl.regions.items())],
+        "excluded": [list(k) for k in sorted(ctl.excluded)],
+        "accepted": dict(ctl.accepted),
+        "results": results_summary(ctl.result) if ctl.result is not None
+        else (ctl.session_summary or []),
+    }
+
+
+def write_session(ctl, path: str | Path) -> Path:
+    """Write the session atomically; returns the path."""
+    path = Path(path)
+    text = json.dumps(session_to_dict(ctl), indent=1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_session(path: str | Path) -> dict:
+    """Read and check a session file; ValueError with one line naming the file."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read session ({exc})") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a tweakgui session file")
+    try:
+        d["params"] = TweakRegParams(**d.get("params", {}))
+        d["regions"] = {(r["image"], r["chip"]): [Shape.from_dict(s) for s in r["shapes"]]
+                        for r in d.get("regions", [])}
+        d["excluded"] = {(str(a), str(b), int(c)) for a, b, c in d.get("excluded", [])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: bad session content ({exc})") from None
+    # relative input paths are relative to the session file
+    d["inputs"] = [str(p if Path(p).is_absolute() else path.parent / p) for p in d.get("inputs", [])]
+    return d
+
+
+def apply_session(ctl, d: dict) -> None:
+    """Restore a read session into a controller and start loading its inputs."""
+    ctl.params = d["params"]
+    ctl.group_overrides = dict(d.get("group_ids", {}))
+    ctl.catalog_overrides = dict(d.get("catalogs", {}))
+    ctl.regions = dict(d["regions"])
+    ctl.excluded = set(d["excluded"])
+    ctl.accepted = {k: bool(v) for k, v in d.get("accepted", {}).items()}
+    ctl.selected = None
+    ctl.view.show_params(ctl.params)
+    ctl.set_inputs(d["inputs"])
+    ctl.session_summary = d.get("results") or None
