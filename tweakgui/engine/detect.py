@@ -1,0 +1,324 @@
+"""Source detection on one chip: background, finders, and the common output table.
+
+:func:`detect_sources` is the one entry point.  It masks NaN/inf and flagged
+pixels, estimates the background and its RMS, runs the finder named by
+``params.starfinder`` and returns an :class:`astropy.table.Table` with columns
+``x``, ``y`` (0-based pixel centroids), ``flux`` and ``peak`` (background
+subtracted), sorted by decreasing flux, with ``peakmax`` and ``brightest``
+applied.
+
+The photutils finders (``dao``, ``iraf``, ``segmentation``) follow jwst's
+tweakreg catalog recipe: ``Background2D`` (median, 3-sigma clipping, 3x3
+filter) with ``bkg_boxsize`` boxes, threshold = ``snr_threshold`` x
+background RMS, detection on the background-subtracted image.  ``sep`` is
+Source Extractor as a library: its own mesh background, extraction on the
+image convolved with a Gaussian of ``kernel_fwhm`` and windowed centroids
+(``XWIN_IMAGE``/``YWIN_IMAGE``), several times faster than the photutils path.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from astropy.stats import SigmaClip
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
+
+__all__ = ["detect_sources", "estimate_background", "empty_catalog", "COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("x", "y", "flux", "peak")
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+def empty_catalog(weight_col: bool = False) -> Table:
+    """An empty source table with the standard columns."""
+    names = COLUMNS + (("weight",) if weight_col else ())
+    return Table(names=names, dtype=[np.float64] * len(names))
+
+
+def detect_sources(data, params, mask=None, weight_col=False) -> Table:
+    """Find sources in one 2D image.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The science array (any float or int dtype, any byte order).
+    params : tweakgui.engine.params.TweakRegParams
+        Uses ``starfinder``, ``snr_threshold``, ``bkg_boxsize``,
+        ``kernel_fwhm``, ``brightest``, ``peakmax`` and the parameters of the
+        chosen finder.
+    mask : numpy.ndarray of bool, optional
+        True where a pixel is bad or excluded.  NaN and inf pixels are always
+        masked.
+    weight_col : bool, optional
+        Add a ``weight`` column proportional to the squared signal-to-noise
+        ratio of each source (the inverse variance of its centroid in the
+        background-limited case), scaled so that the largest weight is 1.
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns ``x``, ``y``, ``flux``, ``peak`` (float64), and ``weight``
+        when asked for, sorted by decreasing flux.  An image without sources
+        gives an empty table with these columns.
+    """
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"detect_sources needs a 2D array, got shape {data.shape}")
+    # native byte order float: photutils and sep both need it
+    data = np.asarray(data, dtype=np.float64 if data.dtype == np.float64 else np.float32)
+    data = data.astype(data.dtype.newbyteorder("="), copy=False)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != data.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from data shape {data.shape}")
+        bad |= mask
+    if bad.all():
+        log.warning("every pixel is masked: no sources")
+        return empty_catalog(weight_col)
+
+    finder = params.starfinder
+    if finder == "sep":
+        cat, rms = _find_sep(data, bad, params)
+    else:
+        bkg = estimate_background(data, bad, params.bkg_boxsize)
+        if bkg is None:
+            return empty_catalog(weight_col)
+        background, rms = bkg
+        sub = np.where(bad, 0.0, data - background).astype(data.dtype, copy=False)
+        threshold = params.snr_threshold * rms
+        if finder in ("dao", "iraf"):
+            cat = _find_stars(sub, threshold, bad, params)
+        elif finder == "segmentation":
+            cat = _find_segments(sub, threshold, bad, params)
+        else:
+            raise ValueError(f"unknown starfinder {finder!r}")
+    return _finish(cat, params, rms, bad, weight_col)
+
+
+def estimate_background(data, bad, boxsize):
+    """Background and background RMS maps from ``Background2D``.
+
+    The box is clipped to the image size.  When too many boxes are masked
+    for the usual rules, progressively laxer settings are tried, ending with
+    one box over the whole unmasked image; returns None when no pixel is
+    usable.
+    """
+    from photutils.background import Background2D, MedianBackground
+
+    ny, nx = data.shape
+    box = (min(int(boxsize), ny), min(int(boxsize), nx))
+    attempts = [(box, 10.0), (box, 90.0), ((ny, nx), 100.0)]
+    for size, pct in attempts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                b = Background2D(
+                    data, size, mask=bad, filter_size=(3, 3),
+                    sigma_clip=SigmaClip(sigma=3.0, maxiters=10),
+                    bkg_estimator=MedianBackground(), exclude_percentile=pct,
+                )
+                background, rms = b.background, b.background_rms
+        except ValueError as exc:
+            log.debug("Background2D box=%s exclude_percentile=%g failed: %s", size, pct, exc)
+            continue
+        if size != box or pct != 10.0:
+            log.info("background estimated with box %s and exclude_percentile %g "
+                     "(too many masked pixels for box %s)", size, pct, box)
+        background = np.nan_to_num(np.asarray(background), nan=0.0)
+        rms = np.asarray(rms)
+        good_rms = rms[np.isfinite(rms) & (rms > 0)]
+        floor = float(np.median(good_rms)) if good_rms.size else 1.0
+        rms = np.where(np.isfinite(rms) & (rms > 0), rms, floor)
+        return background, rms
+    log.warning("background could not be estimated: no usable pixels")
+    return None
+
+
+def _photutils_table(tab, names) -> Table:
+    """Our four columns from a photutils table whose columns are ``names``."""
+    x, y, flux, peak = (np.asarray(getattr(tab[n], "value", tab[n]), dtype=np.float64)
+                        for n in names)
+    return Table({"x": x, "y": y, "flux": flux, "peak": peak})
+
+
+def _find_stars(sub, threshold, bad, params) -> Table:
+    from photutils import use_future_column_names
+    from photutils.detection import DAOStarFinder, IRAFStarFinder
+
+    # IRAF's convention, as jwst: int(minsep * fwhm + 0.5) clipped at 2 pixels
+    min_sep = max(2, int(params.minsep_fwhm * params.kernel_fwhm + 0.5))
+    kwargs = dict(
+        sigma_radius=params.sigma_radius,
+        min_separation=min_sep,
+        sharpness_range=(params.sharplo, params.sharphi),
+        roundness_range=(params.roundlo, params.roundhi),
+    )
+    if params.starfinder == "dao":
+        if params.roundlo >= 0:
+            log.debug("DAOStarFinder roundness is signed; roundlo=%g also rejects round "
+                      "stars with slightly negative roundness", params.roundlo)
+        finder = DAOStarFinder(threshold, params.kernel_fwhm, **kwargs)
+    else:
+        finder = IRAFStarFinder(threshold, params.kernel_fwhm, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NoDetectionsWarning: handled by the caller
+        with use_future_column_names():
+            tab = finder(sub, mask=bad)
+    if tab is None or len(tab) == 0:
+        return empty_catalog()
+    cat = _photutils_table(tab, ("x_centroid", "y_centroid", "flux", "peak"))
+    if params.starfinder == "iraf":
+        # starfind's moments inside a 1.5-sigma window are pulled towards the
+        # peak pixel by up to 0.1 px; a Gaussian-windowed centroid removes that
+        sig = np.full(len(cat), params.kernel_fwhm / 2.35)
+        cat["x"], cat["y"] = _windowed(sub, np.asarray(cat["x"]), np.asarray(cat["y"]), sig, bad)
+    return cat
+
+
+def _windowed(img, x, y, sig, bad):
+    """Source Extractor's windowed centroids (XWIN/YWIN); keeps x, y where it fails."""
+    import sep
+
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
+    xw, yw, flag = sep.winpos(img, x, y, sig, mask=bad8)
+    ok = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < 2 * sig)
+    return np.where(ok, xw, x), np.where(ok, yw, y)
+
+
+def _gaussian_kernel(fwhm: float, sigma_radius: float = 4.0) -> np.ndarray:
+    """A normalised, odd-sized 2D Gaussian kernel truncated at ``sigma_radius`` sigma."""
+    sigma = fwhm * FWHM_TO_SIGMA
+    half = max(1, int(np.ceil(sigma_radius * sigma)))
+    r = np.arange(-half, half + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (r / sigma) ** 2)
+    k = np.outer(g, g)
+    return k / k.sum()
+
+
+def _find_segments(sub, threshold, bad, params) -> Table:
+    from photutils.segmentation import SourceCatalog, deblend_sources
+    from photutils.segmentation import detect_sources as seg_detect
+    from scipy.ndimage import convolve
+
+    kernel = _gaussian_kernel(params.kernel_fwhm)
+    conv = convolve(sub, kernel.astype(sub.dtype), mode="constant", cval=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NoDetectionsWarning
+        segm = seg_detect(conv, threshold, params.npixels,
+                          connectivity=params.connectivity, mask=bad)
+        if segm is None:
+            return empty_catalog()
+        if params.nlevels > 1 and params.contrast < 1:
+            segm = deblend_sources(
+                conv, segm, params.npixels, n_levels=params.nlevels,
+                contrast=params.contrast, mode=params.multithresh_mode,
+                connectivity=params.connectivity, progress_bar=False,
+            )
+        kron = tuple(params.kron_params) if params.kron_params else (2.5, 1.4, 0.0)
+        cat = SourceCatalog(
+            sub, segm, convolved_data=conv, mask=bad,
+            local_bkg_width=params.localbkg_width,
+            aperture_mask_method=params.apermask_method, kron_params=kron,
+        )
+        cols = ["x_centroid_win", "y_centroid_win", "segment_flux", "max_value"]
+        tab = cat.to_table(columns=cols + ["x_centroid", "y_centroid"])
+    out = _photutils_table(tab, cols)
+    # the windowed centroid (XWIN) is 4x less noisy than the isophotal
+    # barycentre on faint stars; the barycentre stands in where it is undefined
+    for c in ("x", "y"):
+        bary = np.asarray(getattr(tab[f"{c}_centroid"], "value", tab[f"{c}_centroid"]))
+        out[c] = np.where(np.isfinite(out[c]), out[c], bary)
+    return out[np.isfinite(out["x"]) & np.isfinite(out["y"])]
+
+
+def _find_sep(data, bad, params):
+    """Source Extractor's recipe through ``sep``; returns (catalog, rms map)."""
+    import sep
+
+    ny, nx = data.shape
+    # sep wants C-contiguous native float arrays; float32 halves the memory traffic
+    img = np.ascontiguousarray(data, dtype=np.float32)
+    if bad.any():
+        img = np.where(bad, np.float32(0), img)
+    bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
+    box = int(max(1, min(params.bkg_boxsize, ny, nx)))
+    bkg = sep.Background(img, mask=bad8, bw=box, bh=box, fw=3, fh=3)
+    rms = bkg.rms()
+    if not np.all(np.isfinite(rms)) or not np.any(rms > 0):
+        good = rms[np.isfinite(rms) & (rms > 0)]
+        rms = np.where(np.isfinite(rms) & (rms > 0), rms, np.median(good) if good.size else 1.0)
+        rms = np.ascontiguousarray(rms, dtype=np.float32)
+    bkg.subfrom(img)
+    img[bad] = 0.0
+    kernel = _gaussian_kernel(params.kernel_fwhm, 2.0).astype(np.float32)
+    # 'conv' thresholds the convolved image at snr x (unconvolved) RMS, as the
+    # photutils segmentation path does
+    kwargs = dict(err=rms, mask=bad8, minarea=params.npixels, filter_kernel=kernel,
+                  filter_type="conv", deblend_nthresh=params.nlevels,
+                  deblend_cont=params.contrast)
+    pixstack = max(300_000, ny * nx // 10)
+    for _ in range(4):
+        sep.set_extract_pixstack(pixstack)
+        sep.set_sub_object_limit(4096)
+        try:
+            objs = sep.extract(img, params.snr_threshold, **kwargs)
+            break
+        except Exception as exc:  # sep raises a bare Exception on buffer overflows
+            if "pixel buffer full" not in str(exc) and "limit" not in str(exc):
+                raise
+            pixstack *= 4
+    else:
+        raise RuntimeError("sep extraction overflowed its pixel buffer (image too crowded)")
+    if len(objs) == 0:
+        return empty_catalog(), rms
+    x, y = objs["x"].astype(np.float64), objs["y"].astype(np.float64)
+    rmax = np.maximum(6.0 * objs["a"], 2.0 * params.kernel_fwhm)
+    r50, _ = sep.flux_radius(img, x, y, rmax, 0.5, mask=bad8, subpix=5)
+    # SExtractor's window: sigma = half-light diameter / 2.35
+    sig = 2.0 * np.where(np.isfinite(r50) & (r50 > 0), r50, params.kernel_fwhm / 2) / 2.35
+    x, y = _windowed(img, x, y, sig, bad)
+    cat = Table({"x": x, "y": y, "flux": objs["flux"].astype(np.float64),
+                 "peak": objs["peak"].astype(np.float64)})
+    return cat, rms
+
+
+def _finish(cat: Table, params, rms, bad, weight_col: bool) -> Table:
+    """peakmax, sort by flux, brightest, weights: the same for every finder."""
+    if len(cat) == 0:
+        return empty_catalog(weight_col)
+    keep = np.isfinite(cat["flux"]) & np.isfinite(cat["x"]) & np.isfinite(cat["y"])
+    if params.peakmax is not None:
+        keep &= ~(np.asarray(cat["peak"]) >= params.peakmax)
+    cat = cat[keep]
+    order = np.argsort(-np.asarray(cat["flux"]), kind="stable")
+    if params.brightest:
+        order = order[: params.brightest]
+    cat = cat[order]
+    for c in COLUMNS:
+        cat[c] = np.asarray(cat[c], dtype=np.float64)
+    if weight_col:
+        cat["weight"] = _snr_weights(cat, params, rms, bad)
+    log.debug("%s: %d sources", params.starfinder, len(cat))
+    return cat
+
+
+def _snr_weights(cat: Table, params, rms, bad) -> np.ndarray:
+    if len(cat) == 0:
+        return np.empty(0)
+    ny, nx = bad.shape
+    ix = np.clip(np.round(cat["x"]).astype(int), 0, nx - 1)
+    iy = np.clip(np.round(cat["y"]).astype(int), 0, ny - 1)
+    sky_rms = np.asarray(rms)[iy, ix] if np.ndim(rms) == 2 else np.full(len(cat), float(rms))
+    # background-limited S/N within a PSF-sized footprint
+    npix = np.pi * max(params.kernel_fwhm, 1.0) ** 2
+    snr = np.clip(np.asarray(cat["flux"]), 0, None) / (sky_rms * np.sqrt(npix))
+    w = snr**2
+    top = w.max()
+    return w / top if top > 0 else np.ones(len(cat))
