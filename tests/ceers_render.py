@@ -229,14 +229,10 @@ def render_image(name, detector, out_dir, refcat=None, seed=0, ceers: Path = CEE
     model.meta.instrument.module = det[3].upper()
     model.meta.exposure.type = "NRC_IMAGE"
     model.meta.wcs = pre
-    keep = ("v2_ref", "v3_ref", "roll_ref", "ra_ref", "dec_ref", "v3yangle", "vparity",
-            "velosys", "wcsaxes", "ctype1", "ctype2", "cunit1", "cunit2", "radesys")
-    for k in keep:
-        if k in wcsinfo:
-            setattr(model.meta.wcsinfo, k, wcsinfo[k])
-    fp = pre.footprint()
-    model.meta.wcsinfo.s_region = "POLYGON ICRS " + " ".join(
-        f"{ra:.9f} {dec:.9f}" for ra, dec in fp)
+    # CEERS' wcsinfo (reference angles and FITS SIP) describes the pre-tweak WCS
+    # (checked: its SIP equals to_fits_sip of the untweaked GWCS to 1e-13)
+    for k, v in wcsinfo.items():
+        model.meta.wcsinfo.instance[k] = v.item() if isinstance(v, np.generic) else v
     out = Path(out_dir) / model.meta.filename
     model.save(out)
     model.close()
@@ -244,7 +240,7 @@ def render_image(name, detector, out_dir, refcat=None, seed=0, ceers: Path = CEE
            f"_{obs['visit_group']}{obs['sequence_id']}{obs['activity_id']}"
            f"_{obs['exposure_number']}")
     return Rendered(path=out, published_wcs=published, pretweak_wcs=pre,
-                    wcsinfo={k: wcsinfo[k] for k in keep if k in wcsinfo},
+                    wcsinfo=dict(wcsinfo),
                     nsources=on_chip, group_id=gid)
 
 

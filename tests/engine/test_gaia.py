@@ -1,0 +1,301 @@
+"""Gaia catalogs: the catalog-service client against a loopback server, local files, epochs.
+
+The loopback server answers ``/vo/CatalogSearch.aspx`` the way the STScI
+service does for stcal (CSV with a ``#`` comment line, ``No data records``
+for an empty cone, ``Error ...`` for a bad request).  Its rows are real Gaia
+DR3 rows (``../shared/data/astroquery-gaia/``); it moves them to the
+requested EPOCH with astropy's ``apply_space_motion`` (an implementation
+independent of tweakgui's), and returns rows without proper motion unmoved
+with empty pm fields, as the service does.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+import urllib.parse
+import warnings
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+
+from tweakgui.engine import gaia
+from tweakgui.engine.model import Chip, Exposure, InputError, Visit
+
+GAIA_ECSV = "astroquery-gaia/1712337806100O-result.ecsv"
+GAIA_VOT = "astroquery-gaia/1710099405832VAL-result.vot"
+COLUMNS = ("objID", "GAIAsourceID", "ra", "dec", "epoch", "ra_error", "dec_error", "pmra",
+           "pmdec", "pmra_error", "pmdec_error", "parallax", "mag")
+
+
+def _space_motion(ra, dec, pmra, pmdec, ref_epoch, epoch):
+    """Positions at ``epoch`` by astropy (pure proper motion: far away, no radial velocity)."""
+    c = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, pm_ra_cosdec=pmra * u.mas / u.yr,
+                 pm_dec=pmdec * u.mas / u.yr, distance=1e6 * u.kpc,
+                 radial_velocity=0 * u.km / u.s, obstime=Time(ref_epoch, format="jyear"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = c.apply_space_motion(new_obstime=Time(epoch, format="jyear"))
+    return m.ra.deg, m.dec.deg
+
+
+def service_csv(rows: Table, epoch: float | None) -> str:
+    """Rows of a Gaia table in the service's CSV layout, moved to ``epoch`` when given."""
+    lines = [f"#Objects found : {len(rows)} , GAIADR3 ConeSearch,OK", ",".join(COLUMNS)]
+    for r in rows:
+        ra, dec = float(r["ra"]), float(r["dec"])
+        pm = [r["pmra"], r["pmdec"]]
+        has_pm = not any(np.ma.is_masked(v) or not np.isfinite(float(v)) for v in pm)
+        ep = float(r["ref_epoch"])
+        if has_pm and epoch is not None:
+            ra, dec = _space_motion(ra, dec, float(pm[0]), float(pm[1]), ep, epoch)
+            ra, dec, ep = float(ra), float(dec), epoch
+
+        def f(v):
+            return "" if np.ma.is_masked(v) or not np.isfinite(float(v)) else repr(float(v))
+
+        lines.append(",".join([
+            str(r["source_id"]), str(r["source_id"]), repr(ra), repr(dec), repr(ep),
+            f(r["ra_error"]), f(r["dec_error"]), f(r["pmra"]) if has_pm else "",
+            f(r["pmdec"]) if has_pm else "", f(r["pmra_error"]), f(r["pmdec_error"]),
+            f(r["parallax"]), f(r["phot_g_mean_mag"])]))
+    return "\r\n".join(lines) + "\r\n"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server API)
+        srv = self.server
+        srv.requests.append(self.path)
+        url = urllib.parse.urlsplit(self.path)
+        q = {k.upper(): v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        if srv.delay:
+            time.sleep(srv.delay)
+        if url.path != "/vo/CatalogSearch.aspx":
+            self.send_error(404)
+            return
+        if q.get("CAT") not in gaia.GAIA_CATALOGS:
+            body = "Error: Cannot find table 0\r\n"
+        else:
+            ra, dec, sr = float(q["RA"]), float(q["DEC"]), float(q["SR"])
+            epoch = float(q["EPOCH"]) if "EPOCH" in q else None
+            t = srv.table
+            sep = SkyCoord(t["ra"], t["dec"], unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
+            rows = t[sep.deg <= sr]
+            body = service_csv(rows, epoch) if len(rows) else "No data records found.\r\n"
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (timeout test) is not an error of the server
+
+
+class CatalogServer:
+    """A threaded loopback catalog service answering from ``table`` (a Gaia-column table)."""
+
+    def __init__(self, table: Table, delay: float = 0.0):
+        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
+        self.httpd.table = table
+        self.httpd.delay = delay
+        self.httpd.requests = []
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def free_port_url() -> str:
+    """A loopback URL where nothing listens."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
+def _has_pm(t):
+    return ~np.ma.getmaskarray(t["pmra"]) & np.isfinite(np.ma.filled(t["pmra"], np.nan))
+
+
+@pytest.fixture(scope="module")
+def dr3(shared_data):
+    return Table.read(shared_data / GAIA_ECSV, format="ascii.ecsv")
+
+
+def test_query_url_matches_stcal_layout():
+    url = gaia.query_url("GAIADR3", 214.9, 52.9, 0.05, 2022.47, base_url="http://h/ws/")
+    assert url == ("http://h/ws/vo/CatalogSearch.aspx?RA=214.9&DEC=52.9&EPOCH=2022.47"
+                   "&SR=0.05&FORMAT=CSV&CAT=GAIADR3")
+    assert "EPOCH" not in gaia.query_url("GAIADR2", 1, 2, 0.1, None, base_url="http://h")
+
+
+def test_service_query_with_epoch_drops_sources_without_pm(dr3):
+    epoch = 2022.47
+    with CatalogServer(dr3) as srv:
+        t = gaia.get_gaia_catalog("gaiadr3", 280.0, -60.0, 0.01, epoch, base_url=srv.url)
+        (path,) = srv.requests
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    assert q["CAT"] == ["GAIADR3"] and q["FORMAT"] == ["CSV"] and q["EPOCH"] == ["2022.47"]
+    has_pm = _has_pm(dr3)
+    assert len(t) == int(has_pm.sum()) == 3  # 2 two-parameter sources dropped
+    assert t.meta["name"] == "GAIADR3"
+    exp_ra, exp_dec = _space_motion(np.asarray(dr3["ra"][has_pm]), np.asarray(dr3["dec"][has_pm]),
+                                    np.asarray(dr3["pmra"][has_pm]), np.asarray(dr3["pmdec"][has_pm]),
+                                    2016.0, epoch)
+    np.testing.assert_allclose(t["RA"], exp_ra, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(t["DEC"], exp_dec, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(t["mag"], np.asarray(dr3["phot_g_mean_mag"][has_pm]), atol=1e-6)
+    assert [int(v) for v in t["objID"]] == [int(v) for v in dr3["source_id"][has_pm]]
+
+
+def test_service_query_without_epoch_keeps_all(dr3):
+    with CatalogServer(dr3) as srv:
+        t = gaia.get_gaia_catalog("GAIADR3", 280.0, -60.0, 0.01, None, base_url=srv.url)
+        assert "EPOCH" not in srv.requests[0]
+    assert len(t) == 5
+    np.testing.assert_allclose(np.sort(t["RA"]), np.sort(np.asarray(dr3["ra"])), atol=1e-12)
+
+
+def test_empty_cone_and_error_answer(dr3):
+    with CatalogServer(dr3) as srv:
+        empty = gaia.get_gaia_catalog("GAIADR2", 10.0, 10.0, 0.01, 2022.0, base_url=srv.url)
+        assert len(empty) == 0 and empty.colnames[:2] == ["RA", "DEC"]
+        srv.httpd.table = dr3[:0]
+        with pytest.raises(gaia.CatalogServiceError):
+            # a catalog name the server rejects with "Error ..."
+            gaia.parse_service_csv("Error: Cannot find table 0\r\n")
+
+
+def test_env_var_sets_the_service(dr3, monkeypatch):
+    with CatalogServer(dr3) as srv:
+        monkeypatch.setenv(gaia.ASTROMETRIC_CAT_ENVVAR, srv.url)
+        t = gaia.get_gaia_catalog("GAIAREFCAT", 280.0, -60.0, 0.01, 2020.0)
+        assert len(srv.requests) == 1 and "CAT=GAIAREFCAT" in srv.requests[0]
+    assert len(t) == 3
+
+
+def test_offline_is_one_line_naming_the_url():
+    url = free_port_url()
+    t0 = time.monotonic()
+    with pytest.raises(gaia.CatalogServiceError) as err:
+        gaia.get_gaia_catalog("GAIADR3", 280.0, -60.0, 0.01, 2022.5, base_url=url, timeout=5)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "catalog service could not be reached" in msg and url in msg
+    assert isinstance(err.value, InputError)
+    assert time.monotonic() - t0 < 5
+
+
+def test_timeout(dr3):
+    with CatalogServer(dr3, delay=2.0) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(gaia.CatalogServiceError, match="could not be reached"):
+            gaia.get_gaia_catalog("GAIADR3", 280.0, -60.0, 0.01, 2022.5, base_url=srv.url, timeout=0.3)
+        assert time.monotonic() - t0 < 1.9
+
+
+def test_unknown_catalog_name():
+    with pytest.raises(InputError, match="unknown catalog"):
+        gaia.get_gaia_catalog("GAIADR9", 0, 0, 0.1, None, base_url="http://127.0.0.1:9")
+
+
+def test_propagation_matches_astropy_within_0p1_mas(dr3):
+    epoch = 2026.0  # 10 years after Gaia DR3's 2016.0
+    t = gaia.propagate(dr3, epoch)
+    has_pm = _has_pm(dr3)
+    ra, dec = _space_motion(np.asarray(dr3["ra"][has_pm]), np.asarray(dr3["dec"][has_pm]),
+                            np.asarray(dr3["pmra"][has_pm]), np.asarray(dr3["pmdec"][has_pm]),
+                            2016.0, epoch)
+    d = SkyCoord(t["RA"], t["DEC"], unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
+    assert d.to_value(u.mas).max() < 0.1
+    # the motion itself is real and large compared with the tolerance
+    moved = SkyCoord(t["RA"], t["DEC"], unit="deg").separation(
+        SkyCoord(dr3["ra"][has_pm], dr3["dec"][has_pm], unit="deg"))
+    assert moved.to_value(u.mas).max() > 10
+
+
+def test_propagation_fast_star_near_pole():
+    t = Table({"ra": [10.0, 200.0], "dec": [85.0, -30.0], "pmra": [800.0, -50.0],
+               "pmdec": [-600.0, 20.0], "ref_epoch": [2016.0, 2015.5]})
+    out = gaia.propagate(t, 2026.0)
+    ra, dec = _space_motion(np.array([10.0, 200.0]), np.array([85.0, -30.0]), np.array([800.0, -50.0]),
+                            np.array([-600.0, 20.0]), np.array([2016.0, 2015.5]), 2026.0)
+    d = SkyCoord(out["RA"], out["DEC"], unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
+    assert d.to_value(u.mas).max() < 0.1
+
+
+def test_votable_upper_case_columns_and_keep_no_pm(shared_data):
+    t = gaia.read_gaia_file(shared_data / GAIA_VOT)
+    out = gaia.propagate(t, 2016.0, keep_no_pm=True)
+    assert len(out) == 2
+    np.testing.assert_allclose(out["RA"], np.asarray(t["ra"]), atol=1e-12)
+    assert "objID" in out.colnames
+
+
+def test_missing_file():
+    with pytest.raises(InputError, match="not found"):
+        gaia.read_gaia_file("/nonexistent/gaia.ecsv")
+
+
+def _exposure_with(wcs, epoch=2022.47):
+    chip = Chip(name="SCI", hdu=1, shape=(2048, 2048), wcs=wcs, meta={})
+    return Exposure(path=__import__("pathlib").Path("x_cal.fits"), kind="jwst", chips=[chip],
+                    group_id="g", root="x", meta={"epoch": epoch})
+
+
+def test_footprint_search_params_covers_all_chips(shared_data):
+    import asdf
+
+    d = shared_data / "ceers-nircam/batch_scripts/tweakreg_wcs"
+    exps = []
+    for det in ("nrca1", "nrcb4"):
+        with asdf.open(d / f"jw01345001001_02201_00001_{det}_tweakreg.asdf") as af:
+            exps.append(_exposure_with(af["wcs"]))
+    ra, dec, r = gaia.footprint_search_params(exps)
+    centre = SkyCoord(ra, dec, unit="deg")
+    corners = np.vstack([np.asarray(e.chips[0].wcs.footprint(center=False)) for e in exps])
+    sep = centre.separation(SkyCoord(corners[:, 0], corners[:, 1], unit="deg")).deg
+    assert sep.max() <= r + 1e-9
+    # tight: the two NIRCam modules span ~5 arcmin; the radius is well below the 10' diagonal
+    assert 2 / 60 < r < 4.5 / 60
+
+
+def test_maybe_propagate_local(shared_data):
+    path = shared_data / GAIA_ECSV
+    visit = Visit([_exposure_with(None, epoch=2026.0)])
+    ref = Table({"RA": [0.0], "DEC": [0.0]}, meta={"name": "mine.ecsv"})
+    out = gaia.maybe_propagate_local(path, ref, visit)
+    assert len(out) == 3 and out.meta["name"] == "mine.ecsv"
+    assert np.all(out["epoch"] == 2026.0)
+    # a file without proper motions is returned as given
+    assert gaia.maybe_propagate_local(shared_data / "ceers-nircam/tweakreg/CEERS_EGS_HST_v1.9_cat_radecmag.ecsv",
+                                      ref, visit) is ref

@@ -1,0 +1,344 @@
+"""Gaia reference catalogs: the STScI catalog web service, and local Gaia files.
+
+The service is the one jwst/stcal query (``stcal.tweakreg.astrometric_utils``)::
+
+    <base>/vo/CatalogSearch.aspx?RA=<deg>&DEC=<deg>&EPOCH=<year>&SR=<deg>&FORMAT=CSV&CAT=<name>
+
+with ``<base>`` from the environment variable ``ASTROMETRIC_CATALOG_URL``
+(default ``https://gsss.stsci.edu/webservices``).  The answer is CSV with
+``#`` comment lines; ``No data records`` means an empty field.  Given an
+epoch the service returns positions moved by proper motion where the source
+has one and unmoved rows for sources without; like stcal, tweakgui keeps only
+the sources with proper motion then (their positions are valid at the
+observation epoch).  Without an epoch every source is kept.
+
+Local Gaia files (ECSV, CSV, VOTable with ``ra``, ``dec``, ``pmra``,
+``pmdec``, ``ref_epoch``; any letter case) are propagated to the
+observation epoch by :func:`propagate`, with the same rule for sources
+without proper motion.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from tweakgui.engine.model import InputError
+
+__all__ = [
+    "GAIA_CATALOGS",
+    "ASTROMETRIC_CAT_ENVVAR",
+    "DEFAULT_URL",
+    "TIMEOUT",
+    "CatalogServiceError",
+    "service_url",
+    "query_url",
+    "get_gaia_catalog",
+    "parse_service_csv",
+    "footprint_search_params",
+    "visit_epoch",
+    "reference_catalog_for_visit",
+    "read_gaia_file",
+    "propagate",
+    "maybe_propagate_local",
+]
+
+log = logging.getLogger(__name__)
+
+GAIA_CATALOGS = ("GAIADR1", "GAIADR2", "GAIADR3", "GAIAREFCAT")
+ASTROMETRIC_CAT_ENVVAR = "ASTROMETRIC_CATALOG_URL"
+DEFAULT_URL = "https://gsss.stsci.edu/webservices"
+TIMEOUT = 30.0
+_MAS2RAD = np.pi / (180.0 * 3600.0 * 1000.0)
+
+
+class CatalogServiceError(InputError):
+    """The catalog service could not be reached or answered with an error (one line)."""
+
+
+def service_url(base_url: str | None = None) -> str:
+    """The service base URL: the argument, else ``$ASTROMETRIC_CATALOG_URL``, else STScI's."""
+    return (base_url or os.environ.get(ASTROMETRIC_CAT_ENVVAR) or DEFAULT_URL).rstrip("/")
+
+
+def query_url(name, ra, dec, radius_deg, epoch=None, base_url=None) -> str:
+    """The cone-search URL, parameters in stcal's order."""
+    spec = f"RA={float(ra)!r}&DEC={float(dec)!r}"
+    if epoch is not None:
+        spec += f"&EPOCH={float(epoch)!r}"
+    spec += f"&SR={float(radius_deg)!r}&FORMAT=CSV&CAT={name}"
+    return f"{service_url(base_url)}/vo/CatalogSearch.aspx?{spec}"
+
+
+def _col(table: Table, *names: str):
+    lower = {c.lower(): c for c in table.colnames}
+    for n in names:
+        if n.lower() in lower:
+            return lower[n.lower()]
+    return None
+
+
+def _floats(column) -> np.ndarray:
+    """A column as float with masked or empty entries as NaN."""
+    if hasattr(column, "mask"):
+        column = column.filled(np.nan) if column.dtype.kind in "fiu" else column.filled("")
+    arr = np.asarray(column)
+    if arr.dtype.kind in "fiu":
+        return arr.astype(float)
+    out = np.full(len(arr), np.nan)
+    for i, v in enumerate(arr):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def parse_service_csv(text: str, epoch=None, source: str = "catalog service") -> Table:
+    """Parse the service's CSV answer into ``RA, DEC[, mag, objID, epoch, pmra, pmdec]``."""
+    stripped = text.lstrip()
+    if stripped.startswith("Error"):
+        raise CatalogServiceError(f"{source}: the catalog service answered: "
+                                  f"{stripped.splitlines()[0].strip()}")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines or lines[0].startswith("No data records"):
+        return Table(names=("RA", "DEC"), dtype=(float, float))
+    try:
+        raw = Table.read(lines, format="ascii.csv")
+    except Exception as exc:  # astropy's readers raise many types
+        raise CatalogServiceError(f"{source}: cannot parse the catalog service's CSV ({exc})") from None
+    rc, dc = _col(raw, "ra"), _col(raw, "dec")
+    if rc is None or dc is None:
+        raise CatalogServiceError(f"{source}: the catalog service's CSV has no ra/dec columns")
+    out = Table()
+    out["RA"] = _floats(raw[rc])
+    out["DEC"] = _floats(raw[dc])
+    for name, aliases in (("mag", ("mag", "phot_g_mean_mag")), ("objID", ("objID", "source_id")),
+                          ("epoch", ("epoch", "ref_epoch")), ("pmra", ("pmra",)),
+                          ("pmdec", ("pmdec",))):
+        c = _col(raw, *aliases)
+        if c is not None:
+            out[name] = raw[c] if name == "objID" else _floats(raw[c])
+    keep = np.isfinite(out["RA"]) & np.isfinite(out["DEC"])
+    if epoch is not None and "pmra" in out.colnames and "pmdec" in out.colnames:
+        has_pm = np.isfinite(out["pmra"]) & np.isfinite(out["pmdec"])
+        if np.any(~has_pm & keep):
+            log.info("%d sources without proper motion dropped (positions not at epoch %.3f)",
+                     int(np.count_nonzero(~has_pm & keep)), epoch)
+        keep &= has_pm
+    return out[keep]
+
+
+def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url=None) -> Table:
+    """Query the catalog service for a cone.
+
+    Parameters
+    ----------
+    name : str
+        ``GAIADR1``, ``GAIADR2``, ``GAIADR3`` or ``GAIAREFCAT``.
+    ra, dec, radius_deg : float
+        Cone centre and radius, degrees.
+    epoch : float or None
+        Decimal year of the observation: positions are moved to it and
+        sources without proper motion dropped; None: catalog positions.
+    timeout : float
+        Seconds to wait for the service.
+    base_url : str, optional
+        Service base URL (default: see :func:`service_url`).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``RA``, ``DEC`` (deg) and what the service gives of ``mag``,
+        ``objID``, ``epoch``, ``pmra``, ``pmdec``; ``meta['name']`` is the
+        catalog name and ``meta['url']`` the query.
+
+    Raises
+    ------
+    InputError
+        Unknown catalog name.
+    CatalogServiceError
+        The service cannot be reached, times out or answers with an error.
+    """
+    cat = str(name).strip().upper()
+    if cat not in GAIA_CATALOGS:
+        raise InputError(f"abs_refcat: unknown catalog {name!r} (use one of {', '.join(GAIA_CATALOGS)})")
+    url = query_url(cat, float(ra), float(dec), float(radius_deg),
+                    None if epoch is None else float(epoch), base_url)
+    log.info("querying %s", url)
+    where = urllib.parse.urlsplit(url)
+    shown = f"{where.scheme}://{where.netloc}{where.path}"
+    req = urllib.request.Request(url, headers={"Content-Type": "text/csv"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        raise CatalogServiceError(
+            f"abs_refcat {cat}: the catalog service {shown} answered HTTP {exc.code} {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise CatalogServiceError(
+            f"abs_refcat {cat}: the catalog service could not be reached ({shown}: {reason})"
+        ) from None
+    table = parse_service_csv(body, epoch, source=f"abs_refcat {cat}")
+    table.meta.update({"name": cat, "catalog": cat, "url": url, "epoch": epoch})
+    log.info("%s: %d sources within %.4f deg of (%.6f, %.6f)", cat, len(table), radius_deg, ra, dec)
+    return table
+
+
+def _unit(ra, dec):
+    ra, dec = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def _footprint(wcs, shape) -> np.ndarray:
+    if hasattr(wcs, "pipeline"):  # gwcs
+        if wcs.bounding_box is None:
+            ny, nx = shape
+            x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+            y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+            return np.column_stack(wcs(x, y))
+        return np.asarray(wcs.footprint(center=False))
+    ny, nx = shape
+    return np.asarray(wcs.calc_footprint(axes=(nx, ny)))
+
+
+def footprint_search_params(exposures) -> tuple[float, float, float]:
+    """Centre (ra, dec) and radius (deg) of a cone covering every chip's footprint."""
+    corners = np.vstack([_footprint(c.wcs, c.shape) for e in exposures for c in e.chips])
+    v = _unit(corners[:, 0], corners[:, 1])
+    m = v.mean(axis=0)
+    m /= np.linalg.norm(m)
+    ra = float(np.degrees(np.arctan2(m[1], m[0])) % 360.0)
+    dec = float(np.degrees(np.arcsin(np.clip(m[2], -1, 1))))
+    radius = float(np.degrees(np.max(np.arccos(np.clip(v @ m, -1, 1)))))
+    return ra, dec, radius
+
+
+def visit_epoch(exposures) -> float | None:
+    """Decimal-year epoch of the first exposure that has one (as jwst: the first image's date)."""
+    from astropy.time import Time
+
+    for e in exposures:
+        ep = e.meta.get("epoch")
+        if ep is not None:
+            return float(ep)
+        date = e.meta.get("date_obs") or e.meta.get("DATE-OBS")
+        if date:
+            try:
+                return float(Time(date).decimalyear)
+            except ValueError:
+                continue
+    return None
+
+
+def reference_catalog_for_visit(visit, name, timeout=TIMEOUT, base_url=None) -> Table:
+    """Query ``name`` over the visit's combined footprint at its observation epoch."""
+    ra, dec, radius = footprint_search_params(visit.exposures)
+    epoch = visit_epoch(visit.exposures)
+    if epoch is None:
+        log.warning("no observation date: %s positions are not moved by proper motion", name)
+    return get_gaia_catalog(name, ra, dec, radius, epoch, timeout=timeout, base_url=base_url)
+
+
+def read_gaia_file(path) -> Table:
+    """Read a local Gaia table (ECSV, CSV or VOTable); columns are looked up in any case."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    fmt = {".ecsv": "ascii.ecsv", ".csv": "ascii.csv", ".vot": "votable", ".xml": "votable",
+           ".votable": "votable"}.get(suffix)
+    try:
+        t = Table.read(path, format=fmt) if fmt else Table.read(path)
+    except Exception as exc:  # astropy's readers raise many types
+        raise InputError(f"{path}: cannot read the catalog ({exc})") from None
+    if _col(t, "ra") is None or _col(t, "dec") is None:
+        raise InputError(f"{path}: no ra/dec columns")
+    return t
+
+
+def propagate(table: Table, epoch: float, keep_no_pm: bool = False) -> Table:
+    """Move Gaia positions from ``ref_epoch`` to ``epoch`` by their proper motion.
+
+    Each source moves along the sphere by ``pmra`` (mas/yr, already times
+    cos dec, as Gaia gives it) and ``pmdec`` times ``epoch - ref_epoch``;
+    parallax and radial velocity are ignored (their effect is below 0.1 mas
+    over a decade for all but the nearest stars).  Sources without proper
+    motion are dropped (as stcal drops them from the service's answer),
+    unless ``keep_no_pm``, which keeps them at their catalog positions.
+
+    Returns
+    -------
+    Table
+        ``RA``, ``DEC`` at ``epoch``, plus ``mag`` and ``objID`` when present.
+    """
+    rc, dc = _col(table, "ra"), _col(table, "dec")
+    ra, dec = _floats(table[rc]), _floats(table[dc])
+    pc, qc, ec = _col(table, "pmra"), _col(table, "pmdec"), _col(table, "ref_epoch", "epoch")
+    n = len(table)
+    pmra = _floats(table[pc]) if pc else np.full(n, np.nan)
+    pmdec = _floats(table[qc]) if qc else np.full(n, np.nan)
+    ref_epoch = _floats(table[ec]) if ec else np.full(n, 2016.0)
+    if ec is None:
+        log.warning("no ref_epoch column: assuming 2016.0 (Gaia DR3)")
+    has_pm = np.isfinite(pmra) & np.isfinite(pmdec) & np.isfinite(ref_epoch)
+    dt = np.where(has_pm, epoch - ref_epoch, 0.0)
+    pa, pd = np.where(has_pm, pmra, 0.0), np.where(has_pm, pmdec, 0.0)
+    a, d = np.radians(ra), np.radians(dec)
+    p = _unit(ra, dec)
+    e_ra = np.stack([-np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1)
+    e_dec = np.stack([-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)], axis=-1)
+    q = p + (dt * pa * _MAS2RAD)[:, None] * e_ra + (dt * pd * _MAS2RAD)[:, None] * e_dec
+    q /= np.linalg.norm(q, axis=1)[:, None]
+    out = Table()
+    out["RA"] = np.degrees(np.arctan2(q[:, 1], q[:, 0])) % 360.0
+    out["DEC"] = np.degrees(np.arcsin(np.clip(q[:, 2], -1, 1)))
+    mc = _col(table, "phot_g_mean_mag", "mag")
+    if mc:
+        out["mag"] = _floats(table[mc])
+    ic = _col(table, "source_id", "objID")
+    if ic:
+        out["objID"] = table[ic]
+    out["epoch"] = np.full(n, float(epoch))
+    keep = np.isfinite(out["RA"]) & np.isfinite(out["DEC"])
+    if not keep_no_pm:
+        if np.any(~has_pm & keep):
+            log.info("%d sources without proper motion dropped", int(np.count_nonzero(~has_pm & keep)))
+        keep &= has_pm
+    out = out[keep]
+    out.meta["epoch"] = float(epoch)
+    return out
+
+
+def maybe_propagate_local(path, ref: Table, visit) -> Table:
+    """A local reference file with Gaia proper motions, moved to the visit's epoch.
+
+    ``ref`` is the catalog as read without proper motions; it is returned
+    unchanged when the file has no ``pmra``/``pmdec`` columns or the visit
+    has no observation date.
+    """
+    path = Path(path)
+    try:
+        table = read_gaia_file(path)
+    except InputError:
+        return ref
+    if _col(table, "pmra") is None or _col(table, "pmdec") is None:
+        return ref
+    epoch = visit_epoch(visit.exposures)
+    if epoch is None:
+        log.warning("%s: no observation date; proper motions not applied", path.name)
+        return ref
+    out = propagate(table, epoch)
+    out.meta["name"] = ref.meta.get("name", path.name)
+    log.info("%s: %d sources moved to epoch %.3f", path.name, len(out), epoch)
+    return out
