@@ -1,0 +1,107 @@
+"""The desktop build: PyInstaller spec, build script and the frozen application.
+
+The frozen build takes about a minute or more on two cores; it runs once per test
+session (shared by xdist workers through a lock) into pytest's temporary directory.
+"""
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import tweakgui
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGING = ROOT / "packaging"
+BUILD_TIMEOUT_S = 1800
+RUN_TIMEOUT_S = 300
+
+
+def test_build_script_and_spec_are_wellformed():
+    build = PACKAGING / "build.sh"
+    assert os.access(build, os.X_OK), "packaging/build.sh must be executable"
+    subprocess.run(["bash", "-n", str(build)], check=True)
+    spec = (PACKAGING / "tweakgui.spec").read_text()
+    compile(spec, "tweakgui.spec", "exec")
+    # asdf finds GWCS converters through entry points: their metadata must be bundled
+    for dist in ("asdf-astropy", "asdf_wcs_schemas", "asdf_transform_schemas", "asdf_standard",
+                 "asdf_coordinates_schemas", "gwcs", "stdatamodels"):
+        assert f'"{dist}"' in spec, dist
+    entry = (PACKAGING / "tweakgui_entry.py").read_text()
+    assert "from tweakgui.cli import main" in entry
+
+
+@pytest.fixture(scope="module")
+def frozen_app(tmp_path_factory):
+    """Path of the frozen ``tweakgui`` executable, built once per test session."""
+    # The parent of the base temp is shared by all xdist workers of this session.
+    shared = tmp_path_factory.getbasetemp().parent
+    dist = shared / "frozen-dist"
+    exe = dist / "tweakgui" / "tweakgui"
+    with open(shared / "frozen-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        failed = shared / "frozen-build.failed"
+        if failed.exists():
+            pytest.fail(f"the frozen build failed earlier in this session: {failed.read_text()}")
+        if not exe.exists():
+            env = dict(os.environ, PYTHON=sys.executable)
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                ["bash", str(PACKAGING / "build.sh"), str(dist)],
+                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=env,
+            )
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                failed.write_text(proc.stderr[-2000:])
+                pytest.fail(f"build.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+            assert proc.stdout.strip().splitlines()[-1] == str(exe)
+            print(f"frozen build took {elapsed:.0f} s")
+    assert exe.exists() and os.access(exe, os.X_OK)
+    return exe
+
+
+@pytest.mark.slow
+def test_frozen_version(frozen_app):
+    proc = subprocess.run([str(frozen_app), "--version"], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"tweakgui {tweakgui.__version__}"
+    # the build must be self-contained: nothing of it lives in the source tree
+    assert ROOT not in frozen_app.parents
+
+
+def _png_stats(path):
+    """(width, height, number of distinct colours on a 64 x 64 sample grid)."""
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(path))
+    assert not img.isNull(), f"{path} is not a readable image"
+    w, h = img.width(), img.height()
+    colours = {img.pixel(int(i * (w - 1) / 63), int(j * (h - 1) / 63))
+               for i in range(64) for j in range(64)}
+    return w, h, len(colours)
+
+
+@pytest.mark.slow
+def test_frozen_demo_screenshot_under_xvfb(frozen_app, tmp_path):
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (Debian package xvfb): cannot show a real window")
+    shot = tmp_path / "s.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24",
+         str(frozen_app), "--demo", "--run", "--screenshot", str(shot), "--exit"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert shot.exists(), "no screenshot written"
+    assert shot.stat().st_size > 20_000, f"screenshot is only {shot.stat().st_size} bytes"
+    w, h, ncolours = _png_stats(shot)
+    assert w >= 800 and h >= 500, (w, h)
+    # a window with panels, an image and plots has many colours; a blank one has one or two
+    assert ncolours >= 50, f"screenshot has only {ncolours} distinct colours on a 64x64 grid"
