@@ -1,0 +1,156 @@
+"""Headerlets in stwcs' layout: layout, numbers, and stwcs' own reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fits_images import exposure_of, fit_result, image_result, make_image, max_sep_mas, sky_grid
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from tweakgui.engine.headerlet import headerlet_path, read_headerlet, write_headerlet
+from tweakgui.engine.model import InputError
+
+PEERS_PY = Path("/opt/peers/bin/python")
+EXACT_MAS = 1e-6
+
+
+def test_layout(tmp_path):
+    exp = make_image(tmp_path / "ab12cd34q_flt.fits", nchips=2)
+    res = image_result(exp, fit=fit_result(nmatch=33, rms_mas=(2.0, 5.0)))
+    path = write_headerlet(res, headerlet_path(exp, tmp_path / "o"), hdrname="ab12cd34q_TWEAK",
+                           catalog="GAIADR3")
+    assert path.name == "ab12cd34q_hlet.fits" and path in res.extra_outputs
+    with fits.open(path) as h:
+        assert [(x.name, x.ver) for x in h] == [("PRIMARY", 1), ("SIPWCS", 1), ("SIPWCS", 2)]
+        p = h[0].header
+        for key in ("HDRNAME", "DESTIM", "WCSNAME", "AUTHOR", "DESCRIP", "CATALOG", "NMATCH",
+                    "RMS_RA", "RMS_DEC", "SIPNAME", "DISTNAME", "NPOLFILE", "D2IMFILE", "IDCTAB",
+                    "UPWCSVER", "PYWCSVER", "DATE"):
+            assert key in p, key
+        assert p["HDRNAME"] == "ab12cd34q_TWEAK" and p["DESTIM"] == "ab12cd34q"
+        assert p["WCSNAME"] == "TWEAK" and p["AUTHOR"] == "tweakgui" and p["CATALOG"] == "GAIADR3"
+        assert p["NMATCH"] == 33
+        assert p["RMS_RA"] == pytest.approx(2.0, abs=1e-6) and p["RMS_DEC"] == pytest.approx(5.0, abs=1e-6)
+        assert p["SIPNAME"] == "UNKNOWN" and p["DISTNAME"] == "UNKNOWN-NOMODEL-NOMODEL"
+        assert h[0].data is None
+        for ver in (1, 2):
+            s = h["SIPWCS", ver].header
+            assert s["TG_ENAME"] == "SCI" and s["TG_EVER"] == ver and s["WCSNAME"] == "TWEAK"
+            assert s["CTYPE1"] == "RA---TAN-SIP" and s["A_ORDER"] == 3 and "CD1_1" in s
+            assert "PC1_1" not in s and s["NPIX1"] == 64 and h["SIPWCS", ver].data is None
+
+
+def test_numbers_reproduce_new_wcs(tmp_path):
+    """The SIPWCS WCS gives the same sky positions as new_wcs to < 1e-6 mas on a grid."""
+    exp = make_image(tmp_path / "num_flt.fits", nchips=2, shape=(40, 60))
+    res = image_result(exp, dra_arcsec=0.33333333333, ddec_arcsec=-0.123456789, rot_deg=0.0171)
+    path = write_headerlet(res, tmp_path / "h.fits")
+    hl = read_headerlet(path)
+    assert hl.hdrname == "num_TWEAK" and hl.wcsname == "TWEAK" and hl.destim == "num"
+    for chip, new in zip(exp.chips, res.new_wcs):
+        w = hl.wcs[("SCI", int(chip.name.split(",")[1]))]
+        big = (2051, 4096)
+        assert max_sep_mas(sky_grid(w, big, 11), sky_grid(new, big, 11)) < EXACT_MAS
+        np.testing.assert_array_equal(w.wcs.crval, new.wcs.crval)
+        np.testing.assert_array_equal(w.sip.a, new.sip.a)
+
+
+@pytest.mark.realdata
+def test_real_flc_with_lookup_tables(shared_data, tmp_path):
+    src = tmp_path / "ib4606c5q_flc.fits"
+    shutil.copy(shared_data / "drizzlepac/hap_samples/sample_ipppssoot_flc.fits", src)
+    exp = exposure_of(src)
+    res = image_result(exp)
+    path = write_headerlet(res, tmp_path / "ib4606c5q_hlet.fits")
+    with fits.open(path) as h:
+        names = [(x.name, x.ver) for x in h]
+        assert names == [("PRIMARY", 1), ("SIPWCS", 1), ("WCSDVARR", 1), ("WCSDVARR", 2),
+                         ("D2IMARR", 1), ("D2IMARR", 2), ("SIPWCS", 2), ("WCSDVARR", 3),
+                         ("WCSDVARR", 4), ("D2IMARR", 3), ("D2IMARR", 4)] or sorted(names) == sorted(
+            [("PRIMARY", 1), ("SIPWCS", 1), ("SIPWCS", 2)] + [(n, v) for n in ("WCSDVARR", "D2IMARR")
+                                                              for v in (1, 2, 3, 4)])
+        p = h[0].header
+        assert p["DESTIM"] == "ib4606c5q" and p["SIPNAME"] == "ib4606c5q_2731450pi"
+        assert p["DISTNAME"] == "ib4606c5q_2731450pi-y7b1516qi-y7b1516hi"
+        assert h["SIPWCS", 2].header["DP1.EXTVER"] in (3.0, 4.0)
+    hl = read_headerlet(path)
+    for chip, new in zip(exp.chips, res.new_wcs):
+        w = hl.wcs[("SCI", int(chip.name.split(",")[1]))]
+        assert w.cpdis1 is not None and w.det2im1 is not None
+        big = (2051, 4096)  # the real chip; lookups are evaluated across it
+        assert max_sep_mas(sky_grid(w, big, 9), sky_grid(new, big, 9)) < EXACT_MAS
+
+
+def test_read_headerlet_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_headerlet(tmp_path / "nope.fits")
+    fits.PrimaryHDU().writeto(tmp_path / "plain.fits")
+    with pytest.raises(InputError, match="not a headerlet"):
+        read_headerlet(tmp_path / "plain.fits")
+
+
+@pytest.mark.realdata
+def test_reads_a_real_stwcs_headerlet(shared_data):
+    hl = read_headerlet(shared_data / "stwcs-tests/ia1d23dmq_flt_hlet.fits")
+    assert hl.hdrname == "OPUS" and hl.wcsname == "IDC_w3m18525i"
+    w = hl.wcs[("SCI", 1)]
+    np.testing.assert_allclose(w.wcs.crval, [53.028125, -27.78527777778])
+    assert w.sip is not None and w.sip.a_order == 4
+
+
+STWCS_SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    warnings.simplefilter("ignore")
+    import numpy as np
+    from stwcs.wcsutil import headerlet, HSTWCS
+    path, img, out = sys.argv[1:4]
+    h = headerlet.Headerlet.fromfile(path)
+    h.hverify()
+    res = {"hdrname": h.hdrname, "wcsname": h.wcsname, "destim": h.destim,
+           "distname": h.distname, "author": h.author, "chips": {}}
+    for ver in (1, 2):
+        w = HSTWCS(h, ("SIPWCS", ver))
+        x, y = np.meshgrid(np.linspace(0, 4095, 9), np.linspace(0, 2050, 9))
+        res["chips"][ver] = np.column_stack(w.all_pix2world(x.ravel(), y.ravel(), 0)).tolist()
+    # apply it to the image as its primary WCS, as stwcs users do
+    headerlet.apply_headerlet_as_primary(img, path, attach=True, archive=True)
+    json.dump(res, open(out, "w"))
+""")
+
+
+@pytest.mark.skipif(not PEERS_PY.exists(), reason="stwcs peer environment /opt/peers absent")
+def test_stwcs_reads_and_applies_our_headerlet(tmp_path):
+    exp = make_image(tmp_path / "ab12cd34q_flt.fits", nchips=2)
+    res = image_result(exp)
+    path = write_headerlet(res, tmp_path / "ab12cd34q_hlet.fits", hdrname="ab12cd34q_TWEAK")
+    script = tmp_path / "check.py"
+    script.write_text(STWCS_SCRIPT)
+    img = tmp_path / "target_flt.fits"
+    shutil.copy(exp.path, img)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    proc = subprocess.run([str(PEERS_PY), str(script), str(path), str(img), str(tmp_path / "o.json")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        pytest.skip(f"stwcs not importable in /opt/peers: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "o.json").read_text())
+    assert got["hdrname"] == "ab12cd34q_TWEAK" and got["wcsname"] == "TWEAK"
+    assert got["destim"] == "ab12cd34q" and got["author"] == "tweakgui"
+    x, y = np.meshgrid(np.linspace(0, 4095, 9), np.linspace(0, 2050, 9))
+    for chip, new in zip(exp.chips, res.new_wcs):
+        ver = chip.name.split(",")[1]
+        mine = np.column_stack(new.all_pix2world(x.ravel(), y.ravel(), 0))
+        assert max_sep_mas(np.array(got["chips"][ver]), mine) < EXACT_MAS
+    with fits.open(img) as hdul:  # stwcs applied it: the image's primary WCS is now ours
+        for chip, new in zip(exp.chips, res.new_wcs):
+            w = WCS(hdul[chip.hdu].header, hdul)
+            mine = np.column_stack(new.all_pix2world(x.ravel(), y.ravel(), 0))
+            assert max_sep_mas(np.column_stack(w.all_pix2world(x.ravel(), y.ravel(), 0)), mine) < 1e-3
