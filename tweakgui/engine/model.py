@@ -106,8 +106,8 @@ class FitResult:
     name), ``chip``, ``input_idx`` (row in that chip's catalog), ``ref_idx``
     (row in the reference catalog), ``x``, ``y`` (chip pixels, 0-based),
     ``ra``, ``dec`` (of the source after the fit), ``ref_ra``, ``ref_dec``,
-    ``dx``, ``dy`` (residuals in arcsec in the tangent plane, after the fit,
-    reference minus input), ``used`` (False where sigma-clipped or excluded
+    ``dx``, ``dy`` (residuals in arcsec in the reference tangent plane, after
+    the fit, input minus reference), ``used`` (False where sigma-clipped or excluded
     by the user), ``excluded`` (True where the user excluded the match).
     """
 
@@ -127,8 +127,14 @@ class FitResult:
     mae_arcsec: float = float("nan")
     matrix: np.ndarray | None = None
     matches: Table | None = None
+    # pre-fit offsets (input minus reference, arcsec, tangent plane) of all
+    # candidate pairs within searchrad: the data of the 2D offset histogram.
+    # Its peak is what xoffset/yoffset mean.
+    offsets: np.ndarray | None = None
     # (dx, dy) arcsec of the peak of the 2D offset histogram, when computed
     hist_peak_arcsec: tuple[float, float] | None = None
+    # names of the exposures in this fit's group
+    images: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.status != STATUS_SUCCESS:

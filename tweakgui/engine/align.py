@@ -1,0 +1,424 @@
+"""Relative and absolute alignment on tweakwcs, with honest per-fit results.
+
+tweakwcs works in the tangent plane of a reference corrector: pixels of the
+reference image for a ``FITSWCSCorrector``, arcsec for a ``JWSTWCSCorrector``.
+All radii and offsets of the parameter model are in arcsec, so they are
+converted with the measured scale of that plane; the reference corrector is
+passed explicitly so that the plane (and its units) is known.  tweakwcs does
+not return residuals: they are recomputed from the matched indices and the
+clip mask after each fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+from scipy.spatial import cKDTree
+from tweakwcs import align_wcs
+from tweakwcs.correctors import FITSWCSCorrector, JWSTWCSCorrector
+from tweakwcs.matchutils import MatchCatalogs, XYXYMatch
+
+from .model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS, Exposure, FitResult
+
+__all__ = ["ChipCatalog", "make_corrector", "tanp_scale_arcsec", "run_alignment", "offset_peak"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChipCatalog:
+    """One chip's sources as handed to tweakwcs, with the map back to catalog rows."""
+
+    exp_index: int
+    chip_index: int
+    exposure: Exposure
+    catalog: Table  # x, y[, weight] (filtered)
+    rows: np.ndarray  # original row index of each catalog entry
+    wcs: object  # the WCS to start from
+    group_id: str = ""
+
+
+def make_corrector(chip_wcs, exposure: Exposure, chip_meta: dict, catalog: Table | None, name: str):
+    """A fresh tweakwcs corrector for one chip (never shared between runs)."""
+    meta = {"name": name, "group_id": exposure.group_id}
+    if catalog is not None:
+        meta["catalog"] = catalog
+    if exposure.kind == "jwst":
+        wcsinfo = chip_meta["wcsinfo"]
+        info = {k: wcsinfo[k] for k in ("v2_ref", "v3_ref", "roll_ref", "ra_ref", "dec_ref")}
+        return JWSTWCSCorrector(copy.deepcopy(chip_wcs), info, meta=meta)
+    return FITSWCSCorrector(chip_wcs.deepcopy(), meta=meta)
+
+
+def tanp_scale_arcsec(corrector) -> float:
+    """Arcsec per unit of the corrector's tangent plane, measured at its centre."""
+    bb = corrector.bounding_box
+    if bb is not None:
+        (x0, x1), (y0, y1) = bb
+        xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    else:
+        xc = yc = 0.0
+    tx, ty = corrector.det_to_tanp(xc, yc)
+    ra = np.array(corrector.tanp_to_world(np.array([tx, tx + 1.0, tx]), np.array([ty, ty, ty + 1.0])))
+    r, d = np.radians(ra[0]), np.radians(ra[1])
+
+    def hav(i, j):
+        s = np.sin((d[j] - d[i]) / 2) ** 2 + np.cos(d[i]) * np.cos(d[j]) * np.sin((r[j] - r[i]) / 2) ** 2
+        return np.degrees(2 * np.arcsin(np.sqrt(s)))
+
+    return float(0.5 * (hav(0, 1) + hav(0, 2)) * 3600.0)
+
+
+def _match(params, prefix: str, scale: float) -> XYXYMatch:
+    g = lambda n: getattr(params, prefix + n)  # noqa: E731
+    xo = params.xoffset if prefix == "" else 0.0
+    yo = params.yoffset if prefix == "" else 0.0
+    return XYXYMatch(
+        searchrad=g("searchrad") / scale,
+        separation=g("separation") / scale,
+        use2dhist=g("use2dhist"),
+        tolerance=g("tolerance") / scale,
+        xoffset=xo / scale,
+        yoffset=yo / scale,
+    )
+
+
+def offset_peak(offsets: np.ndarray, searchrad: float, binsize: float) -> tuple[float, float] | None:
+    """Peak (arcsec) of the 2D histogram of pair offsets, smoothed over 3×3 bins."""
+    if offsets is None or len(offsets) == 0:
+        return None
+    nb = max(3, int(np.ceil(2 * searchrad / binsize)))
+    h, xe, ye = np.histogram2d(offsets[:, 0], offsets[:, 1], bins=nb,
+                               range=[[-searchrad, searchrad], [-searchrad, searchrad]])
+    k = np.ones((3, 3))
+    from scipy.ndimage import convolve
+
+    hs = convolve(h, k, mode="constant")
+    i, j = np.unravel_index(np.argmax(hs), hs.shape)
+    sel = (offsets[:, 0] >= xe[max(i - 1, 0)]) & (offsets[:, 0] < xe[min(i + 2, nb)]) & \
+          (offsets[:, 1] >= ye[max(j - 1, 0)]) & (offsets[:, 1] < ye[min(j + 2, nb)])
+    if not sel.any():
+        return None
+    return float(np.median(offsets[sel, 0])), float(np.median(offsets[sel, 1]))
+
+
+def _candidate_offsets(in_tp, ref_tp, radius, limit=200000):
+    if len(in_tp) == 0 or len(ref_tp) == 0:
+        return np.zeros((0, 2))
+    tree = cKDTree(ref_tp)
+    pairs = tree.query_ball_point(in_tp, radius * np.sqrt(2))
+    ii = np.repeat(np.arange(len(in_tp)), [len(p) for p in pairs])
+    if len(ii) == 0:
+        return np.zeros((0, 2))
+    jj = np.concatenate([p for p in pairs if p])
+    d = in_tp[ii] - ref_tp[jj]
+    keep = (np.abs(d[:, 0]) <= radius) & (np.abs(d[:, 1]) <= radius)
+    d = d[keep]
+    return d[:limit]
+
+
+def _footprint(corrector, n=3):
+    bb = corrector.bounding_box
+    (x0, x1), (y0, y1) = bb
+    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return np.array(corrector.det_to_world(xx.ravel(), yy.ravel()))
+
+
+def _max_move_arcsec(before, after) -> float:
+    r1, d1 = np.radians(before)
+    r2, d2 = np.radians(after)
+    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    return float(np.degrees(2 * np.arcsin(np.sqrt(s))).max() * 3600)
+
+
+def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table | None = None,
+                  ref_entry: int = 0) -> tuple[list[FitResult], list]:
+    """Align the chips of ``entries`` (relative when ``refcat`` is None, else absolute).
+
+    Every entry's ``group_id`` (its exposure's) defines the groups; for the
+    visit-wide absolute mode the caller gives all entries one group.
+
+    Returns the fits (one per group, with REFERENCE for the reference group of
+    a relative alignment) and the corrected WCS per entry (the starting WCS
+    where the group failed or was rejected).
+    """
+    prefix = "abs_" if kind == "absolute" else ""
+    fitgeom = getattr(params, prefix + "fitgeometry")
+    correctors = [
+        make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, e.catalog,
+                       f"{e.exposure.name}[{e.exposure.chips[e.chip_index].name}]")
+        for e in entries
+    ]
+    for c, e in zip(correctors, entries):
+        c.meta["group_id"] = e.group_id
+    ref_tpwcs = copy.deepcopy(correctors[ref_entry])
+    scale = tanp_scale_arcsec(ref_tpwcs)
+    before = [_footprint(c) for c in correctors]
+    in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*c.det_to_world(e.catalog["x"], e.catalog["y"])))
+                 if len(e.catalog) else np.zeros((0, 2)) for c, e in zip(correctors, entries)]
+
+    active = [c for c, e in zip(correctors, entries) if len(e.catalog) > 0]
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(e.group_id, []).append(i)
+    fits: dict[str, FitResult] = {}
+    try:
+        eff_refcat = align_wcs(
+            active,
+            refcat=refcat,
+            ref_tpwcs=ref_tpwcs,
+            enforce_user_order=params.enforce_user_order,
+            expand_refcat=params.expand_refcat if kind == "relative" else False,
+            minobj=getattr(params, prefix + "minobj"),
+            match=_match(params, prefix, scale),
+            fitgeom=fitgeom,
+            nclip=getattr(params, prefix + "nclip"),
+            sigma=(getattr(params, prefix + "sigma"), "rmse"),
+        )
+    except Exception as e:  # tweakwcs raises for too few catalogs, confusion, etc.
+        reason = f"{kind} alignment failed: {e}"
+        log.warning(reason)
+        for gid, idx in groups.items():
+            fits[gid] = FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, reason=reason, fitgeom=fitgeom,
+                                  images=_names(entries, idx))
+        return list(fits.values()), [e.wcs for e in entries]
+
+    if eff_refcat is not None:
+        ref_tp = np.column_stack(ref_tpwcs.world_to_tanp(np.asarray(eff_refcat["RA"]), np.asarray(eff_refcat["DEC"])))
+        pass2_ref = Table({"RA": np.asarray(eff_refcat["RA"], float), "DEC": np.asarray(eff_refcat["DEC"], float)})
+        if "weight" in eff_refcat.colnames:
+            pass2_ref["weight"] = np.asarray(eff_refcat["weight"], float)
+        pass2_ref.meta["name"] = eff_refcat.meta.get("name", "reference")
+    else:
+        ref_tp = np.zeros((0, 2))
+        pass2_ref = None
+    max_corr = _max_correction(params, prefix)
+    first = {gid: correctors[idx[0]].meta.get("fit_info", {}).get("status") for gid, idx in groups.items()}
+    for gid, idx in groups.items():
+        if first[gid] == STATUS_SUCCESS and pass2_ref is not None:
+            _refine(gid, idx, entries, correctors, pass2_ref, ref_tpwcs, scale, params, prefix, fitgeom)
+    fits_out: dict[str, FitResult] = {}
+    for gid, idx in groups.items():
+        fit = _collect_fit(gid, idx, entries, correctors, eff_refcat if pass2_ref is None else pass2_ref, ref_tp,
+                           ref_tpwcs, scale, kind, fitgeom, in_tp_pre, params, prefix)
+        if fit.status == STATUS_SUCCESS:
+            _total_transform(fit, entries[idx[0]], correctors[idx[0]], ref_tpwcs, scale)
+            moved = max(_max_move_arcsec(before[i], _footprint(correctors[i])) for i in idx)
+            if moved > max_corr:
+                fit.status = STATUS_FAILED
+                fit.reason = (f"correction of {moved:.3g}\" exceeds the plausible limit of {max_corr:.3g}\" "
+                              f"(2×({prefix}searchrad+{prefix}tolerance)); check {prefix}searchrad or x/yoffset")
+                log.warning("%s: %s", gid, fit.reason)
+        fits_out[gid] = fit
+    new_wcs = []
+    for c, e in zip(correctors, entries):
+        f = fits_out[e.group_id]
+        new_wcs.append(c.wcs if f.status == STATUS_SUCCESS else e.wcs)
+    return list(fits_out.values()), new_wcs
+
+
+class NearestMatch(MatchCatalogs):
+    """Unique nearest-neighbour matching within a radius (tangent-plane units).
+
+    Used to refine a fit: once the coarse solution is known, every source's
+    counterpart is its nearest reference source, and pairs farther than a
+    few times the coarse residuals are mismatches.
+    """
+
+    def __init__(self, radius: float):
+        self.radius = radius
+
+    def __call__(self, refcat, imcat, **kwargs):
+        ref = np.column_stack([refcat["TPx"], refcat["TPy"]])
+        img = np.column_stack([imcat["TPx"], imcat["TPy"]])
+        if len(ref) == 0 or len(img) == 0:
+            return np.array([], int), np.array([], int)
+        d, j = cKDTree(ref).query(img, distance_upper_bound=self.radius)
+        i = np.flatnonzero(np.isfinite(d))
+        j, d = j[i], d[i]
+        # each reference source keeps only its closest input source
+        order = np.lexsort((d, j))
+        i, j = i[order], j[order]
+        first = np.ones(len(j), bool)
+        first[1:] = j[1:] != j[:-1]
+        return j[first], i[first]
+
+
+def _refine(gid, idx, entries, correctors, refcat, ref_tpwcs, scale, params, prefix, fitgeom, passes=2):
+    """Re-match the group to ``refcat`` by nearest neighbour around the coarse solution and refit."""
+    members = [i for i in idx if len(entries[i].catalog) > 0]
+    for _ in range(passes):
+        info = correctors[members[0]].meta.get("fit_info", {})
+        if info.get("status") != STATUS_SUCCESS:
+            return
+        t = _matches_table(gid, members, entries, correctors, refcat, ref_tpwcs, scale, info)
+        r = np.hypot(t["dx"], t["dy"])[np.asarray(t["used"], bool)]
+        if r.size == 0:
+            return
+        pix = _image_pixel_scale(correctors[members[0]])
+        radius = float(np.clip(8.0 * np.median(r), pix, getattr(params, prefix + "tolerance")))
+        trial = [make_corrector(correctors[i].wcs, entries[i].exposure, entries[i].exposure.chips[entries[i].chip_index].meta,
+                                entries[i].catalog, correctors[i].meta["name"]) for i in members]
+        for c in trial:
+            c.meta["group_id"] = gid
+        try:
+            align_wcs(trial, refcat=refcat, ref_tpwcs=ref_tpwcs, enforce_user_order=True, expand_refcat=False,
+                      minobj=getattr(params, prefix + "minobj"), match=NearestMatch(radius / scale),
+                      fitgeom=fitgeom, nclip=getattr(params, prefix + "nclip"),
+                      sigma=(getattr(params, prefix + "sigma"), "rmse"))
+        except Exception as e:  # keep the coarse solution
+            log.info("%s: refinement skipped (%s)", gid, e)
+            return
+        if trial[0].meta.get("fit_info", {}).get("status") != STATUS_SUCCESS:
+            log.info("%s: refinement did not converge; keeping the coarse fit", gid)
+            return
+        for i, c in zip(members, trial):
+            correctors[i] = c
+        log.info("%s: refined with nearest-neighbour matching within %.1f mas: %d matches",
+                 gid, radius * 1000, trial[0].meta["fit_info"].get("nmatches", 0))
+
+
+def _decompose(m: np.ndarray):
+    """Rotation (deg, mean of both axes), scale (geometric mean), skew (deg) of tweakwcs' matrix form."""
+    rx = np.degrees(np.arctan2(-m[1, 0], m[0, 0]))
+    ry = np.degrees(np.arctan2(m[0, 1], m[1, 1]))
+    sx = np.hypot(m[0, 0], m[1, 0])
+    sy = np.hypot(m[0, 1], m[1, 1])
+    return 0.5 * (rx + ry), float(np.sqrt(sx * sy)), float(ry - rx)
+
+
+def _total_transform(fit: FitResult, entry: ChipCatalog, final, ref_tpwcs, scale: float) -> None:
+    """Shift/rotation/scale of the whole correction (all passes), about the reference tangent point."""
+    start = make_corrector(entry.wcs, entry.exposure, entry.exposure.chips[entry.chip_index].meta, None, "s")
+    (x0, x1), (y0, y1) = start.bounding_box
+    xx, yy = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
+    p0 = np.column_stack(ref_tpwcs.world_to_tanp(*start.det_to_world(xx.ravel(), yy.ravel())))
+    p1 = np.column_stack(ref_tpwcs.world_to_tanp(*final.det_to_world(xx.ravel(), yy.ravel())))
+    a = np.column_stack([p0, np.ones(len(p0))])
+    coef, *_ = np.linalg.lstsq(a, p1, rcond=None)
+    m = coef[:2].T
+    t = coef[2]
+    rot, sc, skew = _decompose(m)
+    fit.matrix = m
+    fit.shift_arcsec = (float(t[0] * scale), float(t[1] * scale))
+    px = _image_pixel_scale(final)
+    fit.shift_pix = (fit.shift_arcsec[0] / px, fit.shift_arcsec[1] / px)
+    fit.rotation_deg = float(rot)
+    fit.scale = sc
+    fit.skew_deg = skew
+
+
+def _names(entries, idx):
+    return list(dict.fromkeys(entries[i].exposure.name for i in idx))
+
+
+def _max_correction(params, prefix):
+    g = lambda n: getattr(params, prefix + n)  # noqa: E731
+    if g("use2dhist"):
+        return 2.0 * (g("searchrad") + g("tolerance"))
+    xo = params.xoffset if prefix == "" else 0.0
+    yo = params.yoffset if prefix == "" else 0.0
+    return 2.0 * (max(abs(xo), abs(yo)) + g("tolerance"))
+
+
+def _collect_fit(gid, idx, entries, correctors, eff_refcat, ref_tp, ref_tpwcs, scale, kind, fitgeom,
+                 in_tp_pre, params, prefix) -> FitResult:
+    names = _names(entries, idx)
+    members = [i for i in idx if len(entries[i].catalog) > 0]
+    info = correctors[members[0]].meta.get("fit_info", {}) if members else {}
+    status = info.get("status", "FAILED: no sources")
+    searchrad = getattr(params, prefix + "searchrad")
+    pre = np.concatenate([in_tp_pre[i] for i in idx]) if idx else np.zeros((0, 2))
+    offsets = _candidate_offsets(pre, ref_tp, searchrad / scale) * scale
+    fit = FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, fitgeom=fitgeom, images=names, offsets=offsets)
+    binsize = max(scale, searchrad / 50.0)
+    fit.hist_peak_arcsec = offset_peak(offsets, searchrad, binsize)
+    if status == STATUS_REFERENCE:
+        fit.status = STATUS_REFERENCE
+        return fit
+    if status != STATUS_SUCCESS:
+        fit.reason = status.split(":", 1)[1].strip() if ":" in status else status
+        if fit.reason == "not enough matches":
+            fit.reason = (f"not enough matches (< {prefix}minobj={getattr(params, prefix + 'minobj')}); "
+                          f"if the offset exceeds {prefix}searchrad={searchrad}\", raise it or set x/yoffset")
+        return fit
+    fit.status = STATUS_SUCCESS
+    shift = np.asarray(info["shift"], dtype=float)
+    fit.shift_arcsec = (float(shift[0] * scale), float(shift[1] * scale))
+    px = _image_pixel_scale(correctors[idx[0]])
+    fit.shift_pix = (fit.shift_arcsec[0] / px, fit.shift_arcsec[1] / px)
+    fit.rotation_deg = float(info.get("<rot>", 0.0))
+    fit.proper_rot_deg = float(info.get("proper_rot", 0.0))
+    fit.scale = float(info.get("<scale>", 1.0))
+    fit.skew_deg = float(info.get("skew", 0.0))
+    fit.rmse_arcsec = float(info.get("rmse", np.nan)) * scale
+    fit.mae_arcsec = float(info.get("mae", np.nan)) * scale
+    fit.matrix = np.asarray(info.get("matrix"))
+    fit.matches = _matches_table(gid, members, entries, correctors, eff_refcat, ref_tpwcs, scale, info)
+    fit.nmatch = int(info.get("nmatches", len(fit.matches)))
+    return fit
+
+
+def _image_pixel_scale(corrector) -> float:
+    """Arcsec per detector pixel at the chip centre."""
+    (x0, x1), (y0, y1) = corrector.bounding_box
+    xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    ra, dec = corrector.det_to_world(np.array([xc, xc + 1, xc]), np.array([yc, yc, yc + 1]))
+    c = np.cos(np.radians(dec[0]))
+    d1 = np.hypot((ra[1] - ra[0]) * c, dec[1] - dec[0])
+    d2 = np.hypot((ra[2] - ra[0]) * c, dec[2] - dec[0])
+    return float(np.sqrt(d1 * d2) * 3600)
+
+
+def _matches_table(gid, members, entries, correctors, eff_refcat, ref_tpwcs, scale, info) -> Table:
+    # tweakwcs' group catalog is the concatenation of the members' catalogs in order
+    image, chip, row, xs, ys, owner = [], [], [], [], [], []
+    for i in members:
+        e = entries[i]
+        n = len(e.catalog)
+        image += [e.exposure.name] * n
+        chip += [e.exposure.chips[e.chip_index].name] * n
+        row.append(e.rows)
+        xs.append(np.asarray(e.catalog["x"], float))
+        ys.append(np.asarray(e.catalog["y"], float))
+        owner.append(np.full(n, i))
+    row = np.concatenate(row)
+    xs = np.concatenate(xs)
+    ys = np.concatenate(ys)
+    owner = np.concatenate(owner)
+    mi = np.asarray(info["matched_input_idx"], dtype=int)
+    mr = np.asarray(info["matched_ref_idx"], dtype=int)
+    used = np.asarray(info.get("fitmask", np.ones(len(mi), bool)), dtype=bool).ravel()
+    if used.size != mi.size:
+        used = np.ones(mi.size, bool)
+    ra = np.empty(mi.size)
+    dec = np.empty(mi.size)
+    for i in np.unique(owner[mi]) if mi.size else []:
+        sel = owner[mi] == i
+        r, d = correctors[i].det_to_world(xs[mi][sel], ys[mi][sel])
+        ra[sel], dec[sel] = r, d
+    ref_ra = np.asarray(eff_refcat["RA"], float)[mr]
+    ref_dec = np.asarray(eff_refcat["DEC"], float)[mr]
+    tx, ty = ref_tpwcs.world_to_tanp(ra, dec)
+    rx, ry = ref_tpwcs.world_to_tanp(ref_ra, ref_dec)
+    t = Table()
+    t["group_id"] = np.array([gid] * mi.size, dtype=str)
+    t["image"] = np.array([image[k] for k in mi], dtype=str)
+    t["chip"] = np.array([chip[k] for k in mi], dtype=str)
+    t["input_idx"] = row[mi]
+    t["ref_idx"] = mr
+    t["x"] = xs[mi]
+    t["y"] = ys[mi]
+    t["ra"] = ra
+    t["dec"] = dec
+    t["ref_ra"] = ref_ra
+    t["ref_dec"] = ref_dec
+    t["dx"] = (np.asarray(tx) - np.asarray(rx)) * scale
+    t["dy"] = (np.asarray(ty) - np.asarray(ry)) * scale
+    t["used"] = used
+    t["excluded"] = np.zeros(mi.size, bool)
+    return t

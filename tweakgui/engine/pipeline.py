@@ -1,0 +1,362 @@
+"""One alignment run: detect → relative fit → absolute fit → results.
+
+``run`` is called by the command line and by the GUI's worker thread.  It
+reports progress through a plain callback and checks a ``threading.Event``
+between stages; it never touches Qt.  Problems that stop the run before it
+starts (bad reference catalog, offline catalog service) raise
+:class:`~tweakgui.engine.model.InputError`; problems of one image mark that
+image ``FAILED`` with its reason and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from . import align, catalogs
+from .model import (
+    STATUS_FAILED,
+    STATUS_REFERENCE,
+    STATUS_SUCCESS,
+    Cancelled,
+    FitResult,
+    ImageResult,
+    InputError,
+    Visit,
+    VisitResult,
+)
+
+__all__ = ["run", "detect_visit", "load_refcat", "save_outputs", "ProgressFn", "catalog_key"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int, str], None]
+VISIT_GROUP = "visit"
+
+
+def catalog_key(exposure, chip) -> tuple[str, str]:
+    return (exposure.name, chip.name)
+
+
+def _check(cancel: threading.Event | None):
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("alignment cancelled")
+
+
+def load_refcat(visit: Visit, params) -> Table | None:
+    """The absolute reference catalog of ``params.abs_refcat`` (file or Gaia), or None."""
+    name = (params.abs_refcat or "").strip()
+    if not name:
+        return None
+    if name.upper() in catalogs.GAIA_CATALOGS:
+        from . import gaia
+
+        ref = gaia.reference_catalog_for_visit(visit, name.upper())
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"abs_refcat: {path}: file not found")
+        ref = catalogs.read_refcat(path)
+        try:
+            from . import gaia
+
+            ref = gaia.maybe_propagate_local(path, ref, visit)
+        except (ImportError, AttributeError):
+            pass
+    if len(ref) < params.abs_minobj:
+        raise InputError(
+            f"abs_refcat: {name}: {len(ref)} sources, fewer than abs_minobj={params.abs_minobj}"
+        )
+    ref.meta.setdefault("name", Path(name).name if not name.upper().startswith("GAIA") else name.upper())
+    return ref
+
+
+def _detect_chip(exposure, chip, params) -> Table:
+    from . import detect
+    from .inputs import read_pixels
+
+    data, mask = read_pixels(exposure, chip)
+    spec = chip.meta.get("exclusion")
+    if spec:
+        from . import exclusions
+
+        ex = exclusions.exclusion_mask(spec, data.shape, chip.wcs)
+        if ex is not None:
+            mask = mask | ex
+    if not np.isfinite(data[~mask]).any():
+        raise ValueError("no valid pixels (all NaN or masked)")
+    return detect.detect_sources(data, params, mask=mask)
+
+
+def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None, reuse: dict | None = None):
+    """Source catalogs per exposure and chip; errors per exposure (None where fine)."""
+    reuse = reuse or {}
+    cats: list[list[Table]] = []
+    errors: list[str | None] = []
+    n = len(visit.exposures)
+    for i, exp in enumerate(visit.exposures):
+        _check(cancel)
+        if progress:
+            progress("detect", i, n, exp.name)
+        chip_cats, err = [], None
+        for chip in exp.chips:
+            key = catalog_key(exp, chip)
+            try:
+                if key in reuse:
+                    cat = reuse[key]
+                elif params.use_custom_catalogs and chip.catalog_path is not None:
+                    cat = catalogs.read_custom_catalog(chip.catalog_path)
+                else:
+                    cat = _detect_chip(exp, chip, params)
+            except InputError as e:
+                err, cat = str(e), Table(names=("x", "y"), dtype=(float, float))
+            except Exception as e:  # one image's failure never stops the others
+                log.debug("detection failed", exc_info=True)
+                err, cat = f"{chip.name}: {e}", Table(names=("x", "y"), dtype=(float, float))
+            chip_cats.append(cat)
+        if err is None and sum(len(c) for c in chip_cats) == 0:
+            err = "no sources found (lower snr_threshold, check the image or the exclusions)"
+        log.info("%s: %d sources%s", exp.name, sum(len(c) for c in chip_cats), f" ({err})" if err else "")
+        cats.append(chip_cats)
+        errors.append(err)
+    if progress:
+        progress("detect", n, n, "done")
+    return cats, errors
+
+
+def _entries(visit, cats, wcs_of, ok, excluded):
+    entries = []
+    for ei, exp in enumerate(visit.exposures):
+        if not ok[ei]:
+            continue
+        for ci, chip in enumerate(exp.chips):
+            cat = cats[ei][ci]
+            rows = np.arange(len(cat))
+            if len(cat):
+                x = np.asarray(cat["x"], float)
+                y = np.asarray(cat["y"], float)
+                keep = np.isfinite(x) & np.isfinite(y)
+                if excluded:
+                    keep &= np.array([(exp.name, chip.name, int(r)) not in excluded for r in rows])
+                rows = rows[keep]
+                t = Table()
+                t["x"] = x[keep]
+                t["y"] = y[keep]
+                if "weight" in cat.colnames:
+                    t["weight"] = np.asarray(cat["weight"], float)[keep]
+                t.meta["name"] = f"{exp.name}[{chip.name}]"
+            else:
+                t = Table(names=("x", "y"), dtype=(float, float))
+            entries.append(align.ChipCatalog(ei, ci, exp, t, rows, wcs_of(ei, ci), exp.group_id))
+    return entries
+
+
+def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, ref: Table | None, tol):
+    """Report the user's excluded sources in the fit's table (nearest reference within tolerance)."""
+    if fit.matches is None or not excluded or ref is None or len(ref) == 0:
+        return
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    names = set(fit.images)
+    rows = []
+    refc = SkyCoord(np.asarray(ref["RA"]) * u.deg, np.asarray(ref["DEC"]) * u.deg)
+    for e in entries:
+        chip = e.exposure.chips[e.chip_index]
+        if e.exposure.name not in names:
+            continue
+        for (im, ch, r) in excluded:
+            if im != e.exposure.name or ch != chip.name or r >= len(cats[e.exp_index][e.chip_index]):
+                continue
+            x = float(cats[e.exp_index][e.chip_index]["x"][r])
+            y = float(cats[e.exp_index][e.chip_index]["y"][r])
+            w = new_wcs_by_key[(e.exp_index, e.chip_index)]
+            corr = align.make_corrector(w, e.exposure, chip.meta, None, "x")
+            ra, dec = corr.det_to_world(np.array([x]), np.array([y]))
+            c = SkyCoord(ra * u.deg, dec * u.deg)
+            idx, sep, _ = c.match_to_catalog_sky(refc)
+            if sep.arcsec[0] > 2 * tol:
+                continue
+            rows.append((fit.group_id, im, ch, r, int(idx[0]), x, y, float(ra[0]), float(dec[0]),
+                         float(ref["RA"][idx[0]]), float(ref["DEC"][idx[0]])))
+    if not rows:
+        return
+    ref_c = align.make_corrector(new_wcs_by_key[(entries[0].exp_index, entries[0].chip_index)],
+                                 entries[0].exposure, entries[0].exposure.chips[entries[0].chip_index].meta, None, "r")
+    scale = align.tanp_scale_arcsec(ref_c)
+    for row in rows:
+        tx, ty = ref_c.world_to_tanp(row[7], row[8])
+        rx, ry = ref_c.world_to_tanp(row[9], row[10])
+        fit.matches.add_row(list(row) + [float(tx - rx) * scale, float(ty - ry) * scale, False, True])
+
+
+def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+        catalogs: dict | None = None, excluded: set | None = None) -> VisitResult:
+    """Align a visit.  See the module docstring.
+
+    Parameters
+    ----------
+    visit : Visit
+    params : TweakRegParams
+    progress : callable(stage, done, total, message), optional
+    cancel : threading.Event, optional
+        Checked between images and stages; when set, :class:`Cancelled` is raised.
+    catalogs : dict, optional
+        ``{(exposure.name, chip.name): Table}`` of catalogs to reuse instead of detecting.
+    excluded : set, optional
+        ``{(exposure.name, chip.name, row)}`` sources the user excluded from the fits.
+    """
+    excluded = set(excluded or ())
+    refcat = load_refcat(visit, params)
+    _check(cancel)
+    cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs)
+    _check(cancel)
+    n_exp = len(visit.exposures)
+    ok = [errors[i] is None for i in range(n_exp)]
+    wcs = {(ei, ci): chip.wcs for ei, e in enumerate(visit.exposures) for ci, chip in enumerate(e.chips)}
+    all_fits: list[FitResult] = []
+    fits_of: dict[int, list[FitResult]] = {i: [] for i in range(n_exp)}
+    reasons: dict[int, str] = {i: errors[i] for i in range(n_exp) if errors[i]}
+
+    groups_ok = {visit.exposures[i].group_id for i in range(n_exp) if ok[i]}
+    # relative alignment
+    if len(groups_ok) >= 2:
+        if progress:
+            progress("relative", 0, 1, f"aligning {len(groups_ok)} groups")
+        entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded)
+        fits, new = align.run_alignment(entries, params, "relative")
+        for e, w in zip(entries, new):
+            wcs[(e.exp_index, e.chip_index)] = w
+        by_gid = {f.group_id: f for f in fits}
+        _add_all_excluded(fits, entries, wcs, cats, excluded, params.tolerance)
+        all_fits += fits
+        for i, exp in enumerate(visit.exposures):
+            f = by_gid.get(exp.group_id)
+            if ok[i] and f is not None:
+                fits_of[i].append(f)
+        if progress:
+            progress("relative", 1, 1, "done")
+    _check(cancel)
+
+    abs_mode = ""
+    if refcat is not None:
+        abs_mode = params.abs_mode
+        if progress:
+            progress("absolute", 0, 1, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({abs_mode})")
+        rel_failed = {i for i in range(n_exp) if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fits_of[i])}
+        use = [ok[i] and (abs_mode == "group" or i not in rel_failed) for i in range(n_exp)]
+        if any(use):
+            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], use, excluded)
+            if abs_mode == "visit":
+                for e in entries:
+                    e.group_id = VISIT_GROUP
+                _drop_duplicates(entries, 0.5 * params.abs_separation)
+            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat)
+            for e, w in zip(entries, new):
+                wcs[(e.exp_index, e.chip_index)] = w
+            _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
+            by_gid = {f.group_id: f for f in fits}
+            all_fits += fits
+            for i, exp in enumerate(visit.exposures):
+                if use[i]:
+                    fits_of[i].append(by_gid[VISIT_GROUP if abs_mode == "visit" else exp.group_id])
+        if progress:
+            progress("absolute", 1, 1, "done")
+    _check(cancel)
+
+    images = []
+    for i, exp in enumerate(visit.exposures):
+        fl = fits_of[i]
+        status, reason = _image_status(i, ok, reasons, fl, refcat is not None, len(groups_ok))
+        new_wcs = None
+        if status in (STATUS_SUCCESS, STATUS_REFERENCE):
+            new_wcs = [wcs[(i, ci)] for ci in range(len(exp.chips))]
+        images.append(ImageResult(exposure=exp, status=status, reason=reason, fits=fl, new_wcs=new_wcs,
+                                  catalogs=cats[i]))
+    for r in images:
+        log.info("%s: %s%s", r.exposure.name, r.status, f" ({r.reason})" if r.reason else "")
+    return VisitResult(images=images, fits=all_fits, params=params, refcat=refcat, abs_mode=abs_mode)
+
+
+def _drop_duplicates(entries, radius_arcsec: float) -> None:
+    """Keep one copy of each source seen by overlapping images.
+
+    After relative alignment the same star appears in every image that covers
+    it; in one combined catalog the copies lie closer than ``separation``, and
+    xyxymatch would discard all of them, keeping only the sources near the
+    edges of the visit.  The first image to see a source keeps it.
+    """
+    from scipy.spatial import cKDTree
+
+    kept = []
+    dec0 = None
+    for e in entries:
+        if not len(e.catalog):
+            continue
+        corr = align.make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, None, "d")
+        ra, dec = corr.det_to_world(np.asarray(e.catalog["x"]), np.asarray(e.catalog["y"]))
+        if dec0 is None:
+            dec0, ra0 = float(np.median(dec)), float(np.median(ra))
+        xy = np.column_stack([((np.asarray(ra) - ra0 + 180) % 360 - 180) * np.cos(np.radians(dec0)),
+                              np.asarray(dec) - dec0]) * 3600.0
+        if kept:
+            tree = cKDTree(np.concatenate(kept))
+            d, _ = tree.query(xy, distance_upper_bound=radius_arcsec)
+            keep = ~np.isfinite(d)
+            e.catalog = e.catalog[keep]
+            e.rows = e.rows[keep]
+            xy = xy[keep]
+        kept.append(xy)
+
+
+def _add_all_excluded(fits, entries, wcs, cats, excluded, tol, refcat=None):
+    if not excluded:
+        return
+    for f in fits:
+        if f.status != STATUS_SUCCESS or f.matches is None:
+            continue
+        if refcat is None:
+            # relative: reference sources are those of the matched table itself
+            ref = Table({"RA": f.matches["ref_ra"], "DEC": f.matches["ref_dec"]})
+        else:
+            ref = refcat
+        _add_excluded_rows(f, entries, wcs, cats, excluded, ref, tol)
+
+
+def _image_status(i, ok, reasons, fl, absolute, n_groups):
+    if not ok[i]:
+        return STATUS_FAILED, reasons[i]
+    rel = [f for f in fl if f.kind == "relative"]
+    ab = [f for f in fl if f.kind == "absolute"]
+    if absolute:
+        if rel and rel[0].status == STATUS_FAILED and not ab:
+            return STATUS_FAILED, f"relative fit: {rel[0].reason}"
+        if not ab:
+            return STATUS_FAILED, "absolute fit not run"
+        if ab[0].status == STATUS_SUCCESS:
+            return STATUS_SUCCESS, ""
+        return STATUS_FAILED, f"absolute fit: {ab[0].reason}"
+    if not rel:
+        if n_groups < 2:
+            return STATUS_REFERENCE, "only one exposure group: nothing to align to"
+        return STATUS_FAILED, "not aligned"
+    f = rel[0]
+    if f.status == STATUS_FAILED:
+        return STATUS_FAILED, f.reason
+    return f.status, ""
+
+
+def save_outputs(result: VisitResult, output_dir, params, in_place: bool = False, selected: set | None = None,
+                 kinds=("images", "headerlets", "wcs", "shiftfile", "report", "catalogs"),
+                 report_path=None) -> list[Path]:
+    """Write the chosen outputs for the aligned images (all, or the names in ``selected``)."""
+    from . import save
+
+    return save.save_visit_outputs(result, Path(output_dir), params, in_place=in_place, selected=selected,
+                                      kinds=kinds, report_path=report_path)

@@ -1,0 +1,254 @@
+"""Synthetic dithered visits with a known answer (demo, tests, benchmarks).
+
+A visit is rendered from one sky: stars and extended galaxies around a
+pointing.  Each image has a *true* TAN-SIP WCS (dither offsets, SIP
+distortion) through which the sources are rendered; its header carries the
+true WCS perturbed by a known shift and rotation, which alignment must undo.
+The reference catalog holds the true star positions (plus a small noise).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+__all__ = ["DemoVisit", "make_demo_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas", "render"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoVisit:
+    paths: list[Path]
+    refcat: Path
+    # per file: list (per chip) of the true astropy WCS
+    truth: dict[str, list[WCS]] = field(default_factory=dict)
+    # per file: injected (dx, dy) arcsec and rotation deg
+    injected: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    list_file: Path | None = None
+
+
+def make_sip_wcs(shape, crval, scale_arcsec=0.04, pa_deg=0.0, sip_amp=2.0, crpix=None) -> WCS:
+    """A TAN-SIP WCS with a 2nd/3rd-order distortion of about ``sip_amp`` px at the corners."""
+    ny, nx = shape
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    w.wcs.crpix = crpix if crpix is not None else [(nx + 1) / 2, (ny + 1) / 2]
+    w.wcs.crval = list(crval)
+    s = scale_arcsec / 3600.0
+    c, sn = np.cos(np.radians(pa_deg)), np.sin(np.radians(pa_deg))
+    w.wcs.cd = np.array([[-s * c, s * sn], [s * sn, s * c]])
+    half = max(nx, ny) / 2.0
+    a = np.zeros((4, 4))
+    b = np.zeros((4, 4))
+    a[2, 0] = 0.6 * sip_amp / half**2
+    a[1, 1] = -0.3 * sip_amp / half**2
+    a[0, 2] = 0.2 * sip_amp / half**2
+    a[3, 0] = 0.2 * sip_amp / half**3
+    b[0, 2] = 0.5 * sip_amp / half**2
+    b[1, 1] = 0.4 * sip_amp / half**2
+    b[2, 0] = -0.2 * sip_amp / half**2
+    b[0, 3] = 0.2 * sip_amp / half**3
+    from astropy.wcs import Sip
+
+    w.sip = Sip(a, b, None, None, w.wcs.crpix)
+    w.pixel_shape = (nx, ny)
+    return _with_inverse_sip(w)
+
+
+def _with_inverse_sip(w: WCS) -> WCS:
+    """Fit an inverse SIP (AP/BP) so that FITS readers get an accurate world->pixel."""
+    nx, ny = w.pixel_shape
+    yy, xx = np.mgrid[0:ny:24j, 0:nx:24j]
+    u = xx.ravel() + 1 - w.wcs.crpix[0]
+    v = yy.ravel() + 1 - w.wcs.crpix[1]
+    fu, fv = w.sip_pix2foc(np.column_stack([xx.ravel() + 1, yy.ravel() + 1]), 1).T
+    U = fu - w.wcs.crpix[0]
+    V = fv - w.wcs.crpix[1]
+    order = 4
+    terms = [(i, j) for i in range(order + 1) for j in range(order + 1 - i) if i + j >= 1]
+    M = np.column_stack([U**i * V**j for i, j in terms])
+    cu, *_ = np.linalg.lstsq(M, u - U, rcond=None)
+    cv, *_ = np.linalg.lstsq(M, v - V, rcond=None)
+    ap = np.zeros((order + 1, order + 1))
+    bp = np.zeros((order + 1, order + 1))
+    for (i, j), p, q in zip(terms, cu, cv):
+        ap[i, j] = p
+        bp[i, j] = q
+    from astropy.wcs import Sip
+
+    w.sip = Sip(w.sip.a, w.sip.b, ap, bp, w.wcs.crpix)
+    return w
+
+
+def perturb_wcs(w: WCS, dx_arcsec: float, dy_arcsec: float, rot_deg: float) -> WCS:
+    """Return a copy of ``w`` whose sky is shifted by (dx, dy) arcsec and rotated about CRPIX."""
+    p = w.deepcopy()
+    ra, dec = p.wcs.crval
+    p.wcs.crval = [ra + dx_arcsec / 3600.0 / np.cos(np.radians(dec)), dec + dy_arcsec / 3600.0]
+    c, s = np.cos(np.radians(rot_deg)), np.sin(np.radians(rot_deg))
+    p.wcs.cd = np.array([[c, -s], [s, c]]) @ p.wcs.cd
+    p.wcs.set()
+    return p
+
+
+def wcs_error_mas(w_fit, w_true, shape, n=11) -> float:
+    """RMS sky separation (mas) between two WCSs over an n×n pixel grid of the chip."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0 : ny - 1 : n * 1j, 0 : nx - 1 : n * 1j]
+    r1, d1 = _pix2world(w_fit, xx.ravel(), yy.ravel())
+    r2, d2 = _pix2world(w_true, xx.ravel(), yy.ravel())
+    dra = (r1 - r2) * np.cos(np.radians(d2))
+    return float(np.sqrt(np.mean(dra**2 + (d1 - d2) ** 2)) * 3.6e6)
+
+
+def _pix2world(w, x, y):
+    if isinstance(w, WCS):
+        return w.all_pix2world(x, y, 0)
+    return w(x, y)
+
+
+def render(shape, x, y, flux, sigma, rng, background=50.0, noise=5.0, n_cr=200, nan_columns=1):
+    """Render Gaussian sources (per-source sigma in px) on a noisy background."""
+    ny, nx = shape
+    img = np.full(shape, background, dtype=np.float32)
+    for xi, yi, fi, si in zip(x, y, flux, sigma):
+        r = int(np.ceil(5 * si)) + 1
+        x0, x1 = max(int(xi) - r, 0), min(int(xi) + r + 1, nx)
+        y0, y1 = max(int(yi) - r, 0), min(int(yi) + r + 1, ny)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        gy, gx = np.mgrid[y0:y1, x0:x1]
+        img[y0:y1, x0:x1] += (fi / (2 * np.pi * si**2)) * np.exp(
+            -((gx - xi) ** 2 + (gy - yi) ** 2) / (2 * si**2)
+        )
+    img += rng.normal(0.0, noise, shape).astype(np.float32)
+    # cosmic rays: single or paired hot pixels
+    cx = rng.integers(0, nx, n_cr)
+    cy = rng.integers(0, ny, n_cr)
+    img[cy, cx] += rng.uniform(200, 3000, n_cr).astype(np.float32)
+    for _ in range(nan_columns):
+        img[:, rng.integers(0, nx)] = np.nan
+    return img
+
+
+def make_demo_visit(
+    directory,
+    n_images=4,
+    shape=(1024, 1024),
+    n_chips=1,
+    seed=1,
+    scale_arcsec=0.04,
+    max_shift_arcsec=0.6,
+    max_rot_deg=0.02,
+    n_stars=None,
+    n_galaxies=None,
+    refcat_noise_mas=1.0,
+    write_list=True,
+) -> DemoVisit:
+    """Write a dithered HST-like visit of ``n_images`` FITS files and a reference catalog.
+
+    Returns a :class:`DemoVisit` with the paths, the reference catalog path
+    (ECSV with RA, DEC) and the true WCS of every chip.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    crval0 = (150.1, 2.2)
+    chip_gap = 50  # px between stacked chips
+    fov = scale_arcsec * max(nx, ny * n_chips + chip_gap * (n_chips - 1)) / 3600.0
+    span = fov * 1.6
+    density = 1.0 / (scale_arcsec * 512) ** 2  # about 1 star per 512×512 px^2 ... scaled below
+    area_px = nx * ny * n_chips
+    if n_stars is None:
+        n_stars = int(max(150, 300 * area_px / 1024**2 * 1.6**2))
+    if n_galaxies is None:
+        n_galaxies = n_stars // 3
+    del density
+    cosd = np.cos(np.radians(crval0[1]))
+    ra_s = crval0[0] + rng.uniform(-span / 2, span / 2, n_stars) / cosd
+    dec_s = crval0[1] + rng.uniform(-span / 2, span / 2, n_stars)
+    flux_s = 10 ** rng.uniform(2.7, 4.7, n_stars)
+    ra_g = crval0[0] + rng.uniform(-span / 2, span / 2, n_galaxies) / cosd
+    dec_g = crval0[1] + rng.uniform(-span / 2, span / 2, n_galaxies)
+    flux_g = 10 ** rng.uniform(3.0, 4.5, n_galaxies)
+    sig_g = rng.uniform(3.0, 8.0, n_galaxies)
+    psf_sigma = 2.5 / 2.3548
+
+    paths, truth, injected = [], {}, {}
+    for i in range(n_images):
+        dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))  # arcsec
+        pa = 12.0 + rng.uniform(-0.5, 0.5)
+        dx = rng.uniform(-max_shift_arcsec, max_shift_arcsec)
+        dy = rng.uniform(-max_shift_arcsec, max_shift_arcsec)
+        rot = rng.uniform(-max_rot_deg, max_rot_deg)
+        if i == 0:
+            # keep the first image's error largest so the fit must do something
+            dx, dy = max_shift_arcsec * 0.9, -max_shift_arcsec * 0.7
+        root = f"demo{i + 1:02d}"
+        hdus = [fits.PrimaryHDU()]
+        ph = hdus[0].header
+        ph["TELESCOP"] = "HST"
+        ph["INSTRUME"] = "SYNTH"
+        ph["ROOTNAME"] = root
+        ph["FILTER"] = "F814W"
+        ph["EXPTIME"] = 400.0
+        ph["DATE-OBS"] = "2024-03-01"
+        chips_true = []
+        for c in range(n_chips):
+            # chips stacked along y with a gap; each chip its own CRPIX
+            crpix = [(nx + 1) / 2, (ny + 1) / 2 - (c - (n_chips - 1) / 2) * (ny + chip_gap)]
+            w_true = make_sip_wcs(
+                shape,
+                (crval0[0] + dither[0] / 3600 / cosd, crval0[1] + dither[1] / 3600),
+                scale_arcsec,
+                pa,
+                crpix=crpix,
+            )
+            w_hdr = perturb_wcs(w_true, dx, dy, rot)
+            xs, ys = w_true.all_world2pix(ra_s, dec_s, 0)
+            xg, yg = w_true.all_world2pix(ra_g, dec_g, 0)
+            x = np.concatenate([xs, xg])
+            y = np.concatenate([ys, yg])
+            fl = np.concatenate([flux_s, flux_g])
+            sg = np.concatenate([np.full(n_stars, psf_sigma), sig_g])
+            inside = (x > -20) & (x < nx + 20) & (y > -20) & (y < ny + 20)
+            img = render(shape, x[inside], y[inside], fl[inside], sg[inside], rng)
+            hdr = w_hdr.to_header(relax=True)
+            hdr["WCSNAME"] = "OPUS"
+            sci = fits.ImageHDU(img, header=hdr, name="SCI")
+            sci.header["EXTVER"] = c + 1
+            sci.header["BUNIT"] = "ELECTRONS"
+            dq = np.zeros(shape, dtype=np.int16)
+            dq[rng.integers(0, ny, 30), rng.integers(0, nx, 30)] = 16  # hot pixels
+            dqh = fits.ImageHDU(dq, name="DQ")
+            dqh.header["EXTVER"] = c + 1
+            hdus += [sci, dqh]
+            chips_true.append(w_true)
+        path = directory / f"{root}_flt.fits"
+        fits.HDUList(hdus).writeto(path, overwrite=True)
+        paths.append(path)
+        truth[path.name] = chips_true
+        injected[path.name] = (dx, dy, rot)
+
+    noise = refcat_noise_mas / 3.6e6
+    ref = Table()
+    ref["RA"] = ra_s + rng.normal(0, noise, n_stars) / cosd
+    ref["DEC"] = dec_s + rng.normal(0, noise, n_stars)
+    ref["mag"] = -2.5 * np.log10(flux_s) + 30
+    ref.meta["comments"] = ["synthetic reference catalog (true star positions)"]
+    refpath = directory / "refcat.ecsv"
+    ref.write(refpath, overwrite=True)
+    list_file = None
+    if write_list:
+        list_file = directory / "images.lst"
+        list_file.write_text("".join(f"{p.name}\n" for p in paths))
+    log.info("wrote a synthetic visit of %d images to %s", n_images, directory)
+    return DemoVisit(paths, refpath, truth, injected, list_file)
