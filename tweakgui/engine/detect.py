@@ -238,6 +238,29 @@ def _find_segments(sub, threshold, bad, params) -> Table:
     return out[np.isfinite(out["x"]) & np.isfinite(out["y"])]
 
 
+def _sep_background(img, bad8, box):
+    """sep's mesh background and RMS maps (float32).
+
+    sep gives up on meshes that are mostly masked (all of them: background 0,
+    RMS 1); the box is then halved until meshes fit between the masks, and
+    below 16 px one sigma-clipped level over all unmasked pixels is used.
+    """
+    import sep
+
+    while box >= 16:
+        bkg = sep.Background(img, mask=bad8, bw=box, bh=box, fw=3, fh=3)
+        if not (bkg.globalback == 0.0 and bkg.globalrms == 1.0):
+            return bkg.back(), bkg.rms()
+        box //= 2
+    from astropy.stats import sigma_clipped_stats
+
+    good = img[bad8 == 0]
+    _, med, std = sigma_clipped_stats(good[:: max(1, good.size // 1_000_000)], sigma=3.0)
+    log.info("sep background: one level over the unmasked pixels (too many masked meshes)")
+    return (np.full(img.shape, med, np.float32),
+            np.full(img.shape, std if std > 0 else 1.0, np.float32))
+
+
 def _find_sep(data, bad, params):
     """Source Extractor's recipe through ``sep``; returns (catalog, rms map)."""
     import sep
@@ -248,14 +271,8 @@ def _find_sep(data, bad, params):
     if bad.any():
         img = np.where(bad, np.float32(0), img)
     bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
-    box = int(max(1, min(params.bkg_boxsize, ny, nx)))
-    bkg = sep.Background(img, mask=bad8, bw=box, bh=box, fw=3, fh=3)
-    rms = bkg.rms()
-    if not np.all(np.isfinite(rms)) or not np.any(rms > 0):
-        good = rms[np.isfinite(rms) & (rms > 0)]
-        rms = np.where(np.isfinite(rms) & (rms > 0), rms, np.median(good) if good.size else 1.0)
-        rms = np.ascontiguousarray(rms, dtype=np.float32)
-    bkg.subfrom(img)
+    back, rms = _sep_background(img, bad8, int(max(1, min(params.bkg_boxsize, ny, nx))))
+    img -= back
     img[bad] = 0.0
     kernel = _gaussian_kernel(params.kernel_fwhm, 2.0).astype(np.float32)
     # 'conv' thresholds the convolved image at snr x (unconvolved) RMS, as the
