@@ -1,0 +1,239 @@
+"""drizzlepac-format shiftfiles and their reference WCS file.
+
+A shiftfile (as written by drizzlepac's TweakReg) is::
+
+    # frame: output
+    # refimage: tweak_wcs.fits[wcs]
+    # form: delta
+    # units: pixels
+    j8bt06nyq_flt.fits    0.000000  0.000000    0.00000000     1.00000000   0.000000  0.000000
+    j8bt06nzq_flt.fits    0.409113  -0.567020    359.99830000     1.00016500   0.012000  0.011000
+
+with, per image, the shift in x and y and the rotation (degrees, 0..360) and
+scale of the fit in the frame of the reference WCS, then optionally the RMS
+of the fit in x and y (pixels).  The reference WCS file has an empty primary
+HDU and a ``WCS`` extension holding the linear WCS of the reference frame.
+Failed images have no row, as in drizzlepac.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from tweakgui.engine.atomic import atomic_write_text, check_writable_dir
+from tweakgui.engine.headerlet import wcs_header
+from tweakgui.engine.model import STATUS_REFERENCE, STATUS_SUCCESS, InputError, VisitResult
+from tweakgui.engine.outputs import write_hdulist
+
+__all__ = ["ShiftRow", "ShiftFile", "write_shiftfile", "read_shiftfile", "reference_wcs"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShiftRow:
+    image: str
+    xsh: float
+    ysh: float
+    rot: float = 0.0  # degrees in (-180, 180]
+    scale: float = 1.0
+    xrms: float | None = None
+    yrms: float | None = None
+
+
+@dataclass
+class ShiftFile:
+    path: Path
+    frame: str = "output"
+    refimage: str = ""  # as written, e.g. "tweak_wcs.fits[wcs]"
+    form: str = "delta"
+    units: str = "pixels"
+    rows: list[ShiftRow] = field(default_factory=list)
+
+    @property
+    def refimage_path(self) -> Path | None:
+        """The reference WCS file, resolved against the shiftfile's folder."""
+        if not self.refimage:
+            return None
+        name = re.sub(r"\[.*\]$", "", self.refimage.strip())
+        p = Path(name)
+        return p if p.is_absolute() else self.path.parent / p
+
+    def reference_wcs(self) -> WCS:
+        """The WCS stored in the reference WCS file."""
+        p = self.refimage_path
+        if p is None or not p.is_file():
+            raise InputError(f"{self.path}: reference WCS file {p} not found")
+        with fits.open(p) as hdul, warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)  # a data-less WCS extension
+            return WCS(hdul["WCS"].header if "WCS" in hdul else hdul[0].header)
+
+
+def reference_wcs(visit_result: VisitResult) -> tuple[WCS, tuple[int, int]]:
+    """The WCS of the reference frame: first chip of the REFERENCE image (else the first)."""
+    images = visit_result.images
+    ref = next((r for r in images if r.status == STATUS_REFERENCE), images[0])
+    w = ref.new_wcs[0] if ref.new_wcs else ref.exposure.chips[0].wcs
+    return w, tuple(ref.exposure.chips[0].shape)
+
+
+def _linear(w: WCS) -> WCS:
+    """The linear (undistorted) part of a WCS: drizzlepac's output-frame WCS."""
+    out = WCS(naxis=2)
+    ww = w.wcs
+    out.wcs.crpix = ww.crpix
+    out.wcs.crval = ww.crval
+    out.wcs.cd = ww.cd if ww.has_cd() else np.diag(ww.get_cdelt()) @ ww.get_pc()
+    out.wcs.ctype = [t.replace("-SIP", "") for t in ww.ctype]
+    out.wcs.cunit = ww.cunit
+    if ww.radesys:
+        out.wcs.radesys = ww.radesys
+    out.wcs.set()
+    return out
+
+
+def _rms_pixels(fit, scale_arcsec: float) -> tuple[float, float]:
+    t = fit.matches
+    if t is not None and len(t) and {"dx", "dy"} <= set(t.colnames):
+        used = np.asarray(t["used"], bool) if "used" in t.colnames else np.ones(len(t), bool)
+        if used.any():
+            dx = np.asarray(t["dx"], float)[used]
+            dy = np.asarray(t["dy"], float)[used]
+            return (float(np.sqrt(np.mean(dx**2))) / scale_arcsec,
+                    float(np.sqrt(np.mean(dy**2))) / scale_arcsec)
+    r = fit.rmse_arcsec / math.sqrt(2) / scale_arcsec
+    return r, r
+
+
+def write_shiftfile(visit_result: VisitResult, path: str | Path, ref_wcs: WCS | None = None,
+                    ref_shape: tuple[int, int] | None = None,
+                    wcsfile: str | Path | None = None, with_rms: bool = True) -> tuple[Path, Path] | None:
+    """Write a drizzlepac shiftfile and its reference WCS file, both atomically.
+
+    Parameters
+    ----------
+    visit_result : VisitResult
+        One row per image with status SUCCESS (its last successful fit) or
+        REFERENCE (zero shift); FAILED images are left out.
+    path : str or Path
+        The shiftfile.
+    ref_wcs : astropy.wcs.WCS, optional
+        The frame the shifts are measured in (default: the reference
+        image's first chip); only its linear part is written.
+    ref_shape : (ny, nx), optional
+        Its size (written as NPIX1/NPIX2).
+    wcsfile : str or Path, optional
+        The reference WCS file (default ``<shiftfile stem>_wcs.fits`` beside
+        the shiftfile); the shiftfile names it relative to its own folder.
+    with_rms : bool
+        Add the x and y RMS columns (7 columns, as drizzlepac; stsci.tools'
+        ``ShiftFile`` reader only takes 5).
+
+    Returns
+    -------
+    (Path, Path) or None
+        The shiftfile and WCS file, or None when no image has a fit.
+    """
+    path = Path(path)
+    check_writable_dir(path.parent, create=True)
+    if ref_wcs is None:
+        ref_wcs, shape = reference_wcs(visit_result)
+        ref_shape = ref_shape or shape
+    lin = _linear(ref_wcs)
+    scale = math.sqrt(abs(np.linalg.det(lin.wcs.cd))) * 3600.0
+    rows = []
+    for r in visit_result.images:
+        name = r.exposure.name
+        fit = r.fit
+        if r.status == STATUS_REFERENCE or (r.status == STATUS_SUCCESS and fit is None):
+            vals = [0.0, 0.0, 0.0, 1.0] + ([0.0, 0.0] if with_rms else [])
+        elif r.status == STATUS_SUCCESS:
+            vals = [fit.shift_pix[0], fit.shift_pix[1], fit.rotation_deg % 360.0, fit.scale]
+            if with_rms:
+                vals += list(_rms_pixels(fit, scale))
+        else:
+            continue
+        vals = [0.0 if not math.isfinite(v) else v for v in vals]
+        text = f"{name}    {vals[0]:.6f}  {vals[1]:.6f}    {vals[2]:.8f}     {vals[3]:.8f}"
+        if with_rms:
+            text += f"   {vals[4]:.6f}  {vals[5]:.6f}"
+        rows.append(text + "\n")
+    if not rows:
+        log.warning("no image has a fit: shiftfile %s not written", path)
+        return None
+    wpath = Path(wcsfile) if wcsfile is not None else path.with_name(f"{path.stem}_wcs.fits")
+    if not wpath.is_absolute() and wpath.parent == Path("."):
+        wpath = path.parent / wpath
+    _write_wcsfile(lin, ref_shape, wpath)
+    try:
+        ref_name = str(wpath.relative_to(path.parent))
+    except ValueError:
+        ref_name = str(wpath)
+    header = f"# frame: output\n# refimage: {ref_name}[wcs]\n# form: delta\n# units: pixels\n"
+    atomic_write_text(path, header + "".join(rows))
+    log.info("wrote shiftfile %s with reference WCS %s", path, wpath)
+    return path, wpath
+
+
+def _write_wcsfile(lin: WCS, shape, path: Path) -> None:
+    h = wcs_header(lin, use_cd=True)
+    h["EXTNAME"] = "WCS"
+    h["EXTVER"] = 1
+    if shape is not None:
+        h["NPIX1"] = (int(shape[1]), "Length of array axis 1")
+        h["NPIX2"] = (int(shape[0]), "Length of array axis 2")
+    h["PIXVALUE"] = (0.0, "values of pixels in array")
+    cd = lin.wcs.cd
+    h["ORIENTAT"] = (float(np.rad2deg(np.arctan2(cd[0, 1], cd[1, 1]))),
+                     "position angle of image y axis (deg. e of n)")
+    write_hdulist(fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(None, h)]), path)
+
+
+def read_shiftfile(path: str | Path) -> ShiftFile:
+    """Read a drizzlepac shiftfile (5 or 7 columns per image).
+
+    Raises
+    ------
+    InputError
+        Missing file or a line that is not ``image xsh ysh [rot [scale [xrms yrms]]]``.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read shiftfile ({exc})") from exc
+    sf = ShiftFile(path=path)
+    for n, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("#"):
+            key, _, value = s.lstrip("#").partition(":")
+            key = key.strip().lower()
+            if key in ("frame", "refimage", "reference", "form", "units"):
+                setattr(sf, "refimage" if key == "reference" else key, value.strip())
+            continue
+        cols = s.split()
+        try:
+            nums = [float(c) for c in cols[1:]]
+        except ValueError:
+            raise InputError(f"{path}: line {n}: shifts must be numbers: {s!r}") from None
+        if len(nums) not in (2, 3, 4, 6):
+            raise InputError(f"{path}: line {n}: expected image xsh ysh [rot scale [xrms yrms]], "
+                             f"got {len(cols)} columns")
+        nums += [0.0, 1.0][len(nums) - 2:] if len(nums) < 4 else []
+        rot = nums[2] - 360.0 if nums[2] > 180.0 else nums[2]
+        rms = (nums[4], nums[5]) if len(nums) == 6 else (None, None)
+        sf.rows.append(ShiftRow(cols[0], nums[0], nums[1], rot, nums[3], *rms))
+    return sf
