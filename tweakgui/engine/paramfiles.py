@@ -173,7 +173,7 @@ def save_asdf_pars(params, path) -> Path:
             jwst_pars[name] = value
     tree = {"class": JWST_STEP_CLASS, "name": "tweakreg", "parameters": jwst_pars, _EXTRAS_KEY: extras}
     path = Path(path)
-
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         asdf.AsdfFile(tree).write_to(tmp)
     return path
@@ -239,6 +239,7 @@ def save_cfg(params, path, section: str) -> Path:
     path = Path(path)
     body = _inifile.format_section(section, params.to_dict())
     old = path.read_text() if path.is_file() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = _inifile.replace_section(old, section, body)
     atomic_write_text(path, text)
     return path
@@ -376,8 +377,14 @@ def _typed(raw: dict, path: Path) -> dict[str, Any]:
     out = {}
     for spec in SPEC:
         if spec.name in raw:
+            value = raw[spec.name]
+            if isinstance(value, str) and not value.strip() and spec.type is not str:
+                if not spec.allow_none:
+                    log.warning("%s: '%s' has no value: ignored", path, spec.name)
+                    continue
+                value = None
             try:
-                out[spec.name] = coerce(spec.name, raw[spec.name])
+                out[spec.name] = coerce(spec.name, value)
             except ParameterError as exc:
                 raise ParameterError(f"{path}: {exc}") from None
     return out

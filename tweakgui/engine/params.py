@@ -228,6 +228,8 @@ def coerce(name: str, value: Any) -> Any:
     spec = SPEC_BY_NAME.get(name)
     if spec is None:
         raise ParameterError(f"unknown parameter '{name}'")
+    if spec.type is str and isinstance(value, str) and value.strip() in (spec.choices or ()):
+        return value.strip()  # e.g. apermask_method='none' is an option, not None
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
         if spec.allow_none:
             return None
