@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
 
@@ -119,7 +120,11 @@ def _refresh_sip(wcs, wcsinfo: dict, params) -> dict:
         "projection": "TAN",
     }
     try:
-        hdr = wcs.to_fits_sip(**kw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdr = wcs.to_fits_sip(**kw)
+        for w in {str(c.message) for c in caught}:
+            log.warning("SIP approximation: %s", w)
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         log.warning("SIP approximation of the new WCS failed (%s); meta.wcsinfo keeps the old "
                     "SIP keys", exc.args[0] if exc.args else exc)
