@@ -160,10 +160,6 @@ def _set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None
             header.set("RMS_RA", round(rms_ra, 6), "RMS in RA of WCS fit (mas)", after="WCSTYPE")
             header.set("RMS_DEC", round(rms_dec, 6), "RMS in Dec of WCS fit (mas)", after="RMS_RA")
         header.set("NMATCH", int(fit.nmatch), "number of matched sources in the fit", after="WCSTYPE")
-        if "NMATCHES" in header:
-            header["NMATCHES"] = int(fit.nmatch)
-        if "FITGEOM" in header:
-            header["FITGEOM"] = fit.fitgeom
 
 
 def _ascii(text: str) -> str:
