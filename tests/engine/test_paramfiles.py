@@ -218,6 +218,17 @@ def test_cfg_comments_quotes_root_keys_and_aliases(tmp_path, caplog):
     assert any("unknown parameter 'bogus'" in r.getMessage() for r in caplog.records)
 
 
+def test_cfg_without_visit_sections(tmp_path):
+    flat = tmp_path / "flat.cfg"
+    flat.write_text("minobj = 12\nfitgeometry = shift\n")
+    assert cfg_sections(flat) == []
+    assert load_cfg(flat) == {"minobj": 12, "fitgeometry": "shift"}
+    default = tmp_path / "default.ini"
+    default.write_text("[DEFAULT]\nminobj = 13\n")
+    assert cfg_sections(default) == []
+    assert resolve_params(default).minobj == 13
+
+
 def test_cfg_bad_files(tmp_path):
     with pytest.raises(InputError, match="missing.cfg: parameter file not found"):
         load_cfg(tmp_path / "missing.cfg")

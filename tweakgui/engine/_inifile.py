@@ -74,7 +74,7 @@ def read(path) -> IniFile:
         msg = " ".join(str(exc).split())
         raise InputError(f"{path}: not a valid cfg file ({msg})") from None
     data = {s.strip(): {k: _unquote(v) for k, v in parser[s].items()} for s in parser.sections()}
-    root = data.pop(_ROOT, {})
+    root = {**{k: _unquote(v) for k, v in parser.defaults().items()}, **data.pop(_ROOT, {})}
     task = root.get("_task_name_", "").strip()
     if task:
         rules = [s for s in data if s.strip("_ ").upper() == "RULES"]
