@@ -282,6 +282,7 @@ def test_jwst_applies_tweakreg_asdf(tmp_path, shared_data):
         import ceers_render
     finally:
         sys.path.pop(0)
+    (tmp_path / "in").mkdir()
     rendered = ceers_render.render_visit(tmp_path / "in", exposures=ceers_render.DEFAULT_EXPOSURES[:2],
                                          detectors=("nrca1",), ceers=shared_data / "ceers-nircam")
     refcat = tmp_path / "hst.ecsv"
@@ -326,10 +327,14 @@ def test_jwst_applies_tweakreg_asdf(tmp_path, shared_data):
     ra_o, dec_o = ours(x.ravel(), y.ravel())
     d = np.hypot((np.array(res["ra"]) - ra_o) * np.cos(np.radians(dec_o)),
                  np.array(res["dec"]) - dec_o) * MAS_PER_DEG
-    assert d.max() < 0.1, f"jwst-applied WCS is {d.max():.3f} mas from tweakgui's"
+    assert d.max() < 0.01, f"jwst-applied WCS is {d.max():.3f} mas from tweakgui's"
     # and the correction is the real one: near CEERS' published WCS, unlike the pre-tweak WCS
     ra_p, dec_p = r.published_wcs(x.ravel(), y.ravel())
     to_pub = np.hypot((ra_o - ra_p) * np.cos(np.radians(dec_p)), dec_o - dec_p) * MAS_PER_DEG
     ra_0, dec_0 = r.pretweak_wcs(x.ravel(), y.ravel())
     before = np.hypot((ra_0 - ra_p) * np.cos(np.radians(dec_p)), dec_0 - dec_p) * MAS_PER_DEG
-    assert np.sqrt(np.mean(to_pub ** 2)) < 0.5 * np.sqrt(np.mean(before ** 2))
+    rms_pub, rms_before = np.sqrt(np.mean(to_pub ** 2)), np.sqrt(np.mean(before ** 2))
+    print(f"jwst vs tweakgui {d.max():.4f} mas; tweakgui vs CEERS {rms_pub:.1f} mas rms "
+          f"(pre-tweak {rms_before:.1f} mas)")
+    # issue target: within 5 mas of CEERS' published WCS (the pre-tweak WCS is ~200 mas off)
+    assert rms_before > 50.0 and rms_pub < 5.0
