@@ -11,135 +11,22 @@ with empty pm fields, as the service does.
 
 from __future__ import annotations
 
-import http.server
-import socket
-import threading
 import time
 import urllib.parse
-import warnings
 
 import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from astropy.time import Time
 
+from _gaia_service import CatalogServer, free_port_url
+from _gaia_service import space_motion as _space_motion
 from tweakgui.engine import gaia
 from tweakgui.engine.model import Chip, Exposure, InputError, Visit
 
 GAIA_ECSV = "astroquery-gaia/1712337806100O-result.ecsv"
 GAIA_VOT = "astroquery-gaia/1710099405832VAL-result.vot"
-COLUMNS = ("objID", "GAIAsourceID", "ra", "dec", "epoch", "ra_error", "dec_error", "pmra",
-           "pmdec", "pmra_error", "pmdec_error", "parallax", "mag")
-
-
-def _space_motion(ra, dec, pmra, pmdec, ref_epoch, epoch):
-    """Positions at ``epoch`` by astropy (pure proper motion: far away, no radial velocity)."""
-    c = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, pm_ra_cosdec=pmra * u.mas / u.yr,
-                 pm_dec=pmdec * u.mas / u.yr, distance=1e6 * u.kpc,
-                 radial_velocity=0 * u.km / u.s, obstime=Time(ref_epoch, format="jyear"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = c.apply_space_motion(new_obstime=Time(epoch, format="jyear"))
-    return m.ra.deg, m.dec.deg
-
-
-def service_csv(rows: Table, epoch: float | None) -> str:
-    """Rows of a Gaia table in the service's CSV layout, moved to ``epoch`` when given."""
-    lines = [f"#Objects found : {len(rows)} , GAIADR3 ConeSearch,OK", ",".join(COLUMNS)]
-    for r in rows:
-        ra, dec = float(r["ra"]), float(r["dec"])
-        pm = [r["pmra"], r["pmdec"]]
-        has_pm = not any(np.ma.is_masked(v) or not np.isfinite(float(v)) for v in pm)
-        ep = float(r["ref_epoch"])
-        if has_pm and epoch is not None:
-            ra, dec = _space_motion(ra, dec, float(pm[0]), float(pm[1]), ep, epoch)
-            ra, dec, ep = float(ra), float(dec), epoch
-
-        def f(v):
-            return "" if np.ma.is_masked(v) or not np.isfinite(float(v)) else repr(float(v))
-
-        lines.append(",".join([
-            str(r["source_id"]), str(r["source_id"]), repr(ra), repr(dec), repr(ep),
-            f(r["ra_error"]), f(r["dec_error"]), f(r["pmra"]) if has_pm else "",
-            f(r["pmdec"]) if has_pm else "", f(r["pmra_error"]), f(r["pmdec_error"]),
-            f(r["parallax"]), f(r["phot_g_mean_mag"])]))
-    return "\r\n".join(lines) + "\r\n"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server API)
-        srv = self.server
-        srv.requests.append(self.path)
-        url = urllib.parse.urlsplit(self.path)
-        q = {k.upper(): v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-        if srv.delay:
-            time.sleep(srv.delay)
-        if url.path != "/vo/CatalogSearch.aspx":
-            self.send_error(404)
-            return
-        if q.get("CAT") not in gaia.GAIA_CATALOGS:
-            body = "Error: Cannot find table 0\r\n"
-        else:
-            ra, dec, sr = float(q["RA"]), float(q["DEC"]), float(q["SR"])
-            epoch = float(q["EPOCH"]) if "EPOCH" in q else None
-            t = srv.table
-            sep = SkyCoord(t["ra"], t["dec"], unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
-            rows = t[sep.deg <= sr]
-            body = service_csv(rows, epoch) if len(rows) else "No data records found.\r\n"
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # a client that gave up (timeout test) is not an error of the server
-
-
-class CatalogServer:
-    """A threaded loopback catalog service answering from ``table`` (a Gaia-column table)."""
-
-    def __init__(self, table: Table, delay: float = 0.0):
-        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
-        self.httpd.table = table
-        self.httpd.delay = delay
-        self.httpd.requests = []
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def requests(self) -> list[str]:
-        return self.httpd.requests
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def free_port_url() -> str:
-    """A loopback URL where nothing listens."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
 
 
 def _has_pm(t):
