@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tweakgui.engine import model
 from tweakgui.engine.params import ParameterError, TweakRegParams
-from tweakgui.gui.region_shapes import Shape, write_exclusions
+from tweakgui.gui.region_shapes import Shape, save_ds9, shapes_from_ds9
 from tweakgui.gui.view import SessionView
 from tweakgui.gui.worker import Job, describe_error, start_job
 
@@ -46,6 +46,10 @@ class EngineApi:
 
         return cls(load_visit=inputs.load_visit, run=pipeline.run,
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
+
+
+def _is_fits_name(path) -> bool:
+    return str(path).lower().endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz"))
 
 
 class SessionController(QObject):
@@ -79,6 +83,7 @@ class SessionController(QObject):
         self._job: Job | None = None
         self._threads: dict[int, tuple] = {}
         self._pending: tuple | None = None
+        self._file_exclusions: dict[tuple[str, str], str] = {}
         self._pixels: dict[tuple[str, int], Any] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-session-"))
 
@@ -217,6 +222,7 @@ class SessionController(QObject):
         visit.exposures.sort(key=lambda e: order.get(e.name, len(order)))
         self.visit = visit
         self._apply_overrides()
+        self._import_exclusions()
         n = len(visit.exposures)
         log.info("loaded %d exposure%s, %d chip%s", n, "" if n == 1 else "s",
                  sum(len(e.chips) for e in visit.exposures),
@@ -337,17 +343,40 @@ class SessionController(QObject):
     def regions_for(self, name: str, chip: str) -> list[Shape]:
         return list(self.regions.get((name, chip), []))
 
-    def _run_params(self) -> TweakRegParams:
-        """Parameters of a run: GUI regions go to the engine as an exclusions file."""
-        if not self.regions or self.visit is None:
-            return self.params
-        path = write_exclusions(self.regions, self.visit.exposures, self._workdir / "regions")
-        if path is None:
-            return self.params
-        if self.params.exclusions:
-            log.warning("regions drawn in the GUI replace the exclusions file %s",
-                        self.params.exclusions)
-        return self.params.replace(exclusions=str(path))
+    def _import_exclusions(self) -> None:
+        """Show region files named by an exclusions file as editable shapes."""
+        self._file_exclusions = {}
+        for e in self.visit.exposures:
+            for c in e.chips:
+                spec = c.meta.get("exclusion")
+                if not spec:
+                    continue
+                key = (e.name, c.name)
+                self._file_exclusions[key] = spec
+                if key in self.regions or _is_fits_name(spec):
+                    continue
+                try:
+                    self.regions[key] = shapes_from_ds9(spec, c.wcs)
+                except ValueError as exc:
+                    log.warning("%s", exc)
+
+    def _apply_regions(self) -> None:
+        """Hand the regions of each chip to the engine (``chip.meta['exclusion']``)."""
+        directory = self._workdir / "regions"
+        for e in self.visit.exposures:
+            for c in e.chips:
+                key = (e.name, c.name)
+                shapes = self.regions.get(key)
+                orig = self._file_exclusions.get(key)
+                if shapes:
+                    directory.mkdir(parents=True, exist_ok=True)
+                    path = directory / f"{e.root}_{c.name.replace(',', '').replace(' ', '')}.reg"
+                    save_ds9(shapes, path)
+                    c.meta["exclusion"] = str(path)
+                elif orig and _is_fits_name(orig):
+                    c.meta["exclusion"] = orig  # a FITS mask from the exclusions file
+                else:
+                    c.meta.pop("exclusion", None)
 
     # ------------------------------------------------------------------ runs
     def run(self) -> None:
@@ -356,11 +385,11 @@ class SessionController(QObject):
             self.view.show_error("Nothing to align", "Add images first (File ▸ Add Images…)")
             return
         try:
-            params = self._run_params()
-        except (OSError, ValueError) as exc:
-            self.view.show_error("Cannot run", str(exc))
+            self._apply_regions()
+        except OSError as exc:
+            self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return
-        self._start("run", self.engine.run, self.visit, params,
+        self._start("run", self.engine.run, self.visit, self.params,
                     excluded=set(self.excluded) or None)
 
     def refit(self) -> None:
@@ -370,7 +399,7 @@ class SessionController(QObject):
             return
         catalogs = {(r.exposure.name, c.name): cat for r in self.result.images
                     for c, cat in zip(r.exposure.chips, r.catalogs)}
-        self._start("refit", self.engine.run, self.visit, self._run_params(),
+        self._start("refit", self.engine.run, self.visit, self.params,
                     catalogs=catalogs or None, excluded=set(self.excluded))
 
     def _ran(self, result: model.VisitResult) -> None:

@@ -2,8 +2,8 @@
 
 A :class:`Shape` is a circle, box or polygon in 0-based pixel coordinates of
 one chip, marked include or exclude.  Shapes convert to DS9 region text (whose
-image coordinates are 1-based) so that a run hands them to the engine through
-a drizzlepac-style exclusions file, and they load from DS9 files in pixel or
+image coordinates are 1-based), one file per chip that a run hands to the
+engine as ``chip.meta['exclusion']``, and they load from DS9 files in pixel or
 sky coordinates (sky regions are converted with the chip's WCS).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Shape", "shapes_to_ds9", "shapes_from_ds9", "write_exclusions"]
+__all__ = ["Shape", "shapes_to_ds9", "shapes_from_ds9", "save_ds9"]
 
 KINDS = ("circle", "box", "polygon")
 
@@ -93,20 +93,22 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
     Raises ValueError with a one-line message naming the file.
     """
     from regions import (CirclePixelRegion, CircleSkyRegion, PolygonPixelRegion,
-                         PolygonSkyRegion, RectanglePixelRegion, RectangleSkyRegion, Regions)
+                         PolygonSkyRegion, RectanglePixelRegion, RectangleSkyRegion)
+
+    from tweakgui.engine.exclusions import regions_from_file
 
     path = Path(path)
     try:
-        regs = Regions.read(str(path), format="ds9")
-    except Exception as exc:  # noqa: BLE001 - the parser raises many kinds
-        raise ValueError(f"{path}: not a readable DS9 region file ({exc})") from None
+        regs = regions_from_file(path)
+    except Exception as exc:  # noqa: BLE001 - InputError or a parser error
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else f"{path}: unreadable") from None
     out = []
     for r in regs:
         if isinstance(r, (CircleSkyRegion, RectangleSkyRegion, PolygonSkyRegion)):
             if wcs is None:
                 raise ValueError(f"{path}: sky regions need the image WCS")
             r = r.to_pixel(wcs)
-        include = bool(r.meta.get("include", True))
+        include = bool(int(r.meta.get("include", 1)))
         if isinstance(r, CirclePixelRegion):
             out.append(Shape("circle", (r.center.x, r.center.y, r.radius), include))
         elif isinstance(r, RectanglePixelRegion):
@@ -121,34 +123,3 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
             log.warning("%s: region %s is not a circle, box or polygon; skipped",
                         path, type(r).__name__)
     return out
-
-
-def write_exclusions(regions: dict[tuple[str, str], list[Shape]], exposures, directory: Path) -> Path | None:
-    """Write one DS9 file per chip with shapes and a drizzlepac exclusions list.
-
-    ``regions`` maps ``(exposure name, chip name)`` to shapes; ``exposures`` are
-    the visit's exposures.  Returns the exclusions file path, or None when there
-    are no shapes at all.  Each line names an image followed by one entry per
-    chip: a region file or ``None``.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for e in exposures:
-        entries = []
-        for c in e.chips:
-            shapes = regions.get((e.name, c.name)) or []
-            if not shapes:
-                entries.append("None")
-                continue
-            safe = c.name.replace(",", "").replace(" ", "")
-            reg = directory / f"{e.root}_{safe}.reg"
-            save_ds9(shapes, reg)
-            entries.append(str(reg))
-        if any(x != "None" for x in entries):
-            lines.append(" ".join([str(e.path)] + entries))
-    if not lines:
-        return None
-    path = directory / "exclusions.txt"
-    _atomic_write(path, "\n".join(lines) + "\n")
-    return path

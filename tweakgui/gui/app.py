@@ -1,0 +1,143 @@
+"""Start the desktop application, and its automation for checks and docs.
+
+``tweakgui --demo --run --screenshot FILE --exit`` loads the demo visit (or
+the given inputs), runs the alignment, selects the first aligned image, saves
+a PNG of the main window and exits 0, or non-zero when the run failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["main", "demo_inputs", "Automation"]
+
+
+def demo_inputs(directory: str | Path | None = None, **kwargs) -> tuple[list[str], dict]:
+    """Write the demo visit (once) and return its inputs and parameter overrides."""
+    from tweakgui.engine.synthetic import make_demo_visit
+
+    if directory is None:
+        directory = Path.home() / ".cache" / "tweakgui" / "demo"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            directory = Path(tempfile.mkdtemp(prefix="tweakgui-demo-"))
+    demo = make_demo_visit(directory, **kwargs)
+    return [str(p) for p in demo.paths], {"abs_refcat": str(demo.refcat)}
+
+
+class Automation:
+    """Drive a window through load → run → select → screenshot → exit.
+
+    ``exit_code`` is 0 when every step worked and no image failed, 1 when
+    the run finished with failed images, 2 when loading or running failed.
+    """
+
+    def __init__(self, window, run: bool, screenshot: str | None, exit_after: bool):
+        from PySide6.QtWidgets import QApplication
+
+        self.win = window
+        self.run = run
+        self.screenshot = screenshot
+        self.exit_after = exit_after
+        self.exit_code = 0
+        self.app = QApplication.instance()
+        window.ctl.jobDone.connect(self._job_done)
+
+    def _job_done(self, kind: str, ok: bool) -> None:
+        if kind == "load":
+            if not ok:
+                self._finish(2)
+            elif self.run:
+                self.win.ctl.run()
+            else:
+                self._finish(0)
+        elif kind in ("run", "refit"):
+            if not ok:
+                self._finish(2)
+                return
+            result = self.win.ctl.result
+            first = next((r for r in result.images if r.status == "SUCCESS"), None)
+            if first is not None:
+                self.win.ctl.select_image(first.exposure.name)
+                self._select_first_match()
+            self._finish(1 if result.n_failed else 0)
+
+    def _select_first_match(self) -> None:
+        keys = self.win.residuals.keys
+        if keys:
+            self.win.ctl.select_match(keys[len(keys) // 2])
+
+    def _finish(self, code: int) -> None:
+        self.exit_code = code
+        # let the plots paint before grabbing
+        self.win.later(400, self._grab_and_exit)
+
+    def _grab_and_exit(self) -> None:
+        if self.screenshot:
+            if not self.win.grab_to(self.screenshot):
+                log.error("could not write the screenshot %s", self.screenshot)
+                self.exit_code = self.exit_code or 2
+        if self.exit_after:
+            self.win.close()
+            self.app.exit(self.exit_code)
+
+
+def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_after: bool,
+         params_overrides: dict) -> int:
+    """Open the main window; returns the application's exit status."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from tweakgui.engine.params import ParameterError, TweakRegParams
+
+    overrides = dict(params_overrides or {})
+    if demo:
+        try:
+            demo_specs, demo_over = demo_inputs()
+        except Exception as exc:  # noqa: BLE001 - one line, no traceback
+            print(f"tweakgui: cannot write the demo visit: {exc}", file=sys.stderr)
+            return 2
+        inputs = list(inputs or []) or demo_specs
+        for k, v in demo_over.items():
+            overrides.setdefault(k, v)
+    try:
+        params = TweakRegParams(**overrides)
+    except ParameterError as exc:
+        print(f"tweakgui: {exc}", file=sys.stderr)
+        return 2
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("tweakgui")
+    app.setOrganizationName("tweakgui")
+    app.setApplicationDisplayName("tweakgui")
+    app.setDesktopFileName("io.github.tweakgui")
+    icon = QIcon()
+    for root in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
+        for f in sorted((root / "resources" / "icons" / "app" / "hicolor").glob("*/apps/io.github.tweakgui.*")):
+            icon.addFile(str(f))
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    from tweakgui.gui.main_window import MainWindow
+
+    settings = QSettings()
+    win = MainWindow(settings, params=params)
+    auto = Automation(win, run, screenshot, exit_after)
+    win.show()
+    if inputs:
+        win.ctl.set_inputs(list(inputs))
+    elif run or exit_after:
+        print("tweakgui: --run/--exit need inputs or --demo", file=sys.stderr)
+        win.close()
+        return 2
+    code = app.exec()
+    return auto.exit_code if exit_after else code

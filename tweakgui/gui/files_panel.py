@@ -1,0 +1,225 @@
+"""The Files / ASN panel: the exposures of the visit with their chips.
+
+One row per exposure (status icon, group, custom catalog, number of sources,
+accept-for-saving box and fit summary) with one child row per chip.  Files can
+be added by dialog, by typing a spec (wildcard, comma list, ``@list``, ASN
+json) or by dropping them on the panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
+                               QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from tweakgui.engine import model
+from tweakgui.gui.icons import icon
+
+__all__ = ["FilesPanel", "COLUMNS"]
+
+COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
+C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
+STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "status-ref",
+               model.STATUS_FAILED: "status-failed", None: "status-pending"}
+
+
+def _short_summary(fit) -> str:
+    if fit.status != model.STATUS_SUCCESS:
+        return fit.summary()
+    sx, sy = fit.shift_arcsec
+    return (f"{fit.fitgeom} n={fit.nmatch} shift=({sx:+.3f}\", {sy:+.3f}\") "
+            f"rot={fit.rotation_deg:+.4f}° rmse={fit.rmse_arcsec * 1000:.2f} mas")
+
+
+class FilesPanel(QWidget):
+    """Table of exposures and chips; every edit becomes a request signal."""
+
+    addRequested = Signal(list)
+    removeRequested = Signal(str)
+    moveRequested = Signal(str, int)
+    referenceRequested = Signal(str)
+    groupEdited = Signal(str, str)
+    catalogRequested = Signal(str, object)  # name, path or None
+    acceptToggled = Signal(str, bool)
+    imageSelected = Signal(str, int)  # exposure name, chip index
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.last_dir = ""
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("files")
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.tree.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        hdr = self.tree.header()
+        hdr.setStretchLastSection(True)
+        for c in (C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE):
+            hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        tips = ("Input file; its icon shows the fit status", "Group: images of a group get one "
+                "correction (double-click to edit)", "Custom source catalog (empty: detect)",
+                "Sources detected or read", "Save this image's outputs (accept the fit)",
+                "Fit summary: geometry, matches, shift, rotation, scale, rmse")
+        for c, t in enumerate(tips):
+            self.tree.headerItem().setToolTip(c, t)
+        self.tree.itemChanged.connect(self._item_changed)
+        self.tree.currentItemChanged.connect(self._current_changed)
+
+        self.spec = QLineEdit()
+        self.spec.setPlaceholderText("wildcard, comma list, @list.txt or asn.json — Enter adds")
+        self.spec.setToolTip("Add inputs as on the command line: a file, a wildcard "
+                             "(e.g. data/*_flt.fits), a comma-separated list, @list.txt or an ASN json")
+        self.spec.returnPressed.connect(self._add_spec)
+        bar = QHBoxLayout()
+        for name, tip, slot in (
+            ("add", "Add images or an ASN (Ctrl+O)", self.add_dialog),
+            ("remove", "Remove the selected image", lambda: self._with_current(self.removeRequested.emit)),
+            ("up", "Move the selected image up (the order used with enforce_user_order)",
+             lambda: self._with_current(lambda n: self.moveRequested.emit(n, -1))),
+            ("down", "Move the selected image down",
+             lambda: self._with_current(lambda n: self.moveRequested.emit(n, +1))),
+            ("reference", "Make the selected image the reference (first, user order enforced)",
+             lambda: self._with_current(self.referenceRequested.emit)),
+            ("catalog", "Use a custom source catalog for the selected image (cancel: detect)",
+             self._choose_catalog),
+        ):
+            b = QToolButton()
+            b.setIcon(icon(name))
+            b.setToolTip(tip)
+            b.setObjectName(f"files_{name}")
+            b.clicked.connect(slot)
+            bar.addWidget(b)
+        bar.addWidget(self.spec, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.tree, 1)
+        self._filling = False
+
+    # ------------------------------------------------------------- content
+    def set_visit(self, visit, result=None, accepted=None, selected=None) -> None:
+        """Fill the table from a Visit and the last VisitResult."""
+        self._filling = True
+        try:
+            self.tree.clear()
+            if visit is None:
+                return
+            by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
+            for e in visit.exposures:
+                r = by_name.get(e.name)
+                item = QTreeWidgetItem()
+                item.setData(C_NAME, Qt.UserRole, (e.name, 0))
+                item.setText(C_NAME, e.name)
+                item.setToolTip(C_NAME, f"{e.path}\n{r.status}{': ' + r.reason if r and r.reason else ''}"
+                                if r else str(e.path))
+                item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
+                item.setText(C_GROUP, str(e.group_id))
+                cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
+                item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
+                item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
+                if r is not None and r.catalogs:
+                    item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)))
+                item.setFlags(item.flags() | Qt.ItemIsEditable | Qt.ItemIsUserCheckable)
+                ok = (accepted or {}).get(e.name, True)
+                item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
+                if r is not None:
+                    fit = r.fit
+                    text = _short_summary(fit) if fit is not None else (r.reason or r.status)
+                    if r.status == model.STATUS_REFERENCE and fit is None:
+                        text = "reference"
+                    item.setText(C_FIT, text)
+                    item.setToolTip(C_FIT, "\n".join(f"{f.kind}: {f.summary()}" for f in r.fits) or text)
+                for ci, c in enumerate(e.chips):
+                    child = QTreeWidgetItem(item)
+                    child.setData(C_NAME, Qt.UserRole, (e.name, ci))
+                    child.setText(C_NAME, c.name)
+                    child.setToolTip(C_NAME, f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels")
+                    if c.catalog_path:
+                        child.setText(C_CAT, Path(c.catalog_path).name)
+                    if r is not None and ci < len(r.catalogs):
+                        child.setText(C_NSRC, str(len(r.catalogs[ci])))
+                    child.setFlags(child.flags() & ~Qt.ItemIsEditable)
+                self.tree.addTopLevelItem(item)
+                if len(e.chips) > 1:
+                    item.setExpanded(True)
+            if selected is not None:
+                self.select(*selected)
+        finally:
+            self._filling = False
+
+    def select(self, name: str, chip_index: int = 0) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(C_NAME, Qt.UserRole)[0] == name:
+                target = item.child(chip_index) if item.childCount() > 1 else item
+                if self.tree.currentItem() is not target:
+                    was = self._filling
+                    self._filling = True
+                    self.tree.setCurrentItem(target)
+                    self._filling = was
+                return
+
+    def names(self) -> list[str]:
+        return [self.tree.topLevelItem(i).text(C_NAME) for i in range(self.tree.topLevelItemCount())]
+
+    def current_name(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.data(C_NAME, Qt.UserRole)[0] if item is not None else None
+
+    def _with_current(self, fn) -> None:
+        name = self.current_name()
+        if name is not None:
+            fn(name)
+
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._filling or item.parent() is not None:
+            return
+        name = item.data(C_NAME, Qt.UserRole)[0]
+        if column == C_GROUP:
+            self.groupEdited.emit(name, item.text(C_GROUP))
+        elif column == C_SAVE:
+            self.acceptToggled.emit(name, item.checkState(C_SAVE) == Qt.Checked)
+
+    def _current_changed(self, current, _previous) -> None:
+        if self._filling or current is None:
+            return
+        name, chip = current.data(C_NAME, Qt.UserRole)
+        self.imageSelected.emit(name, chip)
+
+    # --------------------------------------------------------------- adding
+    def add_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Add images or an ASN", self.last_dir,
+            "Images and associations (*.fits *.fits.gz *.fit *.json *.txt *.lst);;All files (*)")
+        if paths:
+            self.last_dir = str(Path(paths[0]).parent)
+            self.addRequested.emit([("@" + p) if p.endswith((".txt", ".lst")) else p for p in paths])
+
+    def _add_spec(self) -> None:
+        text = self.spec.text().strip()
+        if text:
+            self.addRequested.emit([text])
+            self.spec.clear()
+
+    def _choose_catalog(self) -> None:
+        name = self.current_name()
+        if name is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Source catalog for {name}", self.last_dir,
+                                              "Catalogs (*.ecsv *.csv *.cat *.txt *.fits);;All files (*)")
+        self.catalogRequested.emit(name, path or None)
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.addRequested.emit(paths)
+            ev.acceptProposedAction()

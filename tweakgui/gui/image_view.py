@@ -1,0 +1,205 @@
+"""The image of the selected chip with its sources and exclusion regions.
+
+Detected sources, matched sources used in the fit, sigma-clipped matches,
+matches the user excluded and the reference catalog are drawn with distinct
+symbols and colours; a legend says which is which.  Clicking a matched source
+emits ``matchClicked`` with its key ``(image, chip, input_idx)``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from tweakgui.gui.icons import icon
+from tweakgui.gui.region_tools import RegionLayer
+from tweakgui.gui.stretch import STRETCHES, stretch_image
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ImageView", "STYLE"]
+
+# symbol, size, pen, brush — one entry per overlay
+STYLE = {
+    "detected": dict(symbol="o", size=9, pen=pg.mkPen(90, 200, 255, 200, width=1.2), brush=None),
+    "matched": dict(symbol="o", size=13, pen=pg.mkPen(60, 230, 90, width=2), brush=None),
+    "clipped": dict(symbol="x", size=12, pen=pg.mkPen(255, 170, 0, width=2),
+                    brush=pg.mkBrush(255, 170, 0)),
+    "excluded": dict(symbol="x", size=14, pen=pg.mkPen(255, 60, 60, width=2),
+                     brush=pg.mkBrush(255, 60, 60)),
+    "refcat": dict(symbol="+", size=11, pen=pg.mkPen(230, 90, 255, width=1.5),
+                   brush=pg.mkBrush(230, 90, 255)),
+}
+LABELS = {"detected": "detected", "matched": "matched (used)", "clipped": "clipped",
+          "excluded": "excluded by you", "refcat": "reference catalog"}
+
+
+class ImageView(QWidget):
+    """Chip image, source overlays and region tools."""
+
+    matchClicked = Signal(object)  # (image, chip, input_idx)
+    regionsEdited = Signal(list)  # shapes of the chip on display
+    regionsLoadRequested = Signal(str)
+    regionsSaveRequested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("ImageView")
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setAspectLocked(True)
+        self.plot.setLabel("bottom", "x (pixels, 0-based)")
+        self.plot.setLabel("left", "y")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor=(230, 230, 230))
+        self.legend.setBrush(pg.mkBrush(0, 0, 0, 150))
+        self.scatter = {}
+        for name, st in STYLE.items():
+            item = pg.ScatterPlotItem(symbol=st["symbol"], size=st["size"], pen=st["pen"],
+                                      brush=st["brush"] or pg.mkBrush(0, 0, 0, 0), pxMode=True,
+                                      name=LABELS[name])
+            item.setZValue(10 if name != "detected" else 5)
+            self.plot.addItem(item)
+            self.scatter[name] = item
+        self.scatter["matched"].sigClicked.connect(self._scatter_clicked)
+        self.scatter["clipped"].sigClicked.connect(self._scatter_clicked)
+        self.scatter["excluded"].sigClicked.connect(self._scatter_clicked)
+        self.highlight = pg.ScatterPlotItem(symbol="o", size=26, pen=pg.mkPen(255, 255, 0, width=3),
+                                            brush=pg.mkBrush(0, 0, 0, 0))
+        self.highlight.setZValue(30)
+        self.plot.addItem(self.highlight)
+        self.regions = RegionLayer(self.plot, self)
+        self.regions.edited.connect(self.regionsEdited)
+
+        self.title = QLabel("No image")
+        self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.stretch = QComboBox()
+        self.stretch.addItems(STRETCHES)
+        self.stretch.setToolTip("Display stretch: zscale limits with an asinh or linear scale")
+        self.stretch.currentTextChanged.connect(self._restretch)
+
+        tools = QHBoxLayout()
+        tools.addWidget(self.title, 1)
+        for kind, tip in (("circle", "Draw a circle region"), ("box", "Draw a box region"),
+                          ("polygon", "Draw a polygon region (drag its vertices)")):
+            b = QToolButton()
+            b.setIcon(icon(f"region-{kind}"))
+            b.setToolTip(f"{tip} at the centre of the view; detection leaves out exclude regions")
+            b.setObjectName(f"add_{kind}")
+            b.clicked.connect(lambda _=False, k=kind: self.add_region(k))
+            tools.addWidget(b)
+        for name, tip, slot in (
+            ("region-toggle", "Switch the selected region between exclude (red) and include (green)",
+             lambda: self.regions.toggle_include()),
+            ("region-delete", "Delete the selected region", lambda: self.regions.remove()),
+            ("open", "Load a DS9 region file (pixel or sky) for this chip", self._load_regions),
+            ("save", "Save this chip's regions as a DS9 region file", self._save_regions),
+        ):
+            b = QToolButton()
+            b.setIcon(icon(name))
+            b.setToolTip(tip)
+            b.setObjectName(name)
+            b.clicked.connect(slot)
+            tools.addWidget(b)
+        tools.addWidget(self.stretch)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(tools)
+        lay.addWidget(self.plot_widget, 1)
+        self._data = None
+        self._keys: dict[str, list] = {}
+        self.last_dir = ""
+
+    # ---------------------------------------------------------------- image
+    def set_image(self, title: str, data, mask=None) -> None:
+        self.title.setText(title)
+        self._data = (data, mask)
+        self._restretch()
+        if data is not None:
+            ny, nx = data.shape
+            self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+
+    def _restretch(self, *args) -> None:
+        if self._data is None or self._data[0] is None:
+            self.image.clear()
+            return
+        img, _lims = stretch_image(self._data[0], self._data[1], self.stretch.currentText())
+        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+
+    def clear(self) -> None:
+        self._data = None
+        self.image.clear()
+        self.title.setText("No image")
+        self.set_sources(None)
+        self.regions.clear(emit=False)
+
+    # -------------------------------------------------------------- overlays
+    def set_sources(self, detected=None, matches=None, ref_xy=None, key_prefix=None) -> None:
+        """Draw sources of the chip on display.
+
+        ``detected``: (x, y) arrays; ``matches``: rows of the fit's matches table
+        for this chip; ``ref_xy``: reference catalog positions in chip pixels.
+        """
+        for item in self.scatter.values():
+            item.clear()
+        self._keys = {}
+        if detected is not None and len(detected[0]):
+            self.scatter["detected"].setData(x=np.asarray(detected[0]), y=np.asarray(detected[1]))
+        if matches is not None and len(matches):
+            used = np.asarray(matches["used"], bool)
+            exc = np.asarray(matches["excluded"], bool)
+            for name, sel in (("matched", used), ("clipped", ~used & ~exc), ("excluded", exc)):
+                rows = matches[sel]
+                keys = [(str(r["image"]), str(r["chip"]), int(r["input_idx"])) for r in rows]
+                self._keys[name] = keys
+                self.scatter[name].setData(x=np.asarray(rows["x"], float), y=np.asarray(rows["y"], float),
+                                           data=keys)
+        if ref_xy is not None and len(ref_xy[0]):
+            self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+
+    def count(self, name: str) -> int:
+        """Number of points drawn for one overlay (tests, status)."""
+        return len(self.scatter[name].data)
+
+    def _scatter_clicked(self, item, points, *args) -> None:
+        if len(points):
+            self.matchClicked.emit(tuple(points[0].data()))
+
+    def show_highlight(self, xy) -> None:
+        if xy is None:
+            self.highlight.clear()
+            return
+        self.highlight.setData(x=[xy[0]], y=[xy[1]])
+        # bring the source into view without changing the zoom
+        vr = self.plot.viewRange()
+        if not (vr[0][0] <= xy[0] <= vr[0][1] and vr[1][0] <= xy[1] <= vr[1][1]):
+            w, h = vr[0][1] - vr[0][0], vr[1][1] - vr[1][0]
+            self.plot.setRange(xRange=(xy[0] - w / 2, xy[0] + w / 2),
+                               yRange=(xy[1] - h / 2, xy[1] + h / 2), padding=0)
+
+    # --------------------------------------------------------------- regions
+    def set_regions(self, shapes) -> None:
+        self.regions.set_shapes(shapes)
+
+    def add_region(self, kind: str, include: bool = False) -> None:
+        (x0, x1), (y0, y1) = self.plot.viewRange()
+        size = max(4.0, min(x1 - x0, y1 - y0) / 6)
+        self.regions.add(kind, ((x0 + x1) / 2, (y0 + y1) / 2), size, include)
+
+    def _load_regions(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load DS9 regions", self.last_dir,
+                                              "DS9 regions (*.reg *.ds9);;All files (*)")
+        if path:
+            self.regionsLoadRequested.emit(path)
+
+    def _save_regions(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save DS9 regions", self.last_dir,
+                                              "DS9 regions (*.reg)")
+        if path:
+            self.regionsSaveRequested.emit(path)

@@ -1,0 +1,374 @@
+"""The main window: dock panels around the image, menus, status bar.
+
+The window is the passive view of :class:`SessionController`: panels turn
+user actions into controller calls, and the controller calls back the
+:class:`~tweakgui.gui.view.SessionView` methods implemented here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QToolButton)
+
+from tweakgui.engine.params import ParameterError, TweakRegParams
+from tweakgui.gui import menus
+from tweakgui.gui.controller import EngineApi, SessionController
+from tweakgui.gui.files_panel import FilesPanel
+from tweakgui.gui.icons import icon
+from tweakgui.gui.image_view import ImageView
+from tweakgui.gui.log_panel import LogPanel
+from tweakgui.gui.loghandler import QtLogHandler
+from tweakgui.gui.matches_table import MatchesPanel
+from tweakgui.gui.params_panel import ParamsPanel
+from tweakgui.gui.residuals import ResidualPanel
+from tweakgui.gui.view import SessionView
+from tweakgui.gui.visit_view import VisitView
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MainWindow"]
+
+LOGGERS = ("tweakgui", "tweakwcs")
+
+
+class MainWindow(QMainWindow, SessionView):
+    """The tweakgui desktop window."""
+
+    def __init__(self, settings: QSettings, engine: EngineApi | None = None,
+                 params: TweakRegParams | None = None, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("tweakgui")
+        self.resize(1500, 950)
+        self.setDockNestingEnabled(True)
+        self.errors: list[tuple[str, str]] = []  # (title, message) of shown failures
+        self._dialog = None
+
+        self.image_view = ImageView()
+        self.setCentralWidget(self.image_view)
+        self.files = FilesPanel()
+        self.log_panel = LogPanel()
+        self.residuals = ResidualPanel()
+        self.matches = MatchesPanel()
+        self.visit_view = VisitView()
+        self.ctl = SessionController(self, engine, params, parent=self)
+        self.params_panel = ParamsPanel(self.ctl.update_param)
+        self.params_panel.set_params(self.ctl.params)
+
+        self.docks = {}
+        for key, title, widget, area in (
+            ("files", "Files / ASN", self.files, Qt.LeftDockWidgetArea),
+            ("settings", "Detection settings", self.params_panel, Qt.LeftDockWidgetArea),
+            ("residuals", "Residuals", self.residuals, Qt.RightDockWidgetArea),
+            ("visit", "Visit footprints", self.visit_view, Qt.RightDockWidgetArea),
+            ("matches", "Matches", self.matches, Qt.BottomDockWidgetArea),
+            ("log", "Fit log", self.log_panel, Qt.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[key] = dock
+        self.splitDockWidget(self.docks["files"], self.docks["settings"], Qt.Vertical)
+        self.tabifyDockWidget(self.docks["residuals"], self.docks["visit"])
+        self.tabifyDockWidget(self.docks["matches"], self.docks["log"])
+        self.docks["residuals"].raise_()
+        self.docks["matches"].raise_()
+        self.resizeDocks([self.docks["files"], self.docks["residuals"]], [430, 560], Qt.Horizontal)
+        self.resizeDocks([self.docks["files"], self.docks["settings"]], [300, 500], Qt.Vertical)
+        self.resizeDocks([self.docks["matches"]], [190], Qt.Vertical)
+
+        self._build_status_bar()
+        self.actions = menus.build(self)
+        self._connect()
+        self.log_handler = QtLogHandler()
+        self.log_handler.emitter.record.connect(self.log_panel.append)
+        for name in LOGGERS:
+            lg = logging.getLogger(name)
+            lg.addHandler(self.log_handler)
+            if lg.getEffectiveLevel() > logging.INFO:
+                lg.setLevel(logging.INFO)
+        self._restore_settings()
+        self.show_busy(False, "")
+
+    # ----------------------------------------------------------- wiring
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(icon("cancel"))
+        self.cancel_button.setToolTip("Cancel the running job (Esc)")
+        self.cancel_button.clicked.connect(self.ctl.cancel)
+        self.cancel_button.hide()
+        self.status_counts = QLabel("")
+        sb.addPermanentWidget(self.status_counts)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+
+    def _connect(self) -> None:
+        c, f = self.ctl, self.files
+        f.addRequested.connect(self.add_inputs)
+        f.removeRequested.connect(c.remove_exposure)
+        f.moveRequested.connect(c.move_exposure)
+        f.referenceRequested.connect(c.set_reference)
+        f.groupEdited.connect(c.set_group_id)
+        f.catalogRequested.connect(c.set_catalog)
+        f.acceptToggled.connect(c.set_accepted)
+        f.imageSelected.connect(c.select_image)
+        self.image_view.matchClicked.connect(c.select_match)
+        self.image_view.regionsEdited.connect(self._regions_edited)
+        self.image_view.regionsLoadRequested.connect(self.load_regions)
+        self.image_view.regionsSaveRequested.connect(self.save_regions)
+        self.residuals.matchClicked.connect(c.select_match)
+        self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
+        self.residuals.scopeChanged.connect(self._scope_changed)
+        self.matches.matchSelected.connect(c.select_match)
+        self.matches.excludeRequested.connect(c.toggle_exclude)
+        self.params_panel.loadRequested.connect(self.load_params)
+        self.params_panel.saveRequested.connect(self.save_params)
+        self.params_panel.resetRequested.connect(lambda: c.set_params(TweakRegParams()))
+
+    def _restore_settings(self) -> None:
+        geo = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if state is not None:
+            self.restoreState(state)
+        last = str(self.settings.value("dirs/last", "") or "")
+        for w in (self.files, self.params_panel, self.image_view, self.log_panel):
+            w.last_dir = last
+
+    def remember_dir(self, path: str | Path) -> None:
+        p = Path(path)
+        d = str(p if p.is_dir() else p.parent)
+        self.settings.setValue("dirs/last", d)
+        for w in (self.files, self.params_panel, self.image_view, self.log_panel):
+            w.last_dir = d
+
+    def closeEvent(self, ev) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        if self.ctl.busy:
+            self.statusBar().showMessage("Stopping the running job…")
+        stopped = self.ctl.shutdown(20000)
+        if not stopped:
+            log.warning("the worker did not stop in time")
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(self.log_handler)
+        super().closeEvent(ev)
+
+    # ------------------------------------------------------ user actions
+    def add_inputs(self, specs: list[str]) -> None:
+        if specs:
+            self.remember_dir(str(specs[0]).lstrip("@"))
+            menus.add_recent(self, "inputs", list(specs))
+        self.ctl.add_inputs(specs)
+
+    def _regions_edited(self, shapes) -> None:
+        e = self.ctl.exposure(self.ctl.selected)
+        if e is not None:
+            self.ctl.set_regions(e.name, e.chips[self.ctl.selected_chip].name, shapes)
+
+    def load_regions(self, path: str) -> None:
+        from tweakgui.gui.region_shapes import shapes_from_ds9
+
+        e = self.ctl.exposure(self.ctl.selected)
+        if e is None:
+            return
+        chip = e.chips[self.ctl.selected_chip]
+        try:
+            shapes = shapes_from_ds9(path, chip.wcs)
+        except ValueError as exc:
+            self.show_error("Cannot load regions", str(exc))
+            return
+        self.remember_dir(path)
+        self.ctl.set_regions(e.name, chip.name, self.ctl.regions_for(e.name, chip.name) + shapes)
+        self.image_view.set_regions(self.ctl.regions_for(e.name, chip.name))
+        self.show_status(f"Loaded {len(shapes)} regions from {Path(path).name}")
+
+    def save_regions(self, path: str) -> None:
+        from tweakgui.gui.region_shapes import save_ds9
+
+        try:
+            save_ds9(self.image_view.regions.shapes(), path)
+        except OSError as exc:
+            self.show_error("Cannot save regions", str(exc))
+            return
+        self.remember_dir(path)
+
+    def load_params(self, path: str, section) -> None:
+        from tweakgui.engine.paramfiles import load_params_file
+
+        try:
+            if isinstance(section, Exception):
+                raise section
+            values = load_params_file(path, section)
+            params = TweakRegParams(**values)
+        except Exception as exc:  # noqa: BLE001 - shown with its reason
+            self.show_error("Cannot load parameters", str(exc).splitlines()[0])
+            return
+        self.remember_dir(path)
+        self.ctl.set_params(params)
+        self.show_status(f"Parameters loaded from {Path(path).name}"
+                         + (f" [{section}]" if section else ""))
+
+    def save_params(self, path: str, section) -> None:
+        from tweakgui.engine import paramfiles
+
+        try:
+            if section:
+                paramfiles.save_cfg(self.ctl.params, path, section)
+            else:
+                paramfiles.save_asdf_pars(self.ctl.params, path)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Cannot save parameters", str(exc).splitlines()[0])
+            return
+        self.remember_dir(path)
+        self.show_status(f"Parameters saved to {Path(path).name}")
+
+    def _scope_changed(self) -> None:
+        self.ctl.fit_choice = self.residuals.fit_choice.currentText()
+        self.show_selection(self.ctl.selected, self.ctl.selected_chip)
+
+    # ---------------------------------------------------- SessionView API
+    def show_visit(self, visit) -> None:
+        sel = (self.ctl.selected, self.ctl.selected_chip) if self.ctl.selected else None
+        self.files.set_visit(visit, self.ctl.result, self.ctl.accepted, sel)
+        self.visit_view.set_visit(visit, self.ctl.result)
+        n = len(visit.exposures) if visit else 0
+        self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
+        if visit is None:
+            self.image_view.clear()
+
+    def show_params(self, params) -> None:
+        self.params_panel.set_params(params)
+
+    def show_busy(self, busy: bool, kind: str) -> None:
+        for name in ("run", "refit", "save_outputs", "save_session", "open_session", "exclude"):
+            if name in getattr(self, "actions", {}):
+                self.actions[name].setEnabled(not busy)
+        if "cancel" in getattr(self, "actions", {}):
+            self.actions["cancel"].setEnabled(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(kind)
+            self.statusBar().showMessage(f"{kind.capitalize()}…")
+        else:
+            self.progress.setRange(0, 1)
+
+    def show_progress(self, stage: str, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{stage} {done}/{total}")
+        self.statusBar().showMessage(f"{stage}: {message}")
+
+    def show_result(self, result) -> None:
+        self.visit_view.set_visit(self.ctl.visit, result)
+        if result is None:
+            self.residuals.clear()
+            self.matches.set_matches(None)
+
+    def show_selection(self, name, chip_index: int) -> None:
+        e = self.ctl.exposure(name)
+        if e is None:
+            self.image_view.clear()
+            self.residuals.clear()
+            self.matches.set_matches(None)
+            return
+        self.files.select(name, chip_index)
+        chip = e.chips[chip_index]
+        try:
+            data, mask = self.ctl.pixels(name, chip_index)
+        except Exception as exc:  # noqa: BLE001 - the image may be unreadable
+            log.error("%s: cannot read pixels: %s", name, exc)
+            data, mask = None, None
+        self.image_view.set_image(f"{name} [{chip.name}]  group {e.group_id}", data, mask)
+        r = self.ctl.image_result(name)
+        fit = self.ctl.shown_fit(name)
+        detected = matches = ref_xy = None
+        if r is not None and chip_index < len(r.catalogs):
+            cat = r.catalogs[chip_index]
+            if len(cat) and "x" in cat.colnames:
+                detected = (np.asarray(cat["x"], float), np.asarray(cat["y"], float))
+        if fit is not None and fit.matches is not None and len(fit.matches):
+            m = fit.matches
+            matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
+        if self.ctl.result is not None and self.ctl.result.refcat is not None:
+            ref_xy = self._refcat_pixels(r, chip_index, chip)
+        self.image_view.set_sources(detected, matches, ref_xy)
+        searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
+            else self.ctl.params.searchrad
+        self.residuals.set_fit(fit, name, searchrad)
+        if fit is None and r is not None:
+            self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
+        self.matches.set_matches(self.residuals.matches)
+        self.show_match(self.ctl.selected_match)
+
+    def _refcat_pixels(self, r, chip_index, chip):
+        ref = self.ctl.result.refcat
+        wcs = r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs
+        try:
+            x, y = wcs.world_to_pixel_values(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float))
+        except Exception as exc:  # noqa: BLE001
+            log.debug("refcat projection failed: %s", exc)
+            return None
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        ny, nx = chip.shape
+        inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+        return x[inside], y[inside]
+
+    def show_match(self, key) -> None:
+        self.residuals.show_match(key)
+        self.matches.select_key(key)
+        xy = None
+        m = self.residuals.matches
+        if key is not None and m is not None and key in self.residuals.keys:
+            row = m[self.residuals.keys.index(key)]
+            xy = (float(row["x"]), float(row["y"]))
+        self.image_view.show_highlight(xy)
+        if key is not None:
+            self.statusBar().showMessage(f"Match {key[0]} [{key[1]}] source #{key[2]}"
+                                         + (" (excluded)" if key in self.ctl.excluded else ""))
+
+    def show_regions(self, key, shapes) -> None:
+        self.image_view.set_regions(shapes)
+
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        self.errors.append((title, message))
+        self.statusBar().showMessage(f"{title}: {message}")
+        box = QMessageBox(QMessageBox.Critical, title, message, QMessageBox.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()  # window-modal, does not block the event loop
+        self._dialog = box
+
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    # ------------------------------------------------------------ misc
+    def params_error(self, name: str, exc: ParameterError) -> None:
+        self.params_panel.show_error(name, str(exc))
+
+    def grab_to(self, path: str | Path) -> bool:
+        """Save a PNG of the whole window (after pending paints)."""
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()
+        return self.grab().save(str(path), "PNG")
+
+    def later(self, ms: int, fn) -> None:
+        QTimer.singleShot(ms, self, fn)

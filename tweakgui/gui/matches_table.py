@@ -1,0 +1,144 @@
+"""The table of matched pairs of the fit on display, with exclude / restore."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableView, QVBoxLayout, QWidget)
+
+from tweakgui.gui.icons import icon
+
+__all__ = ["MatchesPanel", "MatchesModel"]
+
+COLUMNS = [("image", "image"), ("chip", "chip"), ("input_idx", "#"), ("ref_idx", "ref #"),
+           ("x", "x"), ("y", "y"), ("dx", "dx (mas)"), ("dy", "dy (mas)"), ("state", "state")]
+STATE_COLOR = {"used": None, "clipped": QColor(245, 150, 0, 60), "excluded": QColor(230, 40, 40, 60)}
+
+
+class MatchesModel(QAbstractTableModel):
+    """Rows of a FitResult.matches table."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple] = []
+        self.keys: list[tuple] = []
+
+    def set_matches(self, m) -> None:
+        self.beginResetModel()
+        self.rows, self.keys = [], []
+        if m is not None:
+            used = np.asarray(m["used"], bool)
+            exc = np.asarray(m["excluded"], bool)
+            for i, r in enumerate(m):
+                state = "excluded" if exc[i] else ("used" if used[i] else "clipped")
+                self.rows.append((str(r["image"]), str(r["chip"]), int(r["input_idx"]),
+                                  int(r["ref_idx"]) if r["ref_idx"] is not np.ma.masked else -1,
+                                  float(r["x"]), float(r["y"]), float(r["dx"]) * 1000,
+                                  float(r["dy"]) * 1000, state))
+                self.keys.append((str(r["image"]), str(r["chip"]), int(r["input_idx"])))
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()):
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return COLUMNS[section][1]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        v = row[index.column()]
+        if role == Qt.DisplayRole:
+            if isinstance(v, float):
+                return f"{v:.2f}" if index.column() in (4, 5, 6, 7) else f"{v:g}"
+            return str(v)
+        if role == Qt.UserRole:  # sort key
+            return v
+        if role == Qt.BackgroundRole:
+            c = STATE_COLOR[row[-1]]
+            return QBrush(c) if c is not None else None
+        if role == Qt.TextAlignmentRole and isinstance(v, (int, float)):
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+
+class MatchesPanel(QWidget):
+    """Matches of the fit on display; select a row to highlight, exclude or restore it."""
+
+    matchSelected = Signal(object)
+    excludeRequested = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = MatchesModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.UserRole)
+        self.view = QTableView()
+        self.view.setObjectName("matches")
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(20)
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.view.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.view.doubleClicked.connect(lambda _i: self.toggle_current())
+        self.info = QLabel("")
+        self.button = QPushButton(icon("exclude"), "Exclude / restore")
+        self.button.setToolTip("Leave the selected match out of the fit, or put it back, "
+                               "and fit again at once without detecting again (Del)")
+        self.button.clicked.connect(self.toggle_current)
+        bar = QHBoxLayout()
+        bar.addWidget(self.info, 1)
+        bar.addWidget(self.button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.view, 1)
+        self._quiet = False
+
+    def set_matches(self, m) -> None:
+        self._quiet = True
+        self.model.set_matches(m)
+        self._quiet = False
+        n = len(self.model.rows)
+        states = [r[-1] for r in self.model.rows]
+        self.info.setText(f"{n} matches: {states.count('used')} used, {states.count('clipped')} clipped, "
+                          f"{states.count('excluded')} excluded" if n else "No matches")
+
+    def current_key(self):
+        idx = self.view.currentIndex()
+        if not idx.isValid():
+            return None
+        return self.model.keys[self.proxy.mapToSource(idx).row()]
+
+    def toggle_current(self) -> None:
+        key = self.current_key()
+        if key is not None:
+            self.excludeRequested.emit(key)
+
+    def select_key(self, key) -> None:
+        if key not in self.model.keys:
+            self.view.clearSelection()
+            return
+        src = self.model.index(self.model.keys.index(key), 0)
+        idx = self.proxy.mapFromSource(src)
+        self._quiet = True
+        self.view.setCurrentIndex(idx)
+        self.view.scrollTo(idx)
+        self._quiet = False
+
+    def _row_changed(self, current, _previous) -> None:
+        if self._quiet or not current.isValid():
+            return
+        self.matchSelected.emit(self.model.keys[self.proxy.mapToSource(current).row()])

@@ -1,0 +1,203 @@
+"""Menus, toolbar, shortcuts and recent files of the main window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QToolBar
+
+from tweakgui.gui.icons import icon
+
+__all__ = ["build", "add_recent", "save_outputs_dialog", "open_session", "save_session"]
+
+MAX_RECENT = 10
+
+
+def _action(win, key, text, slot, shortcut=None, icon_name=None, tip=None):
+    a = QAction(text, win)
+    if icon_name:
+        a.setIcon(icon(icon_name))
+    if shortcut:
+        a.setShortcut(QKeySequence(shortcut))
+    if tip:
+        a.setStatusTip(tip)
+        a.setToolTip(f"{tip} ({a.shortcut().toString()})" if shortcut else tip)
+    a.triggered.connect(lambda _checked=False: slot())
+    a.setObjectName(key)
+    win.actions[key] = a
+    return a
+
+
+def build(win) -> dict:
+    """Create menus and the toolbar; returns the actions by key."""
+    win.actions = {}
+    c = win.ctl
+    mb = win.menuBar()
+
+    m = mb.addMenu("&File")
+    m.addAction(_action(win, "add", "&Add Images or ASN…", win.files.add_dialog, QKeySequence.Open,
+                        "add", "Add FITS images, an @list or an ASN json"))
+    win.recent_menu = m.addMenu("Open &Recent")
+    win.recent_menu.aboutToShow.connect(lambda: _fill_recent(win))
+    m.addSeparator()
+    m.addAction(_action(win, "open_session", "Open &Session…", lambda: open_session(win),
+                        "Ctrl+Shift+O", "session", "Reopen a saved session"))
+    m.addAction(_action(win, "save_session", "Save Session &As…", lambda: save_session(win),
+                        QKeySequence.Save, "save", "Save inputs, parameters, regions, excluded "
+                        "matches and results in one file"))
+    m.addSeparator()
+    m.addAction(_action(win, "load_params", "Load &Parameters…", win.params_panel._load,
+                        tip="Load an ASDF parameter file or an INI cfg"))
+    m.addAction(_action(win, "save_params", "Save P&arameters…", win.params_panel._save,
+                        tip="Save the parameters as ASDF pars or INI cfg"))
+    m.addSeparator()
+    m.addAction(_action(win, "quit", "&Quit", win.close, QKeySequence.Quit))
+
+    m = mb.addMenu("&Align")
+    m.addAction(_action(win, "run", "&Detect and Align", c.run, "F5", "run",
+                        "Detect sources and align the visit"))
+    m.addAction(_action(win, "refit", "&Refit (Keep Catalogs)", c.refit, "F6", "refit",
+                        "Fit again with the last catalogs, e.g. after changing fit parameters"))
+    m.addAction(_action(win, "cancel", "&Cancel", c.cancel, "Esc", "cancel", "Cancel the running job"))
+    m.addSeparator()
+    m.addAction(_action(win, "exclude", "&Exclude / Restore Selected Match",
+                        lambda: c.selected_match and c.toggle_exclude(c.selected_match), "Del",
+                        "exclude", "Leave the highlighted match out of the fit (or restore it) and refit"))
+
+    m = mb.addMenu("&Save")
+    m.addAction(_action(win, "save_outputs", "Save &Outputs…", lambda: save_outputs_dialog(win),
+                        "Ctrl+Shift+S", "save", "Write images, headerlets, WCS files, shiftfile "
+                        "and report for the accepted images"))
+    m.addSeparator()
+    for kind, text in (("images", "Updated &Images…"), ("headerlets", "&Headerlets…"),
+                       ("wcs", "&WCS Files (ASDF)…"), ("shiftfile", "&Shiftfile…"),
+                       ("report", "&Report…")):
+        m.addAction(_action(win, f"save_{kind}", text,
+                            lambda k=kind: save_outputs_dialog(win, kinds=[k])))
+
+    m = mb.addMenu("&View")
+    for dock in win.docks.values():
+        m.addAction(dock.toggleViewAction())
+    m.addSeparator()
+    m.addAction(_action(win, "reset_layout", "Reset &Layout", lambda: _reset_layout(win)))
+
+    m = mb.addMenu("&Help")
+    m.addAction(_action(win, "about", "&About tweakgui", lambda: _about(win)))
+
+    tb = QToolBar("Main")
+    tb.setObjectName("toolbar_main")
+    for key in ("add", "open_session", "run", "refit", "cancel", "exclude", "save_outputs"):
+        tb.addAction(win.actions[key])
+    win.addToolBar(tb)
+    return win.actions
+
+
+def _about(win):
+    from tweakgui.gui.dialogs import show_about
+
+    win._dialog = show_about(win)
+
+
+def _reset_layout(win):
+    win.settings.remove("window/state")
+    for dock in win.docks.values():
+        dock.setFloating(False)
+        dock.show()
+
+
+# ---------------------------------------------------------------- recent files
+def _recent(win) -> list[dict]:
+    raw = win.settings.value("recent/items", "[]")
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else []
+    except json.JSONDecodeError:
+        items = []
+    return [i for i in items if isinstance(i, dict) and "kind" in i and "specs" in i]
+
+
+def add_recent(win, kind: str, specs: list[str]) -> None:
+    """Remember inputs or a session file (QSettings; newest first)."""
+    entry = {"kind": kind, "specs": [str(s) for s in specs]}
+    items = [entry] + [i for i in _recent(win) if i != entry]
+    win.settings.setValue("recent/items", json.dumps(items[:MAX_RECENT]))
+
+
+def _fill_recent(win) -> None:
+    menu = win.recent_menu
+    menu.clear()
+    items = _recent(win)
+    if not items:
+        menu.addAction("(none)").setEnabled(False)
+        return
+    for item in items:
+        specs = item["specs"]
+        label = Path(specs[0].lstrip("@")).name + (f" + {len(specs) - 1} more" if len(specs) > 1 else "")
+        if item["kind"] == "session":
+            a = menu.addAction(icon("session"), f"Session: {label}")
+            a.triggered.connect(lambda _c=False, p=specs[0]: open_session(win, p))
+        else:
+            a = menu.addAction(icon("add"), label)
+            a.triggered.connect(lambda _c=False, s=specs: win.ctl.set_inputs(s))
+        a.setToolTip("\n".join(specs))
+
+
+# --------------------------------------------------------------------- sessions
+def open_session(win, path: str | None = None) -> None:
+    from tweakgui.gui.session import apply_session, read_session
+
+    if path is None:
+        path, _ = QFileDialog.getOpenFileName(win, "Open session", win.files.last_dir,
+                                              "tweakgui sessions (*.tweakgui.json *.json)")
+        if not path:
+            return
+    try:
+        d = read_session(path)
+    except ValueError as exc:
+        win.show_error("Cannot open session", str(exc))
+        return
+    win.remember_dir(path)
+    add_recent(win, "session", [str(path)])
+    apply_session(win.ctl, d)
+    win.setWindowTitle(f"tweakgui — {Path(path).name}")
+
+
+def save_session(win, path: str | None = None) -> None:
+    from tweakgui.gui.session import write_session
+
+    if path is None:
+        path, _ = QFileDialog.getSaveFileName(win, "Save session", win.files.last_dir,
+                                              "tweakgui sessions (*.tweakgui.json)")
+        if not path:
+            return
+        if not path.endswith(".json"):
+            path += ".tweakgui.json"
+    try:
+        write_session(win.ctl, path)
+    except OSError as exc:
+        win.show_error("Cannot save session", str(exc))
+        return
+    win.remember_dir(path)
+    add_recent(win, "session", [str(path)])
+    win.setWindowTitle(f"tweakgui — {Path(path).name}")
+    win.show_status(f"Session saved to {path}")
+
+
+# ---------------------------------------------------------------------- outputs
+def save_outputs_dialog(win, kinds=None) -> None:
+    from tweakgui.gui.dialogs import SaveDialog
+
+    if win.ctl.result is None:
+        win.show_error("Nothing to save", "Run the alignment first (F5).")
+        return
+    last = str(win.settings.value("dirs/output", "") or win.files.last_dir or Path.cwd())
+    dlg = SaveDialog(last, kinds, win.ctl.selected, win)
+    if not dlg.exec():
+        return
+    directory, kinds, only_selected, in_place = dlg.choices()
+    if not kinds:
+        return
+    win.settings.setValue("dirs/output", directory)
+    only = {win.ctl.selected} if only_selected and win.ctl.selected else None
+    win.ctl.save(directory, kinds=kinds, only=only, in_place=in_place)

@@ -1,0 +1,135 @@
+"""Footprints of every chip on the sky, before and after alignment, by group."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VisitView", "chip_footprint", "group_color"]
+
+# a qualitative palette readable on a white background (Tableau 10)
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+
+def group_color(index: int):
+    return pg.mkColor(PALETTE[index % len(PALETTE)])
+
+
+def chip_footprint(wcs, shape) -> np.ndarray | None:
+    """(4, 2) RA, Dec (deg) of the chip corners: ``calc_footprint`` or gwcs ``footprint``."""
+    ny, nx = shape
+    try:
+        if hasattr(wcs, "calc_footprint"):
+            return np.asarray(wcs.calc_footprint(axes=(nx, ny), undistort=True), float)
+        try:
+            fp = np.asarray(wcs.footprint(), float)
+        except Exception:  # noqa: BLE001 - a gwcs without a bounding box
+            x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+            y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+            fp = np.column_stack(wcs.pixel_to_world_values(x, y))
+        return fp[:, :2]
+    except Exception as exc:  # noqa: BLE001 - draw what can be drawn
+        log.debug("no footprint: %s", exc)
+        return None
+
+
+class VisitView(QWidget):
+    """All chips of the visit on a tangent-plane map (arcmin, east to the left)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setAspectLocked(True)
+        self.plot.invertX(True)
+        self.plot.setLabel("bottom", "ΔRA cos δ (arcmin, east ←)")
+        self.plot.setLabel("left", "ΔDec (arcmin)")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = self.plot.addLegend(offset=(8, 8))
+        self.exaggerate = QComboBox()
+        self.exaggerate.addItems(["×1", "×10", "×100", "×1000"])
+        self.exaggerate.setToolTip("Draw the change of each footprint magnified, to see shifts "
+                                   "of a fraction of an arcsecond")
+        self.exaggerate.currentTextChanged.connect(lambda _t: self._redraw())
+        self.info = QLabel("dashed: before, solid: after alignment")
+        bar = QHBoxLayout()
+        bar.addWidget(self.info, 1)
+        bar.addWidget(QLabel("shifts"))
+        bar.addWidget(self.exaggerate)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.plot_widget, 1)
+        self._visit = None
+        self._result = None
+        self.n_drawn = {"before": 0, "after": 0}
+
+    def set_visit(self, visit, result=None) -> None:
+        self._visit, self._result = visit, result
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.plot.clear()
+        self.legend.clear()
+        self.n_drawn = {"before": 0, "after": 0}
+        if self._visit is None or not self._visit.exposures:
+            return
+        before = {}
+        for e in self._visit.exposures:
+            for ci, c in enumerate(e.chips):
+                fp = chip_footprint(c.wcs, c.shape)
+                if fp is not None:
+                    before[(e.name, ci)] = fp
+        if not before:
+            return
+        allfp = np.concatenate(list(before.values()))
+        ra0, dec0 = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
+        cosd = np.cos(np.radians(dec0))
+
+        def xy(fp):
+            dra = (fp[:, 0] - ra0 + 180.0) % 360.0 - 180.0
+            x, y = dra * cosd * 60.0, (fp[:, 1] - dec0) * 60.0
+            return np.append(x, x[0]), np.append(y, y[0])
+
+        after = {}
+        if self._result is not None:
+            for r in self._result.images:
+                for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or [])):
+                    fp = chip_footprint(w, c.shape) if w is not None else None
+                    if fp is not None:
+                        after[(r.exposure.name, ci)] = fp
+        k = float(self.exaggerate.currentText().lstrip("×"))
+        groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
+        seen = set()
+        for e in self._visit.exposures:
+            color = group_color(groups.index(e.group_id))
+            for ci in range(len(e.chips)):
+                fp = before.get((e.name, ci))
+                if fp is None:
+                    continue
+                bx, by = xy(fp)
+                self.plot.plot(bx, by, pen=pg.mkPen(color, width=1.2, style=Qt.DashLine))
+                self.n_drawn["before"] += 1
+                fa = after.get((e.name, ci))
+                if fa is not None:
+                    ax, ay = xy(fa)
+                    ax, ay = bx + k * (ax - bx), by + k * (ay - by)
+                    name = f"group {e.group_id}" if e.group_id not in seen else None
+                    seen.add(e.group_id)
+                    self.plot.plot(ax, ay, pen=pg.mkPen(color, width=2), name=name)
+                    self.n_drawn["after"] += 1
+                else:
+                    if e.group_id not in seen:
+                        seen.add(e.group_id)
+                        self.legend.addItem(self.plot.listDataItems()[-1], f"group {e.group_id}")
+                label = pg.TextItem(e.root if len(e.chips) == 1 else f"{e.root}[{e.chips[ci].name}]",
+                                    color=color, anchor=(0.5, 0.5))
+                label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
+                self.plot.addItem(label)
