@@ -8,3 +8,36 @@ def fake_engine():
     eng = FakeEngine()
     yield eng
     eng.gate.set()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """A generated visit: 3 dithered 512×512 images with a reference catalog and the true WCS."""
+    from tweakgui.engine.synthetic import make_demo_visit
+
+    d = tmp_path_factory.mktemp("demo")
+    return make_demo_visit(d, n_images=3, shape=(512, 512), seed=3)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Build a MainWindow with private settings; closed (worker stopped) at teardown."""
+    from PySide6.QtCore import QSettings
+
+    from tweakgui.gui.main_window import MainWindow
+
+    made = []
+
+    def make(engine=None, **params):
+        from tweakgui.engine.params import TweakRegParams
+
+        settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.IniFormat)
+        win = MainWindow(settings, engine=engine, params=TweakRegParams(**params))
+        qtbot.addWidget(win)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for w in made:
+        w.close()

@@ -140,11 +140,17 @@ def test_regions_become_exclusions_file(qtbot, ctl, fake_engine):
     ctl.set_regions("b_flt.fits", "SCI,1", [Shape("circle", (50, 60, 10)),
                                            Shape("box", (10, 10, 4, 2, 0), include=True)])
     run(qtbot, ctl)
-    params = fake_engine.calls[-1][1]["params"]
-    lines = open(params.exclusions).read().splitlines()
-    assert len(lines) == 1 and lines[0].split()[0] == "b_flt.fits"
-    reg = open(lines[0].split()[1]).read()
+    assert "exclusion" not in ctl.exposure("a_flt.fits").chips[0].meta
+    reg = open(ctl.exposure("b_flt.fits").chips[0].meta["exclusion"]).read()
     assert "-circle(51.0000,61.0000,10.0000)" in reg and "\nbox(11.0000,11.0000" in reg
+    # read back: the same shapes in 0-based pixels
+    from tweakgui.gui.region_shapes import shapes_from_ds9
+    back = shapes_from_ds9(ctl.exposure("b_flt.fits").chips[0].meta["exclusion"])
+    assert [(s.kind, s.include) for s in back] == [("circle", False), ("box", True)]
+    assert back[0].params == pytest.approx((50, 60, 10))
+    ctl.set_regions("b_flt.fits", "SCI,1", [])
+    run(qtbot, ctl)
+    assert "exclusion" not in ctl.exposure("b_flt.fits").chips[0].meta
 
 
 def test_save_only_accepted(qtbot, ctl, fake_engine, tmp_path):
