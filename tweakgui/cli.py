@@ -1,13 +1,230 @@
-"""Command line entry points (filled in by the engine work)."""
+"""Command line: ``tweakgui`` (GUI) and ``tweakgui align|restore|apply-wcs`` (headless).
 
+Exit status of ``align``: 0 all images aligned; 1 some images FAILED (the
+report says which and why); 2 the run could not start (one line on stderr
+naming the file or parameter, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 from tweakgui import __version__
 
+log = logging.getLogger("tweakgui")
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--version"]:
+COMMANDS = ("align", "restore", "apply-wcs")
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            opt = message.split(":", 1)[1].split()[0]
+            if opt.startswith("-"):
+                message = f"unknown parameter or option '{opt}' (see --help for the list)"
+        raise UsageError(message)
+
+
+def _param_help() -> str:
+    from tweakgui.engine.params import GROUPS, SPEC
+
+    lines = ["parameters (TweakRegStep names; --<name> VALUE):"]
+    for g in GROUPS:
+        lines.append(f"  [{g}]")
+        for s in SPEC:
+            if s.group == g:
+                choices = f" {{{','.join(map(str, s.choices))}}}" if s.choices else ""
+                lines.append(f"    --{s.name:<24} {s.doc} (default: {s.default!r}){choices}")
+    return "\n".join(lines)
+
+
+def _align_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="tweakgui align",
+        description="Align the images of a visit to each other and to a reference catalog (headless).",
+        epilog=_param_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="FITS/cal file, wildcard, comma list, @list.txt or ASN json")
+    p.add_argument("--config", help="parameter file: stpipe ASDF pars or INI cfg")
+    p.add_argument("--section", help="cfg section (visit) to use when the cfg has several")
+    p.add_argument("--output_dir", default=".", help="where outputs go (default: current directory)")
+    p.add_argument("--report", help="report path (default: <output_dir>/tweakreg_report.json)")
+    p.add_argument("--in_place", action="store_true", help="update the input files (old WCS archived)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel detection processes (default: all cores)")
+    p.add_argument("--log", help="also write the log to this file")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def _setup_logging(debug: bool, logfile: str | None, quiet: bool):
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    h = logging.StreamHandler(sys.stderr)
+    h.setLevel(logging.DEBUG if debug else logging.WARNING)
+    h.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(h)
+    if logfile:
+        fh = logging.FileHandler(logfile)
+        fh.setLevel(logging.DEBUG if debug else logging.INFO)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        root.addHandler(fh)
+    for noisy in ("tweakwcs", "stpipe", "asdf"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    del quiet
+
+
+def _progress_printer(stream):
+    def progress(stage, done, total, message):
+        if stage == "detect" and done < total:
+            print(f"[{done + 1}/{total}] detecting sources in {message}", file=stream, flush=True)
+        elif stage in ("relative", "absolute") and done == 0:
+            print(f"{stage} alignment: {message}", file=stream, flush=True)
+
+    return progress
+
+
+def _summary(result, stream):
+    for r in result.images:
+        f = r.fit
+        line = f"{r.exposure.name:40s} {r.status:9s}"
+        if f is not None:
+            line += (f" nmatch={f.nmatch:4d} shift=({f.shift_arcsec[0]:+.4f}\",{f.shift_arcsec[1]:+.4f}\")"
+                     f" rot={f.rotation_deg:+.5f}° rmse={f.rmse_arcsec * 1000:.2f} mas")
+        if r.reason:
+            line += f"  {r.reason}"
+        print(line, file=stream)
+
+
+def align_main(argv) -> int:
+    from tweakgui.engine import paramfiles, pipeline
+    from tweakgui.engine.atomic import check_writable_dir
+    from tweakgui.engine.inputs import load_visit
+
+    overrides, rest = paramfiles.parse_cli_overrides(argv)
+    args = _align_parser().parse_args(rest)
+    _setup_logging(args.debug, args.log, args.quiet)
+    params = paramfiles.resolve_params(args.config, args.section, overrides)
+    out = Path(args.output_dir)
+    if not args.in_place or args.report:
+        _check_output_dir(out, check_writable_dir)
+    visit = load_visit(args.inputs, params)
+    progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
+    if not args.quiet and not sys.stderr.isatty():
+        progress = _progress_printer(sys.stdout)
+    result = pipeline.run(visit, params, progress=progress, **_jobs_kw(args.jobs))
+    pipeline.save_outputs(result, out, params, in_place=args.in_place, report_path=args.report)
+    _summary(result, sys.stdout)
+    if result.report_path:
+        print(f"report: {result.report_path}")
+    return 1 if result.n_failed else 0
+
+
+def _jobs_kw(jobs):
+    import inspect
+
+    from tweakgui.engine import pipeline
+
+    if jobs is not None and "jobs" in inspect.signature(pipeline.run).parameters:
+        return {"jobs": jobs}
+    return {}
+
+
+def _check_output_dir(out: Path, check):
+    # the directory may not exist yet: then its nearest existing parent must be writable
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    check(probe)
+
+
+def _gui_main(argv) -> int:
+    from tweakgui.engine import paramfiles
+
+    overrides, rest = paramfiles.parse_cli_overrides(argv)
+    p = _Parser(prog="tweakgui", description="tweakgui: align HST/JWST visits (GUI). "
+                "Headless: tweakgui align|restore|apply-wcs ... (see tweakgui align --help)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--demo", action="store_true", help="open a generated demo visit")
+    p.add_argument("--run", action="store_true", help="run the alignment at start")
+    p.add_argument("--screenshot", metavar="FILE", help="save a PNG of the main window when done")
+    p.add_argument("--exit", action="store_true", dest="exit_after", help="exit when done")
+    p.add_argument("--headless", action="store_true", help="with --demo: align the demo visit without the GUI")
+    args = p.parse_args(rest)
+    if args.version:
         print(f"tweakgui {__version__}")
         return 0
-    return 2
+    if overrides:
+        paramfiles.resolve_params(None, None, overrides)  # validate now: one line, exit 2
+    try:
+        from tweakgui.gui import app
+    except ImportError as e:
+        if args.demo:
+            return _headless_demo()
+        raise UsageError(f"the GUI cannot start: {e}") from None
+    if args.headless and args.demo:
+        return _headless_demo()
+    return app.main(args.inputs, args.demo, args.run, args.screenshot, args.exit_after, overrides)
+
+
+def _headless_demo() -> int:
+    from tweakgui.engine.synthetic import make_demo_visit
+
+    d = Path(tempfile.mkdtemp(prefix="tweakgui-demo-"))
+    v = make_demo_visit(d / "visit", n_images=4, shape=(1024, 1024))
+    print(f"demo visit written to {d / 'visit'}")
+    return align_main([f"@{v.list_file}", "--abs_refcat", str(v.refcat), "--output_dir", str(d / "out")])
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        if argv and argv[0] == "align":
+            return align_main(argv[1:])
+        if argv and argv[0] == "restore":
+            from tweakgui.engine.restore import restore_main
+
+            rest = argv[1:]
+            if not rest or rest[0] in ("-h", "--help"):
+                print("usage: tweakgui restore IMAGE... : bring back the WCS archived before the first tweak")
+                return 0 if rest else 2
+            return restore_main(rest)
+        if argv and argv[0] == "apply-wcs":
+            from tweakgui.engine.jwst_outputs import apply_wcs_main
+
+            return apply_wcs_main(argv[1:])
+        return _gui_main(argv)
+    except KeyboardInterrupt:
+        print("tweakgui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from tweakgui.engine.model import InputError
+        from tweakgui.engine.params import ParameterError
+
+        if debug:
+            traceback.print_exc()
+        if isinstance(e, (InputError, ParameterError, UsageError)):
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"tweakgui: error: {msg}", file=sys.stderr)
+            return 2
+        msg = str(e).splitlines()[0] if str(e) else ""
+        print(f"tweakgui: internal error: {type(e).__name__}: {msg} (run with --debug for details)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

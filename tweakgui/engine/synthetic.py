@@ -151,11 +151,13 @@ def make_demo_visit(
     n_galaxies=None,
     refcat_noise_mas=1.0,
     write_list=True,
+    exact_first=False,
 ) -> DemoVisit:
     """Write a dithered HST-like visit of ``n_images`` FITS files and a reference catalog.
 
     Returns a :class:`DemoVisit` with the paths, the reference catalog path
-    (ECSV with RA, DEC) and the true WCS of every chip.
+    (ECSV with RA, DEC) and the true WCS of every chip.  With ``exact_first``
+    the first image's header WCS is its true WCS (for relative-only tests).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,8 +192,10 @@ def make_demo_visit(
         dy = rng.uniform(-max_shift_arcsec, max_shift_arcsec)
         rot = rng.uniform(-max_rot_deg, max_rot_deg)
         if i == 0:
-            # keep the first image's error largest so the fit must do something
-            dx, dy = max_shift_arcsec * 0.9, -max_shift_arcsec * 0.7
+            # the first image (the usual relative reference) is either exact or
+            # carries the largest error, so the fit must do something
+            dx, dy = (0.0, 0.0) if exact_first else (max_shift_arcsec * 0.9, -max_shift_arcsec * 0.7)
+            rot = 0.0 if exact_first else rot
         root = f"demo{i + 1:02d}"
         hdus = [fits.PrimaryHDU()]
         ph = hdus[0].header

@@ -1,0 +1,104 @@
+"""Write the outputs of a run: images, headerlets, WCS files, shiftfile, catalogs, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .model import STATUS_FAILED, VisitResult
+
+__all__ = ["save_visit_outputs", "ALL_KINDS", "default_report_path"]
+
+log = logging.getLogger(__name__)
+
+ALL_KINDS = ("images", "headerlets", "wcs", "shiftfile", "report", "catalogs")
+
+
+def default_report_path(output_dir) -> Path:
+    return Path(output_dir) / "tweakreg_report.json"
+
+
+def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: bool = False,
+                       selected: set | None = None, kinds=ALL_KINDS, report_path=None) -> list[Path]:
+    """Write the chosen kinds of output for the aligned images.
+
+    Only images whose status is not FAILED are written (the report lists every
+    image).  ``selected`` restricts the images by file name.  Returns the paths
+    written, in order.
+    """
+    from .atomic import check_writable_dir
+
+    output_dir = check_writable_dir(output_dir, create=True)
+    kinds = set(kinds)
+    written: list[Path] = []
+    chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
+    for r in chosen:
+        if r.status == STATUS_FAILED:
+            continue
+        jwst = r.exposure.kind == "jwst"
+        if "images" in kinds:
+            if jwst:
+                from .jwst_outputs import write_jwst_tweaked
+
+                r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
+            else:
+                from .outputs import write_updated_fits
+
+                r.output = write_updated_fits(r, output_dir, wcsname=params.wcsname, in_place=in_place)
+            written.append(r.output)
+        if "wcs" in kinds and jwst:
+            from .jwst_outputs import write_wcs_file
+
+            p = write_wcs_file(r, output_dir, params)
+            r.extra_outputs.append(p)
+            written.append(p)
+        if "headerlets" in kinds and not jwst:
+            from .headerlet import headerlet_path, write_headerlet
+
+            fit = r.fit
+            p = write_headerlet(
+                r, headerlet_path(r.exposure, output_dir), wcsname=params.wcsname,
+                catalog=params.abs_refcat or "relative",
+                descrip=f"tweakgui {fit.kind} {fit.fitgeom} fit" if fit else "tweakgui reference image",
+            )
+            r.extra_outputs.append(p)
+            written.append(p)
+        if "catalogs" in kinds and params.save_catalogs:
+            from .outputs import write_catalogs
+
+            ps = write_catalogs(r, output_dir, params.catalog_format)
+            r.extra_outputs += ps
+            written += ps
+    fits_images = [r for r in chosen if r.exposure.kind == "fits" and r.status != STATUS_FAILED]
+    if "shiftfile" in kinds and fits_images:
+        from .shiftfile import write_shiftfile
+
+        out = write_shiftfile(result, output_dir / "tweakreg_shifts.txt")
+        if out:
+            written += list(out)
+    if params.save_abs_catalog and result.refcat is not None:
+        from .atomic import atomic_path
+
+        p = output_dir / f"tweakreg_abs_refcat.{_ext(params.catalog_format)}"
+        with atomic_path(p) as tmp:
+            result.refcat.write(tmp, format=_fmt(params.catalog_format), overwrite=True)
+        written.append(p)
+    if "report" in kinds:
+        from .report import write_report
+
+        p = Path(report_path) if report_path else default_report_path(output_dir)
+        result.report_path = write_report(result, p) or p
+        written.append(result.report_path)
+    for p in written:
+        log.info("wrote %s", p)
+    return written
+
+
+def _fmt(fmt: str) -> str:
+    fmt = fmt or "ecsv"
+    return "ascii.ecsv" if fmt == "ecsv" else fmt
+
+
+def _ext(fmt: str) -> str:
+    fmt = (fmt or "ecsv").split(".")[-1]
+    return {"fits": "fits", "votable": "xml", "csv": "csv"}.get(fmt, "ecsv")
