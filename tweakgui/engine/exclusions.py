@@ -193,7 +193,39 @@ def is_include(region) -> bool:
     return bool(int(region.meta.get("include", 1)))
 
 
-def _as_pixel(region, wcs):
+def _wcs_frame(wcs):
+    """The celestial frame of a WCS (astropy or gwcs), without data."""
+    sc = wcs.pixel_to_world(0.0, 0.0)
+    return sc.frame.replicate_without_data()
+
+
+def _in_frame(region, frame):
+    """``region`` with its centre and angle expressed in ``frame``.
+
+    ``regions`` transforms a centre to the WCS's frame but keeps the angle,
+    which DS9 measures in the region's own frame (e.g. galactic).  DS9's angle
+    runs from the frame's -longitude axis towards +latitude, so it changes by
+    minus the angle of the region frame's +longitude axis seen in ``frame``.
+    """
+    import astropy.units as u
+
+    if not hasattr(region, "angle") or not hasattr(region, "center"):
+        return region
+    from astropy.coordinates import SkyCoord
+
+    c = region.center
+    # through bare frames: a SkyCoord would carry e.g. FK5's equinox along
+    g = SkyCoord(c.frame.transform_to(frame))
+    ahead = SkyCoord(c.spherical_offsets_by(1.0 * u.arcsec, 0.0 * u.arcsec).frame.transform_to(frame))
+    dlon, dlat = g.spherical_offsets_to(ahead)
+    phi = np.arctan2(dlat.to_value(u.rad), dlon.to_value(u.rad)) * u.rad
+    out = copy.deepcopy(region)
+    out.center = g
+    out.angle = (region.angle - phi).to(u.deg)
+    return out
+
+
+def _as_pixel(region, wcs, frame=None):
     """The pixel version of ``region`` (already pixel regions pass through)."""
     from regions import CircleSkyRegion, PixelRegion
 
@@ -201,6 +233,8 @@ def _as_pixel(region, wcs):
         return region
     if wcs is None:
         raise ValueError("sky region needs a WCS")
+    if frame is not None:
+        region = _in_frame(region, frame)
     if isinstance(region, CircleSkyRegion):
         # an ellipse follows the local pixel-scale anisotropy of a distorted WCS
         return region.to_pixel(wcs, as_ellipse=True)
@@ -245,10 +279,13 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         if wcs is None:
             raise InputError(f"region file {path}: sky regions need the chip's WCS")
         wcs = _unbounded(wcs)
+        frame = _wcs_frame(wcs)
+    else:
+        frame = None
     areas = []
     for i, r in enumerate(regs, 1):
         try:
-            pix = _as_pixel(r, wcs)
+            pix = _as_pixel(r, wcs, frame)
             m = pix.to_mask(mode="center")
         except (AttributeError, NotImplementedError, TypeError):
             log.debug("region %d of %s (%s) has no area: ignored", i, path, type(r).__name__)
