@@ -27,7 +27,7 @@ def test_layout(tmp_path):
     res = image_result(exp, fit=fit_result(nmatch=33, rms_mas=(2.0, 5.0)))
     path = write_headerlet(res, headerlet_path(exp, tmp_path / "o"), hdrname="ab12cd34q_TWEAK",
                            catalog="GAIADR3")
-    assert path.name == "ab12cd34q_hlet.fits" and path in res.extra_outputs
+    assert path.name == "ab12cd34q_hlet.fits"
     with fits.open(path) as h:
         assert [(x.name, x.ver) for x in h] == [("PRIMARY", 1), ("SIPWCS", 1), ("SIPWCS", 2)]
         p = h[0].header
@@ -154,3 +154,61 @@ def test_stwcs_reads_and_applies_our_headerlet(tmp_path):
             w = WCS(hdul[chip.hdu].header, hdul)
             mine = np.column_stack(new.all_pix2world(x.ravel(), y.ravel(), 0))
             assert max_sep_mas(np.column_stack(w.all_pix2world(x.ravel(), y.ravel(), 0)), mine) < 1e-3
+
+
+def test_in_place_archive_is_also_an_embedded_headerlet(tmp_path):
+    """write_updated_fits keeps the replaced WCS as an stwcs HDRLET extension too."""
+    from tweakgui.engine.headerlet import attached_headerlets
+    from tweakgui.engine.outputs import write_updated_fits
+
+    src = tmp_path / "emb_flt.fits"
+    exp = make_image(src, nchips=2)
+    write_updated_fits(image_result(exp), in_place=True)
+    write_updated_fits(image_result(exposure_of(src), dra_arcsec=0.5), in_place=True)
+    with fits.open(src) as hdul:
+        hlets = attached_headerlets(hdul)
+        assert [h[0].header["HDRNAME"] for h in hlets] == ["emb_IDC_test-A", "emb_TWEAK-B"]
+        assert [x.header["EXTVER"] for x in hdul if x.header.get("XTENSION") == "HDRLET"] == [1, 2]
+        first = hlets[0]
+        assert first[0].header["WCSNAME"] == "IDC_test"
+        for chip in exp.chips:
+            w = WCS(first["SIPWCS", int(chip.name.split(",")[1])].header, first)
+            big = (2051, 4096)
+            assert max_sep_mas(sky_grid(w, big), sky_grid(chip.wcs, big)) < EXACT_MAS
+
+
+RESTORE_SCRIPT = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("ignore")
+    from stwcs.wcsutil import headerlet
+    img, hdrname = sys.argv[1:3]
+    print(headerlet.get_headerlet_kw_names(img, kw="HDRNAME"))
+    headerlet.restore_from_headerlet(img, hdrname=hdrname, archive=False, force=True)
+""")
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not PEERS_PY.exists(), reason="stwcs peer environment /opt/peers absent")
+def test_stwcs_restores_from_our_embedded_headerlet(shared_data, tmp_path):
+    """stwcs' restore_from_headerlet brings back the pre-tweak WCS of a real FLC."""
+    from tweakgui.engine.outputs import write_updated_fits
+
+    src = tmp_path / "ib4606c5q_flc.fits"
+    shutil.copy(shared_data / "drizzlepac/hap_samples/sample_ipppssoot_flc.fits", src)
+    exp = exposure_of(src)
+    write_updated_fits(image_result(exp, dra_arcsec=0.4), in_place=True)
+    script = tmp_path / "restore.py"
+    script.write_text(RESTORE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    name = "ib4606c5q_IDC_2731450pi-FIT_REL_GAIAeDR3-C"
+    proc = subprocess.run([str(PEERS_PY), str(script), str(src), name], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=tmp_path)
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        pytest.skip("stwcs not importable in /opt/peers")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert name in proc.stdout
+    big = (2051, 4096)
+    with fits.open(src) as hdul:
+        for chip in exp.chips:
+            w = WCS(hdul[chip.hdu].header, hdul)
+            assert max_sep_mas(sky_grid(w, big), sky_grid(chip.wcs, big)) < 1e-3

@@ -144,7 +144,10 @@ def test_real_hst_flc_with_lookup_tables_and_headerlets(shared_data, tmp_path):
     res = image_result(exp, fit=fit_result(nmatch=12))
     out = write_updated_fits(res, tmp_path / "out")
     with fits.open(out) as hdul, fits.open(src) as orig:
-        assert len(hdul) == len(orig)
+        assert len(hdul) == len(orig) + 1  # the previous WCS also kept as a headerlet
+        hlet = hdul[-1]
+        assert hlet.header["XTENSION"] == "HDRLET" and hlet.header["EXTVER"] == 9
+        assert hlet.header["HDRNAME"] == "ib4606c5q_IDC_2731450pi-FIT_REL_GAIAeDR3-C"
         for c, new in zip(exp.chips, res.new_wcs):
             h = hdul[c.hdu].header
             assert h["WCSNAMEC"] == "IDC_2731450pi-FIT_REL_GAIAeDR3"  # next free letter

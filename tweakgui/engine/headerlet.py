@@ -14,6 +14,7 @@ full double precision (wcslib's own header writer keeps 14 digits, i.e.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import time
@@ -25,6 +26,7 @@ from typing import Any
 import astropy
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.hdu.nonstandard import FitsHDU
 from astropy.wcs import WCS, FITSFixedWarning
 
 from tweakgui import __version__
@@ -32,7 +34,8 @@ from tweakgui.engine.atomic import check_writable_dir
 from tweakgui.engine.model import ImageResult, InputError
 from tweakgui.engine.outputs import chip_extver, fit_rms_radec, open_fits, output_path, write_hdulist
 
-__all__ = ["Headerlet", "headerlet_path", "wcs_header", "write_headerlet", "read_headerlet"]
+__all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet",
+           "read_headerlet", "headerlet_extension", "attached_headerlets", "archive_as_headerlet"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,60 @@ def _file_info(hdul: fits.HDUList, sci_header: fits.Header, has_sip: bool, root:
             "DISTNAME": distname}
 
 
+def build_headerlet(src: fits.HDUList, chips, wcslist, *, wcsname: str, hdrname: str,
+                    author: str = "tweakgui", descrip: str = "", catalog: str = "",
+                    fit=None, root: str = "", nmatch: int | None = None,
+                    rms_mas: tuple[float, float] | None = None, date: str | None = None) -> fits.HDUList:
+    """Build a headerlet (in memory) for ``chips`` of the open file ``src``.
+
+    ``wcslist`` holds one astropy WCS per chip; ``fit`` (a FitResult), or
+    ``nmatch`` and ``rms_mas``, fill the fit keywords.  ``date`` (default:
+    now, UTC) goes to DATE.
+    """
+    destim = str(src[0].header.get("ROOTNAME", "")).strip() or root
+    first = src[chips[0].hdu].header
+    info = _file_info(src, first, wcslist[0].sip is not None, destim)
+    rms_ra, rms_dec = rms_mas if rms_mas is not None else fit_rms_radec(fit)
+    if nmatch is None:
+        nmatch = int(fit.nmatch) if fit else 0
+    ph = fits.Header()
+    _put(ph, "DESTIM", destim, "Destination observation root name")
+    _put(ph, "HDRNAME", hdrname, "Headerlet name")
+    if date is None:
+        date = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    _put(ph, "DATE", date, "Date FITS file was generated")
+    _put(ph, "WCSNAME", wcsname, "Coordinate system title")
+    _put(ph, "DISTNAME", info["DISTNAME"], "Distortion model name")
+    _put(ph, "SIPNAME", info["SIPNAME"], "origin of SIP polynomial distortion model")
+    _put(ph, "NPOLFILE", info["NPOLFILE"], "origin of non-polynmial distortion model")
+    _put(ph, "D2IMFILE", info["D2IMFILE"], "origin of detector to image correction")
+    _put(ph, "IDCTAB", info["IDCTAB"], "origin of Polynomial Distortion")
+    _put(ph, "AUTHOR", author, "headerlet created by this user")
+    _put(ph, "DESCRIP", descrip, "Short description of headerlet solution")
+    _put(ph, "RMS_RA", _num(rms_ra), "RMS in RA of WCS fit(mas)")
+    _put(ph, "RMS_DEC", _num(rms_dec), "RMS in Dec of WCS fit(mas)")
+    _put(ph, "NMATCH", int(nmatch), "Number of sources used for headerlet solution")
+    _put(ph, "CATALOG", catalog, "Astrometric catalog used for headerlet solution")
+    _put(ph, "UPWCSVER", str(src[0].header.get("UPWCSVER", "")), "Version of STWCS used to update the WCS")
+    _put(ph, "PYWCSVER", astropy.__version__, "Version of PYWCS used to update the WCS")
+    _put(ph, "TWKVER", __version__, "Version of tweakgui that wrote this headerlet")
+    if fit is not None:
+        ph["FITMETH"] = fit.kind
+        ph["FITGEOM"] = fit.fitgeom
+        _put(ph, "FIT_RMS", _num(fit.rmse_arcsec * 1000), "RMS (mas) of the 2D fit")
+        ph.add_history("~~~~~ FIT PARAMETERS ~~~~~")
+        for label, value, unit in (("x_shift", fit.shift_pix[0], "pixels"),
+                                   ("y_shift", fit.shift_pix[1], "pixels"),
+                                   ("rotation", fit.rotation_deg, "degrees"),
+                                   ("scale", fit.scale, ""), ("skew", fit.skew_deg, "degrees")):
+            ph.add_history(f"{label:>16s} : {value:12.6f} {unit}")
+    hdus: list = [fits.PrimaryHDU(header=ph)]
+    nlookup = {"WCSDVARR": 0, "D2IMARR": 0}
+    for chip, w in zip(chips, wcslist):
+        hdus.extend(_chip_hdus(w, src[chip.hdu].header, chip, wcsname, nlookup))
+    return fits.HDUList(hdus)
+
+
 def write_headerlet(image_result: ImageResult, path: str | Path, hdrname: str | None = None,
                     wcsname: str = "TWEAK", author: str = "tweakgui",
                     descrip: str = "WCS aligned by tweakgui", catalog: str = "") -> Path:
@@ -133,56 +190,25 @@ def write_headerlet(image_result: ImageResult, path: str | Path, hdrname: str | 
     Returns
     -------
     Path
-        ``path`` (also appended to ``image_result.extra_outputs``).
+        ``path``.
     """
     exp = image_result.exposure
     wcslist = image_result.new_wcs or [c.wcs for c in exp.chips]
-    fit = image_result.fit
     root = _root(exp)
     with open_fits(exp.path) as src:
-        destim = str(src[0].header.get("ROOTNAME", "")).strip() or root
-        first = src[exp.chips[0].hdu].header
-        info = _file_info(src, first, wcslist[0].sip is not None, destim)
-        rms_ra, rms_dec = fit_rms_radec(fit)
-        ph = fits.Header()
-        ph["DESTIM"] = (destim, "Destination observation root name")
-        ph["HDRNAME"] = (hdrname or f"{root}_{wcsname}", "Headerlet name")
-        ph["DATE"] = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "Date FITS file was generated")
-        ph["WCSNAME"] = (wcsname, "Coordinate system title")
-        ph["DISTNAME"] = (info["DISTNAME"], "Distortion model name")
-        ph["SIPNAME"] = (info["SIPNAME"], "origin of SIP polynomial distortion model")
-        ph["NPOLFILE"] = (info["NPOLFILE"], "origin of non-polynmial distortion model")
-        ph["D2IMFILE"] = (info["D2IMFILE"], "origin of detector to image correction")
-        ph["IDCTAB"] = (info["IDCTAB"], "origin of Polynomial Distortion")
-        ph["AUTHOR"] = (author, "headerlet created by this user")
-        ph["DESCRIP"] = (descrip, "Short description of headerlet solution")
-        ph["RMS_RA"] = (_num(rms_ra), "RMS in RA of WCS fit(mas)")
-        ph["RMS_DEC"] = (_num(rms_dec), "RMS in Dec of WCS fit(mas)")
-        ph["NMATCH"] = (int(fit.nmatch) if fit else 0, "Number of sources used for headerlet solution")
-        ph["CATALOG"] = (catalog, "Astrometric catalog used for headerlet solution")
-        ph["UPWCSVER"] = (str(src[0].header.get("UPWCSVER", "")), "Version of STWCS used to update the WCS")
-        ph["PYWCSVER"] = (astropy.__version__, "Version of PYWCS used to update the WCS")
-        ph["TWKVER"] = (__version__, "Version of tweakgui that wrote this headerlet")
-        if fit is not None:
-            ph["FITMETH"] = fit.kind
-            ph["FITGEOM"] = fit.fitgeom
-            ph["FIT_RMS"] = (_num(fit.rmse_arcsec * 1000), "RMS (mas) of the 2D fit")
-            ph.add_history("~~~~~ FIT PARAMETERS ~~~~~")
-            for label, value, unit in (("x_shift", fit.shift_pix[0], "pixels"),
-                                       ("y_shift", fit.shift_pix[1], "pixels"),
-                                       ("rotation", fit.rotation_deg, "degrees"),
-                                       ("scale", fit.scale, ""), ("skew", fit.skew_deg, "degrees")):
-                ph.add_history(f"{label:>16s} : {value:12.6f} {unit}")
-        hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [fits.PrimaryHDU(header=ph)]
-        nlookup = {"WCSDVARR": 0, "D2IMARR": 0}
-        for chip, w in zip(exp.chips, wcslist):
-            sci = src[chip.hdu].header
-            hdus.extend(_chip_hdus(w, sci, chip, wcsname, nlookup))
+        hlet = build_headerlet(src, exp.chips, wcslist, wcsname=wcsname,
+                               hdrname=hdrname or f"{root}_{wcsname}", author=author,
+                               descrip=descrip, catalog=catalog, fit=image_result.fit, root=root)
     check_writable_dir(Path(path).parent, create=True)
-    out = write_hdulist(fits.HDUList(hdus), path)
-    image_result.extra_outputs.append(out)
+    out = write_hdulist(hlet, path)
     log.info("%s: wrote headerlet %s", exp.name, out)
     return out
+
+
+def _put(h: fits.Header, key: str, value, comment: str) -> None:
+    """Set a card, dropping the comment when it would not fit in 80 characters."""
+    text = f"'{value}'" if isinstance(value, str) else str(value)
+    h[key] = (value, comment if 10 + max(len(text), 20) + 3 + len(comment) <= 80 else "")
 
 
 def _num(v: float) -> float:
@@ -274,3 +300,63 @@ def read_headerlet(path: str | Path) -> Headerlet:
         if not out.wcs:
             raise InputError(f"{path}: not a headerlet (no SIPWCS extension)")
     return out
+
+
+class _HeaderletHDU(FitsHDU):
+    """stwcs' HDRLET extension: a whole headerlet file embedded as an extension.
+
+    Not registered with astropy (reading gives a NonstandardExtHDU, see
+    :func:`attached_headerlets`), so loading tweakgui changes nothing globally.
+    """
+
+    _extension = "HDRLET"
+
+
+def headerlet_extension(hlet: fits.HDUList, extver: int) -> fits.hdu.base.NonstandardExtHDU:
+    """Wrap a headerlet as an ``HDRLET`` extension (uncompressed, as MAST does)."""
+    hdu = _HeaderletHDU.fromhdulist(hlet, compress=False)
+    p = hlet[0].header
+    for k in ("HDRNAME", "DATE", "SIPNAME", "WCSNAME", "DISTNAME", "NPOLFILE", "D2IMFILE"):
+        _put(hdu.header, k, p[k], p.comments[k])
+    hdu.header["EXTNAME"] = ("HDRLET", "Extension name")
+    hdu.header["EXTVER"] = extver
+    return hdu
+
+
+def attached_headerlets(hdul: fits.HDUList) -> list[fits.HDUList]:
+    """The headerlets embedded in a file as HDRLET extensions (by stwcs or tweakgui)."""
+    out = []
+    for h in hdul:
+        if h.header.get("XTENSION", "").strip() != "HDRLET":
+            continue
+        raw = h.data.tobytes() if isinstance(h.data, np.ndarray) else bytes(h.data)
+        if h.header.get("COMPRESS"):
+            raw = gzip.decompress(raw)
+        out.append(fits.HDUList.fromstring(raw))
+    return out
+
+
+def archive_as_headerlet(hdul: fits.HDUList, chips, key: str, root: str) -> str:
+    """Append the current primary WCS of ``chips`` to ``hdul`` as an HDRLET extension.
+
+    Called before the primary WCS is replaced, so the full WCS (SIP and
+    lookup tables included) survives even if another tool later rewrites
+    the alternate WCSs.  Returns the HDRNAME (``<rootname>_<wcsname>-<key>``).
+    """
+    sci = hdul[chips[0].hdu].header
+    name = str(sci.get("WCSNAME", "")).strip() or "ORIGINAL"
+    destim = str(hdul[0].header.get("ROOTNAME", "")).strip() or root
+    hdrname = f"{destim}_{name}-{key}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcslist = [WCS(hdul[c.hdu].header, hdul) for c in chips]
+    rms = (sci.get("RMS_RA", math.nan), sci.get("RMS_DEC", math.nan))
+    hlet = build_headerlet(hdul, chips, wcslist, wcsname=name, hdrname=hdrname,
+                           descrip=f"WCS archived by tweakgui as alternate WCS {key}",
+                           nmatch=int(sci.get("NMATCH", sci.get("NMATCHES", 0)) or 0),
+                           rms_mas=rms, root=root,
+                           # the file's own date keeps outputs reproducible byte for byte
+                           date=str(hdul[0].header.get("DATE", sci.get("DATE", ""))))
+    vers = [int(h.header.get("EXTVER", 1)) for h in hdul if h.header.get("XTENSION", "").strip() == "HDRLET"]
+    hdul.append(headerlet_extension(hlet, max(vers, default=0) + 1))
+    return hdrname

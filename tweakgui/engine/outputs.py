@@ -21,7 +21,7 @@ from astropy.io import fits
 from tweakgui import __version__
 from tweakgui.engine.atomic import OutputError, atomic_path, check_writable_dir
 from tweakgui.engine.model import STATUS_SUCCESS, Chip, Exposure, FitResult, ImageResult, InputError
-from tweakgui.engine.restore import archive_primary_wcs
+from tweakgui.engine.restore import archive_primary_wcs, wcs_keys_in_use
 
 __all__ = [
     "output_path",
@@ -212,6 +212,10 @@ def write_updated_fits(image_result: ImageResult, output_dir: str | Path | None 
                        wcsname: str = "TWEAK", in_place: bool = False) -> Path:
     """Write the image with its new WCS; the previous WCS is archived, never lost.
 
+    The previous primary WCS is kept twice: as an alternate WCS (next free
+    letter) and as an embedded stwcs ``HDRLET`` extension holding the full
+    WCS with its distortion.
+
     Parameters
     ----------
     image_result : ImageResult
@@ -256,7 +260,12 @@ def write_updated_fits(image_result: ImageResult, output_dir: str | Path | None 
             hdus = [c.hdu for c in exp.chips]
             for chip, w in zip(exp.chips, new):
                 _check_sip(hdul[chip.hdu].header, w, f"{src}[{chip.name}]")
+            known = wcs_keys_in_use(hdul[hdus[0]].header)
             key = archive_primary_wcs(hdul, hdus)
+            if key not in known:
+                from tweakgui.engine.headerlet import archive_as_headerlet  # imports this module
+
+                archive_as_headerlet(hdul, exp.chips, key, exp.root)
             for chip, w in zip(exp.chips, new):
                 _set_primary_wcs(hdul[chip.hdu].header, w, wcsname, image_result.fit)
         _record(hdul[0].header, image_result, wcsname, key)
@@ -281,7 +290,7 @@ def write_catalogs(image_result: ImageResult, output_dir: str | Path | None = No
     Returns
     -------
     list of Path
-        The files written (also appended to ``image_result.extra_outputs``).
+        The files written.
     """
     exp = image_result.exposure
     d = check_writable_dir(output_dir if output_dir is not None else ".", create=True)
@@ -302,5 +311,4 @@ def write_catalogs(image_result: ImageResult, output_dir: str | Path | None = No
         except Exception as exc:  # astropy's IORegistryError and format errors
             raise OutputError(f"{path}: cannot write catalog in format {fmt!r}: {exc}") from exc
         out.append(path)
-    image_result.extra_outputs.extend(out)
     return out
