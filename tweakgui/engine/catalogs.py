@@ -5,7 +5,8 @@ Custom catalogs (``use_custom_catalogs``) list pixel positions per image
 They come from ``catfile`` (image name then one catalog per chip, paths
 relative to the catfile; an empty entry means detect) or from an ASN
 member's ``tweakreg_catalog``; ``catfile`` wins.  Reference catalogs hold
-``RA``/``DEC`` in degrees (any case) or a ``sky_centroid`` column.
+``RA``/``DEC`` in degrees (any case), galactic ``l``/``b``, or a
+``sky_centroid`` column.
 """
 
 from __future__ import annotations
@@ -150,6 +151,13 @@ def read_refcat(path) -> Table:
     if rc is not None and dc is not None:
         out["RA"] = _degrees(t[rc])
         out["DEC"] = _degrees(t[dc])
+    elif _col(t, "l", "glon") is not None and _col(t, "b", "glat") is not None:
+        from astropy.coordinates import SkyCoord
+
+        g = SkyCoord(_degrees(t[_col(t, "l", "glon")]), _degrees(t[_col(t, "b", "glat")]), unit="deg",
+                     frame="galactic").icrs
+        out["RA"] = g.ra.deg
+        out["DEC"] = g.dec.deg
     else:
         sc = _col(t, "sky_centroid", "skycoord", "coord")
         if sc is None:
