@@ -30,4 +30,13 @@ if [ ! -x "$EXE" ]; then
     echo "build.sh: build finished but $EXE is missing" >&2
     exit 1
 fi
+
+# Desktop integration beside the app, in the XDG layout: copy share/ into ~/.local
+# (or /usr/local) and put the executable on PATH to get a menu entry with its icon.
+RES="$HERE/../resources"
+SHARE="$DIST/tweakgui/share"
+mkdir -p "$SHARE/applications" "$SHARE/metainfo" "$SHARE/icons"
+cp "$RES/tweakgui.desktop" "$SHARE/applications/"
+cp "$RES/io.github.tweakgui.metainfo.xml" "$SHARE/metainfo/"
+cp -r "$RES/icons/app/hicolor" "$SHARE/icons/"
 echo "$EXE"

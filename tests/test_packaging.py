@@ -73,6 +73,10 @@ def test_frozen_version(frozen_app):
     assert proc.stdout.strip() == f"tweakgui {tweakgui.__version__}"
     # the build must be self-contained: nothing of it lives in the source tree
     assert ROOT not in frozen_app.parents
+    share = frozen_app.parent / "share"
+    assert (share / "applications" / "tweakgui.desktop").is_file()
+    assert (share / "metainfo" / "io.github.tweakgui.metainfo.xml").is_file()
+    assert (share / "icons" / "hicolor" / "256x256" / "apps" / "io.github.tweakgui.png").is_file()
 
 
 def _png_stats(path):
@@ -105,3 +109,35 @@ def test_frozen_demo_screenshot_under_xvfb(frozen_app, tmp_path):
     assert w >= 800 and h >= 500, (w, h)
     # a window with panels, an image and plots has many colours; a blank one has one or two
     assert ncolours >= 50, f"screenshot has only {ncolours} distinct colours on a 64x64 grid"
+
+
+@pytest.mark.slow
+def test_frozen_headless_align(frozen_app, tmp_path):
+    """The frozen app aligns a synthetic visit: photutils, tweakwcs and scipy work frozen."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    try:
+        from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+    except ImportError as e:
+        pytest.skip(f"tweakgui.engine.synthetic is not available yet ({e})")
+    demo = make_demo_visit(tmp_path / "visit", n_images=2, shape=(512, 512), seed=3)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [str(frozen_app), "align", f"@{demo.list_file}", "--abs_refcat", str(demo.refcat),
+         "--output_dir", str(out)],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=demo.list_file.parent,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    import json
+
+    report = json.loads((out / "tweakreg_report.json").read_text())
+    rows = report["images"]
+    assert [r["status"] for r in rows] == ["SUCCESS", "SUCCESS"], rows
+    for src in demo.paths:
+        root = src.name[: -len("_flt.fits")]
+        with fits.open(out / f"{root}_tweakreg.fits") as hdul:
+            w = WCS(hdul["SCI", 1].header, hdul)
+        err = wcs_error_mas(w, demo.truth[src.name][0], (512, 512))
+        # injected errors are up to 600 mas; the frozen fit must land as the dev one does
+        assert err < 10.0, f"{root}: frozen alignment is {err:.1f} mas from the truth"
