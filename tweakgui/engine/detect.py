@@ -161,7 +161,7 @@ def _find_stars(sub, threshold, bad, params) -> Table:
     )
     if params.starfinder == "dao":
         if params.roundlo >= 0:
-            log.debug("DAOStarFinder roundness is signed; roundlo=%g also rejects round "
+            log.info("DAOStarFinder roundness is signed; roundlo=%g also rejects round "
                       "stars with slightly negative roundness", params.roundlo)
         finder = DAOStarFinder(threshold, params.kernel_fwhm, **kwargs)
     else:
@@ -280,19 +280,20 @@ def _find_sep(data, bad, params):
     kwargs = dict(err=rms, mask=bad8, minarea=params.npixels, filter_kernel=kernel,
                   filter_type="conv", deblend_nthresh=params.nlevels,
                   deblend_cont=params.contrast)
-    pixstack = max(300_000, ny * nx // 10)
+    pixstack, sublimit = max(300_000, ny * nx // 10), 4096
     for _ in range(4):
         sep.set_extract_pixstack(pixstack)
-        sep.set_sub_object_limit(4096)
+        sep.set_sub_object_limit(sublimit)
         try:
             objs = sep.extract(img, params.snr_threshold, **kwargs)
             break
         except Exception as exc:  # sep raises a bare Exception on buffer overflows
-            if "pixel buffer full" not in str(exc) and "limit" not in str(exc):
+            if "buffer full" not in str(exc) and "overflow" not in str(exc):
                 raise
-            pixstack *= 4
+            log.debug("sep: %s; retrying with larger buffers", exc)
+            pixstack, sublimit = pixstack * 4, sublimit * 4
     else:
-        raise RuntimeError("sep extraction overflowed its pixel buffer (image too crowded)")
+        raise RuntimeError("sep extraction overflowed its buffers (image too crowded)")
     if len(objs) == 0:
         return empty_catalog(), rms
     x, y = objs["x"].astype(np.float64), objs["y"].astype(np.float64)
