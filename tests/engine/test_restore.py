@@ -119,3 +119,37 @@ def test_restore_real_flc_exactly(shared_data, tmp_path):
             assert sorted(map(str, (c for c in h.cards if c.keyword in h0))) == sorted(map(str, h0.cards))
             big = (2051, 4096)
             assert max_sep_mas(sky_grid(WCS(h, hdul), big), sky_grid(WCS(h0, hdul), big)) == 0.0
+
+
+def test_apply_headerlet_file_and_embedded(tmp_path):
+    """A saved solution is applied again exactly; the WCS it replaces is archived."""
+    from tweakgui.engine.headerlet import write_headerlet
+    from tweakgui.engine.restore import apply_headerlet
+
+    src = tmp_path / "h_flt.fits"
+    exp = make_image(src, nchips=2)
+    res = image_result(exp, dra_arcsec=0.25, rot_deg=0.015)
+    hpath = write_headerlet(res, tmp_path / "h_hlet.fits", wcsname="SAVED")
+    orig = _primaries(src)
+    assert apply_headerlet(src, hpath) == "SAVED"
+    with fits.open(src) as hdul:
+        for c, new in zip(exp.chips, res.new_wcs):
+            h = hdul[c.hdu].header
+            assert h["WCSNAME"] == "SAVED" and h["WCSNAMEA"] == "IDC_test"
+            assert max_sep_mas(sky_grid(WCS(h, hdul), (2051, 4096)), sky_grid(new, (2051, 4096))) < 1e-6
+    # the original is embedded as a headerlet too: apply it by name
+    assert apply_headerlet(src, "h_IDC_test-A") == "IDC_test"
+    assert [dict((k, v) for k, v, _ in chip) for chip in _primaries(src)] == [
+        dict((k, v) for k, v, _ in chip) for chip in orig]
+    with pytest.raises(InputError, match="no headerlet file or embedded headerlet named 'zzz'"):
+        apply_headerlet(src, "zzz")
+    other = tmp_path / "o_flt.fits"
+    make_image(other, nchips=1)
+    res1 = image_result(exposure_of(other))
+    res1.new_wcs[0].sip.b[1, 1] *= 2
+    bad = tmp_path / "bad_hlet.fits"
+    write_headerlet(res1, bad)
+    before = other.read_bytes()
+    with pytest.raises(InputError, match="another distortion model"):
+        apply_headerlet(other, bad)
+    assert other.read_bytes() == before

@@ -31,7 +31,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from tweakgui import __version__
 from tweakgui.engine.atomic import check_writable_dir
-from tweakgui.engine.model import ImageResult, InputError
+from tweakgui.engine.model import Chip, ImageResult, InputError
 from tweakgui.engine.outputs import chip_extver, fit_rms_radec, open_fits, output_path, write_hdulist
 
 __all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet",
@@ -336,14 +336,17 @@ def attached_headerlets(hdul: fits.HDUList) -> list[fits.HDUList]:
     return out
 
 
-def archive_as_headerlet(hdul: fits.HDUList, chips, key: str, root: str) -> str:
+def archive_as_headerlet(hdul: fits.HDUList, hdus: list[int], key: str, root: str = "") -> str:
     """Append the current primary WCS of ``chips`` to ``hdul`` as an HDRLET extension.
 
     Called before the primary WCS is replaced, so the full WCS (SIP and
     lookup tables included) survives even if another tool later rewrites
     the alternate WCSs.  Returns the HDRNAME (``<rootname>_<wcsname>-<key>``).
     """
-    sci = hdul[chips[0].hdu].header
+    chips = [Chip(name=f"{hdul[i].header.get('EXTNAME', 'SCI')},{hdul[i].header.get('EXTVER', 1)}",
+                  hdu=i, shape=(hdul[i].header.get("NAXIS2", 0), hdul[i].header.get("NAXIS1", 0)),
+                  wcs=None) for i in hdus]
+    sci = hdul[hdus[0]].header
     name = str(sci.get("WCSNAME", "")).strip() or "ORIGINAL"
     destim = str(hdul[0].header.get("ROOTNAME", "")).strip() or root
     hdrname = f"{destim}_{name}-{key}"

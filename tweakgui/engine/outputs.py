@@ -21,7 +21,7 @@ from astropy.io import fits
 from tweakgui import __version__
 from tweakgui.engine.atomic import OutputError, atomic_path, check_writable_dir
 from tweakgui.engine.model import STATUS_SUCCESS, Chip, Exposure, FitResult, ImageResult, InputError
-from tweakgui.engine.restore import archive_primary_wcs, wcs_keys_in_use
+from tweakgui.engine.restore import archive_current_wcs
 
 __all__ = [
     "output_path",
@@ -31,6 +31,8 @@ __all__ = [
     "open_fits",
     "chip_extver",
     "fit_rms_radec",
+    "check_sip",
+    "set_primary_wcs",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ def _header_sip(header: fits.Header, letter: str) -> np.ndarray | None:
     return a
 
 
-def _check_sip(header: fits.Header, w, where: str) -> None:
+def check_sip(header: fits.Header, w, where: str) -> None:
     for letter, new in (("A", None if w.sip is None else w.sip.a), ("B", None if w.sip is None else w.sip.b)):
         old = _header_sip(header, letter)
         if old is None and new is None:
@@ -119,7 +121,7 @@ def _check_sip(header: fits.Header, w, where: str) -> None:
                              "only linear corrections (CRVAL, CD/PC, CRPIX)")
 
 
-def _set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None) -> None:
+def set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None) -> None:
     """Write the linear part of ``w`` into the primary WCS keywords of ``header``."""
     ww = w.wcs
     for i in range(2):
@@ -259,15 +261,10 @@ def write_updated_fits(image_result: ImageResult, output_dir: str | Path | None 
                 raise ValueError(f"{src}: {len(new)} new WCS for {len(exp.chips)} chips")
             hdus = [c.hdu for c in exp.chips]
             for chip, w in zip(exp.chips, new):
-                _check_sip(hdul[chip.hdu].header, w, f"{src}[{chip.name}]")
-            known = wcs_keys_in_use(hdul[hdus[0]].header)
-            key = archive_primary_wcs(hdul, hdus)
-            if key not in known:
-                from tweakgui.engine.headerlet import archive_as_headerlet  # imports this module
-
-                archive_as_headerlet(hdul, exp.chips, key, exp.root)
+                check_sip(hdul[chip.hdu].header, w, f"{src}[{chip.name}]")
+            key = archive_current_wcs(hdul, hdus, exp.root)
             for chip, w in zip(exp.chips, new):
-                _set_primary_wcs(hdul[chip.hdu].header, w, wcsname, image_result.fit)
+                set_primary_wcs(hdul[chip.hdu].header, w, wcsname, image_result.fit)
         _record(hdul[0].header, image_result, wcsname, key)
         write_hdulist(hdul, dest)
     image_result.output = dest

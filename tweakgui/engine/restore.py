@@ -29,11 +29,13 @@ __all__ = [
     "wcs_cards",
     "wcs_keys_in_use",
     "archive_primary_wcs",
+    "archive_current_wcs",
     "replace_primary_wcs",
     "science_hdus",
     "wcs_history",
     "restore",
     "restore_main",
+    "apply_headerlet",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,21 @@ def archive_primary_wcs(hdul: fits.HDUList, hdus: list[int], name: str = "") -> 
             h.append((f"{base}{key}", value, comment), end=True)
     if "TWKORIG" not in hdul[0].header:
         hdul[0].header["TWKORIG"] = (key, "alternate WCS key of the WCS before tweakgui")
+    return key
+
+
+def archive_current_wcs(hdul: fits.HDUList, hdus: list[int], root: str = "") -> str:
+    """Archive the primary WCS as an alternate WCS and, when new, as an HDRLET too.
+
+    See :func:`archive_primary_wcs`; the embedded headerlet keeps the full
+    WCS (with its distortion) even if another tool rewrites the alternates.
+    """
+    from tweakgui.engine.headerlet import archive_as_headerlet  # imports outputs, which imports us
+
+    known = wcs_keys_in_use(hdul[hdus[0]].header)
+    key = archive_primary_wcs(hdul, hdus)
+    if key not in known:
+        archive_as_headerlet(hdul, hdus, key, root)
     return key
 
 
@@ -246,7 +263,7 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
         if key not in available:
             raise InputError(f"{path}: no archived WCS with key {key!r} (archived: {listing})")
         target = [wcs_cards(hdul[i].header, key) for i in hdus]
-        saved = archive_primary_wcs(hdul, hdus)
+        saved = archive_current_wcs(hdul, hdus)
         for i, cards in zip(hdus, target):
             replace_primary_wcs(hdul[i].header, cards)
         wname = first.get("WCSNAME", "")
@@ -255,6 +272,71 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
         write_hdulist(hdul, path)
     log.info("%s: restored WCS %s (%s); previous one kept as %s", path, key, wname, saved)
     return key
+
+
+def apply_headerlet(path: str | Path, headerlet: str | Path) -> str:
+    """Make the WCS of a headerlet the primary WCS of an image, archiving the current one.
+
+    This applies a saved solution again (e.g. one written by
+    :func:`~tweakgui.engine.headerlet.write_headerlet`).  ``headerlet`` is a
+    headerlet file, or the HDRNAME of a headerlet embedded in the image as an
+    HDRLET extension.  Only the linear WCS (CRPIX, CRVAL, CD/PC) is applied:
+    the distortion of the headerlet must be the image's.
+
+    Returns
+    -------
+    str
+        The WCSNAME applied.
+
+    Raises
+    ------
+    InputError
+        Missing files, no SIPWCS for a science extension of the image, or a
+        different SIP distortion.
+    """
+    import warnings
+
+    from astropy.wcs import FITSFixedWarning, WCS
+
+    from tweakgui.engine.headerlet import attached_headerlets, read_headerlet
+    from tweakgui.engine.outputs import check_sip, set_primary_wcs, write_hdulist
+
+    path = Path(path)
+    with _open(path) as hdul:
+        hdus = science_hdus(hdul)
+        if Path(headerlet).is_file():
+            hl = read_headerlet(headerlet)
+            wcs, wcsname, label = hl.wcs, hl.wcsname, str(headerlet)
+        else:
+            found = [h for h in attached_headerlets(hdul) if h[0].header.get("HDRNAME") == str(headerlet)]
+            if not found:
+                names = [str(h[0].header.get("HDRNAME")) for h in attached_headerlets(hdul)]
+                raise InputError(f"{path}: no headerlet file or embedded headerlet named {headerlet!r} "
+                                 f"(embedded: {', '.join(names) or 'none'})")
+            emb = found[-1]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FITSFixedWarning)
+                wcs = {(str(h.header.get("TG_ENAME", "SCI")).strip(), int(h.header.get("TG_EVER", h.ver))):
+                       WCS(h.header, emb) for h in emb[1:] if h.name == "SIPWCS"}
+            wcsname, label = str(emb[0].header.get("WCSNAME", "")), f"embedded {headerlet}"
+        targets = []
+        for i in hdus:
+            h = hdul[i].header
+            tg = (str(h.get("EXTNAME", "SCI")).strip() or "SCI", int(h.get("EXTVER", 1)))
+            if tg not in wcs:
+                raise InputError(f"{path}: headerlet {label} has no WCS for extension {tg[0]},{tg[1]}")
+            try:
+                check_sip(h, wcs[tg], f"{path}[{tg[0]},{tg[1]}]")
+            except ValueError as exc:
+                raise InputError(f"{exc} (headerlet {label} has another distortion model)") from None
+            targets.append((i, wcs[tg]))
+        saved = archive_current_wcs(hdul, hdus)
+        for i, w in targets:
+            set_primary_wcs(hdul[i].header, w, wcsname, None)
+        hdul[0].header.add_history(f"tweakgui: applied headerlet WCS {wcsname}; previous WCS kept as {saved}")
+        write_hdulist(hdul, path)
+    log.info("%s: applied %s (%s); previous WCS kept as %s", path, label, wcsname, saved)
+    return wcsname
 
 
 def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
