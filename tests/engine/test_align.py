@@ -257,3 +257,10 @@ def _exposure_from_headers(d):
     from pathlib import Path
 
     return Exposure(path=Path("ie6d07ujq_flt.fits"), kind="fits", chips=chips, group_id="ie6d07ujq", root="ie6d07ujq")
+
+
+def test_reject_large_corrections_caps_the_correction(visit1k):
+    params = TweakRegParams(abs_refcat=str(visit1k.refcat), abs_mode="group", reject_large_corrections=0.1)
+    result = pipeline.run(load_visit([str(visit1k.paths[0])], params), params)
+    r = result.images[0]
+    assert r.status == STATUS_FAILED and "reject_large_corrections" in r.reason and r.new_wcs is None

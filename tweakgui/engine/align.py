@@ -211,7 +211,8 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
             if moved > max_corr:
                 fit.status = STATUS_FAILED
                 fit.reason = (f"correction of {moved:.3g}\" exceeds the plausible limit of {max_corr:.3g}\" "
-                              f"(2×({prefix}searchrad+{prefix}tolerance)); check {prefix}searchrad or x/yoffset")
+                              f"(reject_large_corrections, or 2×({prefix}searchrad+{prefix}tolerance)); "
+                              f"check {prefix}searchrad or x/yoffset")
                 log.warning("%s: %s", gid, fit.reason)
         fits_out[gid] = fit
     new_wcs = []
@@ -317,6 +318,8 @@ def _names(entries, idx):
 
 
 def _max_correction(params, prefix):
+    if params.reject_large_corrections > 0:
+        return float(params.reject_large_corrections)
     g = lambda n: getattr(params, prefix + n)  # noqa: E731
     if g("use2dhist"):
         return 2.0 * (g("searchrad") + g("tolerance"))

@@ -206,8 +206,10 @@ SPEC: tuple[ParamSpec, ...] = (
        "or FITS mask (0 = bad) per chip; sources there are ignored"),
     _P("wcsname", str, "TWEAK", "drizzlepac",
        "WCSNAME of the updated WCS; the previous WCS is kept as an alternate WCS"),
-    _P("reject_large_corrections", float, 10.0, "fit",
-       "Reject a fit whose shift exceeds this many arcsec (0: never); tweakgui only",
+    _P("reject_large_corrections", float, 0.0, "fit",
+       "Reject a fit that moves any part of an image by more than this many arcsec; "
+       "0 uses jwst's rule, 2 × (searchrad + tolerance) (with use2dhist) or "
+       "2 × (max |offset| + tolerance); tweakgui only",
        min=0),
 )
 
