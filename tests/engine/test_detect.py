@@ -234,3 +234,33 @@ def test_weight_column(field):
 def test_bad_mask_shape(field):
     with pytest.raises(ValueError, match="mask shape"):
         detect_sources(field.data, params_for("iraf"), mask=np.zeros((3, 3), bool))
+
+
+@pytest.mark.parametrize("finder", ("segmentation", "sep"))
+def test_deblending_parameters(finder):
+    """Two blended stars 8 px apart (3.2 FWHM, flux ratio 3; one segment on the
+    convolved image): split with the default 32 levels and contrast 0.001, kept as
+    one with contrast 1 (or a single level)."""
+    sf = make_star_field(shape=(64, 64), positions=[(29.0, 32.0), (37.0, 32.0)],
+                         fluxes=[3e4, 1e4], seed=4)
+    cat = detect_sources(sf.data, params_for(finder))
+    assert len(cat) == 2
+    ti, _, dx, dy = match_to_truth(cat, sf.truth, radius=1.0)
+    assert len(ti) == 2 and np.all(np.hypot(dx, dy) < 0.05)
+    assert cat["flux"][1] / cat["flux"][0] == pytest.approx(1 / 3, rel=0.05)
+    assert len(detect_sources(sf.data, params_for(finder, contrast=1.0))) == 1
+    assert len(detect_sources(sf.data, params_for(finder, nlevels=1))) == 1
+
+
+@pytest.mark.parametrize("finder", FINDERS)
+def test_input_untouched_and_inf_masked(field, finder):
+    data = field.data.copy()
+    data[200, 100:103] = np.inf
+    data[300, 300] = -np.inf
+    before = data.copy()
+    cat = detect_sources(data, params_for(finder))
+    assert np.array_equal(data, before, equal_nan=True)
+    assert not (np.hypot(cat["x"] - 101, cat["y"] - 200) < 3).any()
+    assert not (np.hypot(cat["x"] - 300, cat["y"] - 300) < 3).any()
+    ti, _, _, _ = match_to_truth(cat, field.truth, radius=1.0)
+    assert len(ti) >= len(field.truth) - 2

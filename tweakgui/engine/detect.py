@@ -177,18 +177,25 @@ def _find_stars(sub, threshold, bad, params) -> Table:
         # starfind's moments inside a 1.5-sigma window are pulled towards the
         # peak pixel by up to 0.1 px; a Gaussian-windowed centroid removes that
         sig = np.full(len(cat), params.kernel_fwhm / 2.35)
-        cat["x"], cat["y"] = _windowed(sub, np.asarray(cat["x"]), np.asarray(cat["y"]), sig, bad)
+        cat["x"], cat["y"] = _windowed(sub, np.asarray(cat["x"]), np.asarray(cat["y"]), sig, bad,
+                                       max(1.0, 0.5 * params.kernel_fwhm))
     return cat
 
 
-def _windowed(img, x, y, sig, bad):
-    """Source Extractor's windowed centroids (XWIN/YWIN); keeps x, y where it fails."""
+def _windowed(img, x, y, sig, bad, max_shift):
+    """Source Extractor's windowed centroids (XWIN/YWIN).
+
+    Keeps x, y where the iteration fails or runs off by more than
+    ``max_shift`` pixels: on an isolated star it moves a first-moment
+    centroid by a tenth of a pixel, a larger move means a neighbour's light
+    pulled the window away.
+    """
     import sep
 
     img = np.ascontiguousarray(img, dtype=np.float32)
     bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
     xw, yw, flag = sep.winpos(img, x, y, sig, mask=bad8)
-    ok = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < 2 * sig)
+    ok = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < max_shift)
     return np.where(ok, xw, x), np.where(ok, yw, y)
 
 
@@ -216,11 +223,14 @@ def _find_segments(sub, threshold, bad, params) -> Table:
         if segm is None:
             return empty_catalog()
         if params.nlevels > 1 and params.contrast < 1:
-            segm = deblend_sources(
-                conv, segm, params.npixels, n_levels=params.nlevels,
-                contrast=params.contrast, mode=params.multithresh_mode,
-                connectivity=params.connectivity, progress_bar=False,
-            )
+            try:
+                segm = deblend_sources(
+                    conv, segm, params.npixels, n_levels=params.nlevels,
+                    contrast=params.contrast, mode=params.multithresh_mode,
+                    connectivity=params.connectivity, progress_bar=False,
+                )
+            except ImportError as exc:  # the watershed needs scikit-image
+                log.warning("segmentation: sources not deblended (%s)", exc)
         kron = tuple(params.kron_params) if params.kron_params else (2.5, 1.4, 0.0)
         cat = SourceCatalog(
             sub, segm, convolved_data=conv, mask=bad,
@@ -267,9 +277,8 @@ def _find_sep(data, bad, params):
 
     ny, nx = data.shape
     # sep wants C-contiguous native float arrays; float32 halves the memory traffic
-    img = np.ascontiguousarray(data, dtype=np.float32)
-    if bad.any():
-        img = np.where(bad, np.float32(0), img)
+    img = np.array(data, dtype=np.float32, order="C")  # a copy: modified below
+    img[bad] = 0.0
     bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
     back, rms = _sep_background(img, bad8, int(max(1, min(params.bkg_boxsize, ny, nx))))
     img -= back
@@ -301,7 +310,11 @@ def _find_sep(data, bad, params):
     r50, _ = sep.flux_radius(img, x, y, rmax, 0.5, mask=bad8, subpix=5)
     # SExtractor's window: sigma = half-light diameter / 2.35
     sig = 2.0 * np.where(np.isfinite(r50) & (r50 > 0), r50, params.kernel_fwhm / 2) / 2.35
-    x, y = _windowed(img, x, y, sig, bad)
+    # a deblended object's half-light radius includes its neighbour's light:
+    # window it at the kernel's size instead
+    merged = (objs["flag"] & sep.OBJ_MERGED) != 0
+    sig = np.where(merged, params.kernel_fwhm / 2.35, sig)
+    x, y = _windowed(img, x, y, sig, bad, max(1.0, 0.5 * params.kernel_fwhm))
     cat = Table({"x": x, "y": y, "flux": objs["flux"].astype(np.float64),
                  "peak": objs["peak"].astype(np.float64)})
     return cat, rms
