@@ -202,3 +202,19 @@ def test_tweaked_helper_moves_by_the_requested_amount():
     t = tweaked(w, dra_arcsec=0.1, ddec_arcsec=0.0, rot_deg=0.0, scale=1.0)
     d = max_sep_mas(sky_grid(w, (64, 64)), sky_grid(t, (64, 64)))
     assert d == pytest.approx(100.0, abs=0.5)
+
+
+def test_in_place_follows_links_and_keeps_compression(tmp_path):
+    real = tmp_path / "data" / "lnk_flt.fits.gz"
+    real.parent.mkdir()
+    exp = make_image(tmp_path / "tmp_flt.fits", nchips=1)
+    with fits.open(exp.path) as h:
+        h.writeto(real)
+    link = tmp_path / "lnk_flt.fits.gz"
+    link.symlink_to(real)
+    e = exposure_of(link)
+    res = image_result(e)
+    assert write_updated_fits(res, in_place=True) == real
+    assert link.is_symlink() and real.read_bytes()[:2] == b"\x1f\x8b"  # still gzip
+    with fits.open(link) as hdul:
+        assert hdul[1].header["WCSNAME"] == "TWEAK" and hdul[1].header["WCSNAMEA"] == "IDC_test"

@@ -127,7 +127,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     d = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARKER}", dir=d)
+        # keep the extension: libraries pick compression by name (.fits.gz)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARKER}",
+                                   suffix="".join(target.suffixes[-2:]), dir=d)
     except OSError as exc:
         raise OutputError(f"{target}: cannot create a file in {d}: {_describe(exc)}") from exc
     os.close(fd)

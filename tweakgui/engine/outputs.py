@@ -247,12 +247,13 @@ def write_updated_fits(image_result: ImageResult, output_dir: str | Path | None 
     if exp.kind != "fits":
         raise ValueError(f"{exp.path}: write_updated_fits handles FITS-WCS images, not {exp.kind!r}")
     src = Path(exp.path)
-    dest = src if in_place else output_path(exp, output_dir)
+    # in place, a symbolic link is followed: the file it names is the one replaced
+    dest = src.resolve() if in_place else output_path(exp, output_dir)
     if not in_place and dest.resolve() == src.resolve():
         raise OutputError(f"{dest}: output would overwrite the input; use --in_place or another output_dir")
     new = image_result.new_wcs
     if in_place and new is None:
-        return src
+        return dest
     check_writable_dir(dest.parent, create=True)
     key = None
     with open_fits(src) as hdul:

@@ -269,7 +269,7 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
         wname = first.get("WCSNAME", "")
         hdul[0].header.add_history(
             f"tweakgui: restored WCS {key} ({wname}); previous WCS archived as {saved}")
-        write_hdulist(hdul, path)
+        write_hdulist(hdul, path.resolve())
     log.info("%s: restored WCS %s (%s); previous one kept as %s", path, key, wname, saved)
     return key
 
@@ -334,7 +334,7 @@ def apply_headerlet(path: str | Path, headerlet: str | Path) -> str:
         for i, w in targets:
             set_primary_wcs(hdul[i].header, w, wcsname, None)
         hdul[0].header.add_history(f"tweakgui: applied headerlet WCS {wcsname}; previous WCS kept as {saved}")
-        write_hdulist(hdul, path)
+        write_hdulist(hdul, path.resolve())
     log.info("%s: applied %s (%s); previous WCS kept as %s", path, label, wcsname, saved)
     return wcsname
 
