@@ -153,3 +153,23 @@ def test_apply_headerlet_file_and_embedded(tmp_path):
     with pytest.raises(InputError, match="another distortion model"):
         apply_headerlet(other, bad)
     assert other.read_bytes() == before
+
+
+def test_restore_main_options(tmp_path):
+    a = tmp_path / "a_flt.fits"
+    make_image(a, nchips=1)
+    write_updated_fits(image_result(exposure_of(a)), in_place=True)
+    write_updated_fits(image_result(exposure_of(a), dra_arcsec=0.3), in_place=True)
+    out = io.StringIO()
+    assert restore_main([str(a), "--list"], stream=out) == 0
+    assert out.getvalue().splitlines() == [f"{a}: - TWEAK primary", f"{a}: A IDC_test original",
+                                           f"{a}: B TWEAK"]
+    out = io.StringIO()
+    assert restore_main([str(a), "--bogus"], stream=out) == 2
+    assert out.getvalue().count("\n") == 1 and "--bogus" in out.getvalue()
+    assert restore_main([str(a), "--key", "Z"], stream=io.StringIO()) == 2
+    out = io.StringIO()
+    assert restore_main([str(a), "--key", "B"], stream=out) == 0
+    assert out.getvalue().strip() == f"{a}: restored WCS B"
+    with fits.open(a) as hdul:
+        assert hdul[1].header["WCSNAME"] == "TWEAK" and hdul[1].header["WCSNAMEC"] == "TWEAK"

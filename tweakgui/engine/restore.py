@@ -339,37 +339,70 @@ def apply_headerlet(path: str | Path, headerlet: str | Path) -> str:
     return wcsname
 
 
-def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
-    """Command line body of ``tweakgui restore IMAGE...``.
+class _ArgError(Exception):
+    pass
 
-    Every path is checked before any file is changed.  One line per image
-    (or per error) goes to ``stream`` (default stdout; errors to stderr).
+
+def _parse(argv: list[str]):
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, no usage dump, no SystemExit
+            raise _ArgError(message)
+
+    p = Parser(prog="tweakgui restore", add_help=False)
+    p.add_argument("images", nargs="*")
+    p.add_argument("--key")
+    p.add_argument("--list", action="store_true")
+    return p.parse_args(argv)
+
+
+def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
+    """Command line body of ``tweakgui restore IMAGE... [--key K] [--list]``.
+
+    Without ``--key`` the WCS each image had before tweakgui first changed it
+    comes back; ``--list`` only prints the WCS history.  Every image is
+    checked before any file is changed.  One line per image (or per error)
+    goes to ``stream`` (default stdout; errors to stderr).
 
     Returns
     -------
     int
         0 when every image was restored, 2 when nothing could start (bad
-        file or key), 1 when writing some image failed.
+        file, key or option), 1 when writing some image failed.
     """
     out = stream or sys.stdout
     err = stream or sys.stderr
-    if not paths:
+    try:
+        args = _parse(list(paths))
+    except _ArgError as exc:
+        print(f"tweakgui restore: {exc}", file=err)
+        return 2
+    key = args.key or key
+    if not args.images:
         print("tweakgui restore: no image given", file=err)
         return 2
-    for p in paths:
+    for p in args.images:
         try:
             hist = wcs_history(p)
         except InputError as exc:
             print(f"error: {exc}", file=err)
             return 2
+        if args.list:
+            for h in hist:
+                tag = "primary" if h["primary"] else ("original" if h["original"] else "")
+                print(f"{p}: {h['key'] if h['key'].strip() else '-'} {h['name']} {tag}".rstrip(), file=out)
+            continue
         keys = {h["key"] for h in hist if not h["primary"]}
         want = key.upper() if key else next((h["key"] for h in hist if h["original"]), None)
         if want is None or want not in keys:
-            what = f"key {key!r}" if key else "WCS archived by tweakgui"
+            what = f"WCS with key {key!r}" if key else "WCS archived by tweakgui"
             print(f"error: {p}: no {what} to restore", file=err)
             return 2
+    if args.list:
+        return 0
     status = 0
-    for p in paths:
+    for p in args.images:
         try:
             k = restore(p, key=key)
         except InputError as exc:
