@@ -127,3 +127,25 @@ def test_saved_wcs_file_applied_to_cal_reproduces_alignment(aligned, tmp_path):
     for path in (applied, tweaked):
         got = jwst.read_jwst_exposure(path).chips[0].wcs(x, y)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), path.name
+
+
+def test_visit_mode_moves_every_dither(rendered, shared_data):
+    """jwst's mode: default grouping (by exposure), one absolute fit for the visit.
+
+    The 3 dithers see the same sky, so in the combined catalog the later
+    dithers' sources are duplicates; every image must still receive the
+    visit's correction.  One rshift for both detectors cannot follow CEERS'
+    per-detector rotations, so the bound is looser than per-group (the
+    pre-tweak WCS is 217-365 mas off).
+    """
+    _, images, _ = rendered
+    params = TweakRegParams(abs_refcat=str(shared_data / "ceers-nircam" / cr.REFCAT),
+                            **{**CEERS_F115W, "abs_mode": "visit"})
+    visit = inputs.load_visit([str(r.path) for r in images], params)
+    assert len(visit.groups()) == 3
+    result = pipeline.run(visit, params)
+    assert result.abs_mode == "visit"
+    for img, r in zip(result.images, images):
+        assert img.status == STATUS_SUCCESS, (img.exposure.name, img.reason)
+        d = cr.wcs_distance_mas(img.new_wcs[0], r.published_wcs)
+        assert _rms(d) < 15.0, f"{img.exposure.name}: {_rms(d):.1f} mas RMS from CEERS"

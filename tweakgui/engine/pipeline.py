@@ -258,6 +258,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                     e.group_id = VISIT_GROUP
                 _drop_duplicates(entries, 0.5 * params.abs_separation)
             fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat)
+            new = _carry_group_correction(entries, new, fits)
             for e, w in zip(entries, new):
                 wcs[(e.exp_index, e.chip_index)] = w
             _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
@@ -282,6 +283,34 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     for r in images:
         log.info("%s: %s%s", r.exposure.name, r.status, f" ({r.reason})" if r.reason else "")
     return VisitResult(images=images, fits=all_fits, params=params, refcat=refcat, abs_mode=abs_mode)
+
+
+def _carry_group_correction(entries, new, fits):
+    """Give the members of a fitted group that had no sources the group's correction.
+
+    tweakwcs corrects only images with a catalog; in the visit-wide mode
+    ``_drop_duplicates`` empties an image whose sources all lie in earlier
+    images (dithers), which would otherwise keep its starting WCS.  The
+    group's total transform (``fit.matrix``, ``fit.shift_arcsec``, in the
+    tangent plane of the first entry's starting WCS) is applied to them.
+    """
+    by_gid = {f.group_id: f for f in fits}
+    if not entries:
+        return new
+    e0 = entries[0]
+    ref = align.make_corrector(e0.wcs, e0.exposure, e0.exposure.chips[e0.chip_index].meta, None, "ref")
+    scale = align.tanp_scale_arcsec(ref)
+    out = list(new)
+    for k, e in enumerate(entries):
+        f = by_gid.get(e.group_id)
+        if len(e.catalog) or f is None or f.status != STATUS_SUCCESS or f.matrix is None:
+            continue
+        c = align.make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, None, "carry")
+        c.set_correction(np.asarray(f.matrix), np.asarray(f.shift_arcsec) / scale, ref_tpwcs=ref)
+        out[k] = c.wcs
+        log.info("%s: no sources left in the group's catalog; given the group's correction",
+                 e.exposure.name)
+    return out
 
 
 def _drop_duplicates(entries, radius_arcsec: float) -> None:
