@@ -119,7 +119,10 @@ class ImageView(QWidget):
     # ---------------------------------------------------------------- image
     def set_image(self, title: str, data, mask=None) -> None:
         self.title.setText(title)
+        same = self._data is not None and self._data[0] is data and data is not None
         self._data = (data, mask)
+        if same:  # the same chip again (e.g. after a fit): keep stretch and zoom
+            return
         self._restretch()
         if data is not None:
             ny, nx = data.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
 
@@ -41,21 +41,42 @@ class LogPanel(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.text, 1)
         self.last_dir = ""
+        # records arrive in bursts (a fit logs dozens of lines): insert them in
+        # batches so the event loop never stalls on the log
+        self._pending: list[tuple[int, str]] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(60)
+        self._flush_timer.timeout.connect(self.flush)
 
     @Slot(int, str)
     def append(self, level: int, text: str) -> None:
-        fmt = QTextCharFormat()
-        color = LEVEL_COLOR.get(level)
-        if color is not None:
-            fmt.setForeground(color)
+        self._pending.append((level, text))
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         cursor = self.text.textCursor()
+        cursor.beginEditBlock()
         cursor.movePosition(cursor.MoveOperation.End)
-        if not self.text.document().isEmpty():
-            cursor.insertBlock()
-        cursor.insertText(text, fmt)
+        plain = QTextCharFormat()
+        for level, text in pending:
+            if not self.text.document().isEmpty():
+                cursor.insertBlock()
+            fmt = plain
+            color = LEVEL_COLOR.get(level)
+            if color is not None:
+                fmt = QTextCharFormat()
+                fmt.setForeground(color)
+            cursor.insertText(text, fmt)
+        cursor.endEditBlock()
         self.text.verticalScrollBar().setValue(self.text.verticalScrollBar().maximum())
 
     def plain_text(self) -> str:
+        self.flush()
         return self.text.toPlainText()
 
     def copy_all(self) -> None:

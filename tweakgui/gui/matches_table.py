@@ -90,7 +90,10 @@ class MatchesPanel(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SingleSelection)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(20)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        # sizing columns to contents reads every row on each reset: size them once
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
+        for col, width in enumerate((130, 60, 50, 55, 70, 70, 70, 70, 70)):
+            self.view.setColumnWidth(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.view.doubleClicked.connect(lambda _i: self.toggle_current())
         self.info = QLabel("")

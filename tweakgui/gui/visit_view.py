@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,29 @@ class VisitView(QWidget):
         self._visit = None
         self._result = None
         self.n_drawn = {"before": 0, "after": 0}
+        self._dirty = False
+        self._scheduled = False
 
     def set_visit(self, visit, result=None) -> None:
+        """Show a visit (and its result); drawn when visible, once per event-loop turn."""
         self._visit, self._result = visit, result
-        self._redraw()
+        self._dirty = True
+        if self.isVisible() and not self._scheduled:
+            self._scheduled = True
+            QTimer.singleShot(0, self._redraw_if_dirty)
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if self._dirty:
+            self._redraw_if_dirty()
+
+    def _redraw_if_dirty(self) -> None:
+        self._scheduled = False
+        if self._dirty:
+            self._redraw()
 
     def _redraw(self) -> None:
+        self._dirty = False
         self.plot.clear()
         self.legend.clear()
         self.n_drawn = {"before": 0, "after": 0}
@@ -107,29 +124,42 @@ class VisitView(QWidget):
                         after[(r.exposure.name, ci)] = fp
         k = float(self.exaggerate.currentText().lstrip("×"))
         groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
-        seen = set()
+        # one item per group and state: polygons separated by NaN (connect="finite")
+        lines = {g: {"before": ([], []), "after": ([], [])} for g in groups}
         for e in self._visit.exposures:
-            color = group_color(groups.index(e.group_id))
             for ci in range(len(e.chips)):
                 fp = before.get((e.name, ci))
                 if fp is None:
                     continue
                 bx, by = xy(fp)
-                self.plot.plot(bx, by, pen=pg.mkPen(color, width=1.2, style=Qt.DashLine))
+                lines[e.group_id]["before"][0].extend([*bx, np.nan])
+                lines[e.group_id]["before"][1].extend([*by, np.nan])
                 self.n_drawn["before"] += 1
                 fa = after.get((e.name, ci))
                 if fa is not None:
                     ax, ay = xy(fa)
                     ax, ay = bx + k * (ax - bx), by + k * (ay - by)
-                    name = f"group {e.group_id}" if e.group_id not in seen else None
-                    seen.add(e.group_id)
-                    self.plot.plot(ax, ay, pen=pg.mkPen(color, width=2), name=name)
+                    lines[e.group_id]["after"][0].extend([*ax, np.nan])
+                    lines[e.group_id]["after"][1].extend([*ay, np.nan])
                     self.n_drawn["after"] += 1
-                else:
-                    if e.group_id not in seen:
-                        seen.add(e.group_id)
-                        self.legend.addItem(self.plot.listDataItems()[-1], f"group {e.group_id}")
-                label = pg.TextItem(e.root if len(e.chips) == 1 else f"{e.root}[{e.chips[ci].name}]",
-                                    color=color, anchor=(0.5, 0.5))
-                label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
-                self.plot.addItem(label)
+        for gi, g in enumerate(groups):
+            color = group_color(gi)
+            bx, by = lines[g]["before"]
+            ax, ay = lines[g]["after"]
+            item_b = pg.PlotDataItem(bx, by, connect="finite",
+                                     pen=pg.mkPen(color, width=1.2, style=Qt.DashLine))
+            self.plot.addItem(item_b)
+            if ax:
+                item_a = pg.PlotDataItem(ax, ay, connect="finite", pen=pg.mkPen(color, width=2))
+                self.plot.addItem(item_a)
+            if len(groups) <= 12:
+                self.legend.addItem(item_a if ax else item_b, f"group {g}")
+        if len(self._visit.exposures) <= 30:
+            for e in self._visit.exposures:
+                fp = before.get((e.name, 0))
+                if fp is not None:
+                    bx, by = xy(fp)
+                    label = pg.TextItem(e.root, color=group_color(groups.index(e.group_id)),
+                                        anchor=(0.5, 0.5))
+                    label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
+                    self.plot.addItem(label)
