@@ -39,8 +39,10 @@ def test_build_script_and_spec_are_wellformed():
 @pytest.fixture(scope="module")
 def frozen_app(tmp_path_factory):
     """Path of the frozen ``tweakgui`` executable, built once per test session."""
-    # The parent of the base temp is shared by all xdist workers of this session.
-    shared = tmp_path_factory.getbasetemp().parent
+    # Under xdist the parent of the base temp is this session's directory, shared by
+    # its workers; without xdist the base temp itself is.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     dist = shared / "frozen-dist"
     exe = dist / "tweakgui" / "tweakgui"
     with open(shared / "frozen-build.lock", "w") as lock:
@@ -141,3 +143,44 @@ def test_frozen_headless_align(frozen_app, tmp_path):
         err = wcs_error_mas(w, demo.truth[src.name][0], (512, 512))
         # injected errors are up to 600 mas; the frozen fit must land as the dev one does
         assert err < 10.0, f"{root}: frozen alignment is {err:.1f} mas from the truth"
+
+
+@pytest.mark.slow
+def test_frozen_jwst_align(frozen_app, tmp_path, shared_data):
+    """Frozen JWST path: datamodels, GWCS and asdf extensions found through bundled entry points.
+
+    Two CEERS NIRCam images rendered from the published WCS are aligned by the frozen
+    app to the HST catalog; the saved ``<root>_tweakreg.asdf`` must be read back (in the
+    dev environment) and be close to CEERS' published WCS.
+    """
+    import asdf
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import ceers_render
+    finally:
+        sys.path.pop(0)
+    ceers = shared_data / "ceers-nircam"
+    (tmp_path / "in").mkdir()
+    rendered = ceers_render.render_visit(tmp_path / "in", exposures=ceers_render.DEFAULT_EXPOSURES[:2],
+                                         detectors=("nrca1",), ceers=ceers)
+    refcat = tmp_path / "hst.ecsv"
+    ceers_render.load_refcat(ceers).write(refcat)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [str(frozen_app), "align", *[str(r.path) for r in rendered], "--abs_refcat", str(refcat),
+         "--snr_threshold", "10", "--abs_searchrad", "1.0", "--abs_separation", "0.5",
+         "--abs_tolerance", "0.2", "--abs_fitgeometry", "rshift", "--output_dir", str(out)],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    r = rendered[0]
+    root = r.path.name[: -len("_cal.fits")]
+    with asdf.open(out / f"{root}_tweakreg.asdf", lazy_load=False) as af:
+        ours = af["wcs"]
+    x, y = np.meshgrid(np.linspace(0, 2047, 9), np.linspace(0, 2047, 9))
+    ra_o, dec_o = ours(x.ravel(), y.ravel())
+    ra_p, dec_p = r.published_wcs(x.ravel(), y.ravel())
+    rms = np.sqrt(np.mean(((ra_o - ra_p) * np.cos(np.radians(dec_p))) ** 2 + (dec_o - dec_p) ** 2)) * 3.6e6
+    assert rms < 5.0, f"frozen JWST alignment is {rms:.1f} mas rms from CEERS' published WCS"
