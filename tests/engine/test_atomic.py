@@ -34,6 +34,9 @@ def test_write_and_replace(tmp_path):
     os.chmod(p, 0o640)
     atomic_write_bytes(p, b"two")
     assert p.read_bytes() == b"two" and (os.stat(p).st_mode & 0o777) == 0o640
+    os.chmod(p, 0o444)  # a read-only file is replaced and stays read-only
+    atomic_write_bytes(p, b"three")
+    assert p.read_bytes() == b"three" and (os.stat(p).st_mode & 0o777) == 0o444
     assert not _leftovers(tmp_path)
 
 
@@ -186,3 +189,12 @@ def test_sigkill_leaves_old_or_new_never_partial(tmp_path):
     assert len(_leftovers(outdir)) == 1  # the abandoned temp file, never the target
     print(f"kills: versions seen {sorted(seen)}, killed mid-write {partial_temps} times")
     assert seen  # at least one kill observed a complete file
+
+
+def test_new_files_get_the_umask_default(tmp_path):
+    old = os.umask(0o027)
+    try:
+        p = atomic_write_text(tmp_path / "new.txt", "x")
+    finally:
+        os.umask(old)
+    assert (os.stat(p).st_mode & 0o777) == 0o640

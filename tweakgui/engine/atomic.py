@@ -98,6 +98,20 @@ def check_writable_dir(path: str | os.PathLike, create: bool = False) -> Path:
     return d
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it, which races with other threads
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(d: Path) -> None:
     # Makes the rename itself durable; not possible on every platform.
     try:
@@ -136,16 +150,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         # Keep the permissions of a file we replace; new files get the umask default.
         try:
             mode = os.stat(target).st_mode & 0o7777
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+            mode = 0o666 & ~_umask()
         os.chmod(tmp_path, mode)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
         os.replace(tmp_path, target)
         _fsync_dir(d)
     except BaseException as exc:
