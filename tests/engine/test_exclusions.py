@@ -146,6 +146,16 @@ def test_region_order_and_areas(tmp_path, text, usable_area):
     assert (~m).sum() == pytest.approx(usable_area, rel=0.005)
 
 
+def test_regions_across_and_beyond_the_edge(tmp_path):
+    shape = (200, 200)
+    m = region_mask(write(tmp_path, "r.reg", "image\ncircle(1,101,20)\n-circle(-50,-50,10)\n"), shape)
+    # only the half disc inside the chip is searched; the off-chip exclude changes nothing
+    yy, xx = np.mgrid[:200, :200]
+    assert np.array_equal(~m, np.hypot(xx - 0, yy - 100) < 20)
+    m = region_mask(write(tmp_path, "r.reg", "image\ncircle(-100,-100,20)\n"), shape)
+    assert m.all()  # the only include region is off the chip
+
+
 def test_include_then_exclude_pixels(tmp_path):
     m = region_mask(write(tmp_path, "r.reg", "image\nbox(100.5,100.5,100,100,0)\n-circle(101,101,20)\n"),
                     (200, 200))

@@ -293,25 +293,29 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         except ValueError as exc:
             raise InputError(f"region file {path}: region {i} ({type(r).__name__}) "
                              f"cannot be projected on the chip ({exc})") from None
-        img = m.to_image((ny, nx), dtype=bool)
-        areas.append((is_include(r), np.zeros((ny, nx), bool) if img is None else img))
+        # keep only the cutout: a full-size array per region is slow on big chips
+        big, small = m.get_overlap_slices((ny, nx))
+        cut = None if big is None else np.asarray(m.data[small], dtype=bool)
+        areas.append((is_include(r), big, cut))
     if not areas:
         log.warning("region file %s has no region with an area: nothing excluded", path)
         return np.zeros((ny, nx), dtype=bool)
-    if all(not inc for inc, _ in areas):
+    if all(not inc for inc, _, _ in areas):
         usable = np.ones((ny, nx), dtype=bool)
     else:
         usable = np.zeros((ny, nx), dtype=bool)
-        first_inc = next(i for i, (inc, _) in enumerate(areas) if inc)
+        first_inc = next(i for i, (inc, _, _) in enumerate(areas) if inc)
         if first_inc:
             log.warning("region file %s: %d exclude region(s) before the first include "
                         "region have no effect (drizzlepac applies regions in order)",
                         path, first_inc)
-    for inc, m in areas:
+    for inc, big, cut in areas:
+        if big is None:  # off the chip
+            continue
         if inc:
-            usable |= m
+            usable[big] |= cut
         else:
-            usable &= ~m
+            usable[big] &= ~cut
     return ~usable
 
 
