@@ -218,3 +218,64 @@ def test_in_place_follows_links_and_keeps_compression(tmp_path):
     assert link.is_symlink() and real.read_bytes()[:2] == b"\x1f\x8b"  # still gzip
     with fits.open(link) as hdul:
         assert hdul[1].header["WCSNAME"] == "TWEAK" and hdul[1].header["WCSNAMEA"] == "IDC_test"
+
+
+def _index_match(x, y, tp_pscale, tp_units, **kwargs):
+    # the catalogs of the known answer are index-matched to the reference
+    if len(x) == len(y):
+        return np.arange(len(x)), np.arange(len(y))
+    if len(x) < len(y):
+        x, y = y, x
+    n = len(y)
+    return np.arange(n) + (0 if y.meta["name"] == "ext1" else n), np.arange(n)
+
+
+@pytest.mark.realdata
+def test_tweakwcs_known_answer_written_and_archived(shared_data, tmp_path):
+    """WFC3/UVIS two-chip group fit with a published answer: written exactly, old WCS archived."""
+    import warnings
+
+    import tweakwcs
+
+    d = shared_data / "jwst-tweakreg-tests"
+    hdus = [fits.PrimaryHDU()]
+    hdus[0].header["ROOTNAME"] = "ie6d07ujq"
+    for k in (1, 2):
+        h = fits.Header.fromfile(d / f"wfc3_uvis{k}.hdr")
+        for key in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT",
+                    "EXTNAME", "EXTVER"):
+            h.remove(key, ignore_missing=True)
+        hdus.append(fits.ImageHDU(np.zeros((8, 8), np.float32), h, name="SCI", ver=k))
+    src = tmp_path / "ie6d07ujq_flt.fits"
+    fits.HDUList(hdus).writeto(src)
+    exp = exposure_of(src)
+    cors = []
+    for chip, name in zip(exp.chips, ("ext1", "ext4")):
+        c = tweakwcs.FITSWCSCorrector(chip.wcs)
+        cat = Table.read(d / f"wfc3_uvis{name == 'ext4' and 2 or 1}.ecsv")
+        cat.meta["name"] = name
+        c.meta.update(catalog=cat, group_id=1, name=name)
+        cors.append(c)
+    ref = Table.read(d / "ref.ecsv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tweakwcs.align_wcs(cors, ref, match=_index_match, nclip=None, sigma=3, fitgeom="general")
+    res = ImageResult(exposure=exp, status="SUCCESS", fits=[fit_result()],
+                      new_wcs=[c.wcs for c in cors])
+    out = write_updated_fits(res, tmp_path / "out")
+    truth = [((83.206917667519, -67.73275818507248),
+              [[3.93222694902149e-06, -1.0106698270131359e-05],
+               [-1.0377001075437075e-05, -4.577945148472431e-06]]),
+             ((83.15167050722597, -67.74220306069903),
+              [[3.834449806681195e-06, -9.996495217498745e-06],
+               [-1.0348147451241423e-05, -4.503496019301529e-06]])]
+    with fits.open(out) as hdul:
+        for chip, (crval, cd), cor in zip(exp.chips, truth, cors):
+            h = hdul[chip.hdu].header
+            w = WCS(h, hdul)
+            np.testing.assert_allclose(w.wcs.crval, crval, rtol=0, atol=1e-8)
+            np.testing.assert_allclose(w.wcs.cd, cd, rtol=1e-8, atol=0)
+            big = (2051, 4096)
+            assert max_sep_mas(sky_grid(w, big), sky_grid(cor.wcs, big)) < EXACT_MAS
+            assert h["WCSNAMEA"] == "IDC_2731450pi"
+            assert max_sep_mas(sky_grid(WCS(h, hdul, key="A"), big), sky_grid(chip.wcs, big)) < EXACT_MAS

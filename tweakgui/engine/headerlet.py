@@ -77,7 +77,7 @@ def wcs_header(w: WCS, use_cd: bool = True) -> fits.Header:
         for i in range(2):
             h[f"CDELT{i + 1}"] = float(ww.cdelt[i])
             for j in range(2):
-                h[f"PC{i + 1}_{j + 1}"] = float(ww.pc[i, j])
+                h[f"PC{i + 1}_{j + 1}"] = float(ww.get_pc()[i, j])
     for k, v in (("LONPOLE", ww.lonpole), ("LATPOLE", ww.latpole)):
         if k in h and np.isfinite(v):
             h[k] = float(v)

@@ -141,7 +141,7 @@ def set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None)
             cdelt = np.array([header.get("CDELT1", 1.0), header.get("CDELT2", 1.0)], float)
             pc = ww.cd / cdelt[:, None]
         else:
-            cdelt, pc = ww.cdelt, ww.pc
+            cdelt, pc = ww.cdelt, ww.get_pc()
         for i in range(2):
             header[f"CDELT{i + 1}"] = float(cdelt[i])
             for j in range(2):
