@@ -9,7 +9,8 @@ image whose sources are the HST reference sources projected through the
 the HST catalog must give back the published WCS.
 
 The images are JWST ``ImageModel`` files with ``meta.wcsinfo`` from the
-published file (reference angles and S_REGION of the pre-tweak WCS), the
+published file (its reference angles, FITS SIP and S_REGION describe the
+pre-tweak WCS: CEERS' SIP equals ``to_fits_sip`` of the untweaked GWCS), the
 observation attributes parsed from the file name (so jwst grouping works)
 and an observation date in CEERS' epoch 1.  The sky holds Gaussian sources
 (sigma from ``rh``, flux from ``MAG``), Gaussian noise, unflagged cosmic-ray
@@ -220,7 +221,7 @@ def render_image(name, detector, out_dir, refcat=None, seed=0, ceers: Path = CEE
     model.meta.observation.date = OBS_DATE
     model.meta.observation.time = f"{6 + expnum // 60:02d}:{(12 * expnum) % 60:02d}:00.000"
     model.meta.instrument.name = "NIRCAM"
-    model.meta.instrument.detector = det.upper().replace("LONG", "LONG")
+    model.meta.instrument.detector = det.upper()
     sw, lw = _FILTERS.get(obs["visit_group"] + obs["sequence_id"] + obs["activity_id"],
                           ("F115W", "F277W"))
     model.meta.instrument.filter = lw if det.endswith("long") else sw

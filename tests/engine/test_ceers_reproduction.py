@@ -31,7 +31,7 @@ from tweakgui.engine import inputs, jwst, jwst_outputs, pipeline
 from tweakgui.engine.model import STATUS_SUCCESS
 from tweakgui.engine.params import TweakRegParams
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 # CEERS batch_scripts/tweakreg_cfgs/nircam1/f115w.cfg; relative fitgeom was hard-coded to shift.
 # The detection settings are tweakgui's sep finder with CEERS' kernel, threshold, box and minarea.
