@@ -14,8 +14,8 @@ from astropy.wcs import WCS
 
 from tweakgui.engine.detect import detect_sources
 from tweakgui.engine.exclusions import (exclusion_mask, exclusions_for, fits_mask, is_include,
-                                        read_exclusions_file, region_mask, regions_from_file,
-                                        write_ds9_regions)
+                                        read_exclusions_file, region_mask, region_to_pixel,
+                                        regions_from_file, write_ds9_regions)
 from tweakgui.engine.model import InputError
 from tweakgui.engine.params import TweakRegParams
 
@@ -195,6 +195,18 @@ def test_sky_regions_every_frame_agree(ds9):
     x, y = w.world_to_pixel_values(202.48643, 47.208449)
     assert not masks["fk5"][disc(shape, x, y, 39.0)].any()
     assert masks["fk5"][disc(shape, x, y, 42) & ~disc(shape, x, y, 41)].all()
+
+
+def test_galactic_box_angle_converted(ds9):
+    """The same box written by DS9 in icrs (angle 2.398 deg) and galactic (158.389 deg)
+    lands on the same pixels: the angle is converted between frames (0.01 deg)."""
+    w = tan_wcs(202.482, 47.200, (1400, 1400))
+    icrs = regions_from_file(ds9 / "astropy-regions/ds9.icrs.reg")[2]
+    gal = regions_from_file(ds9 / "astropy-regions/ds9.galactic.reg")[2]
+    a, b = region_to_pixel(icrs, w), region_to_pixel(gal, w)
+    assert b.angle.to_value("deg") == pytest.approx(a.angle.to_value("deg"), abs=0.01)
+    assert (b.center.x, b.center.y) == pytest.approx((a.center.x, a.center.y), abs=0.1)
+    assert b.width == pytest.approx(a.width, rel=1e-4)
 
 
 def test_real_fk5_circle_area(ds9):

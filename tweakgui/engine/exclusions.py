@@ -42,6 +42,7 @@ __all__ = [
     "regions_from_file",
     "write_ds9_regions",
     "is_include",
+    "region_to_pixel",
 ]
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,23 @@ def _as_pixel(region, wcs, frame=None):
         # an ellipse follows the local pixel-scale anisotropy of a distorted WCS
         return region.to_pixel(wcs, as_ellipse=True)
     return region.to_pixel(wcs)
+
+
+def region_to_pixel(region, wcs=None):
+    """The pixel version of a sky or pixel region on a chip with ``wcs``.
+
+    Unlike ``region.to_pixel(wcs)``, the angle of an ellipse or box given in
+    another frame than the WCS's (e.g. galactic on an ICRS WCS) is converted,
+    and a gwcs's bounding box does not turn vertices beyond it into NaN.
+    """
+    from regions import PixelRegion
+
+    if isinstance(region, PixelRegion):
+        return region
+    if wcs is None:
+        raise ValueError("a sky region needs the chip's WCS")
+    wcs = _unbounded(wcs)
+    return _as_pixel(region, wcs, _wcs_frame(wcs))
 
 
 def _unbounded(wcs):
