@@ -195,3 +195,19 @@ def test_no_hub_is_a_one_line_error(tmp_path, monkeypatch):
 def test_sources_table_rejects_bad_which():
     with pytest.raises(SampError, match="which must be"):
         sources_table(_image_result(), which="everything")
+
+
+def test_connect_finds_hub_from_samp_hub_variable(hub, receiver, tmp_path, monkeypatch):
+    """connect() with no argument uses $SAMP_HUB as the SAMP standard profile says."""
+    _, lockfile = hub
+    client, got = receiver
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lockfile.as_uri()}")
+    path = tmp_path / "one.fits"
+    fits.writeto(path, np.full((4, 5), 7.0, dtype=np.float32))
+    with SampSender() as s:
+        s.connect()
+        assert s.is_connected
+        assert s.send_image(path, recipient=client.get_public_id()) == [client.get_public_id()]
+        received, _ = _received(got, "image.load.fits")
+        assert fits.getdata(received).sum() == pytest.approx(7.0 * 20)
+    assert not s.is_connected
