@@ -139,6 +139,16 @@ def test_read_wcs_file_errors(tmp_path):
         jwst.read_wcs_file(tmp_path / "y.asdf")
 
 
+def test_is_gwcs_file(shared_data, cal, tmp_path):
+    import asdf
+
+    assert jwst.is_gwcs_file(shared_data / "stcal-tests/nrcb5-wcs.asdf")
+    assert not jwst.is_gwcs_file(cal.path)
+    assert not jwst.is_gwcs_file(shared_data / "ceers-nircam/image2_1.7.2.asdf")  # a pars file
+    asdf.AsdfFile({"wcs": 3}).write_to(tmp_path / "w.asdf")
+    assert not jwst.is_gwcs_file(tmp_path / "w.asdf")
+
+
 def test_wcs_file_as_exposure(shared_data):
     p = cr.wcs_file(NAME, "nrcb2", shared_data / "ceers-nircam")
     e = jwst.read_wcs_exposure(p)

@@ -26,6 +26,7 @@ from tweakgui.engine.model import Chip, Exposure, InputError
 
 __all__ = [
     "is_jwst_file",
+    "is_gwcs_file",
     "read_jwst_exposure",
     "read_jwst_pixels",
     "read_wcs_file",
@@ -103,6 +104,21 @@ def is_jwst_file(path: str | Path) -> bool:
                 return True
             return any(h.name == "ASDF" for h in hdul)
     except (OSError, ValueError, IndexError):
+        return False
+
+
+def is_gwcs_file(path: str | Path) -> bool:
+    """True for an ASDF file whose tree has a GWCS under ``wcs`` (a standalone WCS file)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            if not fh.read(16).startswith(b"#ASDF"):
+                return False
+        with asdf.open(path, lazy_load=True, memmap=False) as af:
+            return hasattr(af.tree.get("wcs"), "pipeline")
+    except Exception:  # any unreadable file is simply not a WCS file
         return False
 
 
