@@ -146,7 +146,7 @@ def test_frozen_headless_align(frozen_app, tmp_path):
 
 
 @pytest.mark.slow
-def test_frozen_jwst_align(frozen_app, tmp_path, shared_data):
+def test_frozen_jwst_align(shared_data, frozen_app, tmp_path):
     """Frozen JWST path: datamodels, GWCS and asdf extensions found through bundled entry points.
 
     Two CEERS NIRCam images rendered from the published WCS are aligned by the frozen
