@@ -12,6 +12,7 @@ import logging
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 
 from tweakgui import __version__
@@ -68,21 +69,65 @@ def _align_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(debug: bool, logfile: str | None, quiet: bool):
+class _ConsoleFilter(logging.Filter):
+    """On the terminal: tweakgui's warnings, other libraries' errors only (all with --debug).
+
+    Libraries' warnings repeat what the FAILED line says (tweakwcs) or are
+    harmless (astropy's header fixes); they still go to ``--log``.
+    """
+
+    def __init__(self, debug: bool):
+        super().__init__()
+        self.debug = debug
+
+    def filter(self, record):
+        return self.debug or record.name.startswith("tweakgui") or record.levelno >= logging.ERROR
+
+
+def _setup_logging(debug: bool, logfile: str | None, quiet: bool) -> list[logging.Handler]:
+    """Add the handlers of one command; returns them for :func:`_remove_logging`."""
     root = logging.getLogger()
+    handlers: list[logging.Handler] = []
+    previous = root.level
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     h = logging.StreamHandler(sys.stderr)
     h.setLevel(logging.DEBUG if debug else logging.WARNING)
     h.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    h.addFilter(_ConsoleFilter(debug))
     root.addHandler(h)
+    handlers.append(h)
     if logfile:
-        fh = logging.FileHandler(logfile)
+        try:
+            fh = logging.FileHandler(logfile)
+        except OSError as e:
+            _remove_logging(handlers, previous)
+            raise UsageError(f"--log {logfile}: cannot write: {e.strerror or e}") from None
         fh.setLevel(logging.DEBUG if debug else logging.INFO)
         fh.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
         root.addHandler(fh)
+        handlers.append(fh)
     for noisy in ("tweakwcs", "stpipe", "asdf"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
     del quiet
+    h.previous_root_level = previous
+    return handlers
+
+
+def _remove_logging(handlers, previous=None) -> None:
+    # in-process callers (tests, the GUI's headless demo) run several commands
+    root = logging.getLogger()
+    for h in handlers:
+        root.removeHandler(h)
+        h.close()
+    if previous is None and handlers:
+        previous = getattr(handlers[0], "previous_root_level", None)
+    if previous is not None:
+        root.setLevel(previous)
+
+
+def _warning_to_log(message, category, filename, lineno, file=None, line=None):
+    logging.getLogger("py.warnings").warning("%s: %s", category.__name__, str(message).splitlines()[0]
+                                             if str(message) else "")
 
 
 def _progress_printer(stream):
@@ -108,17 +153,31 @@ def _summary(result, stream):
 
 
 def align_main(argv) -> int:
+    from tweakgui.engine import paramfiles
+
+    overrides, rest = paramfiles.parse_cli_overrides(argv)
+    args = _align_parser().parse_args(rest)
+    handlers = _setup_logging(args.debug, args.log, args.quiet)
+    try:
+        with warnings.catch_warnings():
+            # library warnings go to the log (and to the terminal with --debug), never raw to stderr
+            warnings.showwarning = _warning_to_log
+            return _align(args, overrides)
+    finally:
+        _remove_logging(handlers)
+
+
+def _align(args, overrides) -> int:
     from tweakgui.engine import paramfiles, pipeline
     from tweakgui.engine.atomic import check_writable_dir
     from tweakgui.engine.inputs import load_visit
 
-    overrides, rest = paramfiles.parse_cli_overrides(argv)
-    args = _align_parser().parse_args(rest)
-    _setup_logging(args.debug, args.log, args.quiet)
     params = paramfiles.resolve_params(args.config, args.section, overrides)
     out = Path(args.output_dir)
     if not args.in_place or args.report:
         _check_output_dir(out, check_writable_dir)
+    if args.report:
+        _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
     visit = load_visit(args.inputs, params)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     if not args.quiet and not sys.stderr.isatty():
@@ -128,6 +187,10 @@ def align_main(argv) -> int:
     _summary(result, sys.stdout)
     if result.report_path:
         print(f"report: {result.report_path}")
+    for r in result.images:
+        if r.status == "FAILED":
+            reason = (r.reason or "no reason given").splitlines()[0]
+            print(f"tweakgui: {r.exposure.path}: FAILED: {reason}", file=sys.stderr)
     return 1 if result.n_failed else 0
 
 
@@ -141,12 +204,17 @@ def _jobs_kw(jobs):
     return {}
 
 
-def _check_output_dir(out: Path, check):
+def _check_output_dir(out: Path, check, what: str = ""):
     # the directory may not exist yet: then its nearest existing parent must be writable
     probe = out
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
-    check(probe)
+    try:
+        check(probe)
+    except Exception as e:
+        if not what:
+            raise
+        raise UsageError(f"{what}: {e}") from None
 
 
 def _gui_main(argv) -> int:

@@ -22,6 +22,7 @@ from .model import Exposure, InputError
 __all__ = [
     "parse_catfile",
     "attach_custom_catalogs",
+    "check_custom_catalogs",
     "read_table",
     "read_custom_catalog",
     "read_refcat",
@@ -58,20 +59,49 @@ def parse_catfile(path) -> dict[str, list[Path | None]]:
 
 
 def attach_custom_catalogs(exposures: list[Exposure], catfile: str | None) -> None:
-    """Set ``chip.catalog_path`` from the catfile (which wins over ASN catalogs)."""
-    if not catfile:
-        return
-    table = parse_catfile(catfile)
-    for e in exposures:
-        entries = table.get(e.name)
-        if entries is None:
-            continue
-        for i, chip in enumerate(e.chips):
-            chip.catalog_path = entries[i] if i < len(entries) else None
+    """Set ``chip.catalog_path`` from the catfile (which wins over ASN catalogs).
+
+    Every catalog named (by the catfile or an ASN) must exist.
+    """
+    if catfile:
+        table = parse_catfile(catfile)
+        for e in exposures:
+            entries = table.get(e.name)
+            if entries is None:
+                continue
+            for i, chip in enumerate(e.chips):
+                chip.catalog_path = entries[i] if i < len(entries) else None
     for e in exposures:
         for c in e.chips:
-            if c.catalog_path is not None and not Path(c.catalog_path).is_file():
-                raise InputError(f"{c.catalog_path}: custom catalog for {e.name} not found")
+            if c.catalog_path is not None and not _is_file(c.catalog_path):
+                where = f" (named in catfile {catfile})" if catfile else ""
+                raise InputError(f"{c.catalog_path}: custom catalog for {e.name} not found{where}")
+
+
+def check_custom_catalogs(exposures: list[Exposure]) -> None:
+    """Read every attached custom catalog once, so that a bad one stops the run before it starts.
+
+    Raises
+    ------
+    InputError
+        A catalog cannot be read or has no x/y columns; the message names it
+        and the image it belongs to.
+    """
+    for e in exposures:
+        for c in e.chips:
+            if c.catalog_path is None:
+                continue
+            try:
+                read_custom_catalog(c.catalog_path)
+            except InputError as exc:
+                raise InputError(f"{exc} (custom catalog of {e.name}[{c.name}])") from None
+
+
+def _is_file(path) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_table(path) -> Table:

@@ -47,6 +47,8 @@ class InputItem:
     path: Path
     group_id: str | None = None
     catalog: Path | None = None
+    # the @list or ASN file that named it, for error messages
+    origin: Path | None = None
 
 
 def output_root(path: Path) -> str:
@@ -65,9 +67,11 @@ def read_asn(path: Path) -> list[InputItem]:
     try:
         asn = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read association: {e}") from None
+        raise InputError(f"{path}: cannot read association: {str(e).splitlines()[0][:150]}") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: malformed association json: {e.msg} (line {e.lineno})") from None
+    except (ValueError, RecursionError) as e:  # e.g. huge integers, absurd nesting
+        raise InputError(f"{path}: malformed association json: {str(e).splitlines()[0][:100]}") from None
     if not isinstance(asn, dict) or not isinstance(asn.get("products"), list):
         raise InputError(f"{path}: malformed association: no 'products' list")
     items = []
@@ -76,15 +80,22 @@ def read_asn(path: Path) -> list[InputItem]:
         if not isinstance(members, list):
             raise InputError(f"{path}: malformed association: a product has no 'members' list")
         for m in members:
-            if not isinstance(m, dict) or "expname" not in m:
-                raise InputError(f"{path}: malformed association: a member has no 'expname'")
+            if not isinstance(m, dict) or not isinstance(m.get("expname"), str) or not m["expname"].strip():
+                raise InputError(f"{path}: malformed association: a member has no 'expname' file name")
             if str(m.get("exptype", "science")).lower() != "science":
                 continue
-            exp = path.parent / m["expname"]
+            exp = path.parent / m["expname"].strip()
             cat = m.get("tweakreg_catalog") or None
+            if cat is not None and not isinstance(cat, str):
+                raise InputError(f"{path}: malformed association: 'tweakreg_catalog' of {m['expname']} "
+                                 "is not a file name")
             gid = m.get("group_id")
+            if isinstance(gid, (dict, list)):
+                raise InputError(f"{path}: malformed association: 'group_id' of {m['expname']} "
+                                 "is not a name")
             items.append(
-                InputItem(exp, None if gid in (None, "") else str(gid), path.parent / cat if cat else None)
+                InputItem(exp, None if gid in (None, "") else str(gid), path.parent / cat if cat else None,
+                          origin=path)
             )
     if not items:
         raise InputError(f"{path}: association has no science members")
@@ -96,6 +107,8 @@ def _read_list(path: Path) -> list[str]:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise InputError(f"{path}: cannot read list file: {e.strerror or e}") from None
+    except ValueError as e:  # not text, or a NUL in the name
+        raise InputError(f"{str(path)[:200]!r}: cannot read list file: {str(e)[:100]}") from None
     out = []
     for line in lines:
         line = line.split("#", 1)[0].strip()
@@ -107,8 +120,7 @@ def _read_list(path: Path) -> list[str]:
     return out
 
 
-def expand_inputs(specs: list[str]) -> list[InputItem]:
-    """Expand input specs into files, in order, checking existence and duplicates."""
+def _expand(specs: list[str], lists: tuple = ()) -> list[InputItem]:
     items: list[InputItem] = []
     for spec in specs:
         spec = str(spec).strip()
@@ -116,42 +128,81 @@ def expand_inputs(specs: list[str]) -> list[InputItem]:
             continue
         if spec.startswith("@"):
             lst = Path(spec[1:])
-            items += expand_inputs(_read_list(lst))
+            key = lst.resolve()
+            if key in lists:
+                raise InputError(f"{lst}: list file names itself (through @{lst.name})")
+            for it in _expand(_read_list(lst), lists + (key,)):
+                it.origin = it.origin or lst
+                items.append(it)
             continue
         if "," in spec:
-            items += expand_inputs([s for s in spec.split(",") if s.strip()])
+            items += _expand([s for s in spec.split(",") if s.strip()], lists)
             continue
         if any(ch in spec for ch in "*?["):
             matches = sorted(glob.glob(spec))
             if not matches:
                 raise InputError(f"{spec}: wildcard matches no files")
-            items += expand_inputs(matches)
+            for m in matches:  # a matched name is a file, not another spec
+                items += read_asn(Path(m)) if m.lower().endswith(".json") else [InputItem(Path(m))]
             continue
         p = Path(spec)
         if p.suffix.lower() == ".json":
-            if not p.is_file():
-                raise InputError(f"{p}: association file not found")
+            try:
+                found = p.is_file()
+            except (OSError, ValueError):
+                found = False
+            if not found:
+                raise InputError(f"{str(p)[:200]}: association file not found")
             items += read_asn(p)
             continue
         items.append(InputItem(p))
+    return items
+
+
+def expand_inputs(specs: list[str]) -> list[InputItem]:
+    """Expand input specs into files, in order, checking existence and duplicates."""
+    items = _expand(specs)
     seen = {}
     for it in items:
-        if not it.path.exists():
-            raise InputError(f"{it.path}: file not found")
-        if it.path.is_dir():
-            raise InputError(f"{it.path}: is a directory, not an image")
-        key = it.path.resolve()
+        where = f" (listed in {it.origin})" if it.origin else ""
+        try:
+            exists, is_dir, key = it.path.exists(), it.path.is_dir(), it.path.resolve()
+        except (OSError, ValueError) as e:  # NUL bytes, names too long, loops
+            raise InputError(f"{str(it.path)[:200]!r}: not a usable file name{where} ({e})") from None
+        if not exists:
+            raise InputError(f"{it.path}: file not found{where}")
+        if is_dir:
+            raise InputError(f"{it.path}: is a directory, not an image{where}")
         if key in seen:
-            raise InputError(f"{it.path}: given more than once")
+            raise InputError(f"{it.path}: given more than once{where}")
         seen[key] = it
     if not items:
         raise InputError("no input images given")
     return items
 
 
+_TRUNCATED = ("File may have been truncated", "Header size is not multiple of 2880")
+
+
 def _open_fits(path: Path) -> fits.HDUList:
+    import warnings
+
     try:
-        hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+        # astropy only warns about a truncated file; a truncated input must stop the run
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+        for w in caught:
+            text = str(w.message)
+            if any(t in text for t in _TRUNCATED):
+                hdul.close()
+                size = re.search(r"actual file length \((\d+)\).*expected size \((\d+)\)", text)
+                detail = f" ({size.group(1)} of {size.group(2)} bytes)" if size else ""
+                raise InputError(f"{path}: truncated or corrupt FITS file{detail}")
+            if not issubclass(w.category, ResourceWarning):
+                log.debug("%s: %s", path, text.splitlines()[0] if text else w.category.__name__)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as e:
@@ -230,7 +281,19 @@ def read_exposure(item: InputItem) -> Exposure:
 
 
 def load_visit(specs: list[str], params) -> Visit:
-    """Expand ``specs`` and read every exposure, attaching custom catalogs and exclusions."""
+    """Expand ``specs`` and read every exposure, attaching custom catalogs and exclusions.
+
+    Everything a run reads besides the pixels is checked here, so that a bad
+    file stops the run before anything is computed or written: custom catalogs
+    are read (x/y columns) and exclusion region files and masks are applied to
+    each chip's shape and WCS.  Only problems of the pixels themselves (all
+    NaN, no sources) are left to mark one image FAILED.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the cause.
+    """
     from . import catalogs
 
     items = expand_inputs(specs)
@@ -240,18 +303,38 @@ def load_visit(specs: list[str], params) -> Visit:
         raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images; align them separately")
     if params.use_custom_catalogs:
         catalogs.attach_custom_catalogs(exposures, params.catfile or None)
+        catalogs.check_custom_catalogs(exposures)
     if params.exclusions:
-        from . import exclusions
-
-        table = exclusions.read_exclusions_file(params.exclusions)
-        for e in exposures:
-            specs_ = table.get(e.name) or table.get(e.root)
-            if specs_ is None:
-                continue
-            for c, s in zip(e.chips, specs_):
-                if s:
-                    c.meta["exclusion"] = s
+        _attach_exclusions(exposures, params.exclusions)
     return Visit(exposures, source=" ".join(map(str, specs)))
+
+
+def _attach_exclusions(exposures: list[Exposure], path) -> None:
+    from . import exclusions
+
+    try:
+        table = exclusions.read_exclusions_file(path)
+    except InputError:
+        raise
+    except Exception as e:  # a binary or otherwise unreadable file
+        raise InputError(f"exclusions file {path}: cannot read ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:100] if str(e) else ''})") from None
+    for e in exposures:
+        specs_ = table.get(e.name) or table.get(e.root)
+        if specs_ is None:
+            continue
+        for c, s in zip(e.chips, specs_):
+            if not s:
+                continue
+            try:
+                exclusions.exclusion_mask(s, c.shape, c.wcs)
+            except InputError as exc:
+                raise InputError(f"{exc} (exclusions of {e.name}[{c.name}])") from None
+            except Exception as exc:  # regions/astropy raise many kinds on odd files
+                raise InputError(f"exclusion file {s} for {e.name}[{c.name}]: cannot be applied "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
+                                 ) from None
+            c.meta["exclusion"] = s
 
 
 def read_pixels(exposure: Exposure, chip: Chip) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .model import STATUS_FAILED, VisitResult
+from .model import STATUS_FAILED, InputError, VisitResult
 
 __all__ = ["save_visit_outputs", "ALL_KINDS", "default_report_path"]
 
@@ -29,9 +29,63 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     from .atomic import check_writable_dir
 
     output_dir = check_writable_dir(output_dir, create=True)
-    kinds = set(kinds)
-    written: list[Path] = []
     chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
+    before = _existing(output_dir, report_path)
+    written: list[Path] = []
+    try:
+        _write_all(result, chosen, output_dir, params, in_place, set(kinds), report_path, written)
+    except Exception as exc:
+        removed = _remove_new(output_dir, report_path, before, chosen, written)
+        if removed and isinstance(exc, InputError):
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise type(exc)(f"{msg}; the {removed} new file(s) this run had written were removed") from exc
+        raise
+    for p in written:
+        log.info("wrote %s", p)
+    return written
+
+
+def _existing(output_dir: Path, report_path) -> set[Path]:
+    out = {p.resolve() for p in output_dir.iterdir() if p.is_file()}
+    if report_path and Path(report_path).is_file():
+        out.add(Path(report_path).resolve())
+    return out
+
+
+def _remove_new(output_dir: Path, report_path, before: set[Path], chosen, written) -> int:
+    """Remove the files of this run that did not exist before it (a failed save leaves no partial set).
+
+    Files the run replaced (an older output, an input with ``in_place``) are
+    complete new versions and stay.  Besides the paths already returned by the
+    writers, files named like this run's outputs (``<root>_*``, ``tweakreg_*``)
+    that appeared in ``output_dir`` are removed: a writer of several files may
+    fail after its first.
+    """
+    roots = tuple(f"{r.exposure.root}_" for r in chosen) + ("tweakreg_",)
+    candidates = set(Path(p).resolve() for p in written)
+    candidates |= {p.resolve() for p in output_dir.iterdir()
+                   if p.is_file() and p.name.startswith(roots)}
+    if report_path:
+        candidates.add(Path(report_path).resolve())
+    # never an input, whatever happened (with in_place the inputs are outputs)
+    inputs = {Path(r.exposure.path).resolve() for r in chosen}
+    n = 0
+    for p in candidates:
+        if p in before or p in inputs or not p.is_file():
+            continue
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            log.warning("could not remove %s after a failed save", p)
+    for r in chosen:
+        if r.output is not None and Path(r.output).resolve() not in before and not Path(r.output).exists():
+            r.output = None
+        r.extra_outputs = [p for p in r.extra_outputs if Path(p).exists()]
+    return n
+
+
+def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path, written):
     for r in chosen:
         if r.status == STATUS_FAILED:
             continue
@@ -89,9 +143,6 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
         p = Path(report_path) if report_path else default_report_path(output_dir)
         result.report_path = write_report(result, p) or p
         written.append(result.report_path)
-    for p in written:
-        log.info("wrote %s", p)
-    return written
 
 
 def _fmt(fmt: str) -> str:

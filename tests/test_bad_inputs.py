@@ -1,0 +1,506 @@
+"""The bad-input matrix of ``tweakgui align`` (issue 6): one line, the right exit code, nothing lost.
+
+Every case drives the real command line in-process (``tweakgui.cli.main``)
+on a small generated visit (two 256×256 images and a reference catalog) and
+checks the contract of DESIGN.md:
+
+* exit 2 when the run cannot start: exactly one line on stderr, starting
+  ``tweakgui: error:``, naming the file or parameter and the cause; no
+  traceback (``--debug`` shows one); nothing in the output directory;
+* exit 1 when only some images FAILED: one ``FAILED`` line per such image on
+  stderr with its reason, the same reason in the report JSON, the other image
+  aligned;
+* in both cases the inputs are byte-identical afterwards.
+
+Decisions where the issue is silent:
+
+* Everything besides the pixels is checked before anything runs
+  (``load_visit``): custom catalogs are read, exclusion region files and masks
+  are applied to each chip; a bad one is exit 2, not one FAILED image.
+* Truncated FITS files are exit 2 (astropy only warns about them).
+* Disk full while writing is exit 2: the files this run had created are
+  removed (no partial set of outputs), files it had already replaced are
+  complete new versions (with ``--in_place`` the earlier inputs stay updated,
+  their previous WCS archived and restorable), the file being written keeps its
+  old content.  One line names the file and says "disk full".
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from tweakgui.cli import main
+from tweakgui.engine.restore import wcs_cards
+from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+
+SHAPE = (256, 256)
+
+
+@pytest.fixture(scope="module")
+def _visit_source(tmp_path_factory):
+    d = tmp_path_factory.mktemp("visit_src")
+    demo = make_demo_visit(d, n_images=2, shape=SHAPE, seed=2)
+    return SimpleNamespace(dir=d, truth=demo.truth)
+
+
+@pytest.fixture
+def visit(_visit_source, tmp_path):
+    d = tmp_path / "visit"
+    shutil.copytree(_visit_source.dir, d)
+    return SimpleNamespace(dir=d, a=d / "demo01_flt.fits", b=d / "demo02_flt.fits",
+                           refcat=d / "refcat.ecsv", out=tmp_path / "out", truth=_visit_source.truth,
+                           original=_visit_source.dir)
+
+
+def _hashes(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _run(capsys, args):
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def expect_exit2(capsys, visit, args, *words):
+    """Run ``tweakgui align ARGS --output_dir OUT``; check the exit-2 contract; return the line."""
+    before = _hashes(visit.dir)
+    rc, out, err = _run(capsys, ["align", *args, "--output_dir", visit.out])
+    lines = _lines(err)
+    assert rc == 2, (rc, out, err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tweakgui: error: "), lines[0]
+    assert "Traceback" not in err + out
+    for w in words:
+        assert str(w) in lines[0], (w, lines[0])
+    assert _hashes(visit.dir) == before
+    assert not visit.out.exists() or not any(visit.out.iterdir()), list(visit.out.iterdir())
+    return lines[0]
+
+
+def expect_failed(capsys, visit, args, failed: Path, *words):
+    """Run align; check exit 1: ``failed`` FAILED (stderr and report) with ``words`` in its reason."""
+    before = _hashes(visit.dir)
+    rc, out, err = _run(capsys, ["align", *args, "--output_dir", visit.out])
+    assert rc == 1, (rc, out, err)
+    assert "Traceback" not in err + out
+    lines = _lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"tweakgui: {failed}: FAILED: "), lines[0]
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert _hashes(visit.dir) == before
+    report = json.loads((visit.out / "tweakreg_report.json").read_text())
+    by_name = {Path(r["input"]).name: r for r in report["images"]}
+    bad = by_name.pop(failed.name)
+    assert bad["status"] == "FAILED" and bad["output"] is None
+    assert bad["reason"] and bad["reason"] in lines[0]
+    (other,) = by_name.values()
+    assert other["status"] in ("SUCCESS", "REFERENCE")
+    assert (visit.out / Path(other["output"]).name).is_file()
+    assert not (visit.out / f"{failed.name.split('_')[0]}_tweakreg.fits").exists()
+    return bad["reason"]
+
+
+def _set_sci(path: Path, func):
+    with fits.open(path, mode="update") as h:
+        h["SCI"].data = func(h["SCI"].data)
+
+
+# ------------------------------------------------------------------ baseline
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_the_good_visit_aligns(capsys, visit, absolute):
+    """The visit the cases break aligns: relative to 5 mas of the truth, absolute to 10 mas."""
+    extra = ["--abs_refcat", visit.refcat] if absolute else []
+    before = _hashes(visit.dir)
+    rc, out, err = _run(capsys, ["align", visit.a, visit.b, *extra, "--output_dir", visit.out])
+    assert rc == 0, err
+    assert err == ""
+    assert _hashes(visit.dir) == before
+    errs = {}
+    for p in (visit.a, visit.b):
+        with fits.open(visit.out / p.name.replace("_flt", "_tweakreg")) as h:
+            w = WCS(h["SCI"].header, h)
+        errs[p.name] = wcs_error_mas(w, visit.truth[p.name][0], SHAPE)
+    if absolute:
+        assert max(errs.values()) < 10.0, errs
+    else:
+        # relative: demo02 lands on demo01, whose injected error remains; compare the pair
+        with fits.open(visit.out / "demo01_tweakreg.fits") as h1, \
+                fits.open(visit.out / "demo02_tweakreg.fits") as h2:
+            w1, w2 = WCS(h1["SCI"].header, h1), WCS(h2["SCI"].header, h2)
+        t1, t2 = visit.truth["demo01_flt.fits"][0], visit.truth["demo02_flt.fits"][0]
+        # the same pixel offset between truth and fit on both images
+        x, y = 128.0, 128.0
+        d1 = np.subtract(w1.all_pix2world(x, y, 0), t1.all_pix2world(x, y, 0))
+        d2 = np.subtract(w2.all_pix2world(x, y, 0), t2.all_pix2world(x, y, 0))
+        assert np.hypot((d1[0] - d2[0]) * np.cos(np.radians(2.2)), d1[1] - d2[1]) * 3.6e6 < 5.0
+
+
+# ------------------------------------------------------------------ exit 2: files
+
+
+def test_missing_file(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.dir / "nope_flt.fits"], "nope_flt.fits", "not found")
+
+
+def test_not_fits(capsys, visit):
+    p = visit.dir / "text_flt.fits"
+    p.write_text("this is not a FITS file\n" * 200)
+    expect_exit2(capsys, visit, [visit.a, p], "text_flt.fits", "not a FITS file")
+
+
+@pytest.mark.parametrize("keep", [0.5, 4000 / 273600], ids=["in-data", "in-header"])
+def test_truncated_fits(capsys, visit, keep):
+    raw = visit.b.read_bytes()
+    p = visit.dir / "cut_flt.fits"
+    p.write_bytes(raw[: int(len(raw) * keep)])
+    expect_exit2(capsys, visit, [visit.a, p], "cut_flt.fits", "truncated")
+
+
+def test_fits_without_image_data(capsys, visit):
+    p = visit.dir / "table_flt.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(Table({"a": [1, 2]}))]).writeto(p)
+    expect_exit2(capsys, visit, [visit.a, p], "table_flt.fits", "no 2-D image data")
+
+
+def test_no_wcs(capsys, visit):
+    p = visit.dir / "nowcs_flt.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones(SHAPE, np.float32), name="SCI")]).writeto(p)
+    expect_exit2(capsys, visit, [visit.a, p], "nowcs_flt.fits", "no celestial WCS")
+
+
+def test_wildcard_matching_nothing(capsys, visit):
+    expect_exit2(capsys, visit, [visit.dir / "zz*_flt.fits"], "zz*_flt.fits", "matches no files")
+
+
+def test_list_naming_missing_files(capsys, visit):
+    lst = visit.dir / "visit.lst"
+    lst.write_text("demo01_flt.fits\nmissing_flt.fits\n")
+    expect_exit2(capsys, visit, [f"@{lst}"], "missing_flt.fits", "not found", "visit.lst")
+
+
+def test_malformed_asn(capsys, visit):
+    asn = visit.dir / "bad_asn.json"
+    asn.write_text('{"products": [{"members": [')
+    expect_exit2(capsys, visit, [asn], "bad_asn.json", "malformed association")
+
+
+def test_asn_without_science_members(capsys, visit):
+    asn = visit.dir / "bg_asn.json"
+    asn.write_text(json.dumps({"products": [{"members": [
+        {"expname": "demo01_flt.fits", "exptype": "background"}]}]}))
+    expect_exit2(capsys, visit, [asn], "bg_asn.json", "no science members")
+
+
+@pytest.mark.parametrize("how", ["same", "dot-path", "list"])
+def test_duplicate_inputs(capsys, visit, how):
+    second = {"same": str(visit.a), "dot-path": f"{visit.dir}/./demo01_flt.fits", "list": None}[how]
+    if second is None:
+        lst = visit.dir / "dup.lst"
+        lst.write_text("demo01_flt.fits\n")
+        second = f"@{lst}"
+    expect_exit2(capsys, visit, [visit.a, visit.b, second], "demo01_flt.fits", "more than once")
+
+
+# ------------------------------------------------------------- exit 2: catalogs
+
+
+def test_catfile_naming_missing_catalog(capsys, visit):
+    cf = visit.dir / "catfile.txt"
+    cf.write_text("demo01_flt.fits demo01_cat.ecsv\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--use_custom_catalogs", "true", "--catfile", cf],
+                 "demo01_cat.ecsv", "not found", "catfile.txt")
+
+
+def test_asn_naming_missing_catalog(capsys, visit):
+    asn = visit.dir / "cat_asn.json"
+    asn.write_text(json.dumps({"products": [{"members": [
+        {"expname": "demo01_flt.fits", "exptype": "science", "tweakreg_catalog": "gone.ecsv"},
+        {"expname": "demo02_flt.fits", "exptype": "science"}]}]}))
+    expect_exit2(capsys, visit, [asn, "--use_custom_catalogs", "true"], "gone.ecsv", "not found")
+
+
+def test_catalog_without_xy_columns(capsys, visit):
+    Table({"u": [1.0, 2.0], "v": [3.0, 4.0]}).write(visit.dir / "uv.ecsv")
+    cf = visit.dir / "catfile.txt"
+    cf.write_text("demo02_flt.fits uv.ecsv\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--use_custom_catalogs", "true", "--catfile", cf],
+                 "uv.ecsv", "no x/y", "demo02_flt.fits")
+
+
+def test_refcat_without_radec(capsys, visit):
+    p = visit.dir / "lb.ecsv"
+    Table({"alpha": [1.0, 2.0], "delta": [3.0, 4.0]}).write(p)
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--abs_refcat", p], "lb.ecsv", "no RA/DEC")
+
+
+def test_refcat_with_fewer_than_abs_minobj_sources(capsys, visit):
+    p = visit.dir / "few.ecsv"
+    Table({"RA": [150.1] * 5, "DEC": [2.2] * 5}).write(p)
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--abs_refcat", p, "--abs_minobj", "6"],
+                 "few.ecsv", "5 sources", "abs_minobj=6")
+
+
+def test_refcat_missing(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--abs_refcat", visit.dir / "none.ecsv"],
+                 "abs_refcat", "none.ecsv", "not found")
+
+
+# ----------------------------------------------------------- exit 2: exclusions
+
+
+def test_unparsable_region_file(capsys, visit):
+    (visit.dir / "bad.reg").write_text("# Region file format: DS9\nimage\ncircle(10,20\n")
+    ex = visit.dir / "exclusions.txt"
+    ex.write_text("demo02_flt.fits bad.reg\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--exclusions", ex], "bad.reg", "cannot parse",
+                 "demo02_flt.fits")
+
+
+def test_region_file_of_garbage(capsys, visit):
+    (visit.dir / "junk.reg").write_bytes(bytes(range(256)) * 4)
+    ex = visit.dir / "exclusions.txt"
+    ex.write_text("demo02_flt.fits junk.reg\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--exclusions", ex], "junk.reg")
+
+
+def test_exclusions_file_naming_missing_region(capsys, visit):
+    ex = visit.dir / "exclusions.txt"
+    ex.write_text("demo02_flt.fits nothere.reg\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--exclusions", ex], "nothere.reg", "not found")
+
+
+def test_mask_of_wrong_shape(capsys, visit):
+    fits.PrimaryHDU(np.ones((100, 120), np.uint8)).writeto(visit.dir / "mask.fits")
+    ex = visit.dir / "exclusions.txt"
+    ex.write_text("demo01_flt.fits mask.fits\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--exclusions", ex], "mask.fits", "(100, 120)",
+                 "(256, 256)")
+
+
+# ----------------------------------------------------------- exit 2: parameters
+
+
+def test_unknown_parameter(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--snr_treshold", "5"], "--snr_treshold", "unknown")
+
+
+def test_wrong_type(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--snr_threshold", "five"], "snr_threshold",
+                 "must be a number", "'five'")
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("minobj", "0", ("minobj", ">= 1")),
+    ("fitgeometry", "affine", ("fitgeometry", "must be one of")),
+    ("searchrad", "-1", ("searchrad",)),
+])
+def test_out_of_range(capsys, visit, name, value, words):
+    expect_exit2(capsys, visit, [visit.a, visit.b, f"--{name}", value], *words)
+
+
+def test_separation_not_above_sqrt2_tolerance(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--separation", "1.0", "--tolerance", "0.75"],
+                 "separation (1)", "sqrt(2) * tolerance")
+
+
+def test_bad_value_in_config_file(capsys, visit):
+    cfg = visit.dir / "visit.cfg"
+    cfg.write_text("[visit]\nsnr_threshold = lots\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--config", cfg], "visit.cfg", "snr_threshold")
+
+
+def test_parameter_without_value(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--snr_threshold"], "--snr_threshold", "needs a value")
+
+
+# ---------------------------------------------------------- exit 2: output dir
+
+
+def test_output_dir_under_a_regular_file(capsys, visit):
+    blocker = visit.out.parent / "out_is_a_file"
+    blocker.write_text("x")
+    rc, out, err = _run(capsys, ["align", visit.a, visit.b, "--output_dir", blocker / "sub"])
+    assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err
+    assert "out_is_a_file" in err and "not a directory" in err
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root can write into a read-only directory")
+def test_output_dir_read_only(capsys, visit):
+    visit.out.mkdir()
+    visit.out.chmod(0o555)
+    try:
+        line = expect_exit2(capsys, visit, [visit.a, visit.b], str(visit.out), "not writable")
+    finally:
+        visit.out.chmod(0o755)
+    assert "permission denied" in line
+
+
+def test_report_under_a_regular_file(capsys, visit):
+    blocker = visit.out.parent / "report_is_a_file"
+    blocker.write_text("x")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--report", blocker / "r.json"], "--report",
+                 "report_is_a_file")
+
+
+# ------------------------------------------------------------ exit 1: one image
+
+
+def test_all_nan_image_fails_alone(capsys, visit):
+    _set_sci(visit.b, lambda d: np.full_like(d, np.nan))
+    expect_failed(capsys, visit, [visit.a, visit.b, "--abs_refcat", visit.refcat], visit.b,
+                  "no valid pixels")
+
+
+def test_image_without_sources_fails_alone(capsys, visit):
+    _set_sci(visit.b, lambda d: np.full_like(d, 50.0))
+    expect_failed(capsys, visit, [visit.a, visit.b, "--abs_refcat", visit.refcat], visit.b,
+                  "no sources found", "snr_threshold")
+
+
+def test_images_that_do_not_overlap(capsys, visit):
+    with fits.open(visit.b, mode="update") as h:
+        h["SCI"].header["CRVAL1"] += 0.5  # 30' away: 10" images cannot overlap
+    reason = expect_failed(capsys, visit, [visit.a, visit.b], visit.b, "not enough matches")
+    assert "overlap" in reason or "searchrad" in reason
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_offset_beyond_searchrad(capsys, visit, absolute):
+    with fits.open(visit.b, mode="update") as h:
+        h["SCI"].header["CRVAL2"] += 4.0 / 3600  # 4" > searchrad = 2"
+    extra = ["--abs_refcat", visit.refcat] if absolute else []
+    reason = expect_failed(capsys, visit, [visit.a, visit.b, *extra], visit.b, "searchrad")
+    assert "raise it or set x/yoffset" in reason
+
+
+# ----------------------------------------------------------------- disk full
+
+
+def _fill_disk_after(monkeypatch, n_ok: int):
+    """Make the (n_ok+1)-th FITS write fail with ENOSPC after writing part of the file."""
+    real = fits.HDUList.writeto
+    calls = []
+
+    def writeto(self, fileobj, *args, **kwargs):
+        if not isinstance(fileobj, (str, os.PathLike)):  # in-memory (embedded headerlets)
+            return real(self, fileobj, *args, **kwargs)
+        calls.append(fileobj)
+        if len(calls) > n_ok:
+            with open(fileobj, "wb") as fh:
+                fh.write(b"SIMPLE  =" + b"\0" * 4000)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, fileobj, *args, **kwargs)
+
+    monkeypatch.setattr(fits.HDUList, "writeto", writeto)
+    return calls
+
+
+def test_disk_full_while_writing(capsys, visit, monkeypatch):
+    calls = _fill_disk_after(monkeypatch, 2)  # image 1 and its headerlet, then full
+    line = expect_exit2(capsys, visit, [visit.a, visit.b, "--abs_refcat", visit.refcat],
+                        "demo02_tweakreg.fits", "disk full", "removed")
+    assert len(calls) == 3
+    assert "2 new file(s)" in line
+
+
+def test_disk_full_keeps_older_outputs(capsys, visit, monkeypatch):
+    rc, _, err = _run(capsys, ["align", visit.a, visit.b, "--output_dir", visit.out])
+    assert rc == 0, err
+    old = _hashes(visit.out)
+    _fill_disk_after(monkeypatch, 1)
+    rc, _, err = _run(capsys, ["align", visit.a, visit.b, "--abs_refcat", visit.refcat,
+                               "--output_dir", visit.out])
+    assert rc == 2 and len(_lines(err)) == 1 and "disk full" in err
+    new = _hashes(visit.out)
+    assert set(new) == set(old)  # nothing new left behind, no temporary file
+    # demo01 was replaced completely (new WCS), demo01's headerlet write failed: old bytes
+    assert new["demo01_hlet.fits"] == old["demo01_hlet.fits"]
+    with fits.open(visit.out / "demo01_tweakreg.fits") as h:
+        assert h["SCI"].header["WCSNAME"] == "TWEAK"
+
+
+def test_disk_full_in_place(capsys, visit, monkeypatch):
+    before = _hashes(visit.dir)
+    _fill_disk_after(monkeypatch, 2)  # input 1 and its headerlet written, input 2 fails
+    rc, _, err = _run(capsys, ["align", visit.a, visit.b, "--abs_refcat", visit.refcat, "--in_place",
+                               "--output_dir", visit.out])
+    assert rc == 2 and len(_lines(err)) == 1 and "disk full" in err and "demo02_flt.fits" in err
+    after = _hashes(visit.dir)
+    assert after["demo02_flt.fits"] == before["demo02_flt.fits"]
+    assert after["demo01_flt.fits"] != before["demo01_flt.fits"]  # complete new version ...
+    monkeypatch.undo()
+    rc, _, err = _run(capsys, ["restore", visit.a])  # ... whose old WCS comes back exactly
+    assert rc == 0, err
+    assert _hashes(visit.dir)["demo01_flt.fits"] != before["demo01_flt.fits"]  # history kept
+    orig = fits.getheader(visit.original / visit.a.name, "SCI")
+    restored = fits.getheader(visit.a, "SCI")
+    assert wcs_cards(restored) == wcs_cards(orig)
+    assert not [p for p in visit.dir.iterdir() if "tweakgui-tmp" in p.name]
+
+
+# ------------------------------------------------------------ debug, processes
+
+
+@pytest.mark.parametrize("case", ["missing", "parameter"])
+def test_debug_shows_the_traceback(capsys, visit, case):
+    args = {"missing": [visit.dir / "nope_flt.fits"],
+            "parameter": [visit.a, "--snr_threshold", "five"]}[case]
+    rc, _, err = _run(capsys, ["align", *args, "--output_dir", visit.out, "--debug"])
+    assert rc == 2
+    assert "Traceback" in err
+    assert err.rstrip().splitlines()[-1].startswith("tweakgui: error: ")
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "tweakgui", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "parameter"])
+def test_process_prints_one_line_no_traceback(visit, case):
+    if case == "truncated":
+        (visit.dir / "cut_flt.fits").write_bytes(visit.b.read_bytes()[:100_000])
+    args = {"missing": [visit.a, "nope_flt.fits"],
+            "truncated": [visit.a, "cut_flt.fits"],
+            "parameter": [visit.a, "--fitgeometry", "affine"]}[case]
+    before = _hashes(visit.dir)
+    p = _cli("align", *args, "--output_dir", "out", cwd=visit.dir)
+    assert p.returncode == 2, p.stderr
+    assert len(_lines(p.stderr)) == 1 and p.stderr.startswith("tweakgui: error: "), p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    assert not (visit.dir / "out").exists()
+    assert _hashes(visit.dir) == before
+
+
+def test_process_failed_image(visit):
+    _set_sci(visit.b, lambda d: np.full_like(d, np.nan))
+    p = _cli("align", visit.a, visit.b, "--output_dir", visit.out, cwd=visit.dir)
+    assert p.returncode == 1, p.stderr
+    assert _lines(p.stderr) == [f"tweakgui: {visit.b}: FAILED: SCI,1: no valid pixels (all NaN or masked)"]
+    assert "FAILED" in p.stdout and "Traceback" not in p.stderr
