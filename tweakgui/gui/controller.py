@@ -73,6 +73,7 @@ class SessionController(QObject):
         self.regions: dict[tuple[str, str], list[Shape]] = {}
         self.excluded: set[MatchKey] = set()
         self.accepted: dict[str, bool] = {}
+        self.rejected: set[str] = set()  # images the user rejected
         self.selected: str | None = None
         self.selected_chip = 0
         self.selected_match: MatchKey | None = None
@@ -406,7 +407,8 @@ class SessionController(QObject):
         self.result = result
         self.session_summary = None
         for r in result.images:
-            self.accepted[r.exposure.name] = r.status != model.STATUS_FAILED
+            name = r.exposure.name
+            self.accepted[name] = r.status != model.STATUS_FAILED and name not in self.rejected
         nok = sum(r.status != model.STATUS_FAILED for r in result.images)
         log.info("alignment finished: %d of %d images aligned", nok, len(result.images))
         for f in result.fits:
@@ -487,7 +489,12 @@ class SessionController(QObject):
 
     # ---------------------------------------------------------------- saving
     def set_accepted(self, name: str, accepted: bool) -> None:
+        """Accept or reject an image's fit for saving; a rejection outlives refits."""
         self.accepted[name] = bool(accepted)
+        if accepted:
+            self.rejected.discard(name)
+        else:
+            self.rejected.add(name)
         self.stateChanged.emit()
 
     def save(self, output_dir: str | Path, kinds=None, only: set[str] | None = None,

@@ -114,6 +114,7 @@ def apply_session(ctl, d: dict) -> None:
     ctl.regions = dict(d["regions"])
     ctl.excluded = set(d["excluded"])
     ctl.accepted = {k: bool(v) for k, v in d.get("accepted", {}).items()}
+    ctl.rejected = {k for k, v in ctl.accepted.items() if not v}
     ctl.selected = None
     ctl.view.show_params(ctl.params)
     ctl.set_inputs(d["inputs"])

@@ -1,0 +1,182 @@
+"""Panels on their own or in the window with the fake engine: settings, files, regions, polish."""
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+from tweakgui.engine.params import SPEC, TweakRegParams
+from tweakgui.gui import menus
+from tweakgui.gui.dialogs import about_text
+from tweakgui.gui.region_shapes import Shape
+
+from fake_engine import FakeEngine
+
+
+@pytest.fixture
+def win(qtbot, make_window):
+    eng = FakeEngine()
+    w = make_window(engine=eng.api())
+    with qtbot.waitSignal(w.ctl.jobDone, timeout=5000):
+        w.add_inputs(["a_flt.fits", "b_flt.fits", "c_flt.fits"])
+    return w
+
+
+def test_settings_built_from_spec(qtbot, win):
+    panel = win.params_panel
+    assert set(panel.fields) == {s.name for s in SPEC}
+    for s in SPEC:
+        assert s.doc.split("(")[0].strip()[:30] in panel.fields[s.name].toolTip()
+    # only the fields of the chosen starfinder are shown
+    assert win.ctl.params.starfinder == "iraf"
+    assert panel.is_shown("sharplo") and not panel.is_shown("npixels")
+    panel.fields["starfinder"].setCurrentText("segmentation")
+    assert win.ctl.params.starfinder == "segmentation"
+    assert not panel.is_shown("sharplo") and panel.is_shown("npixels") and panel.is_shown("nlevels")
+    panel.fields["starfinder"].setCurrentText("sep")
+    assert panel.is_shown("npixels") and not panel.is_shown("connectivity")
+
+
+def test_validation_at_the_field(qtbot, win):
+    panel = win.params_panel
+    f = panel.fields["searchrad"]
+    f.setText("-1")
+    f.editingFinished.emit()
+    assert win.ctl.params.searchrad == 2.0  # the previous value stays in force
+    assert not panel.errors["searchrad"].isHidden()
+    assert "searchrad must be > 0" in panel.errors["searchrad"].text()
+    assert "d63031" in f.styleSheet()
+    f.setText("3.5")
+    f.editingFinished.emit()
+    assert win.ctl.params.searchrad == 3.5 and panel.errors["searchrad"].isHidden()
+    # a rule over two parameters is reported at the field being edited
+    t = panel.fields["separation"]
+    t.setText("0.5")
+    t.editingFinished.emit()
+    assert "separation (0.5) must be > sqrt(2) * tolerance" in panel.errors["separation"].text()
+    assert win.ctl.params.separation == 1.0
+    # None where allowed
+    b = panel.fields["brightest"]
+    b.setText("")
+    b.editingFinished.emit()
+    assert win.ctl.params.brightest is None
+
+
+def test_parameter_files_roundtrip(qtbot, win, tmp_path):
+    win.ctl.update_param("snr_threshold", 7.5)
+    win.ctl.update_param("fitgeometry", "rscale")
+    win.save_params(str(tmp_path / "p.asdf"), None)
+    win.save_params(str(tmp_path / "p.cfg"), "visit1")
+    win.ctl.set_params(TweakRegParams())
+    win.load_params(str(tmp_path / "p.asdf"), None)
+    assert (win.ctl.params.snr_threshold, win.ctl.params.fitgeometry) == (7.5, "rscale")
+    assert win.params_panel.fields["snr_threshold"].text() == "7.5"
+    win.ctl.set_params(TweakRegParams())
+    win.load_params(str(tmp_path / "p.cfg"), "visit1")
+    assert (win.ctl.params.snr_threshold, win.ctl.params.fitgeometry) == (7.5, "rscale")
+    win.load_params(str(tmp_path / "missing.cfg"), None)
+    assert win.errors[-1][0] == "Cannot load parameters" and "missing.cfg" in win.errors[-1][1]
+
+
+def test_files_panel_edits(qtbot, win):
+    f = win.files
+    assert f.names() == ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
+    item = f.tree.topLevelItem(1)
+    item.setText(1, "mygroup")
+    assert win.ctl.exposure("b_flt.fits").group_id == "mygroup"
+    item = f.tree.topLevelItem(2)
+    item.setCheckState(4, Qt.Unchecked)
+    assert win.ctl.accepted["c_flt.fits"] is False
+    f.tree.setCurrentItem(f.tree.topLevelItem(2))  # as a click does
+    assert win.ctl.selected == "c_flt.fits"
+    assert win.image_view.title.text().startswith("c_flt.fits")
+    for _ in range(2):
+        qtbot.mouseClick(f.findChild(object, "files_up"), Qt.LeftButton)
+    assert f.names() == ["c_flt.fits", "a_flt.fits", "b_flt.fits"]
+    f.select("b_flt.fits")
+    qtbot.mouseClick(f.findChild(object, "files_reference"), Qt.LeftButton)
+    assert f.names()[0] == "b_flt.fits" and win.ctl.params.enforce_user_order
+    assert win.params_panel.fields["enforce_user_order"].isChecked()
+    f.select("a_flt.fits")
+    qtbot.mouseClick(f.findChild(object, "files_remove"), Qt.LeftButton)
+    assert f.names() == ["b_flt.fits", "c_flt.fits"]
+    f.spec.setText("d_flt.fits")
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        qtbot.keyClick(f.spec, Qt.Key_Return)
+    assert "d_flt.fits" in f.names()
+
+
+def test_regions_drawn_on_the_image(qtbot, win, tmp_path):
+    win.ctl.select_image("b_flt.fits")
+    qtbot.mouseClick(win.image_view.findChild(object, "add_circle"), Qt.LeftButton)
+    qtbot.mouseClick(win.image_view.findChild(object, "add_box"), Qt.LeftButton)
+    qtbot.mouseClick(win.image_view.findChild(object, "add_polygon"), Qt.LeftButton)
+    shapes = win.ctl.regions[("b_flt.fits", "SCI,1")]
+    assert [s.kind for s in shapes] == ["circle", "box", "polygon"]
+    assert not any(s.include for s in shapes)
+    qtbot.mouseClick(win.image_view.findChild(object, "region-toggle"), Qt.LeftButton)
+    assert [s.include for s in win.ctl.regions[("b_flt.fits", "SCI,1")]] == [False, False, True]
+    # centred in the 200×200 view
+    cx, cy, r = win.ctl.regions[("b_flt.fits", "SCI,1")][0].params
+    assert abs(cx - 100) < 10 and abs(cy - 100) < 10 and r > 2
+    # save and load back as DS9 (1-based in the file, 0-based in memory)
+    path = tmp_path / "b.reg"
+    win.save_regions(str(path))
+    assert "-circle(" in path.read_text()
+    win.ctl.select_image("c_flt.fits")
+    win.load_regions(str(path))
+    got = win.ctl.regions[("c_flt.fits", "SCI,1")]
+    assert [s.kind for s in got] == ["circle", "box", "polygon"]
+    assert got[0].params == pytest.approx((cx, cy, r), abs=1e-3)
+    # switching images shows each chip's own regions
+    win.ctl.select_image("a_flt.fits")
+    assert win.image_view.regions.shapes() == []
+    win.ctl.select_image("b_flt.fits")
+    assert len(win.image_view.regions.shapes()) == 3
+    win.load_regions(str(tmp_path / "nope.reg"))
+    assert win.errors[-1][0] == "Cannot load regions"
+
+
+def test_residual_panels_and_vectors(qtbot, win):
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    win.ctl.select_image("b_flt.fits")
+    fit = win.ctl.shown_fit()
+    used = fit.matches["used"]
+    import numpy as np
+
+    rms = np.sqrt(np.mean((np.asarray(fit.matches["dx"])[used] * 1000) ** 2))
+    assert win.residuals.rms_mas["dx"] == pytest.approx(rms)
+    assert f"RMS {rms:.2f} mas" in win.residuals.res_text["dx_x"].toPlainText()
+    # vectors drawn as pairs: one segment per match, from (x, y) to (x + s dx, y + s dy)
+    xs, ys = win.residuals.vec_lines["used"].getData()
+    assert len(xs) == 2 * int(used.sum())
+    s = win.residuals.vector_scale
+    assert xs[1] - xs[0] == pytest.approx(s * fit.matches["dx"][0] * 1000)
+    kx, _ky = win.residuals.vec_key.getData()
+    key_mas = float(win.residuals.vec_key_text.toPlainText().split()[0])
+    assert kx[1] - kx[0] == pytest.approx(s * key_mas)
+    # the clipped match is drawn as clipped in the image view
+    assert win.image_view.count("clipped") == 1
+    assert win.files.tree.topLevelItem(1).icon(0).isNull() is False
+
+
+def test_visit_footprints(qtbot, win):
+    win.docks["visit"].raise_()
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    qtbot.waitUntil(lambda: win.visit_view.n_drawn["after"] == 2, timeout=2000)
+    assert win.visit_view.n_drawn == {"before": 3, "after": 2}
+
+
+def test_about_recent_and_shortcuts(qtbot, win):
+    text = about_text()
+    for lib in ("tweakwcs", "astropy", "photutils", "PySide6"):
+        assert lib in text
+    assert win.actions["run"].shortcut().toString() == "F5"
+    assert win.actions["cancel"].shortcut().toString() == "Esc"
+    menus._fill_recent(win)
+    labels = [a.text() for a in win.recent_menu.actions()]
+    assert labels[0].startswith("a_flt.fits + 2 more")
+    # every action on the toolbar explains itself
+    for key in ("add", "run", "refit", "cancel", "exclude", "save_outputs"):
+        assert win.actions[key].toolTip()
