@@ -139,6 +139,17 @@ def test_read_wcs_file_errors(tmp_path):
         jwst.read_wcs_file(tmp_path / "y.asdf")
 
 
+def test_resampled_wcs_is_refused(shared_data, tmp_path):
+    import asdf
+
+    src = shared_data / "jwst-tweakreg-tests/mosaic_long_i2d_gwcs.asdf"
+    with asdf.open(src) as af:
+        tree = {"wcs": af["wcs"], "wcsinfo": {"v2_ref": 0.0, "v3_ref": 0.0, "roll_ref": 0.0}}
+        asdf.AsdfFile(tree).write_to(tmp_path / "i2d_tweakreg.asdf")
+    with pytest.raises(InputError, match="no v2v3 frame"):
+        jwst.read_wcs_exposure(tmp_path / "i2d_tweakreg.asdf")
+
+
 def test_is_gwcs_file(shared_data, cal, tmp_path):
     import asdf
 

@@ -149,6 +149,15 @@ def _observation_epoch(obs: dict) -> tuple[str | None, float | None]:
     return t.isot, float(t.decimalyear)
 
 
+def _check_v2v3(path: Path, wcs) -> None:
+    frames = list(getattr(wcs, "available_frames", []) or [])
+    if "v2v3" not in frames and "v2v3vacorr" not in frames:
+        raise InputError(
+            f"{path}: the GWCS has no v2v3 frame (frames: {' -> '.join(frames)}; a resampled "
+            f"i2d?); aligning a JWST image needs its detector -> v2v3 -> world WCS"
+        )
+
+
 def _ensure_bounding_box(wcs, shape: tuple[int, int]) -> None:
     if wcs.bounding_box is None:
         ny, nx = shape
@@ -188,6 +197,7 @@ def read_jwst_exposure(path: str | Path, group_id: str | None = None) -> Exposur
         missing = [k for k in ("v2_ref", "v3_ref", "roll_ref") if wcsinfo.get(k) is None]
         if missing:
             raise InputError(f"{path}: meta.wcsinfo lacks {', '.join(missing)}")
+        _check_v2v3(path, wcs)
         obs = {k: v for k, v in dict(model.meta.observation.instance).items() if v is not None}
         inst = dict(model.meta.instance.get("instrument", {}))
         meta_group = model.meta.instance.get("group_id")
@@ -275,6 +285,7 @@ def read_wcs_exposure(path: str | Path, group_id: str | None = None) -> Exposure
     missing = [k for k in ("v2_ref", "v3_ref", "roll_ref") if wcsinfo.get(k) is None]
     if missing:
         raise InputError(f"{path}: wcsinfo lacks {', '.join(missing)}")
+    _check_v2v3(path, wcs)
     if wcs.pixel_shape is not None:
         nx, ny = wcs.pixel_shape
     elif wcs.bounding_box is not None:
