@@ -264,3 +264,19 @@ def test_input_untouched_and_inf_masked(field, finder):
     assert not (np.hypot(cat["x"] - 300, cat["y"] - 300) < 3).any()
     ti, _, _, _ = match_to_truth(cat, field.truth, radius=1.0)
     assert len(ti) >= len(field.truth) - 2
+
+
+def test_sigma_radius_sets_the_kernel_footprint(field):
+    """IRAF starfind's flux is the sum within sigma_radius kernel sigmas: about the
+    enclosed fraction of a Gaussian, 1 - exp(-k^2/2) = 0.68 at k=1.5 and 0.99 at k=3
+    (less a little for the pixel grid and the local sky)."""
+    ratios = {}
+    for k in (1.5, 3.0):
+        cat = detect_sources(field.data, params_for("iraf", sigma_radius=k))
+        ti, fj, _, _ = match_to_truth(cat, field.truth, radius=1.0)
+        ratios[k] = np.median(np.asarray(cat["flux"])[fj] / np.asarray(field.truth["flux"])[ti])
+    assert 0.55 < ratios[1.5] < 0.70
+    assert 0.95 < ratios[3.0] < 1.0
+    dao = [np.median(detect_sources(field.data, params_for("dao", sigma_radius=k))["flux"])
+           for k in (1.5, 3.0)]
+    assert dao[1] > dao[0]
