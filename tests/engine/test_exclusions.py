@@ -156,6 +156,17 @@ def test_regions_across_and_beyond_the_edge(tmp_path):
     assert m.all()  # the only include region is off the chip
 
 
+def test_physical_coordinates_read_as_image(tmp_path):
+    shape = (100, 100)
+    image = region_mask(write(tmp_path, "i.reg", "image\ncircle(51,51,10)\n-box(51,51,4,4,0)\n"), shape)
+    physical = region_mask(write(tmp_path, "p.reg", "physical\ncircle(51,51,10)\n-box(51,51,4,4,0)\n"),
+                           shape)
+    oneline = region_mask(write(tmp_path, "o.reg", "physical;circle(51,51,10);-box(51,51,4,4,0)\n"),
+                          shape)
+    assert (~image).sum() == 305 - 9  # strict-inside pixel centres: r=10 disc minus a 3x3 core
+    assert np.array_equal(physical, image) and np.array_equal(oneline, image)
+
+
 def test_include_then_exclude_pixels(tmp_path):
     m = region_mask(write(tmp_path, "r.reg", "image\nbox(100.5,100.5,100,100,0)\n-circle(101,101,20)\n"),
                     (200, 200))

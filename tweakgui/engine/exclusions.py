@@ -166,6 +166,11 @@ def regions_from_file(path) -> list:
     if not path.is_file():
         raise InputError(f"region file {path}: not found")
     text = path.read_text(errors="replace")
+    # regions does not know DS9's "physical" system; on full-frame images it is
+    # the image system (pyregion, which drizzlepac uses, reads it the same way)
+    text, n_phys = _PHYSICAL.subn(r"\1image", text)
+    if n_phys:
+        log.info("region file %s: 'physical' coordinates read as image pixels", path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -178,6 +183,9 @@ def regions_from_file(path) -> list:
     for r in regs:
         r.meta["include"] = 1 if is_include(r) else 0
     return regs
+
+
+_PHYSICAL = re.compile(r"(?im)(^|;)\s*physical\s*(?=;|#|$)")
 
 
 def _has_content(text: str) -> bool:
