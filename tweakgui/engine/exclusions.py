@@ -91,7 +91,11 @@ def read_exclusions_file(path) -> dict[str, list[str | None]]:
                 raise InputError(f"exclusions file {path} line {lineno}: {e} not found "
                                  f"(looked for {f})")
             chips.append(str(f))
-        out[os.path.basename(image)] = chips
+        key = os.path.basename(image)
+        if key in out:
+            log.warning("exclusions file %s line %d: %s listed again; this line wins",
+                        path, lineno, key)
+        out[key] = chips
     return out
 
 
