@@ -178,6 +178,7 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
             fitgeom=fitgeom,
             nclip=getattr(params, prefix + "nclip"),
             sigma=(getattr(params, prefix + "sigma"), "rmse"),
+            group_bb_policy=_bb_policy(params, kind),
         )
     except Exception as e:  # tweakwcs raises for too few catalogs, confusion, etc.
         reason = f"{kind} alignment failed: {e}"
@@ -220,6 +221,20 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
         f = fits_out[e.group_id]
         new_wcs.append(c.wcs if f.status == STATUS_SUCCESS else e.wcs)
     return list(fits_out.values()), new_wcs
+
+
+def _bb_policy(params, kind: str):
+    """tweakwcs' group_bb_policy: exact polygon unions only where they matter.
+
+    A group's bounding polygon (the union of its images' footprints, ~1 s
+    per call for 8 images in spherical_geometry, and growing fast with the
+    group size) only orders the groups, which tweakwcs does only in a
+    relative alignment with ``expand_refcat`` and without
+    ``enforce_user_order``.  Elsewhere the convex hull (policy 0) is enough.
+    """
+    if kind == "relative" and params.expand_refcat and not params.enforce_user_order:
+        return "auto"
+    return 0
 
 
 class NearestMatch(MatchCatalogs):
@@ -270,7 +285,7 @@ def _refine(gid, idx, entries, correctors, refcat, ref_tpwcs, scale, params, pre
             align_wcs(trial, refcat=refcat, ref_tpwcs=ref_tpwcs, enforce_user_order=True, expand_refcat=False,
                       minobj=getattr(params, prefix + "minobj"), match=NearestMatch(radius / scale),
                       fitgeom=fitgeom, nclip=getattr(params, prefix + "nclip"),
-                      sigma=(getattr(params, prefix + "sigma"), "rmse"))
+                      sigma=(getattr(params, prefix + "sigma"), "rmse"), group_bb_policy=0)
         except Exception as e:  # keep the coarse solution
             log.info("%s: refinement skipped (%s)", gid, e)
             return

@@ -94,36 +94,75 @@ def _detect_chip(exposure, chip, params) -> Table:
 
 
 def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None, reuse: dict | None = None):
-    """Source catalogs per exposure and chip; errors per exposure (None where fine)."""
+                 cancel: threading.Event | None = None, reuse: dict | None = None,
+                 jobs: int | None = None, scheduler=None, cache="default"):
+    """Source catalogs per exposure and chip; errors per exposure (None where fine).
+
+    Catalogs come, in this order, from ``reuse``, the custom catalog, the
+    ``cache`` (a :class:`~tweakgui.engine.cache.CatalogCache`; ``"default"``
+    is the process-wide one, None disables it) or detection, which runs on
+    ``jobs`` processes or on the Dask ``scheduler`` (see
+    :mod:`tweakgui.engine.parallel`) and fills the cache.
+    """
+    from . import parallel
+    from .cache import default_cache
+
     reuse = reuse or {}
-    cats: list[list[Table]] = []
-    errors: list[str | None] = []
+    if isinstance(cache, str) and cache == "default":
+        cache = default_cache()
     n = len(visit.exposures)
-    for i, exp in enumerate(visit.exposures):
-        _check(cancel)
-        if progress:
-            progress("detect", i, n, exp.name)
-        chip_cats, err = [], None
-        for chip in exp.chips:
+    cats: list[list] = [[None] * len(e.chips) for e in visit.exposures]
+    errs: list[list] = [[None] * len(e.chips) for e in visit.exposures]
+    keys: dict[tuple[int, int], str] = {}
+    tasks, task_of = [], []
+    ready = 0
+    for ei, exp in enumerate(visit.exposures):
+        todo = []
+        for ci, chip in enumerate(exp.chips):
             key = catalog_key(exp, chip)
             try:
                 if key in reuse:
-                    cat = reuse[key]
+                    cats[ei][ci] = reuse[key]
                 elif params.use_custom_catalogs and chip.catalog_path is not None:
-                    cat = catalogs.read_custom_catalog(chip.catalog_path)
+                    cats[ei][ci] = catalogs.read_custom_catalog(chip.catalog_path)
                 else:
-                    cat = _detect_chip(exp, chip, params)
+                    if cache is not None:
+                        keys[(ei, ci)] = cache.key(exp, chip, params)
+                        cats[ei][ci] = cache.get(keys[(ei, ci)])
+                    if cats[ei][ci] is None:
+                        todo.append(ci)
             except InputError as e:
-                err, cat = str(e), Table(names=("x", "y"), dtype=(float, float))
+                errs[ei][ci] = str(e)
             except Exception as e:  # one image's failure never stops the others
-                log.debug("detection failed", exc_info=True)
-                err, cat = f"{chip.name}: {e}", Table(names=("x", "y"), dtype=(float, float))
-            chip_cats.append(cat)
-        if err is None and sum(len(c) for c in chip_cats) == 0:
+                log.debug("catalog failed", exc_info=True)
+                errs[ei][ci] = f"{chip.name}: {e}"
+        if todo:
+            tasks.append((exp, todo))
+            task_of.append(ei)
+        else:  # reused, custom or cached: reported as the serial loop would
+            _check(cancel)
+            if progress:
+                progress("detect", ready, n, exp.name)
+            ready += 1
+    if tasks:
+        log.info("detecting sources in %d of %d images", len(tasks), n)
+    results = parallel.run_detection(tasks, params, jobs=jobs, scheduler=scheduler, progress=progress,
+                                     cancel=cancel, done_before=ready, total=n)
+    for ei, res in zip(task_of, results):
+        for ci, cat, err in res:
+            cats[ei][ci], errs[ei][ci] = cat, err
+            if err is None and cache is not None and (ei, ci) in keys:
+                cache.put(keys[(ei, ci)], cat)
+    errors: list[str | None] = []
+    for ei, exp in enumerate(visit.exposures):
+        err = None
+        for ci in range(len(exp.chips)):
+            if errs[ei][ci] is not None:
+                err = errs[ei][ci]
+                cats[ei][ci] = Table(names=("x", "y"), dtype=(float, float))
+        if err is None and sum(len(c) for c in cats[ei]) == 0:
             err = "no sources found (lower snr_threshold, check the image or the exclusions)"
-        log.info("%s: %d sources%s", exp.name, sum(len(c) for c in chip_cats), f" ({err})" if err else "")
-        cats.append(chip_cats)
+        log.info("%s: %d sources%s", exp.name, sum(len(c) for c in cats[ei]), f" ({err})" if err else "")
         errors.append(err)
     if progress:
         progress("detect", n, n, "done")
@@ -197,7 +236,8 @@ def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, 
 
 
 def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-        catalogs: dict | None = None, excluded: set | None = None) -> VisitResult:
+        catalogs: dict | None = None, excluded: set | None = None, jobs: int | None = None,
+        scheduler=None, cache="default") -> VisitResult:
     """Align a visit.  See the module docstring.
 
     Parameters
@@ -211,11 +251,20 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         ``{(exposure.name, chip.name): Table}`` of catalogs to reuse instead of detecting.
     excluded : set, optional
         ``{(exposure.name, chip.name, row)}`` sources the user excluded from the fits.
+    jobs : int, optional
+        Processes for source detection (default: all cores; 1 detects here).
+    scheduler : str or distributed.Client, optional
+        Detect on a Dask cluster: ``"local"``, a scheduler address or a client.
+    cache : CatalogCache, "default" or None
+        Detected catalogs kept between runs (keyed by file content and the
+        detection parameters): a refit with other matching or fit
+        parameters does not detect again.  None: always detect.
     """
     excluded = set(excluded or ())
     refcat = load_refcat(visit, params)
     _check(cancel)
-    cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs)
+    cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs, jobs=jobs,
+                                scheduler=scheduler, cache=cache)
     _check(cancel)
     n_exp = len(visit.exposures)
     ok = [errors[i] is None for i in range(n_exp)]
