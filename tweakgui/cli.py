@@ -63,6 +63,9 @@ def _align_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="report path (default: <output_dir>/tweakreg_report.json)")
     p.add_argument("--in_place", action="store_true", help="update the input files (old WCS archived)")
     p.add_argument("--jobs", type=int, default=None, help="parallel detection processes (default: all cores)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="detect on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
+                        "(needs the dask extra; workers must see the input files)")
     p.add_argument("--log", help="also write the log to this file")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -182,7 +185,7 @@ def _align(args, overrides) -> int:
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     if not args.quiet and not sys.stderr.isatty():
         progress = _progress_printer(sys.stdout)
-    result = pipeline.run(visit, params, progress=progress, **_jobs_kw(args.jobs))
+    result = pipeline.run(visit, params, progress=progress, **_jobs_kw(args.jobs, args.scheduler))
     pipeline.save_outputs(result, out, params, in_place=args.in_place, report_path=args.report)
     _summary(result, sys.stdout)
     if result.report_path:
@@ -194,14 +197,16 @@ def _align(args, overrides) -> int:
     return 1 if result.n_failed else 0
 
 
-def _jobs_kw(jobs):
+def _jobs_kw(jobs, scheduler=None):
     import inspect
 
     from tweakgui.engine import pipeline
 
-    if jobs is not None and "jobs" in inspect.signature(pipeline.run).parameters:
-        return {"jobs": jobs}
-    return {}
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {jobs}")
+    accepted = inspect.signature(pipeline.run).parameters
+    kw = {"jobs": jobs, "scheduler": scheduler}
+    return {k: v for k, v in kw.items() if v is not None and k in accepted}
 
 
 def _check_output_dir(out: Path, check, what: str = ""):
