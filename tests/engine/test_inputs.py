@@ -109,3 +109,14 @@ def test_real_catalogs(shared_data):
     assert len(t) == 224
     t = read_custom_catalog(shared_data / "jwst-tweakreg-tests" / "wfc3_uvis1.ecsv")
     assert len(t) == 1000
+
+
+def test_gwcs_asdf_file_is_an_input(shared_data):
+    path = (shared_data / "ceers-nircam" / "batch_scripts" / "tweakreg_wcs"
+            / "jw01345001001_02201_00001_nrca1_tweakreg.asdf")
+    visit = load_visit([str(path)], TweakRegParams())
+    e = visit.exposures[0]
+    assert e.kind == "jwst" and len(e.chips) == 1
+    assert e.group_id == "jw01345001001_02201_00001"
+    ra, dec = e.chips[0].wcs(1024, 1024)
+    assert 214.5 < ra < 215.4 and 52.6 < dec < 53.2

@@ -265,13 +265,16 @@ def read_fits_exposure(path: Path, group_id: str | None = None) -> Exposure:
 
 
 def read_exposure(item: InputItem) -> Exposure:
-    """Read one input, FITS or JWST."""
-    try:
-        from . import jwst
-    except ImportError:  # JWST support not available
-        jwst = None
-    if jwst is not None and jwst.is_jwst_file(item.path):
+    """Read one input: HST-style FITS, a JWST datamodel, or a standalone GWCS ASDF file.
+
+    A GWCS file has no pixels: it needs a custom catalog (catalog-level alignment).
+    """
+    from . import jwst
+
+    if jwst.is_jwst_file(item.path):
         exp = jwst.read_jwst_exposure(item.path, group_id=item.group_id)
+    elif jwst.is_gwcs_file(item.path):
+        exp = jwst.read_wcs_exposure(item.path, group_id=item.group_id)
     else:
         exp = read_fits_exposure(item.path, group_id=item.group_id)
     if item.catalog is not None:

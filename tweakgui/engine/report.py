@@ -97,7 +97,8 @@ def _image_dict(r: ImageResult) -> dict:
     fit = r.fit if r.fit is not None else (r.fits[-1] if r.fits else None)
     d: dict[str, Any] = {
         "input": str(exp.path), "output": None if r.output is None else str(r.output),
-        "group_id": exp.group_id, "status": r.status, "reason": r.reason,
+        "group_id": exp.group_id, "group_source": exp.meta.get("group_source", "file"),
+        "status": r.status, "reason": r.reason,
         "fitgeom": None, "nmatch": 0, "fit_kind": None,
         "shift_arcsec": None, "shift_pix": None, "rotation_deg": None, "scale": None,
         "skew_deg": None, "rmse_arcsec": None, "mae_arcsec": None,
