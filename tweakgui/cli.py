@@ -134,9 +134,21 @@ def _warning_to_log(message, category, filename, lineno, file=None, line=None):
 
 
 def _progress_printer(stream):
+    """Progress per image: a bar redrawn in place on a terminal, one line per image otherwise."""
+    tty = stream.isatty()
+
     def progress(stage, done, total, message):
-        if stage == "detect" and done < total:
-            print(f"[{done + 1}/{total}] detecting sources in {message}", file=stream, flush=True)
+        if stage == "detect":
+            if tty:
+                width = 30
+                fill = int(width * done / max(total, 1))
+                label = f"detecting sources in {message}" if done < total else "sources detected"
+                stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} {label[:60]:60s}")
+                if done >= total:
+                    stream.write("\n")
+                stream.flush()
+            elif done < total:
+                print(f"[{done + 1}/{total}] detecting sources in {message}", file=stream, flush=True)
         elif stage in ("relative", "absolute") and done == 0:
             print(f"{stage} alignment: {message}", file=stream, flush=True)
 
