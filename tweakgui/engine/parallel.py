@@ -203,7 +203,7 @@ def _dask_client(scheduler, jobs):
                                dashboard_address=None)
         return Client(cluster), cluster, True
     try:
-        return Client(str(scheduler), timeout="10s"), None, True
+        return Client(str(scheduler), timeout="5s"), None, True
     except (OSError, TimeoutError, ValueError) as e:
         raise InputError(f"scheduler: cannot connect to {scheduler} ({e})") from None
 

@@ -1,0 +1,162 @@
+"""Parallel detection: same catalogs as the serial path, input order, progress, cancel, Dask.
+
+Accuracy is checked against the synthetic visits' true WCS (mas).
+"""
+
+import multiprocessing as mp
+import threading
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tweakgui.engine import parallel, pipeline
+from tweakgui.engine.inputs import load_visit
+from tweakgui.engine.model import STATUS_FAILED, STATUS_SUCCESS, Cancelled, InputError
+from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_demo_visit(tmp_path_factory.mktemp("par"), n_images=5, shape=(512, 512), seed=21)
+
+
+@pytest.fixture(scope="module")
+def serial(demo):
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    cats, errors = pipeline.detect_visit(visit, params, jobs=1, cache=None)
+    assert errors == [None] * 5
+    return cats
+
+
+def _same(a, b):
+    """Catalogs per exposure and chip identical (not merely close)."""
+    assert len(a) == len(b)
+    for ea, eb in zip(a, b):
+        assert len(ea) == len(eb)
+        for ca, cb in zip(ea, eb):
+            assert len(ca) == len(cb) > 50
+            for c in ("x", "y", "flux"):
+                assert np.array_equal(np.asarray(ca[c]), np.asarray(cb[c]))
+
+
+def test_pool_gives_the_serial_catalogs_in_input_order(demo, serial):
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    events = []
+    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None,
+                                         progress=lambda *a: events.append(a))
+    assert errors == [None] * 5
+    _same(cats, serial)
+    # one report per image and a final one; 'done' never decreases
+    assert len(events) == 6 and events[-1] == ("detect", 5, 5, "done")
+    done = [e[1] for e in events]
+    assert done == sorted(done) and done[0] == 0
+    assert not mp.active_children()
+
+
+def test_order_kept_when_the_first_image_is_the_slowest(tmp_path, demo, serial):
+    big = make_demo_visit(tmp_path / "big", n_images=1, shape=(1536, 1536), seed=22)
+    params = TweakRegParams()
+    paths = [str(big.paths[0])] + [str(p) for p in demo.paths]
+    visit = load_visit(paths, params)
+    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None)
+    assert errors == [None] * 6
+    ref_big, _ = pipeline.detect_visit(load_visit(paths[:1], params), params, jobs=1, cache=None)
+    _same(cats[:1], ref_big)
+    _same(cats[1:], serial)
+
+
+def test_parallel_alignment_accuracy(demo):
+    params = TweakRegParams(abs_refcat=str(demo.refcat))
+    visit = load_visit([str(p) for p in demo.paths], params)
+    result = pipeline.run(visit, params, jobs=2, cache=None)
+    assert [r.status for r in result.images] == [STATUS_SUCCESS] * 5
+    for r in result.images:
+        err = wcs_error_mas(r.new_wcs[0], demo.truth[r.exposure.name][0], r.exposure.chips[0].shape)
+        assert err < 2.0, (r.exposure.name, err)  # mas; injected errors up to 600 mas
+
+
+def test_one_bad_image_fails_alone(tmp_path, demo, serial):
+    bad = tmp_path / "blank_flt.fits"
+    with fits.open(demo.paths[0]) as h:
+        h["SCI"].data = np.full(h["SCI"].data.shape, np.nan, np.float32)
+        h.writeto(bad)
+    params = TweakRegParams()
+    visit = load_visit([str(demo.paths[1]), str(bad), str(demo.paths[2])], params)
+    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None)
+    assert errors[0] is None and errors[2] is None
+    assert "no valid pixels" in errors[1]
+    _same([cats[0], cats[2]], [serial[1], serial[2]])
+
+
+def test_cancel_stops_submitting_and_ends_the_workers(demo):
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths] * 1, params)
+    ev = threading.Event()
+    events = []
+
+    def progress(stage, done, total, msg):
+        events.append(done)
+        ev.set()  # cancel at the first report
+
+    with pytest.raises(Cancelled):
+        pipeline.detect_visit(visit, params, progress=progress, cancel=ev, jobs=2, cache=None)
+    assert events == [0]
+    assert not mp.active_children()
+
+
+def test_jobs_must_be_positive(demo):
+    params = TweakRegParams()
+    visit = load_visit([str(demo.paths[0])], params)
+    with pytest.raises(InputError, match="jobs"):
+        pipeline.detect_visit(visit, params, jobs=0, cache=None)
+
+
+def test_default_jobs_is_the_core_count():
+    assert parallel.default_jobs() >= 1
+
+
+@pytest.fixture(scope="module")
+def loopback_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                       protocol="tcp", host="127.0.0.1", dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+def test_dask_address_gives_the_local_catalogs(demo, serial, loopback_cluster):
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    addr = loopback_cluster.scheduler_address
+    assert addr.startswith("tcp://127.0.0.1:")
+    events = []
+    cats, errors = pipeline.detect_visit(visit, params, scheduler=addr, cache=None,
+                                         progress=lambda *a: events.append(a))
+    assert errors == [None] * 5
+    _same(cats, serial)
+    assert events[-1] == ("detect", 5, 5, "done") and len(events) == 6
+
+
+def test_dask_client_alignment(demo, loopback_cluster):
+    from distributed import Client
+
+    params = TweakRegParams(abs_refcat=str(demo.refcat))
+    visit = load_visit([str(p) for p in demo.paths], params)
+    with Client(loopback_cluster) as client:
+        result = pipeline.run(visit, params, scheduler=client, cache=None)
+        assert client.status == "running"  # a client handed in is left open
+    assert result.n_failed == 0
+    for r in result.images:
+        assert wcs_error_mas(r.new_wcs[0], demo.truth[r.exposure.name][0], (512, 512)) < 2.0
+
+
+def test_unreachable_scheduler_is_an_input_error(demo):
+    pytest.importorskip("distributed")
+    params = TweakRegParams()
+    visit = load_visit([str(demo.paths[0])], params)
+    with pytest.raises(InputError, match="scheduler: cannot connect"):
+        pipeline.detect_visit(visit, params, scheduler="tcp://127.0.0.1:9", cache=None)
