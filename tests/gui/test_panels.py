@@ -180,3 +180,44 @@ def test_about_recent_and_shortcuts(qtbot, win):
     # every action on the toolbar explains itself
     for key in ("add", "run", "refit", "cancel", "exclude", "save_outputs"):
         assert win.actions[key].toolTip()
+
+
+def test_regions_saved_in_sky_coordinates(qtbot, win, tmp_path):
+    win.ctl.select_image("b_flt.fits")
+    shapes = [Shape("circle", (60, 80, 12)), Shape("box", (120, 50, 30, 10, 25), include=True)]
+    win.image_view.set_regions(shapes)
+    path = tmp_path / "sky.reg"
+    win.save_regions(str(path), sky=True)
+    text = path.read_text()
+    assert "\nicrs\n" in text and "-circle(150." in text and '")' in text and "\npolygon(" in text
+    win.ctl.select_image("c_flt.fits")  # another WCS: the sky positions land elsewhere
+    win.load_regions(str(path))
+    got = win.ctl.regions[("c_flt.fits", "SCI,1")]
+    dx = 0.5  # the fake engine offsets image c by 0.5 pixel in CRPIX from b
+    assert got[0].kind == "circle"
+    assert got[0].params == pytest.approx((60 + dx, 80, 12), abs=0.01)
+    assert got[1].kind == "polygon" and got[1].include
+    from tweakgui.gui.region_shapes import polygon_vertices
+
+    want = [v for x, y in polygon_vertices(shapes[1]) for v in (x + dx, y)]
+    assert list(got[1].params) == pytest.approx(want, abs=0.01)
+
+
+def test_layout_restored(qtbot, make_window, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from tweakgui.gui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "layout.ini"), QSettings.IniFormat)
+    w1 = MainWindow(settings)
+    qtbot.addWidget(w1)
+    w1.show()
+    w1.docks["log"].hide()
+    w1.resize(1234, 777)
+    w1.close()
+    w2 = MainWindow(settings)
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.docks["log"].isHidden() and not w2.docks["files"].isHidden()
+    assert settings.value("window/geometry") is not None  # the offscreen screen may clamp the size
+    w2.close()

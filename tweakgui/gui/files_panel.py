@@ -221,5 +221,5 @@ class FilesPanel(QWidget):
     def dropEvent(self, ev) -> None:
         paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if paths:
-            self.addRequested.emit(paths)
+            self.addRequested.emit([("@" + p) if p.endswith((".txt", ".lst")) else p for p in paths])
             ev.acceptProposedAction()

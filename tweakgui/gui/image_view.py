@@ -35,6 +35,8 @@ STYLE = {
     "refcat": dict(symbol="+", size=11, pen=pg.mkPen(230, 90, 255, width=1.5),
                    brush=pg.mkBrush(230, 90, 255)),
 }
+PIXEL_FILTER = "DS9 regions, image pixels (*.reg)"
+SKY_FILTER = "DS9 regions, sky coordinates (*.reg)"
 LABELS = {"detected": "detected", "matched": "matched (used)", "clipped": "clipped",
           "excluded": "excluded by you", "refcat": "reference catalog"}
 
@@ -45,7 +47,7 @@ class ImageView(QWidget):
     matchClicked = Signal(object)  # (image, chip, input_idx)
     regionsEdited = Signal(list)  # shapes of the chip on display
     regionsLoadRequested = Signal(str)
-    regionsSaveRequested = Signal(str)
+    regionsSaveRequested = Signal(str, bool)  # path, in sky coordinates
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -202,7 +204,8 @@ class ImageView(QWidget):
             self.regionsLoadRequested.emit(path)
 
     def _save_regions(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save DS9 regions", self.last_dir,
-                                              "DS9 regions (*.reg)")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save DS9 regions", self.last_dir,
+            f"{PIXEL_FILTER};;{SKY_FILTER}")
         if path:
-            self.regionsSaveRequested.emit(path)
+            self.regionsSaveRequested.emit(path, chosen == SKY_FILTER)

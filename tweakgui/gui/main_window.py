@@ -97,6 +97,7 @@ class MainWindow(QMainWindow, SessionView):
                 lg.setLevel(logging.INFO)
         self._restore_settings()
         self.show_busy(False, "")
+        self.setAcceptDrops(True)
 
     # ----------------------------------------------------------- wiring
     def _build_status_bar(self) -> None:
@@ -168,6 +169,20 @@ class MainWindow(QMainWindow, SessionView):
             logging.getLogger(name).removeHandler(self.log_handler)
         super().closeEvent(ev)
 
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        """Dropped images, lists or ASNs are added; a dropped session file is opened."""
+        paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        sessions = [p for p in paths if p.endswith(".tweakgui.json")]
+        if sessions:
+            menus.open_session(self, sessions[0])
+        elif paths:
+            self.add_inputs([("@" + p) if p.endswith((".txt", ".lst")) else p for p in paths])
+        ev.acceptProposedAction()
+
     # ------------------------------------------------------ user actions
     def add_inputs(self, specs: list[str]) -> None:
         if specs:
@@ -197,12 +212,14 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.set_regions(self.ctl.regions_for(e.name, chip.name))
         self.show_status(f"Loaded {len(shapes)} regions from {Path(path).name}")
 
-    def save_regions(self, path: str) -> None:
+    def save_regions(self, path: str, sky: bool = False) -> None:
         from tweakgui.gui.region_shapes import save_ds9
 
+        e = self.ctl.exposure(self.ctl.selected)
+        wcs = e.chips[self.ctl.selected_chip].wcs if (sky and e is not None) else None
         try:
-            save_ds9(self.image_view.regions.shapes(), path)
-        except OSError as exc:
+            save_ds9(self.image_view.regions.shapes(), path, wcs=wcs)
+        except (OSError, ValueError) as exc:
             self.show_error("Cannot save regions", str(exc))
             return
         self.remember_dir(path)

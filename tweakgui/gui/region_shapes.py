@@ -10,14 +10,12 @@ sky coordinates (sky regions are converted with the chip's WCS).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Shape", "shapes_to_ds9", "shapes_from_ds9", "save_ds9"]
+__all__ = ["Shape", "shapes_to_ds9", "shapes_to_ds9_sky", "shapes_from_ds9", "save_ds9", "polygon_vertices"]
 
 KINDS = ("circle", "box", "polygon")
 
@@ -70,21 +68,62 @@ def shapes_to_ds9(shapes: list[Shape]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def shapes_to_ds9_sky(shapes: list[Shape], wcs) -> str:
+    """DS9 text in sky coordinates (the WCS's frame: icrs or fk5) through the chip's ``wcs``.
+
+    Circles keep their centre and get the radius in arcsec from the local pixel
+    scale; boxes are written as the polygon of their four corners, so that
+    their orientation on the sky is exact whatever the WCS rotation.
+    """
+    import numpy as np
+
+    # the frame of the WCS itself: ICRS and FK5 differ by ~20 mas
+    radesys = str(getattr(getattr(wcs, "wcs", None), "radesys", "") or "ICRS").strip().lower()
+    frame = "fk5" if radesys == "fk5" else "icrs"
+    lines = ["# Region file format: DS9 (written by tweakgui)", frame]
+    for s in shapes:
+        sign = "" if s.include else "-"
+        if s.kind == "circle":
+            x, y, r = s.params
+            ra, dec = wcs.pixel_to_world_values(np.array([x, x + 1.0, x]), np.array([y, y, y + 1.0]))
+            cosd = np.cos(np.radians(dec[0]))
+            d1 = np.hypot((ra[1] - ra[0]) * cosd, dec[1] - dec[0])
+            d2 = np.hypot((ra[2] - ra[0]) * cosd, dec[2] - dec[0])
+            scale = float(np.sqrt(d1 * d2)) * 3600.0  # arcsec per pixel
+            lines.append(f'{sign}circle({float(ra[0]):.8f},{float(dec[0]):.8f},{r * scale:.4f}")')
+            continue
+        xy = np.asarray(polygon_vertices(s))
+        ra, dec = wcs.pixel_to_world_values(xy[:, 0], xy[:, 1])
+        body = ",".join(f"{a:.8f},{d:.8f}" for a, d in zip(np.ravel(ra), np.ravel(dec)))
+        lines.append(f"{sign}polygon({body})")
+    return "\n".join(lines) + "\n"
+
+
+def polygon_vertices(shape: Shape) -> list[tuple[float, float]]:
+    """Vertices (0-based pixels) of a box or polygon shape."""
+    import math
+
+    if shape.kind == "polygon":
+        p = shape.params
+        return [(p[i], p[i + 1]) for i in range(0, len(p), 2)]
+    if shape.kind != "box":
+        raise ValueError("only boxes and polygons have vertices")
+    x, y, w, h, ang = shape.params
+    c, s = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    return [(x + c * dx - s * dy, y + s * dx + c * dy)
+            for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from tweakgui.engine.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), text)
 
 
-def save_ds9(shapes: list[Shape], path: str | Path) -> None:
-    """Write shapes to a DS9 region file (atomically)."""
-    _atomic_write(Path(path), shapes_to_ds9(shapes))
+def save_ds9(shapes: list[Shape], path: str | Path, wcs=None) -> None:
+    """Write shapes to a DS9 region file (atomically): pixels, or fk5 sky with ``wcs``."""
+    text = shapes_to_ds9(shapes) if wcs is None else shapes_to_ds9_sky(shapes, wcs)
+    _atomic_write(Path(path), text)
 
 
 def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:

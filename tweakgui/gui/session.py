@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from tweakgui import __version__
@@ -72,16 +70,10 @@ def session_to_dict(ctl) -> dict:
 
 def write_session(ctl, path: str | Path) -> Path:
     """Write the session atomically; returns the path."""
+    from tweakgui.engine.atomic import atomic_write_text
+
     path = Path(path)
-    text = json.dumps(session_to_dict(ctl), indent=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(session_to_dict(ctl), indent=1) + "\n")
     return path
 
 
