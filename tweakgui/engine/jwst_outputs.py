@@ -12,7 +12,9 @@
   ``updatewcs.py`` use case); :func:`apply_wcs_main` is its command line.
 
 Every file is written to a temporary name in the target directory and
-renamed over the target (see :mod:`tweakgui.engine.atomic`).
+renamed over the target (see :mod:`tweakgui.engine.atomic`).  An in-place
+write first archives the GWCS it replaces inside the same file (see
+:mod:`tweakgui.engine.jwst_history`), so ``tweakgui restore`` can bring it back.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 
 from tweakgui.engine.atomic import OutputError, atomic_path, check_writable_dir
 from tweakgui.engine.jwst import jwst_root, read_wcs_file
+from tweakgui.engine.jwst_history import archive_model_wcs
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 
 __all__ = [
@@ -214,6 +217,8 @@ def write_jwst_tweaked(image_result: ImageResult, output_dir, params, in_place: 
     new = image_result.new_wcs[0] if image_result.new_wcs else None
     with _open_model(src) as model:
         if new is not None:
+            if in_place:  # saved in the same atomic replace as the new WCS
+                archive_model_wcs(model, reason="align --in_place")
             if _has_absolute_fit(image_result):
                 new.name = fit_wcs_name(params.abs_refcat)
             model.meta.wcs = new
@@ -300,6 +305,8 @@ def apply_wcs(images, wcs_dir, output_dir=None, in_place: bool = False) -> list[
     written = []
     for image, wcs_path, wcs, wcsinfo, out in plan:
         with _open_model(image) as model:
+            if in_place:
+                archive_model_wcs(model, reason=f"apply-wcs {wcs_path.name}")
             model.meta.wcs = wcs
             info = dict(model.meta.wcsinfo.instance)
             if any(k.startswith(_SIP_PREFIXES) for k in wcsinfo):

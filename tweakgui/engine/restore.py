@@ -10,6 +10,11 @@ which is right because tweakgui changes only the linear part.
 
 The letter of the first archive tweakgui made in a file is kept in the primary
 header as ``TWKORIG``: :func:`restore` brings that WCS back by default.
+
+JWST datamodels (a GWCS in an ASDF extension) keep their history in the
+datamodel instead; :func:`wcs_history` and :func:`restore` hand them to
+:mod:`tweakgui.engine.jwst_history`, where keys are entry numbers (1 is the
+original).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from tweakgui.engine.jwst import is_jwst_file
+from tweakgui.engine.jwst_history import jwst_wcs_history, restore_jwst
 from tweakgui.engine.model import InputError
 
 __all__ = [
@@ -185,9 +192,12 @@ def wcs_history(path: str | Path) -> list[dict]:
     list of dict
         One dict per WCS of the first science HDU with ``key`` (``' '`` for
         the primary), ``name`` (WCSNAME or ``''``), ``original`` (True for the
-        WCS :func:`restore` brings back by default) and ``primary``.
+        WCS :func:`restore` brings back by default) and ``primary``.  For a
+        JWST datamodel see :func:`~tweakgui.engine.jwst_history.jwst_wcs_history`.
     """
     path = Path(path)
+    if is_jwst_file(path):
+        return jwst_wcs_history(path)
     with _open(path) as hdul:
         hdus = science_hdus(hdul)
         if not hdus:
@@ -221,10 +231,12 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
     Parameters
     ----------
     path : str or Path
-        The FITS image (e.g. one updated with ``--in_place``).
+        The FITS image (e.g. one updated with ``--in_place``); a JWST
+        datamodel goes to :func:`~tweakgui.engine.jwst_history.restore_jwst`.
     key : str, optional
-        The alternate WCS letter to restore; default: the WCS the image had
-        before tweakgui first changed it (``TWKORIG``).
+        The alternate WCS letter to restore (for JWST, the history entry
+        number); default: the WCS the image had before tweakgui first
+        changed it (``TWKORIG``).
     name : str, optional
         Choose the WCS by its WCSNAME instead (the latest letter with it).
 
@@ -242,6 +254,8 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
     from tweakgui.engine.outputs import write_hdulist  # avoid an import cycle
 
     path = Path(path)
+    if is_jwst_file(path):
+        return restore_jwst(path, key=key, name=name)
     with _open(path) as hdul:
         hdus = science_hdus(hdul)
         if not hdus:
@@ -391,7 +405,9 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
         if args.list:
             for h in hist:
                 tag = "primary" if h["primary"] else ("original" if h["original"] else "")
-                print(f"{p}: {h['key'] if h['key'].strip() else '-'} {h['name']} {tag}".rstrip(), file=out)
+                words = [h["key"] if h["key"].strip() else "-", h["name"], tag,
+                         str(h.get("date") or ""), str(h.get("reason") or "")]
+                print(f"{p}: " + " ".join(w for w in words if w), file=out)
             continue
         keys = {h["key"] for h in hist if not h["primary"]}
         want = key.upper() if key else next((h["key"] for h in hist if h["original"]), None)
