@@ -149,27 +149,42 @@ def read_custom_catalog(path) -> Table:
         else:
             raise InputError(f"{path}: catalog has no x/y (or xcentroid/ycentroid) columns")
     out = Table()
-    out["x"] = np.asarray(t[xc], dtype=float)
-    out["y"] = np.asarray(t[yc], dtype=float)
+    out["x"] = _numbers(t, xc, path)
+    out["y"] = _numbers(t, yc, path)
     wc = _col(t, "weight")
     if wc is not None:
-        out["weight"] = np.asarray(t[wc], dtype=float)
+        out["weight"] = _numbers(t, wc, path)
     fc = _col(t, "flux", "flux_auto", "segment_flux")
     if fc is not None:
-        out["flux"] = np.asarray(t[fc], dtype=float)
+        out["flux"] = _numbers(t, fc, path)
     out.meta["name"] = Path(path).name
     good = np.isfinite(out["x"]) & np.isfinite(out["y"])
     return out[good]
 
 
-def _degrees(col) -> np.ndarray:
+def _numbers(t: Table, name: str, path) -> np.ndarray:
+    """Column ``name`` as a 1-D float array (masked entries NaN); InputError if it is not numeric."""
+    col = t[name]
+    if getattr(col, "ndim", 1) != 1:
+        raise InputError(f"{path}: column '{name}' is not a single column of numbers")
+    try:
+        values = np.ma.asarray(col).astype(float)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: column '{name}' is not numeric") from None
+    return np.ma.filled(values, np.nan)
+
+
+def _degrees(t: Table, name: str, path) -> np.ndarray:
+    col = t[name]
     unit = getattr(col, "unit", None)
     if unit is not None:
         try:
-            return np.asarray(col.quantity.to_value("deg"), dtype=float)
+            return _numbers(t, name, path) * unit.to("deg")
+        except InputError:
+            raise
         except Exception:  # a unit that is not an angle: take the numbers as degrees
             pass
-    return np.asarray(col, dtype=float)
+    return _numbers(t, name, path)
 
 
 def read_refcat(path) -> Table:
@@ -179,13 +194,14 @@ def read_refcat(path) -> Table:
     rc = _col(t, "ra", "raj2000", "ra_icrs", "alpha_j2000")
     dc = _col(t, "dec", "dej2000", "decj2000", "dec_icrs", "de_icrs", "delta_j2000")
     if rc is not None and dc is not None:
-        out["RA"] = _degrees(t[rc])
-        out["DEC"] = _degrees(t[dc])
+        out["RA"] = _degrees(t, rc, path)
+        out["DEC"] = _degrees(t, dc, path)
     elif _col(t, "l", "glon") is not None and _col(t, "b", "glat") is not None:
         from astropy.coordinates import SkyCoord
 
-        g = SkyCoord(_degrees(t[_col(t, "l", "glon")]), _degrees(t[_col(t, "b", "glat")]), unit="deg",
-                     frame="galactic").icrs
+        lon, lat = _degrees(t, _col(t, "l", "glon"), path), _degrees(t, _col(t, "b", "glat"), path)
+        lat = np.where(np.abs(lat) <= 90.0, lat, np.nan)  # dropped below, as any non-finite row
+        g = SkyCoord(lon, lat, unit="deg", frame="galactic").icrs
         out["RA"] = g.ra.deg
         out["DEC"] = g.dec.deg
     else:
@@ -201,11 +217,12 @@ def read_refcat(path) -> Table:
             raise InputError(f"{path}: column '{sc}' is not a sky coordinate") from None
     wc = _col(t, "weight")
     if wc is not None:
-        out["weight"] = np.asarray(t[wc], dtype=float)
+        out["weight"] = _numbers(t, wc, path)
     for extra in ("mag", "MAG", "phot_g_mean_mag", "source_id", "id"):
         if extra in t.colnames and extra not in out.colnames and len(t[extra].shape) == 1:
             out[extra] = t[extra]
-    good = np.isfinite(out["RA"]) & np.isfinite(out["DEC"])
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(out["RA"]) & np.isfinite(out["DEC"]) & (np.abs(out["DEC"]) <= 90.0)
     out = out[good]
     out.meta["name"] = Path(path).name
     return out

@@ -76,7 +76,11 @@ def read_exclusions_file(path) -> dict[str, list[str | None]]:
         raise InputError(f"exclusions file {path}: not found")
     root = path.resolve().parent
     out: dict[str, list[str | None]] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"exclusions file {path}: cannot read ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -316,16 +320,21 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
     for i, r in enumerate(regs, 1):
         try:
             pix = _as_pixel(r, wcs, frame)
-            m = pix.to_mask(mode="center")
+            if _much_larger(pix, ny, nx):
+                # a region far larger than the chip: test the chip's pixel centres
+                # (a mask of the region itself could need gigabytes)
+                big, cut = _contains_on_chip(pix, ny, nx)
+            else:
+                m = pix.to_mask(mode="center")
+                # keep only the cutout: a full-size array per region is slow on big chips
+                big, small = m.get_overlap_slices((ny, nx))
+                cut = None if big is None else np.asarray(m.data[small], dtype=bool)
         except (AttributeError, NotImplementedError, TypeError):
             log.debug("region %d of %s (%s) has no area: ignored", i, path, type(r).__name__)
             continue
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise InputError(f"region file {path}: region {i} ({type(r).__name__}) "
                              f"cannot be projected on the chip ({exc})") from None
-        # keep only the cutout: a full-size array per region is slow on big chips
-        big, small = m.get_overlap_slices((ny, nx))
-        cut = None if big is None else np.asarray(m.data[small], dtype=bool)
         areas.append((is_include(r), big, cut))
     if not areas:
         log.warning("region file %s has no region with an area: nothing excluded", path)
@@ -347,6 +356,26 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         else:
             usable[big] &= ~cut
     return ~usable
+
+
+def _much_larger(pix, ny: int, nx: int) -> bool:
+    try:
+        bb = pix.bounding_box
+        return (bb.ixmax - bb.ixmin) * (bb.iymax - bb.iymin) > 4 * nx * ny + 10_000
+    except (OverflowError, ValueError):  # infinite or absurd sizes
+        return True
+
+
+def _contains_on_chip(pix, ny: int, nx: int):
+    from regions import PixCoord
+
+    if not getattr(pix, "area", 0):  # a long line or the like: no area, as to_mask would say
+        raise TypeError("region has no area")
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    inside = np.asarray(pix.contains(PixCoord(xx.ravel(), yy.ravel())), dtype=bool)
+    if inside.shape != (ny * nx,):
+        raise TypeError("region has no area")
+    return (slice(0, ny), slice(0, nx)), inside.reshape(ny, nx)
 
 
 _SHAPE_LINE = re.compile(r"^[a-z]+\(")

@@ -23,6 +23,7 @@ __all__ = [
     "ImageResult",
     "VisitResult",
     "InputError",
+    "one_line",
     "Cancelled",
     "STATUS_SUCCESS",
     "STATUS_REFERENCE",
@@ -34,11 +35,27 @@ STATUS_REFERENCE = "REFERENCE"
 STATUS_FAILED = "FAILED"
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``).
+
+    Error messages quote file names and library messages, which may hold any
+    character; escaping keeps the message on one line without losing it.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 class InputError(ValueError):
     """The run cannot start: bad input file, list, ASN or catalog.
 
-    The message is one line and names the file and the cause.
+    The message is one line and names the file and the cause (line breaks
+    in it are escaped).
     """
+
+    def __init__(self, message="", *args):
+        super().__init__(one_line(message), *args)
 
 
 class Cancelled(RuntimeError):

@@ -120,6 +120,8 @@ def _find_tweakreg_block(tree: dict, path: Path) -> tuple[dict, dict]:
                 continue
             if _is_tweakreg(step.get("class"), step.get("name")):
                 block = step.get("parameters") or {}
+                if not isinstance(block, dict):
+                    raise InputError(f"{path}: the tweakreg step's 'parameters' is not a mapping")
                 if block.get("skip"):
                     log.info("%s: the tweakreg step is marked skip=True in this pipeline file", path)
                 return dict(block), extras

@@ -29,7 +29,12 @@ FITGEOMS = ("shift", "rshift", "rscale", "general")
 
 
 class ParameterError(ValueError):
-    """A parameter has a bad name, type or value; the message names it."""
+    """A parameter has a bad name, type or value; the message names it (one line)."""
+
+    def __init__(self, message="", *args):
+        from tweakgui.engine.model import one_line
+
+        super().__init__(one_line(message), *args)
 
 
 @dataclass(frozen=True)
