@@ -438,6 +438,8 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------- selection
     def select_image(self, name: str | None, chip_index: int = 0) -> None:
+        if self.selected_match is not None and self.selected_match[0] != name:
+            self.selected_match = None
         self.selected = name
         e = self.exposure(name)
         self.selected_chip = max(0, min(chip_index, len(e.chips) - 1)) if e else 0

@@ -1,9 +1,9 @@
 """Regenerate the README screenshots from the real application.
 
 ``QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" python -m tweakgui.gui.docshots docs/screenshots``
-aligns the demo visit and writes ``main-window.png`` (residual panels),
-``vectors-and-log.png`` (vector plot, fit log), ``histogram-and-regions.png``
-(2D offset histogram, regions drawn on the image) and ``footprints.png``.
+aligns the demo visit and writes ``main-window.png`` (residual panels, matches),
+``vectors-and-footprints.png`` (vector plot, visit footprints) and
+``histogram-regions-log.png`` (2D offset histogram, regions drawn on the image, fit log).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(outdir: str) -> int:
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     import pyqtgraph as pg
@@ -30,6 +30,10 @@ def main(outdir: str) -> int:
     settings = QSettings(str(out / ".docshots.ini"), QSettings.IniFormat)
     win = MainWindow(settings, params=TweakRegParams(**over))
     win.resize(1600, 960)
+    # for the second picture the footprints sit beside the matches (hidden until then)
+    win.removeDockWidget(win.docks["visit"])
+    win.addDockWidget(Qt.BottomDockWidgetArea, win.docks["visit"], Qt.Horizontal)
+    win.docks["visit"].hide()
     win.show()
     state = {"code": 1}
 
@@ -41,23 +45,31 @@ def main(outdir: str) -> int:
         ctl.select_match(keys[len(keys) // 3])
         app.processEvents()
         win.grab_to(out / "main-window.png")
-        win.residuals.tabs.setCurrentIndex(1)
-        win.docks["log"].raise_()
-        app.processEvents()
-        win.grab_to(out / "vectors-and-log.png")
+        # 3: the 2D histogram of a relative fit, regions on the image, the fit log
+        win.resizeDocks([win.docks["log"]], [200], Qt.Vertical)
         second = [r for r in ctl.result.images if r.status == "SUCCESS"][1]
         win.residuals.fit_choice.setCurrentText("relative")
         ctl.select_image(second.exposure.name)
         win.residuals.tabs.setCurrentIndex(2)
-        win.docks["matches"].raise_()
+        win.docks["log"].raise_()
         win.image_view.regions.add("circle", (300, 700), 160, include=False)
         win.image_view.regions.add("polygon", (700, 300), 260, include=True)
         app.processEvents()
-        win.grab_to(out / "histogram-and-regions.png")
-        win.docks["visit"].raise_()
+        win.grab_to(out / "histogram-regions-log.png")
+        win.image_view.regions.clear()
+        # 2: vector plot, and the footprints docked beside the matches
+        win.residuals.tabs.setCurrentIndex(1)
+        first_name = first.exposure.name
+        ctl.select_image(first_name)
+        win.residuals.fit_choice.setCurrentText("last")
+        ctl.select_match(win.residuals.keys[len(win.residuals.keys) // 3])
+        win.docks["matches"].raise_()
+        win.docks["visit"].show()
+        win.resizeDocks([win.docks["matches"], win.docks["visit"]], [900, 700], Qt.Horizontal)
+        win.resizeDocks([win.docks["matches"]], [300], Qt.Vertical)
         win.visit_view.exaggerate.setCurrentText("×10")
         app.processEvents()
-        win.grab_to(out / "footprints.png")
+        win.grab_to(out / "vectors-and-footprints.png")
         state["code"] = 0
         win.close()
         app.quit()
@@ -74,7 +86,20 @@ def main(outdir: str) -> int:
     win.ctl.set_inputs(inputs)
     app.exec()
     (out / ".docshots.ini").unlink(missing_ok=True)
+    _shrink(out)
     return state["code"]
+
+
+def _shrink(out: Path) -> None:
+    """Quantize the PNGs to 256 colours (a third of the size) when Pillow is available."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    for p in out.glob("*.png"):
+        im = Image.open(p).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                    dither=Image.Dither.NONE)
+        im.save(p, optimize=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ class ImageView(QWidget):
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
+        for ax in ("left", "bottom"):
+            self.plot.getAxis(ax).enableAutoSIPrefix(False)
         self.plot.setLabel("bottom", "x (pixels, 0-based)")
         self.plot.setLabel("left", "y")
         self.image = pg.ImageItem(axisOrder="row-major")

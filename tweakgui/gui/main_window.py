@@ -82,7 +82,7 @@ class MainWindow(QMainWindow, SessionView):
         self.docks["residuals"].raise_()
         self.docks["matches"].raise_()
         self.resizeDocks([self.docks["files"], self.docks["residuals"]], [430, 560], Qt.Horizontal)
-        self.resizeDocks([self.docks["files"], self.docks["settings"]], [300, 500], Qt.Vertical)
+        self.resizeDocks([self.docks["files"], self.docks["settings"]], [230, 570], Qt.Vertical)
         self.resizeDocks([self.docks["matches"]], [190], Qt.Vertical)
 
         self._build_status_bar()
@@ -359,6 +359,8 @@ class MainWindow(QMainWindow, SessionView):
         if key is not None:
             self.statusBar().showMessage(f"Match {key[0]} [{key[1]}] source #{key[2]}"
                                          + (" (excluded)" if key in self.ctl.excluded else ""))
+        elif self.statusBar().currentMessage().startswith("Match "):
+            self.statusBar().clearMessage()
 
     def show_regions(self, key, shapes) -> None:
         self.image_view.set_regions(shapes)

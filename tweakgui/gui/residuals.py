@@ -120,6 +120,8 @@ class ResidualPanel(QWidget):
         self.vec_widget = pg.PlotWidget()
         p = self.vec_plot = self.vec_widget.getPlotItem()
         p.setAspectLocked(True)
+        for ax in ("left", "bottom"):
+            p.getAxis(ax).enableAutoSIPrefix(False)
         p.setLabel("bottom", "x (pixels)")
         p.setLabel("left", "y (pixels)")
         self.vec_lines = {role: pg.PlotDataItem(connect="pairs", pen=pg.mkPen(ROLE_BRUSH[role].color(),
@@ -143,14 +145,18 @@ class ResidualPanel(QWidget):
         self.hist_widget = pg.PlotWidget()
         p = self.hist_plot = self.hist_widget.getPlotItem()
         p.setAspectLocked(True)
+        for ax in ("left", "bottom"):
+            p.getAxis(ax).enableAutoSIPrefix(False)
         p.setLabel("bottom", "x offset, input − reference (arcsec)")
         p.setLabel("left", "y offset (arcsec)")
         self.hist_image = pg.ImageItem(axisOrder="row-major")
         self.hist_image.setColorMap(pg.colormap.get("viridis"))
         p.addItem(self.hist_image)
-        self.hist_peak = pg.ScatterPlotItem(symbol="+", size=22, pen=pg.mkPen(255, 40, 40, width=3))
+        self.hist_peak = pg.ScatterPlotItem(symbol="o", size=26, pen=pg.mkPen(255, 60, 60, width=2.5),
+                                            brush=pg.mkBrush(0, 0, 0, 0))
         p.addItem(self.hist_peak)
-        self.hist_peak_text = pg.TextItem(anchor=(0, 1), color=(255, 255, 255))
+        self.hist_peak_text = pg.TextItem(anchor=(-0.15, 1.2), color=(255, 255, 255),
+                                          fill=pg.mkBrush(0, 0, 0, 120))
         p.addItem(self.hist_peak_text)
         self.hist_widget.scene().sigMouseClicked.connect(self._hist_clicked)
         self.hist_widget.setToolTip("2D histogram of candidate offsets before the fit; "
@@ -258,11 +264,13 @@ class ResidualPanel(QWidget):
             self.hist_peak_text.setText("no candidate offsets")
             return
         off = np.asarray(off, float)
-        r = float(max(searchrad, np.abs(off).max()))
-        nb = int(min(200, max(21, 2 * r / 0.04)))
+        r = float(searchrad)
+        # bins of about a pixel (tweakwcs uses the pixel scale), at most 80 across
+        nb = int(np.clip(2 * r / 0.06, 21, 80))
         h, xe, ye = np.histogram2d(off[:, 0], off[:, 1], bins=nb, range=[[-r, r], [-r, r]])
-        self.hist_image.setImage(np.sqrt(h.T), autoLevels=True)
+        self.hist_image.setImage(np.log1p(h.T), autoLevels=True)
         self.hist_image.setRect(-r, -r, 2 * r, 2 * r)
+        self.hist_counts = h
         peak = fit.hist_peak_arcsec
         if peak is not None:
             self.hist_peak.setData(x=[peak[0]], y=[peak[1]])

@@ -48,6 +48,8 @@ class VisitView(QWidget):
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
+        for ax in ("left", "bottom"):
+            self.plot.getAxis(ax).enableAutoSIPrefix(False)
         self.plot.invertX(True)
         self.plot.setLabel("bottom", "ΔRA cos δ (arcmin, east ←)")
         self.plot.setLabel("left", "ΔDec (arcmin)")
