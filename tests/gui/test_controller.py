@@ -69,14 +69,14 @@ def test_stale_result_is_dropped(qtbot, ctl, fake_engine):
     load(qtbot, ctl)
     fake_engine.gate.clear()
     ctl.run()
-    first = ctl._job.serial
+    first = ctl.jobs.serial
     ctl.params = ctl.params.replace(fitgeometry="shift")
     ctl.run()  # supersedes: the first is cancelled, the second runs after it
     fake_engine.gate.set()
     with qtbot.waitSignal(ctl.jobDone, timeout=5000) as blocker:
         pass
     assert blocker.args == ["run", True]
-    assert ctl._serial == first + 1
+    assert ctl.jobs.serial == first + 1
     runs = [c for c in fake_engine.calls if c[0] == "run"]
     assert runs[-1][1]["params"].fitgeometry == "shift"
     assert ctl.result.params.fitgeometry == "shift"

@@ -62,7 +62,7 @@ def test_close_during_run_stops_worker(qtbot, make_window):
         win.ctl.set_inputs([f"im{i}_flt.fits" for i in range(20)])  # 20 stages of 0.2 s
     win.ctl.run()
     qtbot.waitUntil(lambda: win.progress.value() >= 1, timeout=5000)
-    threads = [t for t, _w in win.ctl._threads.values()]
+    threads = [t for t, _w in win.ctl.jobs.threads.values()]
     t = time.perf_counter()
     win.close()
     took = time.perf_counter() - t

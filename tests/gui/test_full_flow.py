@@ -71,11 +71,11 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
 
     # exclude it: the fit runs again at once without detecting, one match fewer
     nmatch = fit.nmatch
-    runs_before = ctl._serial
+    runs_before = ctl.jobs.serial
     with qtbot.waitSignal(ctl.jobDone, timeout=60000) as b:
         qtbot.mouseClick(win.matches.button, Qt.LeftButton)
     assert b.args == ["refit", True]
-    assert ctl._serial == runs_before + 1
+    assert ctl.jobs.serial == runs_before + 1
     fit2 = ctl.shown_fit(name)
     assert fit2.nmatch == nmatch - 1
     flagged = fit2.matches[(fit2.matches["image"] == name) & (fit2.matches["input_idx"] == key[2])]

@@ -3,7 +3,8 @@
 It holds the inputs, the parameters, per-chip regions, excluded matches, the
 last result and the accept/reject choice per image; it starts one worker at a
 time (load, run, refit or save), tags each job with a serial number and drops
-results of outdated jobs.  The engine functions are passed in (see
+results of outdated jobs.  Jobs run through a :class:`~tweakgui.gui.jobs.JobRunner`.
+The engine functions are passed in (see
 :class:`EngineApi`), so the controller is tested with a fake engine and a
 ``Mock(spec=SessionView)``.
 """
@@ -20,9 +21,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tweakgui.engine import model
 from tweakgui.engine.params import ParameterError, TweakRegParams
-from tweakgui.gui.region_shapes import Shape, save_ds9, shapes_from_ds9
+from tweakgui.gui.jobs import JobRunner
+from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
 from tweakgui.gui.view import SessionView
-from tweakgui.gui.worker import Job, describe_error, start_job
+from tweakgui.gui.worker import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,6 @@ class EngineApi:
 
         return cls(load_visit=inputs.load_visit, run=pipeline.run,
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
-
-
-def _is_fits_name(path) -> bool:
-    return str(path).lower().endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz"))
 
 
 class SessionController(QObject):
@@ -80,96 +78,54 @@ class SessionController(QObject):
         self.fit_choice = "last"  # "last", "relative" or "absolute"
         self.session_summary: list[dict] | None = None
         self.last_saved: list[Path] = []
-        self._serial = 0
-        self._job: Job | None = None
-        self._threads: dict[int, tuple] = {}
-        self._pending: tuple | None = None
-        self._file_exclusions: dict[tuple[str, str], str] = {}
+        self.jobs = JobRunner(self)
+        self.jobs.started.connect(self._on_started)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.ended.connect(self._on_ended)
+        self.jobs.finished.connect(self._on_finished)
+        self.jobs.errored.connect(self._on_errored)
+        self._file_exclusions: dict[tuple[str, str], str] = {}  # from params.exclusions
         self._pixels: dict[tuple[str, int], Any] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-session-"))
 
     # ------------------------------------------------------------------ jobs
     @property
     def busy(self) -> bool:
-        return self._job is not None
+        return self.jobs.busy
 
     def _start(self, kind: str, fn: Callable, *args, with_callbacks=True, **kwargs) -> None:
-        if self._job is not None:
-            # one worker at a time: cancel the running job, start this one when it ends
-            self._pending = (kind, fn, args, with_callbacks, kwargs)
-            self._job.cancel.set()
-            return
-        self._serial += 1
-        job = Job(kind, self._serial, fn, *args, with_callbacks=with_callbacks, **kwargs)
-        self._job = job
-        self.view.show_busy(True, kind)
-        thread, worker = start_job(job, self, self._on_started, self._on_progress,
-                                   self._on_finished, self._on_errored)
-        # keep the Python wrappers alive until the thread has really ended
-        self._threads[job.serial] = (thread, worker)
-        thread.finished.connect(self._forget_finished_threads)
-
-    @Slot()
-    def _forget_finished_threads(self) -> None:
-        for serial, (thread, _worker) in list(self._threads.items()):
-            if thread.isFinished():
-                # finished is emitted before the thread has run its deferred
-                # deletes (the worker's deleteLater): let it end, then drop it
-                thread.wait()
-                del self._threads[serial]
+        self.jobs.start(kind, fn, *args, with_callbacks=with_callbacks, **kwargs)
 
     def cancel(self) -> None:
         """Ask the running job to stop at its next check."""
-        self._pending = None
-        if self._job is not None:
-            self._job.cancel.set()
+        if self.jobs.cancel():
             self.view.show_status("Cancelling…")
 
-    def _end_job(self, serial: int) -> bool:
-        """Forget the job ``serial``; False when it is not the current one (stale)."""
-        if self._job is None or serial != self._job.serial:
-            log.debug("dropping the result of outdated job %d", serial)
-            return False
-        kind = self._job.kind
-        self._job = None
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Cancel any job and wait for its thread (window closing). True if stopped."""
+        return self.jobs.shutdown(timeout_ms)
+
+    @Slot(str)
+    def _on_started(self, kind: str) -> None:
+        self.view.show_busy(True, kind)
+
+    @Slot(str, int, int, str)
+    def _on_progress(self, stage: str, done: int, total: int, message: str) -> None:
+        self.view.show_progress(stage, done, total, message)
+
+    @Slot(str)
+    def _on_ended(self, kind: str) -> None:
         self.view.show_busy(False, kind)
-        return True
 
-    def _start_pending(self) -> None:
-        if self._pending is not None:
-            kind, fn, args, cb, kwargs = self._pending
-            self._pending = None
-            self._start(kind, fn, *args, with_callbacks=cb, **kwargs)
-
-    @Slot(int)
-    def _on_started(self, serial: int) -> None:
-        if self._job is not None and serial == self._job.serial:
-            self.view.show_status(f"{self._job.kind.capitalize()} started")
-
-    @Slot(int, str, int, int, str)
-    def _on_progress(self, serial: int, stage: str, done: int, total: int, message: str) -> None:
-        if self._job is not None and serial == self._job.serial:
-            self.view.show_progress(stage, done, total, message)
-
-    @Slot(int, str, object)
-    def _on_finished(self, serial: int, kind: str, result: Any) -> None:
-        if not self._end_job(serial):
-            return
-        if self._pending is not None:  # a newer request superseded this result
-            self._start_pending()
-            return
+    @Slot(str, object)
+    def _on_finished(self, kind: str, result: Any) -> None:
         handler = {"load": self._loaded, "run": self._ran, "refit": self._ran,
                    "save": self._saved}[kind]
         handler(result)
         self.jobDone.emit(kind, True)
 
-    @Slot(int, str, object, str)
-    def _on_errored(self, serial: int, kind: str, exc: Any, tb: str) -> None:
-        if not self._end_job(serial):
-            return
-        if self._pending is not None:
-            self._start_pending()
-            return
+    @Slot(str, object, str)
+    def _on_errored(self, kind: str, exc: Any, tb: str) -> None:
         if isinstance(exc, model.Cancelled):
             log.info("%s cancelled", kind)
             self.view.show_status(f"{kind.capitalize()} cancelled")
@@ -180,20 +136,6 @@ class SessionController(QObject):
             log.error("%s failed: %s\n%s", kind, describe_error(exc), tb)
             self.view.show_error(f"{kind.capitalize()} failed", describe_error(exc), tb)
         self.jobDone.emit(kind, False)
-
-    def shutdown(self, timeout_ms: int = 15000) -> bool:
-        """Cancel any job and wait for its thread (window closing). True if stopped."""
-        self._pending = None
-        if self._job is not None:
-            self._job.cancel.set()
-        ok = True
-        for thread, _worker in list(self._threads.values()):
-            try:
-                thread.quit()
-                ok = thread.wait(timeout_ms) and ok
-            except RuntimeError:  # already deleted: it had finished
-                pass
-        return bool(ok)
 
     # ---------------------------------------------------------------- inputs
     def set_inputs(self, specs: list[str]) -> None:
@@ -223,7 +165,7 @@ class SessionController(QObject):
         visit.exposures.sort(key=lambda e: order.get(e.name, len(order)))
         self.visit = visit
         self._apply_overrides()
-        self._import_exclusions()
+        self._file_exclusions = import_exclusions(visit, self.regions)
         n = len(visit.exposures)
         log.info("loaded %d exposure%s, %d chip%s", n, "" if n == 1 else "s",
                  sum(len(e.chips) for e in visit.exposures),
@@ -344,41 +286,6 @@ class SessionController(QObject):
     def regions_for(self, name: str, chip: str) -> list[Shape]:
         return list(self.regions.get((name, chip), []))
 
-    def _import_exclusions(self) -> None:
-        """Show region files named by an exclusions file as editable shapes."""
-        self._file_exclusions = {}
-        for e in self.visit.exposures:
-            for c in e.chips:
-                spec = c.meta.get("exclusion")
-                if not spec:
-                    continue
-                key = (e.name, c.name)
-                self._file_exclusions[key] = spec
-                if key in self.regions or _is_fits_name(spec):
-                    continue
-                try:
-                    self.regions[key] = shapes_from_ds9(spec, c.wcs)
-                except ValueError as exc:
-                    log.warning("%s", exc)
-
-    def _apply_regions(self) -> None:
-        """Hand the regions of each chip to the engine (``chip.meta['exclusion']``)."""
-        directory = self._workdir / "regions"
-        for e in self.visit.exposures:
-            for c in e.chips:
-                key = (e.name, c.name)
-                shapes = self.regions.get(key)
-                orig = self._file_exclusions.get(key)
-                if shapes:
-                    directory.mkdir(parents=True, exist_ok=True)
-                    path = directory / f"{e.root}_{c.name.replace(',', '').replace(' ', '')}.reg"
-                    save_ds9(shapes, path)
-                    c.meta["exclusion"] = str(path)
-                elif orig and _is_fits_name(orig):
-                    c.meta["exclusion"] = orig  # a FITS mask from the exclusions file
-                else:
-                    c.meta.pop("exclusion", None)
-
     # ------------------------------------------------------------------ runs
     def run(self) -> None:
         """Detect and align the whole visit (in the worker)."""
@@ -386,7 +293,7 @@ class SessionController(QObject):
             self.view.show_error("Nothing to align", "Add images first (File ▸ Add Images…)")
             return
         try:
-            self._apply_regions()
+            apply_regions(self.visit, self.regions, self._file_exclusions, self._workdir / "regions")
         except OSError as exc:
             self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return

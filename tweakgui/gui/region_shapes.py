@@ -15,7 +15,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Shape", "shapes_to_ds9", "shapes_to_ds9_sky", "shapes_from_ds9", "save_ds9", "polygon_vertices"]
+__all__ = ["Shape", "shapes_to_ds9", "shapes_to_ds9_sky", "shapes_from_ds9", "save_ds9", "polygon_vertices",
+           "import_exclusions", "apply_regions"]
 
 KINDS = ("circle", "box", "polygon")
 
@@ -162,3 +163,52 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
             log.warning("%s: region %s is not a circle, box or polygon; skipped",
                         path, type(r).__name__)
     return out
+
+
+def _is_fits_name(path) -> bool:
+    return str(path).lower().endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz"))
+
+
+def import_exclusions(visit, regions: dict) -> dict:
+    """Show the region files of an exclusions file (``chip.meta['exclusion']``) as shapes.
+
+    Adds the shapes of every chip without shapes yet to ``regions`` and
+    returns the original per-chip entries (FITS masks stay masks).
+    """
+    entries = {}
+    for e in visit.exposures:
+        for c in e.chips:
+            spec = c.meta.get("exclusion")
+            if not spec:
+                continue
+            key = (e.name, c.name)
+            entries[key] = spec
+            if key in regions or _is_fits_name(spec):
+                continue
+            try:
+                regions[key] = shapes_from_ds9(spec, c.wcs)
+            except ValueError as exc:
+                log.warning("%s", exc)
+    return entries
+
+
+def apply_regions(visit, regions: dict, file_entries: dict, directory: Path) -> None:
+    """Hand each chip's shapes to the engine as a DS9 file in ``chip.meta['exclusion']``.
+
+    Chips without shapes keep a FITS mask from the exclusions file, if any.
+    """
+    directory = Path(directory)
+    for e in visit.exposures:
+        for c in e.chips:
+            key = (e.name, c.name)
+            shapes = regions.get(key)
+            orig = file_entries.get(key)
+            if shapes:
+                directory.mkdir(parents=True, exist_ok=True)
+                path = directory / f"{e.root}_{c.name.replace(',', '').replace(' ', '')}.reg"
+                save_ds9(shapes, path)
+                c.meta["exclusion"] = str(path)
+            elif orig and _is_fits_name(orig):
+                c.meta["exclusion"] = orig
+            else:
+                c.meta.pop("exclusion", None)
