@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tweakgui.engine import catalogs, exclusions, inputs, paramfiles
@@ -101,6 +101,7 @@ def _param_value(name: str):
 
 @FUZZ
 @given(kwargs=st.dictionaries(_PARAM_NAMES, _SCALARS | st.lists(_SCALARS, max_size=4), max_size=6))
+@example(kwargs={"\r": None})  # found by this test: a line break in the message
 def test_params_from_random_values(kwargs):
     with clean_errors_only():
         p = TweakRegParams(**kwargs)
@@ -160,6 +161,7 @@ _TREES = st.one_of(
 
 @FEW
 @given(tree=_TREES)
+@example(tree={"steps": [{"class": paramfiles.JWST_STEP_CLASS, "name": "tweakreg", "parameters": [None]}]})
 def test_asdf_pars_from_random_trees(workdir, tree):
     import asdf
 
@@ -188,6 +190,7 @@ def test_param_file_from_random_bytes(workdir, data):
 
 @FUZZ
 @given(content=_TEXT | _BYTES)
+@example(content=b",")  # found by this test: a line of commas
 def test_catfile_from_random_content(workdir, content):
     path = _write(workdir, "catfile.txt", content)
     with clean_errors_only():
@@ -236,6 +239,7 @@ def test_asn_and_lists_from_random_content(workdir, content):
 
 @FUZZ
 @given(specs=st.lists(_TEXT, max_size=4))
+@example(specs=["@\x00"])  # found by this test: a NUL in a list file name
 def test_input_specs_from_random_text(workdir, specs):
     with clean_errors_only():
         inputs.expand_inputs([str(workdir / s) if s and not s.startswith("@") else s for s in specs])
@@ -246,6 +250,7 @@ def test_input_specs_from_random_text(workdir, specs):
 
 @FUZZ
 @given(content=_TEXT | _BYTES)
+@example(content=b"\x80")  # found by this test: not UTF-8
 def test_exclusions_file_from_random_content(workdir, content):
     (workdir / "x.reg").write_text("circle(10,10,5)\n")
     path = _write(workdir, "exclusions.txt", content)
@@ -270,6 +275,9 @@ _REGION_LINE = st.one_of(
 
 @FUZZ
 @given(lines=st.lists(_REGION_LINE, max_size=6))
+@example(lines=["image", "circle(10,10,1e300)"])  # found by this test: overflow, then gigabytes
+@example(lines=["image", "box(10,10,60000,60000,0)"])
+@example(lines=["image", "polygon()"])  # found by this test: a polygon without vertices
 def test_region_files_from_random_text(workdir, lines):
     from astropy.wcs import WCS
 
@@ -354,3 +362,22 @@ def test_catalogs_from_random_content(workdir, content, ext):
         catalogs.read_custom_catalog(path)
     with clean_errors_only():
         catalogs.read_refcat(path)
+
+
+@pytest.mark.parametrize("sign,expected", [("", 0), ("-", 64 * 64)])
+def test_region_far_larger_than_the_chip(workdir, sign, expected):
+    """A circle of 1e6 px radius covers the chip: included, nothing is excluded; excluded, all is."""
+    path = _write(workdir, "huge.reg", f"image\n{sign}circle(10,10,1000000)\n")
+    mask = exclusions.region_mask(path, (64, 64))
+    assert int(mask.sum()) == expected
+
+
+@pytest.mark.parametrize("text", ["x,y\n1,2\n3,abc\n", "x,y\n1,2\n3,\n"])
+def test_custom_catalog_columns_must_be_numbers(workdir, text):
+    path = _write(workdir, "words.csv", text)
+    if "abc" in text:
+        with pytest.raises(InputError, match="column 'y' is not numeric"):
+            catalogs.read_custom_catalog(path)
+    else:  # an empty cell is a missing value: that row is dropped
+        t = catalogs.read_custom_catalog(path)
+        assert list(t["x"]) == [1.0] and list(t["y"]) == [2.0]

@@ -47,6 +47,8 @@ def parse_catfile(path) -> dict[str, list[Path | None]]:
         if not line:
             continue
         parts = line.replace(",", " ").split()
+        if not parts:  # a line of commas
+            continue
         image, cats = parts[0], parts[1:]
         entries: list[Path | None] = []
         for c in cats:

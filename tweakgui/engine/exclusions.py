@@ -332,7 +332,7 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         except (AttributeError, NotImplementedError, TypeError):
             log.debug("region %d of %s (%s) has no area: ignored", i, path, type(r).__name__)
             continue
-        except (ValueError, OverflowError) as exc:
+        except (ValueError, OverflowError, IndexError) as exc:  # IndexError: polygon()
             raise InputError(f"region file {path}: region {i} ({type(r).__name__}) "
                              f"cannot be projected on the chip ({exc})") from None
         areas.append((is_include(r), big, cut))

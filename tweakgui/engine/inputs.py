@@ -128,7 +128,10 @@ def _expand(specs: list[str], lists: tuple = ()) -> list[InputItem]:
             continue
         if spec.startswith("@"):
             lst = Path(spec[1:])
-            key = lst.resolve()
+            try:
+                key = lst.resolve()
+            except (OSError, ValueError) as e:  # NUL bytes, symlink loops
+                raise InputError(f"{spec[:200]!r}: not a usable list file name ({e})") from None
             if key in lists:
                 raise InputError(f"{lst}: list file names itself (through @{lst.name})")
             for it in _expand(_read_list(lst), lists + (key,)):
