@@ -14,7 +14,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import random
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +267,69 @@ def test_restore_errors_are_one_line(image, capsys):
     with pytest.raises(InputError, match="no archived WCS named 'nope'"):
         restore(path, name="nope")
     assert _digest(path) == before
+
+
+WRITER = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {here!r})
+    import test_jwst_restore as t
+    path, mode = sys.argv[1:3]
+    if mode == "pause":  # hold still once the new file is written, before the rename
+        real = os.fsync
+        def slow_fsync(fd):
+            print("FSYNC", flush=True)
+            time.sleep(60)
+            real(fd)
+        os.fsync = slow_fsync
+    print("READY", flush=True)
+    i = 0
+    while True:
+        t._tweak_in_place(t.Path(path), shift=(0.1 * (i % 2 + 1), 0.0))
+        i += 1
+""")
+
+
+def _spawn(script, path, mode):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(cr.__file__).parent),
+                                                        os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, str(script), str(path), mode], stdout=subprocess.PIPE,
+                            text=True, env=env)
+
+
+@pytest.mark.slow
+def test_sigkill_during_in_place_write_never_loses_the_original(image, tmp_path):
+    """Killed at any moment, the file holds its original WCS: current, or archived as entry 1."""
+    path, orig = image
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER.format(here=str(Path(__file__).resolve().parent)))
+    before = _digest(path)
+    proc = _spawn(script, path, "pause")
+    assert proc.stdout.readline().strip() == "READY"
+    assert proc.stdout.readline().strip() == "FSYNC"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert _digest(path) == before  # written but not renamed: the old file, untouched
+    for p in path.parent.glob(f"*{TMP_MARKER}*"):
+        p.unlink()
+    rng = random.Random(20261121)
+    seen = []
+    for _ in range(3):
+        proc = _spawn(script, path, "loop")
+        assert proc.stdout.readline().strip() == "READY"
+        time.sleep(rng.uniform(0.5, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        hist = _entries(path)  # the file reads as a datamodel: not partial
+        seen.append(len(hist))
+        if hist:
+            _assert_same(hist[0], orig)
+        else:
+            _assert_same(_state(path), orig)
+        for p in path.parent.glob(f"*{TMP_MARKER}*"):
+            p.unlink()
+    print(f"history lengths after each kill: {seen}")
+    assert seen[-1] >= 1  # some writes completed (the 6 s kill leaves time for several)
+    restore(path)
+    _assert_same(_state(path), orig)
