@@ -31,6 +31,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -386,8 +387,32 @@ def test_image_without_sources_fails_alone(capsys, visit):
 def test_images_that_do_not_overlap(capsys, visit):
     with fits.open(visit.b, mode="update") as h:
         h["SCI"].header["CRVAL1"] += 0.5  # 30' away: 10" images cannot overlap
-    reason = expect_failed(capsys, visit, [visit.a, visit.b], visit.b, "not enough matches")
-    assert "overlap" in reason or "searchrad" in reason
+    reason = expect_failed(capsys, visit, [visit.a, visit.b], visit.b, "does not overlap any other image",
+                           "check its WCS or set xoffset/yoffset")
+    # centres 0.5 deg × cos(2.2°) = 29.98' apart, less the two footprint radii (7.2" each)
+    gap = float(re.search(r"nearest is ([\d.]+) arcmin", reason).group(1))
+    assert gap == pytest.approx(29.98 - 2 * 7.2 / 60, abs=0.1)
+
+
+def test_images_off_the_reference_catalog(capsys, visit):
+    """Both images align to each other, but the reference catalog lies 1 deg away: both FAILED."""
+    ref = Table.read(visit.refcat)
+    ref["DEC"] += 1.0
+    far = visit.dir / "far_refcat.ecsv"
+    ref.write(far)
+    before = _hashes(visit.dir)
+    rc, out, err = _run(capsys, ["align", visit.a, visit.b, "--abs_refcat", far, "--output_dir", visit.out])
+    assert rc == 1 and "Traceback" not in err
+    lines = _lines(err)
+    assert [line.split(": FAILED: ")[0] for line in lines] == [f"tweakgui: {visit.a}", f"tweakgui: {visit.b}"]
+    for line in lines:
+        assert "no reference catalog source on the image" in line
+        nearest = float(re.search(r"nearest is ([\d.]+) arcmin", line).group(1))
+        assert 55.0 < nearest < 60.0  # 1 deg less the catalog's and the image's extent
+    report = json.loads((visit.out / "tweakreg_report.json").read_text())
+    assert [r["status"] for r in report["images"]] == ["FAILED", "FAILED"]
+    assert _hashes(visit.dir) == before
+    assert sorted(p.name for p in visit.out.iterdir()) == ["tweakreg_report.json"]
 
 
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])

@@ -324,6 +324,12 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     for i, exp in enumerate(visit.exposures):
         fl = fits_of[i]
         status, reason = _image_status(i, ok, reasons, fl, refcat is not None, len(groups_ok))
+        if status == STATUS_FAILED and ok[i]:
+            # "not enough matches" may mean the image is nowhere near the others: say so
+            from .overlap import no_overlap_reason
+
+            hint = no_overlap_reason(visit, i, [j for j in range(n_exp) if ok[j]], params, refcat)
+            reason = hint or reason
         new_wcs = None
         if status in (STATUS_SUCCESS, STATUS_REFERENCE):
             new_wcs = [wcs[(i, ci)] for ci in range(len(exp.chips))]

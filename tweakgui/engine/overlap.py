@@ -1,0 +1,96 @@
+"""Why an image found no matches: it does not overlap the others or the reference catalog.
+
+tweakwcs reports only "not enough matches" for an image whose starting WCS puts
+it away from every other image (or from every reference source).  The user's
+fix then is not ``searchrad`` but the image's WCS (or ``xoffset``/``yoffset``),
+so the pipeline names the cause.  Footprints are bounding circles on the sky of
+each exposure's chips, from the WCS the run started with: an image is said not
+to overlap only when even those generous circles, widened by ``searchrad``, do
+not touch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["sky_circle", "no_overlap_reason"]
+
+_ARCSEC = np.pi / 180.0 / 3600.0
+
+
+def _unit(ra_deg, dec_deg) -> np.ndarray:
+    ra, dec = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))
+    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+
+
+def sky_circle(exposure) -> tuple[np.ndarray, float] | None:
+    """Centre (unit vector) and radius (arcsec) of a circle holding every chip, or None.
+
+    Corners, edge midpoints and centre of each chip are projected through the
+    chip's WCS (astropy or gwcs); None when none of them lands on the sky.
+    """
+    pts = []
+    for chip in exposure.chips:
+        ny, nx = chip.shape
+        fx = np.array([0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.5])
+        fy = np.array([0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.5])
+        try:
+            ra, dec = chip.wcs.pixel_to_world_values(fx * (nx - 1), fy * (ny - 1))
+        except Exception:  # a WCS that cannot project its own corners: no claim
+            continue
+        pts.append(_unit(ra, dec))
+    if not pts:
+        return None
+    v = np.concatenate(pts)
+    v = v[np.all(np.isfinite(v), axis=1)]
+    if not len(v):
+        return None
+    centre = v.mean(axis=0)
+    centre /= np.linalg.norm(centre)
+    radius = float(np.max(np.arccos(np.clip(v @ centre, -1.0, 1.0)))) / _ARCSEC
+    return centre, radius
+
+
+def _sep_arcsec(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip(b @ a, -1.0, 1.0)) / _ARCSEC
+
+
+def no_overlap_reason(visit, index: int, others: list[int], params, refcat=None) -> str | None:
+    """A one-line reason when exposure ``index`` cannot overlap, else None.
+
+    Parameters
+    ----------
+    visit : Visit
+    index : int
+        The exposure that failed.
+    others : list of int
+        Exposures it could have matched in the relative fit (empty: skip that test).
+    params : TweakRegParams
+    refcat : astropy.table.Table, optional
+        The absolute reference catalog (``RA``, ``DEC`` in degrees).
+    """
+    me = sky_circle(visit.exposures[index])
+    if me is None:
+        return None
+    centre, radius = me
+    circles = [c for c in (sky_circle(visit.exposures[j]) for j in others if j != index) if c is not None]
+    if circles:
+        gaps = [float(_sep_arcsec(centre, c[None, :])[0]) - radius - r for c, r in circles]
+        gap = min(gaps)
+        if gap > params.searchrad:
+            return (f"does not overlap any other image of the visit (the nearest is {_fmt(gap)} "
+                    "away by its WCS): check its WCS or set xoffset/yoffset")
+    if refcat is not None and len(refcat):
+        d = _sep_arcsec(centre, _unit(refcat["RA"], refcat["DEC"])) - radius
+        if float(np.min(d)) > params.abs_searchrad:
+            return (f"no reference catalog source on the image (the nearest is {_fmt(float(np.min(d)))} "
+                    "beyond its edge): check its WCS or the reference catalog")
+    return None
+
+
+def _fmt(arcsec: float) -> str:
+    if arcsec >= 3600:
+        return f"{arcsec / 3600:.2f} deg"
+    if arcsec >= 60:
+        return f"{arcsec / 60:.1f} arcmin"
+    return f"{arcsec:.1f} arcsec"
