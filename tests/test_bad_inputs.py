@@ -529,3 +529,18 @@ def test_process_failed_image(visit):
     assert p.returncode == 1, p.stderr
     assert _lines(p.stderr) == [f"tweakgui: {visit.b}: FAILED: SCI,1: no valid pixels (all NaN or masked)"]
     assert "FAILED" in p.stdout and "Traceback" not in p.stderr
+
+
+def test_single_image_is_the_reference_and_writes_clean_headers(capsys, visit):
+    """One image: nothing to align to (REFERENCE, exit 0); its long reason fits its header card."""
+    import warnings
+
+    from astropy.io.fits.verify import VerifyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VerifyWarning)
+        rc, out, err = _run(capsys, ["align", visit.a, "--output_dir", visit.out])
+    assert rc == 0 and err == "", err
+    hdr = fits.getheader(visit.out / "demo01_tweakreg.fits")
+    assert hdr["TWKSTAT"] == "REFERENCE"
+    assert hdr["TWKREASN"] == "only one exposure group: nothing to align to"

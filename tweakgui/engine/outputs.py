@@ -197,6 +197,8 @@ def _record(header: fits.Header, result: ImageResult, wcsname: str, key: str | N
             if not np.isfinite(v):
                 continue
             v = float(v)
+        if isinstance(v, str) and 10 + max(len(v) + 2, 20) + 3 + len(c) > 80:
+            c = ""  # a long reason: keep the value, drop the comment (astropy would warn)
         header[k] = (v, c)
     if result.new_wcs is not None:
         what = "new WCS" if fit is None else (
