@@ -215,6 +215,22 @@ def test_output_elsewhere_leaves_history_alone(image, tmp_path):
     assert _entries(out) == []
 
 
+def test_in_place_follows_links_and_keeps_permissions(image, tmp_path):
+    path, orig = image
+    os.chmod(path, 0o640)
+    link = tmp_path / "link" / "linked_cal.fits"
+    link.parent.mkdir()
+    link.symlink_to(path)
+    _tweak_in_place(link)
+    assert link.is_symlink() and link.resolve() == path.resolve()
+    assert (os.stat(path).st_mode & 0o777) == 0o640
+    assert len(_entries(path)) == 1
+    assert restore(link) == "1"
+    assert link.is_symlink() and (os.stat(path).st_mode & 0o777) == 0o640
+    _assert_same(_state(path), orig)
+    assert not [p for d in (path.parent, link.parent) for p in d.iterdir() if TMP_MARKER in p.name]
+
+
 def test_history_survives_a_plain_datamodel_save(image, tmp_path):
     """Another tool opening and saving the datamodel keeps tweakgui's history."""
     path, orig = image

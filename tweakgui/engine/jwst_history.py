@@ -123,9 +123,18 @@ def archive_model_wcs(model, reason: str = "") -> int:
 
 
 def save_model_atomic(model, target: Path) -> None:
-    """Write ``model`` over ``target`` through a temporary file and an atomic rename."""
-    target = Path(target)
-    model.meta.filename = target.name
+    """Write ``model`` as FITS over ``target`` through a temporary file and an atomic rename.
+
+    A symbolic link is followed (the file it names is replaced, the link
+    stays) and the permissions of a replaced file are kept.  ``meta.filename``
+    is left as the caller set it.
+
+    Raises
+    ------
+    OutputError
+        When writing fails (disk full, permission, ...); ``target`` is intact.
+    """
+    target = Path(target).resolve()
     with atomic_path(target) as tmp:
         # the temporary name ends in .fits, so stdatamodels writes FITS; a Path
         # (not a str) leaves meta.filename alone
@@ -219,7 +228,7 @@ def restore_jwst(path: str | Path, key=None, name: str | None = None) -> str:
             model.meta.cal_step.tweakreg = step
         model.add_history_entry(f"tweakgui: restored WCS entry {n} ({entry.get('name', '')}); "
                                 f"previous WCS archived as entry {saved}")
-        save_model_atomic(model, path.resolve())
+        save_model_atomic(model, path)
     log.info("%s: restored WCS entry %d (%s); previous one kept as entry %d",
              path, n, entry.get("name", ""), saved)
     return str(n)

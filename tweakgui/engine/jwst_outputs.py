@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
-import os
 import sys
-import tempfile
 import warnings
 import weakref
 from pathlib import Path
@@ -34,7 +32,7 @@ import numpy as np
 
 from tweakgui.engine.atomic import OutputError, atomic_path, check_writable_dir
 from tweakgui.engine.jwst import jwst_root, read_wcs_file
-from tweakgui.engine.jwst_history import archive_model_wcs
+from tweakgui.engine.jwst_history import archive_model_wcs, save_model_atomic
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 
 __all__ = [
@@ -162,22 +160,8 @@ def _set_wcsinfo(model, wcsinfo: dict) -> None:
 
 
 def _save_model(model, target: Path) -> None:
-    # stdatamodels picks the format from the name: the temporary file must end in .fits.
-    # A Path (not a str) keeps meta.filename as set by the caller.
-    d = target.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tweakgui-tmp-", suffix=".fits", dir=d)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        model.to_fits(tmp, overwrite=True)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
-        raise
+    # through atomic_path: follows a symbolic link, keeps the replaced file's permissions
+    save_model_atomic(model, target)
 
 
 def _output_path(src: Path, root: str, output_dir, in_place: bool, ext=".fits") -> Path:
