@@ -334,6 +334,18 @@ def test_bad_value_in_config_file(capsys, visit):
     expect_exit2(capsys, visit, [visit.a, visit.b, "--config", cfg], "visit.cfg", "snr_threshold")
 
 
+def test_missing_config_file(capsys, visit):
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--config", visit.dir / "none.asdf"], "none.asdf",
+                 "not found")
+
+
+def test_unknown_cfg_section(capsys, visit):
+    cfg = visit.dir / "visits.cfg"
+    cfg.write_text("[v1]\nsnr_threshold = 5\n[v2]\nsnr_threshold = 6\n")
+    expect_exit2(capsys, visit, [visit.a, visit.b, "--config", cfg, "--section", "v3"], "visits.cfg",
+                 "no section [v3]", "v1, v2")
+
+
 def test_parameter_without_value(capsys, visit):
     expect_exit2(capsys, visit, [visit.a, visit.b, "--snr_threshold"], "--snr_threshold", "needs a value")
 
@@ -348,6 +360,14 @@ def test_output_dir_under_a_regular_file(capsys, visit):
     assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err
     assert "out_is_a_file" in err and "not a directory" in err
     assert blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_output_dir_where_even_root_cannot_write(capsys, visit):
+    rc, out, err = _run(capsys, ["align", visit.a, visit.b, "--output_dir", "/proc/tweakgui-out"])
+    assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err
+    assert "output directory /proc: not writable" in err
+    assert not os.path.exists("/proc/tweakgui-out")
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,

@@ -381,3 +381,39 @@ def test_custom_catalog_columns_must_be_numbers(workdir, text):
     else:  # an empty cell is a missing value: that row is dropped
         t = catalogs.read_custom_catalog(path)
         assert list(t["x"]) == [1.0] and list(t["y"]) == [2.0]
+
+
+# ------------------------------------------------------------------- images
+
+
+@pytest.fixture(scope="module")
+def small_fits(workdir):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [16.0, 16.0]
+    w.wcs.cdelt = [-1e-5, 1e-5]
+    sci = fits.ImageHDU(np.arange(32 * 32, dtype=np.float32).reshape(32, 32), header=w.to_header(), name="SCI")
+    path = workdir / "small_flt.fits"
+    fits.HDUList([fits.PrimaryHDU(), sci]).writeto(path, overwrite=True)
+    return path.read_bytes()
+
+
+@FEW
+@given(cut=st.integers(0, 3 * 2880 + 4096), edits=st.lists(
+    st.tuples(st.integers(0, 3 * 2880 + 4096), st.binary(min_size=1, max_size=8)), max_size=4))
+def test_damaged_fits_images(workdir, small_fits, cut, edits):
+    """A cut or overwritten FITS file reads, or is refused with one line; never another error."""
+    data = bytearray(small_fits[: max(cut, 1)] if cut < len(small_fits) else small_fits)
+    for pos, b in edits:
+        if pos < len(data):
+            data[pos: pos + len(b)] = b
+    path = _write(workdir, "damaged_flt.fits", bytes(data))
+    with clean_errors_only():
+        exp = inputs.read_fits_exposure(path)
+        for chip in exp.chips:
+            pix, mask = inputs.read_pixels(exp, chip)
+            assert pix.shape == mask.shape == tuple(chip.shape)
