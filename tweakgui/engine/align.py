@@ -50,7 +50,8 @@ def make_corrector(chip_wcs, exposure: Exposure, chip_meta: dict, catalog: Table
     if exposure.kind == "jwst":
         wcsinfo = chip_meta["wcsinfo"]
         info = {k: wcsinfo[k] for k in ("v2_ref", "v3_ref", "roll_ref", "ra_ref", "dec_ref")}
-        return JWSTWCSCorrector(copy.deepcopy(chip_wcs), info, meta=meta)
+        # the corrector keeps a deep copy of the GWCS and never changes the one given
+        return JWSTWCSCorrector(chip_wcs, info, meta=meta)
     return FITSWCSCorrector(chip_wcs.deepcopy(), meta=meta)
 
 
@@ -161,53 +162,77 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*c.det_to_world(e.catalog["x"], e.catalog["y"])))
                  if len(e.catalog) else np.zeros((0, 2)) for c, e in zip(correctors, entries)]
 
-    active = [c for c, e in zip(correctors, entries) if len(e.catalog) > 0]
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
         groups.setdefault(e.group_id, []).append(i)
-    fits: dict[str, FitResult] = {}
-    try:
-        eff_refcat = align_wcs(
-            active,
-            refcat=refcat,
-            ref_tpwcs=ref_tpwcs,
-            enforce_user_order=params.enforce_user_order,
-            expand_refcat=params.expand_refcat if kind == "relative" else False,
-            minobj=getattr(params, prefix + "minobj"),
-            match=_match(params, prefix, scale),
-            fitgeom=fitgeom,
-            nclip=getattr(params, prefix + "nclip"),
-            sigma=(getattr(params, prefix + "sigma"), "rmse"),
-            group_bb_policy=_bb_policy(params, kind),
-        )
-    except Exception as e:  # tweakwcs raises for too few catalogs, confusion, etc.
-        reason = f"{kind} alignment failed: {e}"
-        log.warning(reason)
-        for gid, idx in groups.items():
-            fits[gid] = FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, reason=reason, fitgeom=fitgeom,
-                                  images=_names(entries, idx))
-        return list(fits.values()), [e.wcs for e in entries]
+    start_grid = {idx[0]: _grid_world(correctors[idx[0]]) for idx in groups.values()}
+    align_kw = dict(
+        ref_tpwcs=ref_tpwcs,
+        enforce_user_order=params.enforce_user_order,
+        expand_refcat=params.expand_refcat if kind == "relative" else False,
+        minobj=getattr(params, prefix + "minobj"),
+        match=_match(params, prefix, scale),
+        fitgeom=fitgeom,
+        nclip=getattr(params, prefix + "nclip"),
+        sigma=(getattr(params, prefix + "sigma"), "rmse"),
+        group_bb_policy=_bb_policy(params, kind),
+    )
+    failed: dict[str, str] = {}
+    if refcat is None and len(groups) > 2 and not params.expand_refcat:
+        # tweakwcs takes the first group as the reference and fits every
+        # other group to its catalog alone: the same, group by group
+        from .mosaic import ReferenceIndex, fit_groups_to_reference, reference_group_catalog
 
-    if eff_refcat is not None:
-        ref_tp = np.column_stack(ref_tpwcs.world_to_tanp(np.asarray(eff_refcat["RA"]), np.asarray(eff_refcat["DEC"])))
-        pass2_ref = Table({"RA": np.asarray(eff_refcat["RA"], float), "DEC": np.asarray(eff_refcat["DEC"], float)})
-        if "weight" in eff_refcat.colnames:
-            pass2_ref["weight"] = np.asarray(eff_refcat["weight"], float)
-        pass2_ref.meta["name"] = eff_refcat.meta.get("name", "reference")
+        ref_gid = next((gid for gid, idx in groups.items() if any(len(entries[i].catalog) for i in idx)), None)
+        if ref_gid is None:
+            fits = [FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, reason="no sources",
+                              fitgeom=fitgeom, images=_names(entries, idx)) for gid, idx in groups.items()]
+            return fits, [e.wcs for e in entries]
+        ref_cat = reference_group_catalog([i for i in groups[ref_gid] if len(entries[i].catalog)], entries,
+                                          correctors)
+        others = {gid: idx for gid, idx in groups.items() if gid != ref_gid}
+        refs = fit_groups_to_reference(others, entries, correctors, in_tp_pre, before, ReferenceIndex(ref_cat),
+                                       ref_tpwcs, scale, params, prefix, align_kw["match"], failed)
+        for i in groups[ref_gid]:
+            correctors[i].meta["fit_info"] = {"status": STATUS_REFERENCE}
+        refs[ref_gid] = (ref_cat, np.arange(len(ref_cat)))
+    elif refcat is not None and len(groups) > 1:
+        # groups fit to a reference catalog are independent: each is fitted
+        # alone to the reference sources around its footprint (see mosaic.py)
+        from .mosaic import ReferenceIndex, fit_groups_to_reference
+
+        refs = fit_groups_to_reference(groups, entries, correctors, in_tp_pre, before, ReferenceIndex(refcat),
+                                       ref_tpwcs, scale, params, prefix, align_kw["match"], failed)
     else:
-        ref_tp = np.zeros((0, 2))
-        pass2_ref = None
+        active = [c for c, e in zip(correctors, entries) if len(e.catalog) > 0]
+        try:
+            eff_refcat = align_wcs(active, refcat=refcat, **align_kw)
+        except Exception as e:  # tweakwcs raises for too few catalogs, confusion, etc.
+            reason = f"{kind} alignment failed: {e}"
+            log.warning(reason)
+            fits = [FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, reason=reason, fitgeom=fitgeom,
+                              images=_names(entries, idx)) for gid, idx in groups.items()]
+            return fits, [e.wcs for e in entries]
+        refs = {gid: (eff_refcat, None) for gid in groups}
+
     max_corr = _max_correction(params, prefix)
-    first = {gid: correctors[idx[0]].meta.get("fit_info", {}).get("status") for gid, idx in groups.items()}
-    for gid, idx in groups.items():
-        if first[gid] == STATUS_SUCCESS and pass2_ref is not None:
-            _refine(gid, idx, entries, correctors, pass2_ref, ref_tpwcs, scale, params, prefix, fitgeom)
     fits_out: dict[str, FitResult] = {}
     for gid, idx in groups.items():
+        if gid in failed:
+            fits_out[gid] = FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, reason=failed[gid],
+                                      fitgeom=fitgeom, images=_names(entries, idx))
+            continue
+        eff_refcat, rows = refs[gid]
+        ref_tp, pass2_ref = _reference_plane(eff_refcat, ref_tpwcs)
+        if rows is None and pass2_ref is not None \
+                and correctors[idx[0]].meta.get("fit_info", {}).get("status") == STATUS_SUCCESS:
+            _refine(gid, idx, entries, correctors, pass2_ref, ref_tpwcs, scale, params, prefix, fitgeom)
         fit = _collect_fit(gid, idx, entries, correctors, eff_refcat if pass2_ref is None else pass2_ref, ref_tp,
                            ref_tpwcs, scale, kind, fitgeom, in_tp_pre, params, prefix)
+        if rows is not None and fit.matches is not None:
+            fit.matches["ref_idx"] = rows[np.asarray(fit.matches["ref_idx"], int)]
         if fit.status == STATUS_SUCCESS:
-            _total_transform(fit, entries[idx[0]], correctors[idx[0]], ref_tpwcs, scale)
+            _total_transform(fit, entries[idx[0]], correctors[idx[0]], ref_tpwcs, scale, start_grid[idx[0]])
             moved = max(_max_move_arcsec(before[i], _footprint(correctors[i])) for i in idx)
             if moved > max_corr:
                 fit.status = STATUS_FAILED
@@ -221,6 +246,19 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
         f = fits_out[e.group_id]
         new_wcs.append(c.wcs if f.status == STATUS_SUCCESS else e.wcs)
     return list(fits_out.values()), new_wcs
+
+
+def _reference_plane(eff_refcat, ref_tpwcs):
+    """The reference sources in the tangent plane and as the table of the refinement fit."""
+    if eff_refcat is None:
+        return np.zeros((0, 2)), None
+    ra, dec = np.asarray(eff_refcat["RA"], float), np.asarray(eff_refcat["DEC"], float)
+    ref_tp = np.column_stack(ref_tpwcs.world_to_tanp(ra, dec)) if len(ra) else np.zeros((0, 2))
+    pass2_ref = Table({"RA": ra, "DEC": dec})
+    if "weight" in eff_refcat.colnames:
+        pass2_ref["weight"] = np.asarray(eff_refcat["weight"], float)
+    pass2_ref.meta["name"] = eff_refcat.meta.get("name", "reference")
+    return ref_tp, pass2_ref
 
 
 def _bb_policy(params, kind: str):
@@ -307,13 +345,23 @@ def _decompose(m: np.ndarray):
     return 0.5 * (rx + ry), float(np.sqrt(sx * sy)), float(ry - rx)
 
 
-def _total_transform(fit: FitResult, entry: ChipCatalog, final, ref_tpwcs, scale: float) -> None:
-    """Shift/rotation/scale of the whole correction (all passes), about the reference tangent point."""
-    start = make_corrector(entry.wcs, entry.exposure, entry.exposure.chips[entry.chip_index].meta, None, "s")
-    (x0, x1), (y0, y1) = start.bounding_box
-    xx, yy = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
-    p0 = np.column_stack(ref_tpwcs.world_to_tanp(*start.det_to_world(xx.ravel(), yy.ravel())))
-    p1 = np.column_stack(ref_tpwcs.world_to_tanp(*final.det_to_world(xx.ravel(), yy.ravel())))
+def _grid_world(corrector, n=5):
+    (x0, x1), (y0, y1) = corrector.bounding_box
+    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return xx.ravel(), yy.ravel(), corrector.det_to_world(xx.ravel(), yy.ravel())
+
+
+def _total_transform(fit: FitResult, entry: ChipCatalog, final, ref_tpwcs, scale: float, start_grid=None) -> None:
+    """Shift/rotation/scale of the whole correction (all passes), about the reference tangent point.
+
+    ``start_grid``: :func:`_grid_world` of the starting corrector, when the caller has it.
+    """
+    if start_grid is None:
+        start = make_corrector(entry.wcs, entry.exposure, entry.exposure.chips[entry.chip_index].meta, None, "s")
+        start_grid = _grid_world(start)
+    xx, yy, world0 = start_grid
+    p0 = np.column_stack(ref_tpwcs.world_to_tanp(*world0))
+    p1 = np.column_stack(ref_tpwcs.world_to_tanp(*final.det_to_world(xx, yy)))
     a = np.column_stack([p0, np.ones(len(p0))])
     coef, *_ = np.linalg.lstsq(a, p1, rcond=None)
     m = coef[:2].T
