@@ -76,6 +76,7 @@ class MainWindow(QMainWindow, SessionView):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[key] = dock
+        self.docks["visit"].visibilityChanged.connect(self.visit_view.became_visible)
         self.splitDockWidget(self.docks["files"], self.docks["settings"], Qt.Vertical)
         self.tabifyDockWidget(self.docks["residuals"], self.docks["visit"])
         self.tabifyDockWidget(self.docks["matches"], self.docks["log"])

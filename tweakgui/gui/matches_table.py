@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
@@ -24,6 +24,7 @@ class MatchesModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[tuple] = []
         self.keys: list[tuple] = []
+        self._sort: tuple[int, Qt.SortOrder] | None = None
 
     def set_matches(self, m) -> None:
         self.beginResetModel()
@@ -38,7 +39,24 @@ class MatchesModel(QAbstractTableModel):
                                   float(r["x"]), float(r["y"]), float(r["dx"]) * 1000,
                                   float(r["dy"]) * 1000, state))
                 self.keys.append((str(r["image"]), str(r["chip"]), int(r["input_idx"])))
+        if self._sort is not None:
+            self._order(*self._sort)
         self.endResetModel()
+
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:
+        # sorting here (not in a proxy) keeps a reset cheap: Qt then reads visible rows only
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        self._order(column, order)
+        self.layoutChanged.emit()
+
+    def _order(self, column: int, order) -> None:
+        if not self.rows:
+            return
+        idx = sorted(range(len(self.rows)), key=lambda i: self.rows[i][column],
+                     reverse=order == Qt.DescendingOrder)
+        self.rows = [self.rows[i] for i in idx]
+        self.keys = [self.keys[i] for i in idx]
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self.rows)
@@ -60,8 +78,6 @@ class MatchesModel(QAbstractTableModel):
             if isinstance(v, float):
                 return f"{v:.2f}" if index.column() in (4, 5, 6, 7) else f"{v:g}"
             return str(v)
-        if role == Qt.UserRole:  # sort key
-            return v
         if role == Qt.BackgroundRole:
             c = STATE_COLOR[row[-1]]
             return QBrush(c) if c is not None else None
@@ -79,12 +95,9 @@ class MatchesPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = MatchesModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.UserRole)
         self.view = QTableView()
         self.view.setObjectName("matches")
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)
         self.view.setSortingEnabled(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -123,7 +136,7 @@ class MatchesPanel(QWidget):
         idx = self.view.currentIndex()
         if not idx.isValid():
             return None
-        return self.model.keys[self.proxy.mapToSource(idx).row()]
+        return self.model.keys[idx.row()]
 
     def toggle_current(self) -> None:
         key = self.current_key()
@@ -134,8 +147,7 @@ class MatchesPanel(QWidget):
         if key not in self.model.keys:
             self.view.clearSelection()
             return
-        src = self.model.index(self.model.keys.index(key), 0)
-        idx = self.proxy.mapFromSource(src)
+        idx = self.model.index(self.model.keys.index(key), 0)
         self._quiet = True
         self.view.setCurrentIndex(idx)
         self.view.scrollTo(idx)
@@ -144,4 +156,4 @@ class MatchesPanel(QWidget):
     def _row_changed(self, current, _previous) -> None:
         if self._quiet or not current.isValid():
             return
-        self.matchSelected.emit(self.model.keys[self.proxy.mapToSource(current).row()])
+        self.matchSelected.emit(self.model.keys[current.row()])

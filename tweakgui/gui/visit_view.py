@@ -79,18 +79,27 @@ class VisitView(QWidget):
         """Show a visit (and its result); drawn when visible, once per event-loop turn."""
         self._visit, self._result = visit, result
         self._dirty = True
-        if self.isVisible() and not self._scheduled:
+        if self.on_screen() and not self._scheduled:
+            self._scheduled = True
+            QTimer.singleShot(0, self._redraw_if_dirty)
+
+    def on_screen(self) -> bool:
+        """Visible and not behind another tab (a tabified dock stays 'visible')."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
+    def became_visible(self, visible: bool = True) -> None:
+        """Draw what changed while hidden (connect to the dock's visibilityChanged)."""
+        if visible and self._dirty and not self._scheduled:
             self._scheduled = True
             QTimer.singleShot(0, self._redraw_if_dirty)
 
     def showEvent(self, ev) -> None:
         super().showEvent(ev)
-        if self._dirty:
-            self._redraw_if_dirty()
+        self.became_visible()
 
     def _redraw_if_dirty(self) -> None:
         self._scheduled = False
-        if self._dirty:
+        if self._dirty and self.on_screen():
             self._redraw()
 
     def _redraw(self) -> None:
