@@ -18,3 +18,13 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_quick_start_runs_the_demo():
     readme = (ROOT / "README.md").read_text()
     assert "python3 -m pip install -e . && tweakgui --demo" in readme.splitlines()
+
+
+def test_readme_images_and_links_exist():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#:]+)\)", readme)
+    assert targets
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert missing == []
