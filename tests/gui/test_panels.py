@@ -221,3 +221,27 @@ def test_layout_restored(qtbot, make_window, tmp_path):
     assert w2.docks["log"].isHidden() and not w2.docks["files"].isHidden()
     assert settings.value("window/geometry") is not None  # the offscreen screen may clamp the size
     w2.close()
+
+
+def test_save_menu_passes_choices(qtbot, win, tmp_path, monkeypatch):
+    from tweakgui.gui import dialogs
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    win.ctl.select_image("c_flt.fits")
+    seen = {}
+
+    def fake_exec(dlg):
+        seen["kinds"] = [k for k, cb in dlg.kind_boxes.items() if cb.isChecked()]
+        dlg.dir_edit.setText(str(tmp_path))
+        dlg.selected_only.setChecked(True)
+        return True
+
+    monkeypatch.setattr(dialogs.SaveDialog, "exec", fake_exec)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as b:
+        win.actions["save_headerlets"].trigger()
+    assert b.args == ["save", True]
+    assert seen["kinds"] == ["headerlets"]
+    assert win.ctl.engine.save_outputs.__self__.calls[-1] == ("save_outputs", {"c_flt.fits"}, ("headerlets",))
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".fits"] == ["c_flt_tweakreg.fits"]
+    assert win.settings.value("dirs/output") == str(tmp_path)
