@@ -107,17 +107,32 @@ def test_files_panel_edits(qtbot, win):
 
 def test_regions_drawn_on_the_image(qtbot, win, tmp_path):
     win.ctl.select_image("b_flt.fits")
-    qtbot.mouseClick(win.image_view.findChild(object, "add_circle"), Qt.LeftButton)
-    qtbot.mouseClick(win.image_view.findChild(object, "add_box"), Qt.LeftButton)
-    qtbot.mouseClick(win.image_view.findChild(object, "add_polygon"), Qt.LeftButton)
+    iv, vb = win.image_view, win.image_view.vb
+    # a tool button arms drawing; the drag (or clicks) on the image make the shape
+    qtbot.mouseClick(iv.findChild(object, "add_circle"), Qt.LeftButton)
+    assert vb.tool == "circle" and "Drag" in win.statusBar().currentMessage()
+    vb.drag((100, 100), (103, 104), finish=False)  # preview while dragging
+    vb.drag((100, 100), (106, 108), finish=True)
+    assert vb.tool is None and not iv.tool_buttons["circle"].isChecked()
+    qtbot.mouseClick(iv.findChild(object, "add_box"), Qt.LeftButton)
+    vb.drag((20, 30), (50, 10), finish=True)
+    qtbot.mouseClick(iv.findChild(object, "add_polygon"), Qt.LeftButton)
+    for p in ((150, 150), (180, 150), (170, 190)):
+        vb.add_vertex(p)
+    vb.add_vertex((171, 191), close=True)
     shapes = win.ctl.regions[("b_flt.fits", "SCI,1")]
     assert [s.kind for s in shapes] == ["circle", "box", "polygon"]
+    assert shapes[0].params == pytest.approx((100, 100, 10))
+    assert shapes[1].params == pytest.approx((35, 20, 30, 20, 0))
+    assert shapes[2].params == pytest.approx((150, 150, 180, 150, 170, 190))
     assert not any(s.include for s in shapes)
-    qtbot.mouseClick(win.image_view.findChild(object, "region-toggle"), Qt.LeftButton)
+    qtbot.mouseClick(iv.findChild(object, "region-toggle"), Qt.LeftButton)
     assert [s.include for s in win.ctl.regions[("b_flt.fits", "SCI,1")]] == [False, False, True]
-    # centred in the 200×200 view
+    # a tool can be cancelled; an empty drag draws nothing
+    qtbot.mouseClick(iv.findChild(object, "add_box"), Qt.LeftButton)
+    vb.drag((20, 30), (20, 30), finish=True)
+    assert len(win.ctl.regions[("b_flt.fits", "SCI,1")]) == 3 and vb.tool is None
     cx, cy, r = win.ctl.regions[("b_flt.fits", "SCI,1")][0].params
-    assert abs(cx - 100) < 10 and abs(cy - 100) < 10 and r > 2
     # save and load back as DS9 (1-based in the file, 0-based in memory)
     path = tmp_path / "b.reg"
     win.save_regions(str(path))
@@ -245,3 +260,45 @@ def test_save_menu_passes_choices(qtbot, win, tmp_path, monkeypatch):
     assert win.ctl.engine.save_outputs.__self__.calls[-1] == ("save_outputs", {"c_flt.fits"}, ("headerlets",))
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".fits"] == ["c_flt_tweakreg.fits"]
     assert win.settings.value("dirs/output") == str(tmp_path)
+
+
+def test_mouse_drag_draws_a_circle(qtbot):
+    """Real mouse events on the view: press, moves (slower than pyqtgraph's rate limit), release."""
+    import time
+
+    import numpy as np
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    from tweakgui.gui.image_view import ImageView
+
+    iv = ImageView()
+    qtbot.addWidget(iv)
+    iv.resize(700, 700)
+    iv.show()
+    iv.set_image("x", np.zeros((200, 200), "f4"))
+    qtbot.wait(50)
+    drawn = []
+    iv.regionsEdited.connect(drawn.append)
+    iv.tool_buttons["circle"].click()
+    vp = iv.plot_widget.viewport()
+
+    def at(x, y):
+        return QPointF(iv.plot_widget.mapFromScene(iv.vb.mapViewToScene(QPointF(x, y))))
+
+    def send(kind, pos, buttons):
+        button = Qt.NoButton if kind == QEvent.MouseMove else Qt.LeftButton
+        QApplication.sendEvent(vp, QMouseEvent(kind, pos, vp.mapToGlobal(pos), button, buttons,
+                                               Qt.NoModifier))
+
+    a, b = at(100, 100), at(120, 100)
+    send(QEvent.MouseButtonPress, a, Qt.LeftButton)
+    for t in np.linspace(0, 1, 6):
+        send(QEvent.MouseMove, a + (b - a) * float(t), Qt.LeftButton)
+        QApplication.processEvents()
+        time.sleep(0.03)
+    send(QEvent.MouseButtonRelease, b, Qt.NoButton)
+    assert drawn and drawn[-1][0].kind == "circle"
+    assert drawn[-1][0].params == pytest.approx((100, 100, 20), abs=1.0)  # pixels
+    assert iv.vb.tool is None

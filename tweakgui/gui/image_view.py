@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QToo
                                QVBoxLayout, QWidget)
 
 from tweakgui.gui.icons import icon
-from tweakgui.gui.region_tools import RegionLayer
+from tweakgui.gui.region_tools import DrawingViewBox, RegionLayer
 from tweakgui.gui.stretch import STRETCHES, stretch_image
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,13 @@ class ImageView(QWidget):
     regionsEdited = Signal(list)  # shapes of the chip on display
     regionsLoadRequested = Signal(str)
     regionsSaveRequested = Signal(str, bool)  # path, in sky coordinates
+    hint = Signal(str)  # what to do next, for the status bar
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("ImageView")
-        self.plot_widget = pg.PlotWidget()
+        self.vb = DrawingViewBox()
+        self.plot_widget = pg.PlotWidget(viewBox=self.vb)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
         for ax in ("left", "bottom"):
@@ -80,6 +82,9 @@ class ImageView(QWidget):
         self.plot.addItem(self.highlight)
         self.regions = RegionLayer(self.plot, self)
         self.regions.edited.connect(self.regionsEdited)
+        self.vb.drawn.connect(self.regions.add_shape)
+        self.vb.toolChanged.connect(self._tool_changed)
+        self.tool_buttons: dict[str, QToolButton] = {}
 
         self.title = QLabel("No image")
         self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -90,13 +95,17 @@ class ImageView(QWidget):
 
         tools = QHBoxLayout()
         tools.addWidget(self.title, 1)
-        for kind, tip in (("circle", "Draw a circle region"), ("box", "Draw a box region"),
-                          ("polygon", "Draw a polygon region (drag its vertices)")):
+        for kind, tip in (("circle", "Draw a circle: drag from its centre"),
+                          ("box", "Draw a box: drag from corner to corner"),
+                          ("polygon", "Draw a polygon: click its vertices, double-click to close")):
             b = QToolButton()
             b.setIcon(icon(f"region-{kind}"))
-            b.setToolTip(f"{tip} at the centre of the view; detection leaves out exclude regions")
+            b.setCheckable(True)
+            b.setToolTip(f"{tip}. Regions are exclude regions (red) unless switched to include "
+                         "(green); detection leaves out what they exclude. Drag handles to edit.")
             b.setObjectName(f"add_{kind}")
-            b.clicked.connect(lambda _=False, k=kind: self.add_region(k))
+            b.toggled.connect(lambda on, k=kind: self._arm(k, on))
+            self.tool_buttons[kind] = b
             tools.addWidget(b)
         for name, tip, slot in (
             ("region-toggle", "Switch the selected region between exclude (red) and include (green)",
@@ -193,6 +202,31 @@ class ImageView(QWidget):
     # --------------------------------------------------------------- regions
     def set_regions(self, shapes) -> None:
         self.regions.set_shapes(shapes)
+
+    HINTS = {"circle": "Drag on the image from the centre of the circle (Esc cancels)",
+             "box": "Drag on the image from one corner of the box to the other (Esc cancels)",
+             "polygon": "Click the vertices of the polygon; double-click to close it (Esc cancels)"}
+
+    def _arm(self, kind: str, on: bool) -> None:
+        if on:
+            for k, b in self.tool_buttons.items():
+                if k != kind and b.isChecked():
+                    b.blockSignals(True)
+                    b.setChecked(False)
+                    b.blockSignals(False)
+            self.vb.set_tool(kind)
+            self.plot_widget.setFocus()
+            self.hint.emit(self.HINTS[kind])
+        elif self.vb.tool == kind:
+            self.vb.set_tool(None)
+
+    def _tool_changed(self, tool) -> None:
+        if tool is None:
+            for b in self.tool_buttons.values():
+                b.blockSignals(True)
+                b.setChecked(False)
+                b.blockSignals(False)
+            self.hint.emit("")
 
     def add_region(self, kind: str, include: bool = False) -> None:
         (x0, x1), (y0, y1) = self.plot.viewRange()

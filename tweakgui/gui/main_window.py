@@ -131,6 +131,7 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.regionsEdited.connect(self._regions_edited)
         self.image_view.regionsLoadRequested.connect(self.load_regions)
         self.image_view.regionsSaveRequested.connect(self.save_regions)
+        self.image_view.hint.connect(lambda text: self.statusBar().showMessage(text))
         self.residuals.matchClicked.connect(c.select_match)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.scopeChanged.connect(self._scope_changed)
