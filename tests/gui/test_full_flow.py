@@ -29,7 +29,9 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
         win.add_inputs([str(p) for p in small_demo.paths])
     assert b.args == ["load", True]
     assert win.files.names() == [p.name for p in small_demo.paths]
-    assert win.image_view.image.image is not None  # the first image is on display
+    # the first image is on display once its pixels are read off the GUI thread
+    qtbot.waitUntil(lambda: win.image_view.image.image is not None, timeout=10000)
+    assert win.image_view.image.image.shape == (512, 512)
 
     with qtbot.waitSignal(ctl.jobDone, timeout=60000) as b:
         win.actions["run"].trigger()

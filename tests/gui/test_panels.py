@@ -277,7 +277,8 @@ def test_mouse_drag_draws_a_circle(qtbot):
     qtbot.addWidget(iv)
     iv.resize(700, 700)
     iv.show()
-    iv.set_image("x", np.zeros((200, 200), "f4"))
+    with qtbot.waitSignal(iv.imageShown, timeout=5000):
+        iv.show_chip("k", "x", lambda: (np.zeros((200, 200), "f4"), None))
     qtbot.wait(50)
     drawn = []
     iv.regionsEdited.connect(drawn.append)

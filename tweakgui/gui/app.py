@@ -46,6 +46,7 @@ class Automation:
         self.screenshot = screenshot
         self.exit_after = exit_after
         self.exit_code = 0
+        self._waits = 0
         self.app = QApplication.instance()
         window.ctl.jobDone.connect(self._job_done)
 
@@ -79,6 +80,10 @@ class Automation:
         self.win.later(400, self._grab_and_exit)
 
     def _grab_and_exit(self) -> None:
+        if self.win.image_view.loading and self._waits < 100:
+            self._waits += 1  # the selected image is still being read
+            self.win.later(100, self._grab_and_exit)
+            return
         if self.screenshot:
             if not self.win.grab_to(self.screenshot):
                 log.error("could not write the screenshot %s", self.screenshot)

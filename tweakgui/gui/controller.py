@@ -85,7 +85,6 @@ class SessionController(QObject):
         self.jobs.finished.connect(self._on_finished)
         self.jobs.errored.connect(self._on_errored)
         self._file_exclusions: dict[tuple[str, str], str] = {}  # from params.exclusions
-        self._pixels: dict[tuple[str, int], Any] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-session-"))
 
     # ------------------------------------------------------------------ jobs
@@ -151,7 +150,6 @@ class SessionController(QObject):
 
     def _load(self) -> None:
         self.result = None
-        self._pixels.clear()
         self.view.show_result(None)
         if not self.inputs:
             self.visit = None
@@ -383,18 +381,6 @@ class SessionController(QObject):
                     return f
             return None
         return r.fit or r.fits[-1]
-
-    def pixels(self, name: str, chip_index: int):
-        """(data, mask) of one chip, cached for the last few chips."""
-        key = (name, chip_index)
-        if key not in self._pixels:
-            e = self.exposure(name)
-            if e is None:
-                return None
-            if len(self._pixels) >= 4:
-                self._pixels.pop(next(iter(self._pixels)))
-            self._pixels[key] = self.engine.read_pixels(e, e.chips[chip_index])
-        return self._pixels[key]
 
     # ---------------------------------------------------------------- saving
     def set_accepted(self, name: str, accepted: bool) -> None:

@@ -37,13 +37,18 @@ def main(outdir: str) -> int:
     win.show()
     state = {"code": 1}
 
+    def settle():
+        app.processEvents()
+        win.image_view.loader.wait(10000)
+        app.processEvents()
+
     def shots():
         ctl = win.ctl
         first = next(r for r in ctl.result.images if r.status == "SUCCESS")
         ctl.select_image(first.exposure.name)
         keys = win.residuals.keys
         ctl.select_match(keys[len(keys) // 3])
-        app.processEvents()
+        settle()
         win.grab_to(out / "main-window.png")
         # 3: the 2D histogram of a relative fit, regions on the image, the fit log
         win.resizeDocks([win.docks["log"]], [200], Qt.Vertical)
@@ -54,7 +59,7 @@ def main(outdir: str) -> int:
         win.docks["log"].raise_()
         win.image_view.regions.add("circle", (300, 700), 160, include=False)
         win.image_view.regions.add("polygon", (700, 300), 260, include=True)
-        app.processEvents()
+        settle()
         win.grab_to(out / "histogram-regions-log.png")
         win.image_view.regions.clear()
         # 2: vector plot, and the footprints docked beside the matches
@@ -68,7 +73,7 @@ def main(outdir: str) -> int:
         win.resizeDocks([win.docks["matches"], win.docks["visit"]], [900, 700], Qt.Horizontal)
         win.resizeDocks([win.docks["matches"]], [300], Qt.Vertical)
         win.visit_view.exaggerate.setCurrentText("×10")
-        app.processEvents()
+        settle()
         win.grab_to(out / "vectors-and-footprints.png")
         state["code"] = 0
         win.close()

@@ -9,6 +9,8 @@ emits ``matchClicked`` with its key ``(image, chip, input_idx)``.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QToolButton,
                                QVBoxLayout, QWidget)
 
+from tweakgui.gui.background import LatestCall
 from tweakgui.gui.icons import icon
 from tweakgui.gui.region_tools import DrawingViewBox, RegionLayer
 from tweakgui.gui.stretch import STRETCHES, stretch_image
@@ -49,6 +52,8 @@ class ImageView(QWidget):
     regionsLoadRequested = Signal(str)
     regionsSaveRequested = Signal(str, bool)  # path, in sky coordinates
     hint = Signal(str)  # what to do next, for the status bar
+    imageShown = Signal(object)  # key of the chip whose pixels are on display
+    loadFailed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -125,31 +130,79 @@ class ImageView(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(tools)
         lay.addWidget(self.plot_widget, 1)
-        self._data = None
         self._keys: dict[str, list] = {}
         self.last_dir = ""
+        self.loader = LatestCall(self)
+        self._cache: OrderedDict = OrderedDict()
+        self._key = None
+        self._ranged = None
+        self._title = ""
 
     # ---------------------------------------------------------------- image
-    def set_image(self, title: str, data, mask=None) -> None:
+    def show_chip(self, key, title: str, load: Callable[[], tuple]) -> None:
+        """Show the chip ``key``; ``load()`` returns (data, mask) and runs off the GUI thread.
+
+        Stretched images of the last few chips are kept, so going back to a
+        chip (or showing it again after a fit) is immediate and keeps the zoom.
+        """
+        new = key != self._key
+        self._key = key
         self.title.setText(title)
-        same = self._data is not None and self._data[0] is data and data is not None
-        self._data = (data, mask)
-        if same:  # the same chip again (e.g. after a fit): keep stretch and zoom
+        self._title = title
+        mode = self.stretch.currentText()
+        entry = self._cache.get(key)
+        if entry is not None and mode in entry["stretched"]:
+            if new or self.image.image is not entry["stretched"][mode]:
+                self._display(key, entry["stretched"][mode], entry["data"].shape, new)
             return
-        self._restretch()
-        if data is not None:
-            ny, nx = data.shape
+        if new:
+            self.image.clear()
+        self.title.setText(f"{title}  (loading…)")
+        data = entry["data"] if entry is not None else None
+        mask = entry["mask"] if entry is not None else None
+
+        def work():
+            d, m = (data, mask) if data is not None else load()
+            return d, m, stretch_image(d, m, mode)[0]
+
+        def done(res, key=key, mode=mode, new=new):
+            d, m, img = res
+            e = self._cache.setdefault(key, {"data": d, "mask": m, "stretched": {}})
+            e["stretched"][mode] = img
+            self._cache.move_to_end(key)
+            while len(self._cache) > 4:
+                self._cache.popitem(last=False)
+            if key == self._key:
+                self._display(key, img, d.shape, new)
+
+        def failed(message, key=key):
+            if key == self._key:
+                self.title.setText(f"{self._title}  (cannot read pixels: {message})")
+                self.loadFailed.emit(message)
+
+        self.loader.submit(work, done, failed)
+
+    def _display(self, key, img, shape, new: bool) -> None:
+        self.title.setText(self._title)
+        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        if new or self._ranged != key:
+            ny, nx = shape
             self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+            self._ranged = key
+        self.imageShown.emit(key)
+
+    @property
+    def loading(self) -> bool:
+        return self.loader.pending
 
     def _restretch(self, *args) -> None:
-        if self._data is None or self._data[0] is None:
-            self.image.clear()
-            return
-        img, _lims = stretch_image(self._data[0], self._data[1], self.stretch.currentText())
-        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        if self._key is not None and self._key in self._cache:
+            e = self._cache[self._key]
+            self.show_chip(self._key, self._title, lambda: (e["data"], e["mask"]))
 
     def clear(self) -> None:
-        self._data = None
+        self._key = None
+        self.loader.serial += 1  # drop any answer on its way
         self.image.clear()
         self.title.setText("No image")
         self.set_sources(None)

@@ -132,6 +132,7 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.regionsLoadRequested.connect(self.load_regions)
         self.image_view.regionsSaveRequested.connect(self.save_regions)
         self.image_view.hint.connect(lambda text: self.statusBar().showMessage(text))
+        self.image_view.loadFailed.connect(lambda msg: log.error("cannot read pixels: %s", msg))
         self.residuals.matchClicked.connect(c.select_match)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.scopeChanged.connect(self._scope_changed)
@@ -165,6 +166,7 @@ class MainWindow(QMainWindow, SessionView):
         if self.ctl.busy:
             self.statusBar().showMessage("Stopping the running job…")
         stopped = self.ctl.shutdown(20000)
+        self.image_view.loader.wait(10000)
         if not stopped:
             log.warning("the worker did not stop in time")
         for name in LOGGERS:
@@ -309,12 +311,9 @@ class MainWindow(QMainWindow, SessionView):
             return
         self.files.select(name, chip_index)
         chip = e.chips[chip_index]
-        try:
-            data, mask = self.ctl.pixels(name, chip_index)
-        except Exception as exc:  # noqa: BLE001 - the image may be unreadable
-            log.error("%s: cannot read pixels: %s", name, exc)
-            data, mask = None, None
-        self.image_view.set_image(f"{name} [{chip.name}]  group {e.group_id}", data, mask)
+        read = self.ctl.engine.read_pixels
+        self.image_view.show_chip((str(e.path), chip.name), f"{name} [{chip.name}]  group {e.group_id}",
+                                  lambda e=e, chip=chip: read(e, chip))
         r = self.ctl.image_result(name)
         fit = self.ctl.shown_fit(name)
         detected = matches = ref_xy = None
