@@ -147,6 +147,9 @@ class FilesPanel(QWidget):
                 self.tree.addTopLevelItem(item)
                 if len(e.chips) > 1:
                     item.setExpanded(True)
+            # the catalog column only when some image has a custom catalog
+            self.tree.setColumnHidden(C_CAT, not any(c.catalog_path for e in visit.exposures
+                                                     for c in e.chips))
             if selected is not None:
                 self.select(*selected)
         finally:
