@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QToolButton,
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
 from tweakgui.gui.background import LatestCall
@@ -42,6 +43,24 @@ PIXEL_FILTER = "DS9 regions, image pixels (*.reg)"
 SKY_FILTER = "DS9 regions, sky coordinates (*.reg)"
 LABELS = {"detected": "detected", "matched": "matched (used)", "clipped": "clipped",
           "excluded": "excluded by you", "refcat": "reference catalog"}
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens long text in the middle instead of widening its parent."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(40)
+
+    def paintEvent(self, ev) -> None:
+        painter = QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), Qt.ElideMiddle, self.width())
+        painter.drawText(self.rect(), int(Qt.AlignLeft | Qt.AlignVCenter), text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
 
 
 class ImageView(QWidget):
@@ -91,8 +110,7 @@ class ImageView(QWidget):
         self.vb.toolChanged.connect(self._tool_changed)
         self.tool_buttons: dict[str, QToolButton] = {}
 
-        self.title = QLabel("No image")
-        self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.title = ElidedLabel("No image")
         self.stretch = QComboBox()
         self.stretch.addItems(STRETCHES)
         self.stretch.setToolTip("Display stretch: zscale limits with an asinh or linear scale")

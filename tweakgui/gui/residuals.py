@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 __all__ = ["ResidualPanel", "rms"]
 
@@ -52,6 +53,8 @@ class ResidualPanel(QWidget):
         super().__init__(parent)
         self.summary = QLabel("No fit")
         self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.summary.setMinimumWidth(120)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.fit_choice = QComboBox()
         self.fit_choice.addItems(["last", "relative", "absolute"])
