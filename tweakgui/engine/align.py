@@ -137,7 +137,8 @@ def _max_move_arcsec(before, after) -> float:
 
 
 def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table | None = None,
-                  ref_entry: int = 0) -> tuple[list[FitResult], list]:
+                  ref_entry: int = 0, jobs: int = 1, tanp_entry: ChipCatalog | None = None
+                  ) -> tuple[list[FitResult], list]:
     """Align the chips of ``entries`` (relative when ``refcat`` is None, else absolute).
 
     Every entry's ``group_id`` (its exposure's) defines the groups; for the
@@ -146,9 +147,40 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     Returns the fits (one per group, with REFERENCE for the reference group of
     a relative alignment) and the corrected WCS per entry (the starting WCS
     where the group failed or was rejected).
+
+    With a reference catalog the groups are independent: with ``jobs`` > 1
+    and many groups they are fitted in ``jobs`` processes (see
+    :mod:`tweakgui.engine.mosaic`), all in the tangent plane of
+    ``entries[ref_entry]`` (``tanp_entry``, when given, sets that plane).
     """
     prefix = "abs_" if kind == "absolute" else ""
     fitgeom = getattr(params, prefix + "fitgeometry")
+    if refcat is None and not params.expand_refcat:
+        from .mosaic import far_from_reference_group
+
+        far = far_from_reference_group(entries, params)
+        if far:
+            # groups that cannot reach the reference group's sources fail
+            # as tweakwcs would fail them, without building their correctors
+            near = [k for k, e in enumerate(entries) if e.group_id not in far]
+            fits, new_near = run_alignment([entries[k] for k in near], params, kind, None,
+                                           near.index(ref_entry) if ref_entry in near else 0)
+            new = [e.wcs for e in entries]
+            for k, w in zip(near, new_near):
+                new[k] = w
+            for gid, ref_gid in far.items():
+                idx = [k for k, e in enumerate(entries) if e.group_id == gid]
+                fits.append(FitResult(group_id=gid, kind=kind, status=STATUS_FAILED, fitgeom=fitgeom,
+                                      images=_names(entries, idx),
+                                      reason=f"no overlap with the reference group {ref_gid} "
+                                             f"(not even within searchrad)"))
+            return fits, new
+    if refcat is not None and jobs > 1:
+        from .mosaic import align_in_processes
+
+        out = align_in_processes(entries, params, kind, refcat, ref_entry, jobs)
+        if out is not None:
+            return out
     correctors = [
         make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, e.catalog,
                        f"{e.exposure.name}[{e.exposure.chips[e.chip_index].name}]")
@@ -156,7 +188,11 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     ]
     for c, e in zip(correctors, entries):
         c.meta["group_id"] = e.group_id
-    ref_tpwcs = copy.deepcopy(correctors[ref_entry])
+    if tanp_entry is not None:
+        ref_tpwcs = make_corrector(tanp_entry.wcs, tanp_entry.exposure,
+                                   tanp_entry.exposure.chips[tanp_entry.chip_index].meta, None, "tanp")
+    else:
+        ref_tpwcs = copy.deepcopy(correctors[ref_entry])
     scale = tanp_scale_arcsec(ref_tpwcs)
     before = [_footprint(c) for c in correctors]
     in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*c.det_to_world(e.catalog["x"], e.catalog["y"])))

@@ -29,7 +29,8 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 from tweakwcs.linearfit import iter_linear_fit
 
-__all__ = ["ReferenceIndex", "fit_group", "fit_groups_to_reference", "reference_group_catalog"]
+__all__ = ["ReferenceIndex", "far_from_reference_group", "fit_group", "fit_groups_to_reference",
+           "reference_group_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,55 @@ def reference_group_catalog(members, entries, correctors) -> Table:
     return t
 
 
+def _wcs_world(wcs, x, y):
+    if hasattr(wcs, "all_pix2world"):  # FITS WCS
+        return wcs.all_pix2world(x, y, 0)
+    return wcs(x, y, with_bounding_box=False)  # GWCS
+
+
+def _cap(entries, members, n=3):
+    """Centre (unit vector) and radius (rad) of a circle holding the members' chips."""
+    pts = []
+    for i in members:
+        ny, nx = entries[i].exposure.chips[entries[i].chip_index].shape
+        xx, yy = np.meshgrid(np.linspace(-0.5, nx - 0.5, n), np.linspace(-0.5, ny - 0.5, n))
+        pts.append(_unit_vectors(*_wcs_world(entries[i].wcs, xx.ravel(), yy.ravel())))
+    pts = np.concatenate(pts)
+    c = pts.mean(axis=0)
+    c /= np.linalg.norm(c)
+    return c, float(np.max(np.linalg.norm(pts - c, axis=1)))
+
+
+def far_from_reference_group(entries, params) -> dict:
+    """``{gid: reference gid}`` of the groups of a relative alignment that cannot overlap its reference.
+
+    Without ``expand_refcat`` tweakwcs fits every group to the first group
+    with sources; a group whose footprint stays farther from it than the
+    largest offset the matching can find gets no match.  Footprints come
+    straight from the WCS (no corrector), so a mosaic of hundreds of groups
+    spends nothing on them.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(e.group_id, []).append(i)
+    if len(groups) < 3:
+        return {}
+    ref_gid = next((g for g, idx in groups.items() if any(len(entries[i].catalog) for i in idx)), None)
+    if ref_gid is None:
+        return {}
+    c0, r0 = _cap(entries, groups[ref_gid])
+    grow = np.radians((2.0 * (params.searchrad + params.tolerance) + abs(params.xoffset) + abs(params.yoffset)
+                       + 1.0) / 3600.0)
+    far = {}
+    for gid, idx in groups.items():
+        if gid == ref_gid or not any(len(entries[i].catalog) for i in idx):
+            continue
+        c, r = _cap(entries, idx)
+        if np.linalg.norm(c - c0) > r + r0 + grow:
+            far[gid] = ref_gid
+    return far
+
+
 def _match_units(corrector) -> dict:
     """What align_wcs tells the matcher about the tangent plane (bin size of the 2D histogram)."""
     try:
@@ -203,3 +253,48 @@ def fit_groups_to_reference(groups, entries, correctors, in_tp, footprints, inde
             correctors[i].meta["fit_info"] = dict(info)
         refs[gid] = (sub, rows)
     return refs
+
+
+MIN_GROUPS_PER_JOB = 16  # below this, starting processes costs more than it saves
+
+
+def _align_chunk(entries, params, kind, refcat, tanp_entry):
+    from .align import run_alignment
+
+    return run_alignment(entries, params, kind, refcat, jobs=1, tanp_entry=tanp_entry)
+
+
+def align_in_processes(entries, params, kind, refcat, ref_entry, jobs):
+    """Absolute alignment of many independent groups in ``jobs`` processes; None when not worth it.
+
+    The groups are cut into consecutive chunks; every chunk is fitted in the
+    tangent plane of ``entries[ref_entry]``, so the result is the one of a
+    single process.  Returns ``(fits, new_wcs)`` in the order of one process.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .parallel import _context
+
+    order: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        order.setdefault(e.group_id, []).append(i)
+    gids = list(order)
+    if len(gids) < MIN_GROUPS_PER_JOB * 2:
+        return None
+    jobs = min(jobs, len(gids) // MIN_GROUPS_PER_JOB)
+    n_chunks = min(len(gids), 4 * jobs)
+    bounds = np.linspace(0, len(gids), n_chunks + 1).astype(int)
+    chunks = [[i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    log.info("fitting %d groups in %d processes", len(gids), jobs)
+    new = [None] * len(entries)
+    fits_by_gid = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
+        futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat,
+                               entries[ref_entry]) for chunk in chunks]
+        for chunk, fut in zip(chunks, futures):
+            fits, wcs = fut.result()
+            for i, w in zip(chunk, wcs):
+                new[i] = w
+            for f in fits:
+                fits_by_gid[f.group_id] = f
+    return [fits_by_gid[g] for g in gids], new
