@@ -192,6 +192,13 @@ def test_about_recent_and_shortcuts(qtbot, win):
     menus._fill_recent(win)
     labels = [a.text() for a in win.recent_menu.actions()]
     assert labels[0].startswith("a_flt.fits + 2 more")
+    from tweakgui.gui.dialogs import shortcuts_text
+
+    text = shortcuts_text(win.actions)
+    assert "F5" in text and "Detect and Align" in text and "Del" in text
+    win.actions["shortcuts"].trigger()
+    assert win._dialog.isVisible()
+    win._dialog.close()
     # every action on the toolbar explains itself
     for key in ("add", "run", "refit", "cancel", "exclude", "save_outputs"):
         assert win.actions[key].toolTip()
@@ -235,6 +242,9 @@ def test_layout_restored(qtbot, make_window, tmp_path):
     w2.show()
     assert w2.docks["log"].isHidden() and not w2.docks["files"].isHidden()
     assert settings.value("window/geometry") is not None  # the offscreen screen may clamp the size
+    w2.actions["reset_layout"].trigger()
+    assert not w2.docks["log"].isHidden()
+    assert w2.dockWidgetArea(w2.docks["log"]) == Qt.BottomDockWidgetArea
     w2.close()
 
 

@@ -7,13 +7,14 @@ from importlib import metadata
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QRadioButton,
                                QVBoxLayout)
 
 from tweakgui import __version__
 
-__all__ = ["SaveDialog", "about_text", "show_about", "OUTPUT_KINDS"]
+__all__ = ["SaveDialog", "about_text", "show_about", "shortcuts_text", "OUTPUT_KINDS"]
 
 OUTPUT_KINDS = (
     ("images", "Updated images (<root>_tweakreg.fits)"),
@@ -102,3 +103,18 @@ def show_about(parent) -> QMessageBox:
     box.setIconPixmap(parent.windowIcon().pixmap(64, 64))
     box.open()
     return box
+
+
+def shortcuts_text(actions: dict) -> str:
+    """An HTML table of the actions that have a keyboard shortcut."""
+    rows = []
+    for a in actions.values():
+        key = a.shortcut().toString(QKeySequence.NativeText)
+        if key:
+            rows.append(f"<tr><td><b>{key}</b></td><td>{a.text().replace('&', '')}</td></tr>")
+    extra = [("Double-click a match", "exclude or restore it"),
+             ("Click a point or vector", "highlight the source everywhere"),
+             ("Click the 2D histogram", "start the next run from that offset"),
+             ("Right-click / Esc while drawing", "cancel the region tool")]
+    rows += [f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in extra]
+    return "<h3>Keyboard and mouse</h3><table cellspacing='6'>" + "".join(rows) + "</table>"

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow, SessionView):
             lg.addHandler(self.log_handler)
             if lg.getEffectiveLevel() > logging.INFO:
                 lg.setLevel(logging.INFO)
+        self.default_state = self.saveState()  # for View ▸ Reset Layout
         self._restore_settings()
         self.show_busy(False, "")
         self.setAcceptDrops(True)

@@ -84,6 +84,7 @@ def build(win) -> dict:
     m.addAction(_action(win, "reset_layout", "Reset &Layout", lambda: _reset_layout(win)))
 
     m = mb.addMenu("&Help")
+    m.addAction(_action(win, "shortcuts", "&Keyboard and Mouse", lambda: _shortcuts(win), "F1"))
     m.addAction(_action(win, "about", "&About tweakgui", lambda: _about(win)))
 
     tb = QToolBar("Main")
@@ -100,11 +101,25 @@ def _about(win):
     win._dialog = show_about(win)
 
 
+def _shortcuts(win):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tweakgui.gui.dialogs import shortcuts_text
+
+    box = QMessageBox(QMessageBox.Information, "Keyboard and mouse", shortcuts_text(win.actions),
+                      QMessageBox.Ok, win)
+    box.open()
+    win._dialog = box
+
+
 def _reset_layout(win):
-    win.settings.remove("window/state")
     for dock in win.docks.values():
         dock.setFloating(False)
+    win.restoreState(win.default_state)
+    for dock in win.docks.values():
         dock.show()
+    win.docks["residuals"].raise_()
+    win.docks["matches"].raise_()
 
 
 # ---------------------------------------------------------------- recent files
