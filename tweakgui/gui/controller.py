@@ -12,6 +12,7 @@ The engine functions are passed in (see
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ class SessionController(QObject):
         self.jobs.finished.connect(self._on_finished)
         self.jobs.errored.connect(self._on_errored)
         self._file_exclusions: dict[tuple[str, str], str] = {}  # from params.exclusions
-        self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-session-"))
+        self._workdir: Path | None = None  # region files handed to the engine
 
     # ------------------------------------------------------------------ jobs
     @property
@@ -102,7 +103,11 @@ class SessionController(QObject):
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """Cancel any job and wait for its thread (window closing). True if stopped."""
-        return self.jobs.shutdown(timeout_ms)
+        stopped = self.jobs.shutdown(timeout_ms)
+        if stopped and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        return stopped
 
     @Slot(str)
     def _on_started(self, kind: str) -> None:
@@ -120,7 +125,16 @@ class SessionController(QObject):
     def _on_finished(self, kind: str, result: Any) -> None:
         handler = {"load": self._loaded, "run": self._ran, "refit": self._ran,
                    "save": self._saved}[kind]
-        handler(result)
+        try:
+            handler(result)
+        except Exception as exc:  # noqa: BLE001 - a display bug must not lose the session
+            import traceback
+
+            log.exception("showing the %s result failed", kind)
+            self.view.show_error(f"Cannot show the {kind} result", describe_error(exc),
+                                 traceback.format_exc())
+            self.jobDone.emit(kind, False)
+            return
         self.jobDone.emit(kind, True)
 
     @Slot(str, object, str)
@@ -291,7 +305,10 @@ class SessionController(QObject):
             self.view.show_error("Nothing to align", "Add images first (File ▸ Add Images…)")
             return
         try:
-            apply_regions(self.visit, self.regions, self._file_exclusions, self._workdir / "regions")
+            if self._workdir is None and self.regions:
+                self._workdir = Path(tempfile.mkdtemp(prefix="tweakgui-regions-"))
+            apply_regions(self.visit, self.regions, self._file_exclusions,
+                          (self._workdir or Path(tempfile.gettempdir())) / "regions")
         except OSError as exc:
             self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return
