@@ -1,0 +1,146 @@
+"""Mosaic alignment of CEERS NIRCam catalogs: published answer, linear cost, same result in parallel.
+
+60 of CEERS' 690 published tweaked GWCS (every 11th file: all pointings and
+filters).  Each image gets a catalog of the HST reference sources projected
+through its *published* WCS (+0.03 px noise) and its *pre-tweak* WCS (the
+published one without v2v3corr); aligning to the HST catalog must give back
+the published WCS.  Cost is checked by counting operations, never by timing.
+"""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from scipy.spatial import cKDTree
+
+from tweakgui.engine import align, mosaic, pipeline
+from tweakgui.engine.model import STATUS_SUCCESS, Visit
+from tweakgui.engine.params import TweakRegParams
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+CEERS_PARAMS = dict(use_custom_catalogs=True, minobj=20, searchrad=1.0, separation=0.1, tolerance=0.05,
+                    fitgeometry="shift", nclip=1, sigma=0.7, abs_minobj=15, abs_searchrad=1.0,
+                    abs_separation=0.2, abs_tolerance=0.1, abs_fitgeometry="rshift", abs_nclip=1,
+                    abs_sigma=0.7, abs_mode="group")
+
+
+def _unit(ra, dec):
+    r, d = np.radians(ra), np.radians(dec)
+    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
+
+
+@pytest.fixture(scope="module")
+def ceers(shared_data, tmp_path_factory):
+    from ceers_render import untweak
+
+    from tweakgui.engine.jwst import read_wcs_exposure
+
+    d = shared_data / "ceers-nircam"
+    refpath = d / "tweakreg" / "CEERS_EGS_HST_v1.9_cat_radecmag.ecsv"
+    ref = Table.read(refpath, format="ascii.ecsv")
+    ra, dec = np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float)
+    tree = cKDTree(_unit(ra, dec))
+    files = sorted((d / "batch_scripts" / "tweakreg_wcs").glob("*_tweakreg.asdf"))[::11][:60]
+    out = tmp_path_factory.mktemp("ceers_mosaic")
+    rng = np.random.default_rng(0)
+    exposures, truth = [], {}
+    for f in files:
+        e = read_wcs_exposure(f)
+        e.group_id = e.root  # CEERS tweaked every detector on its own
+        chip = e.chips[0]
+        w = chip.wcs
+        info = chip.meta["wcsinfo"]
+        near = np.asarray(tree.query_ball_point(_unit([info["ra_ref"]], [info["dec_ref"]])[0],
+                                                np.radians(4 / 60)), int)
+        x, y = w.backward_transform(ra[near], dec[near])
+        ny, nx = chip.shape
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (x < nx - 1) & (y > 0) & (y < ny - 1)
+        cat = out / f"{e.root}_cat.fits"
+        Table({"x": x[ok] + rng.normal(0, 0.03, ok.sum()),
+               "y": y[ok] + rng.normal(0, 0.03, ok.sum())}).write(cat)
+        chip.catalog_path = cat
+        chip.wcs = untweak(w)
+        truth[e.name] = w
+        exposures.append(e)
+    return exposures, truth, refpath, len(ref)
+
+
+def _distance_mas(w1, w0, n=9):
+    yy, xx = np.mgrid[0:2047:complex(n), 0:2047:complex(n)]
+    r1, d1 = w1(xx.ravel(), yy.ravel(), with_bounding_box=False)
+    r0, d0 = w0(xx.ravel(), yy.ravel(), with_bounding_box=False)
+    return float(np.sqrt(np.mean(((r1 - r0) * np.cos(np.radians(d0))) ** 2 + (d1 - d0) ** 2)) * 3.6e6)
+
+
+@pytest.fixture(scope="module")
+def counted_run(ceers):
+    """One in-process run (jobs=1) with the expensive operations counted."""
+    from spherical_geometry.polygon import SphericalPolygon
+    from tweakwcs.correctors import JWSTWCSCorrector
+
+    exposures, truth, refpath, nref = ceers
+    counts = {"align_wcs": 0, "polygon_ops": 0, "correctors": 0, "refs_per_group": []}
+    mp = pytest.MonkeyPatch()
+
+    def counting(name, fn):
+        def f(*a, **k):
+            counts[name] += 1
+            return fn(*a, **k)
+        return f
+
+    mp.setattr(align, "align_wcs", counting("align_wcs", align.align_wcs))
+    for op in ("multi_union", "intersection", "multi_intersection"):
+        mp.setattr(SphericalPolygon, op, counting("polygon_ops", getattr(SphericalPolygon, op)))
+    mp.setattr(JWSTWCSCorrector, "__init__", counting("correctors", JWSTWCSCorrector.__init__))
+    near = mosaic.ReferenceIndex.near
+
+    def counting_near(self, ra, dec, grow):
+        rows = near(self, ra, dec, grow)
+        counts["refs_per_group"].append(len(rows))
+        return rows
+
+    mp.setattr(mosaic.ReferenceIndex, "near", counting_near)
+    params = TweakRegParams(abs_refcat=str(refpath), **CEERS_PARAMS)
+    try:
+        result = pipeline.run(Visit(list(exposures)), params, jobs=1, cache=None)
+    finally:
+        mp.undo()
+    return result, counts
+
+
+def test_recovers_the_published_wcs(ceers, counted_run):
+    exposures, truth, _, _ = ceers
+    result, _ = counted_run
+    assert [r.status for r in result.images] == [STATUS_SUCCESS] * 60
+    pre = [_distance_mas(e.chips[0].wcs, truth[e.name]) for e in exposures]
+    err = [_distance_mas(r.new_wcs[0], truth[r.exposure.name]) for r in result.images]
+    assert np.median(pre) > 100  # the v2v3corr step moves CEERS' images by 0.1-0.4"
+    assert np.median(err) < 1.5, np.median(err)  # mas
+    assert max(err) < 10.0, max(err)  # mas; a few detectors with few sources
+    fits = [r.fit for r in result.images]
+    assert all(f.kind == "absolute" and f.nmatch >= 15 for f in fits)
+
+
+def test_cost_is_linear_in_the_number_of_images(ceers, counted_run):
+    _, _, _, nref = ceers
+    _, counts = counted_run
+    n = 60
+    # no tweakwcs call that builds polygons or catalogs of every group
+    assert counts["align_wcs"] == 0 and counts["polygon_ops"] == 0
+    # one corrector per image and stage (relative only for the groups that
+    # can reach the reference group), one for each stage's tangent plane
+    assert counts["correctors"] <= 2 * n + 2
+    # every group is matched against its neighbourhood, never the whole catalog
+    assert len(counts["refs_per_group"]) >= n
+    assert max(counts["refs_per_group"]) < 0.05 * nref
+
+
+def test_processes_give_the_same_wcs(ceers, counted_run):
+    exposures, truth, refpath, _ = ceers
+    serial, _ = counted_run
+    params = TweakRegParams(abs_refcat=str(refpath), **CEERS_PARAMS)
+    par = pipeline.run(Visit(list(exposures)), params, jobs=2, cache=None)
+    for a, b in zip(serial.images, par.images):
+        assert a.status == b.status == STATUS_SUCCESS
+        assert _distance_mas(a.new_wcs[0], b.new_wcs[0]) < 1e-3  # mas
+        assert a.fit.nmatch == b.fit.nmatch
