@@ -1,0 +1,118 @@
+"""690-image catalog-level alignment: CEERS' NIRCam mosaic against the HST catalog.
+
+Catalogs are the HST reference sources projected through CEERS' *published*
+WCS (+0.03 px noise), the images carry the *pre-tweak* WCS (see
+ceers_mosaic.py).  One group per image (CEERS tweaked each detector), CEERS'
+own TweakReg settings, ``abs_mode='group'``; ``pipeline.run`` does the
+relative then the absolute alignment.  Reports wall and CPU time (this
+process and its workers), the time to read the 690 GWCS files, and the RMS
+distance of every aligned WCS from the published one (mas).
+
+``--baseline K`` also times tweakwcs' own ``align_wcs`` (one call, every
+group, the whole reference catalog: what tweakgui did before) on the first K
+images, to show its growth.
+
+Usage: python benchmarks/bench_mosaic.py [--n 690] [--baseline 30]
+"""
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _common as C
+import ceers_mosaic as M
+from tweakgui.engine import pipeline
+from tweakgui.engine.model import Visit
+from tweakgui.engine.params import TweakRegParams
+
+
+def cpu():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def baseline(visit, truth, k):
+    """tweakwcs.align_wcs on all groups at once with the whole catalog (absolute only)."""
+    from astropy.table import Table
+    from tweakwcs import align_wcs
+    from tweakwcs.matchutils import XYXYMatch
+
+    from tweakgui.engine import align, catalogs
+
+    ref = catalogs.read_refcat(M.REFCAT)
+    refcat = Table({"RA": np.asarray(ref["RA"], float), "DEC": np.asarray(ref["DEC"], float)})
+    cs = []
+    for e in visit.exposures[:k]:
+        cat = catalogs.read_custom_catalog(e.chips[0].catalog_path)
+        c = align.make_corrector(e.chips[0].wcs, e, e.chips[0].meta, cat, e.name)
+        c.meta["group_id"] = e.name
+        cs.append(c)
+    t0 = time.perf_counter()
+    align_wcs(cs, refcat=refcat, enforce_user_order=True, expand_refcat=False, minobj=15,
+              match=XYXYMatch(searchrad=1.0, separation=0.2, tolerance=0.1), fitgeom="rshift", nclip=1,
+              sigma=(0.7, "rmse"))
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=690)
+    ap.add_argument("--baseline", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=None)
+    args = ap.parse_args()
+    d = C.BENCH_DIR / f"ceers_{args.n}"
+    if not (d / "visit.pkl").is_file():
+        M.prepare(d, n=args.n)
+    files = M.files(args.n)
+    from tweakgui.engine.jwst import read_wcs_exposure
+
+    t0 = time.perf_counter()
+    for f in files[:20]:
+        read_wcs_exposure(f)
+    read_per_file = (time.perf_counter() - t0) / 20
+    visit, truth = M.load(d / "visit.pkl")
+    for e in visit.exposures:
+        e.group_id = e.root
+    params = TweakRegParams(abs_refcat=str(M.REFCAT), **M.CEERS_PARAMS)
+    sampler = C.TreeSampler(os.getpid())
+    sampler.start()
+    c0, t0 = cpu(), time.perf_counter()
+    stages = {}
+
+    def progress(stage, done, total, msg):
+        if stage != "detect":
+            stages[f"{stage}_{done}"] = time.perf_counter() - t0
+
+    result = pipeline.run(Visit(visit.exposures), params, progress=progress, jobs=args.jobs, cache=None)
+    wall, cpu_s = time.perf_counter() - t0, cpu() - c0
+    sampler.stop()
+    errs = M.errors_mas(result, truth)
+    pre = {e.name: M.errors_mas(type("R", (), {"images": [type("I", (), {"new_wcs": [e.chips[0].wcs],
+                                                                          "exposure": e})()]})(), truth)[e.name]
+           for e in visit.exposures}
+    v = np.array(list(errs.values()))
+    out = {
+        "machine": C.machine(), "n_images": len(visit.exposures), "wall_s": wall, "cpu_s": cpu_s,
+        "relative_s": stages.get("relative_1", 0) - stages.get("relative_0", 0),
+        "absolute_s": stages.get("absolute_1", 0) - stages.get("absolute_0", 0),
+        "peak_rss_tree_mb": sampler.peak_total / 2**20,
+        "read_wcs_file_s": read_per_file,
+        "n_success": sum(r.status == "SUCCESS" for r in result.images),
+        "error_median_mas": float(np.median(v)), "error_p95_mas": float(np.percentile(v, 95)),
+        "error_max_mas": float(v.max()), "pre_fit_median_mas": float(np.median(list(pre.values()))),
+    }
+    if args.baseline:
+        out["baseline_images"] = args.baseline
+        out["baseline_align_wcs_s"] = baseline(visit, truth, args.baseline)
+    C.save(f"mosaic_{args.n}", out)
+    for k, val in out.items():
+        print(f"{k}: {val}")
+
+
+if __name__ == "__main__":
+    main()
