@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import sysconfig
 
 from PySide6.QtGui import QImage
 

@@ -5,7 +5,6 @@ from unittest.mock import Mock
 
 import pytest
 
-from tweakgui.engine import model
 from tweakgui.engine.params import ParameterError
 from tweakgui.gui.controller import SessionController
 from tweakgui.gui.region_shapes import Shape

@@ -2,9 +2,8 @@
 
 import time
 
-import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from fake_engine import FakeEngine
 

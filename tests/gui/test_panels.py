@@ -2,7 +2,6 @@
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
 
 from tweakgui.engine.params import SPEC, TweakRegParams
 from tweakgui.gui import menus

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QToolButton)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QToolButton)
 
-from tweakgui.engine.params import ParameterError, TweakRegParams
+from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui import menus
 from tweakgui.gui.controller import EngineApi, SessionController
 from tweakgui.gui.files_panel import FilesPanel
@@ -381,9 +380,6 @@ class MainWindow(QMainWindow, SessionView):
         self.statusBar().showMessage(message, 8000)
 
     # ------------------------------------------------------------ misc
-    def params_error(self, name: str, exc: ParameterError) -> None:
-        self.params_panel.show_error(name, str(exc))
-
     def grab_to(self, path: str | Path) -> bool:
         """Save a PNG of the whole window (after pending paints)."""
         from PySide6.QtWidgets import QApplication
