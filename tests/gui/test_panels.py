@@ -1,5 +1,6 @@
 """Panels on their own or in the window with the fake engine: settings, files, regions, polish."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -312,3 +313,26 @@ def test_mouse_drag_draws_a_circle(qtbot):
     assert drawn and drawn[-1][0].kind == "circle"
     assert drawn[-1][0].params == pytest.approx((100, 100, 20), abs=1.0)  # pixels
     assert iv.vb.tool is None
+
+
+def test_click_a_footprint_selects_the_image(qtbot):
+    from fake_engine import make_wcs
+
+    from tweakgui.engine import model
+    from tweakgui.gui.visit_view import VisitView
+
+    # two 20"×20" chips, 30" apart in RA (east is to the left of the map)
+    exps = [model.Exposure(__import__("pathlib").Path(f"{n}.fits"), "fits",
+                           [model.Chip("SCI,1", 1, (200, 200), make_wcs(crval=(150.0 + dra, 2.0)))],
+                           n, n) for n, dra in (("west", 0.0), ("east", 30 / 3600 / np.cos(np.radians(2))))]
+    vv = VisitView()
+    qtbot.addWidget(vv)
+    vv.show()
+    vv.set_visit(model.Visit(exps))
+    qtbot.waitUntil(lambda: vv.n_drawn["before"] == 2, timeout=2000)
+    got = []
+    vv.imageClicked.connect(lambda n, c: got.append((n, c)))
+    # the map centre is between them: east at x = +0.25', west at x = -0.25'
+    assert vv.click_at(0.25, 0.0) and got[-1] == ("east.fits", 0)
+    assert vv.click_at(-0.25, 0.0) and got[-1] == ("west.fits", 0)
+    assert not vv.click_at(0.0, 0.0)  # the gap between the chips

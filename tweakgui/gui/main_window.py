@@ -134,6 +134,7 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.hint.connect(lambda text: self.statusBar().showMessage(text))
         self.image_view.loadFailed.connect(lambda msg: log.error("cannot read pixels: %s", msg))
         self.residuals.matchClicked.connect(c.select_match)
+        self.visit_view.imageClicked.connect(c.select_image)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.scopeChanged.connect(self._scope_changed)
         self.matches.matchSelected.connect(c.select_match)

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,25 @@ def chip_footprint(wcs, shape) -> np.ndarray | None:
         return None
 
 
+def _inside(px: float, py: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """Point in polygon (even-odd rule); x, y closed or open vertex lists."""
+    inside = False
+    n = len(x)
+    for i in range(n):
+        j = i - 1
+        if (y[i] > py) != (y[j] > py) and px < (x[j] - x[i]) * (py - y[i]) / (y[j] - y[i] + 1e-300) + x[i]:
+            inside = not inside
+    return inside
+
+
 class VisitView(QWidget):
-    """All chips of the visit on a tangent-plane map (arcmin, east to the left)."""
+    """All chips of the visit on a tangent-plane map (arcmin, east to the left).
+
+    Clicking inside a footprint emits ``imageClicked`` with the exposure name
+    and chip index (the smallest footprint under the cursor wins).
+    """
+
+    imageClicked = Signal(str, int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -74,6 +91,9 @@ class VisitView(QWidget):
         self.n_drawn = {"before": 0, "after": 0}
         self._dirty = False
         self._scheduled = False
+        self._polygons: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+        self.plot_widget.scene().sigMouseClicked.connect(self._clicked)
+        self.plot_widget.setToolTip("Click a footprint to show that image")
 
     def set_visit(self, visit, result=None) -> None:
         """Show a visit (and its result); drawn when visible, once per event-loop turn."""
@@ -104,6 +124,7 @@ class VisitView(QWidget):
 
     def _redraw(self) -> None:
         self._dirty = False
+        self._polygons = []
         self.plot.clear()
         self.legend.clear()
         self.n_drawn = {"before": 0, "after": 0}
@@ -143,6 +164,7 @@ class VisitView(QWidget):
                 if fp is None:
                     continue
                 bx, by = xy(fp)
+                self._polygons.append((e.name, ci, bx, by))
                 lines[e.group_id]["before"][0].extend([*bx, np.nan])
                 lines[e.group_id]["before"][1].extend([*by, np.nan])
                 self.n_drawn["before"] += 1
@@ -174,3 +196,19 @@ class VisitView(QWidget):
                                         anchor=(0.5, 0.5))
                     label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
                     self.plot.addItem(label)
+
+    def _clicked(self, ev) -> None:
+        if ev.button() != Qt.LeftButton or not self._polygons:
+            return
+        p = self.plot.vb.mapSceneToView(ev.scenePos())
+        self.click_at(p.x(), p.y())
+
+    def click_at(self, x: float, y: float) -> bool:
+        """Select the footprint under (x, y) in plot coordinates; False if none."""
+        hits = [(abs(np.sum(px[:-1] * py[1:] - px[1:] * py[:-1])), name, ci)
+                for name, ci, px, py in self._polygons if _inside(x, y, px, py)]
+        if not hits:
+            return False
+        _area, name, ci = min(hits)
+        self.imageClicked.emit(name, ci)
+        return True
