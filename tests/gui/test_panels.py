@@ -99,6 +99,14 @@ def test_files_panel_edits(qtbot, win):
     f.select("a_flt.fits")
     qtbot.mouseClick(f.findChild(object, "files_remove"), Qt.LeftButton)
     assert f.names() == ["b_flt.fits", "c_flt.fits"]
+    # the context menu offers the same edits
+    rect = f.tree.visualItemRect(f.tree.topLevelItem(1))
+    f._context_menu(rect.center())
+    labels = [a.text() for a in f.context_menu.actions() if a.text()]
+    assert labels[:2] == ["Make Reference", "Move Up"] and "Remove" in labels
+    next(a for a in f.context_menu.actions() if a.text() == "Make Reference").trigger()
+    assert f.names()[0] == "c_flt.fits"
+    f.context_menu.close()
     f.spec.setText("d_flt.fits")
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         qtbot.keyClick(f.spec, Qt.Key_Return)
@@ -170,6 +178,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     kx, _ky = win.residuals.vec_key.getData()
     key_mas = float(win.residuals.vec_key_text.toPlainText().split()[0])
     assert kx[1] - kx[0] == pytest.approx(s * key_mas)
+    tip = win.residuals._tip(data=0)
+    assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
     # the clipped match is drawn as clipped in the image view
     assert win.image_view.count("clipped") == 1
     assert win.files.tree.topLevelItem(1).icon(0).isNull() is False

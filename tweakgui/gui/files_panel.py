@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
-                               QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QMenu, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from tweakgui.engine import model
 from tweakgui.gui.icons import icon
@@ -68,6 +68,8 @@ class FilesPanel(QWidget):
         for c, t in enumerate(tips):
             self.tree.headerItem().setToolTip(c, t)
         self.tree.itemChanged.connect(self._item_changed)
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.currentItemChanged.connect(self._current_changed)
 
         self.spec = QLineEdit()
@@ -173,6 +175,26 @@ class FilesPanel(QWidget):
     def current_name(self) -> str | None:
         item = self.tree.currentItem()
         return item.data(C_NAME, Qt.UserRole)[0] if item is not None else None
+
+    def _context_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        name = item.data(C_NAME, Qt.UserRole)[0]
+        top = item if item.parent() is None else item.parent()
+        menu = QMenu(self)
+        menu.addAction(icon("reference"), "Make Reference", lambda: self.referenceRequested.emit(name))
+        menu.addAction(icon("up"), "Move Up", lambda: self.moveRequested.emit(name, -1))
+        menu.addAction(icon("down"), "Move Down", lambda: self.moveRequested.emit(name, +1))
+        menu.addAction(icon("catalog"), "Custom Catalog…", self._choose_catalog)
+        menu.addAction("Edit Group", lambda: self.tree.editItem(top, C_GROUP))
+        ok = top.checkState(C_SAVE) == Qt.Checked
+        menu.addAction("Reject for Saving" if ok else "Accept for Saving",
+                       lambda: top.setCheckState(C_SAVE, Qt.Unchecked if ok else Qt.Checked))
+        menu.addSeparator()
+        menu.addAction(icon("remove"), "Remove", lambda: self.removeRequested.emit(name))
+        self.context_menu = menu  # kept for tests
+        menu.popup(self.tree.viewport().mapToGlobal(pos))
 
     def _with_current(self, fn) -> None:
         name = self.current_name()

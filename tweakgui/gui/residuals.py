@@ -102,7 +102,7 @@ class ResidualPanel(QWidget):
                     p.getAxis(ax).enableAutoSIPrefix(False)
                 p.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(120, 120, 120, width=1.5,
                                                                        style=Qt.DashLine)))
-                sc = pg.ScatterPlotItem(size=7, pen=None, hoverable=True)
+                sc = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, tip=self._tip)
                 sc.sigClicked.connect(self._point_clicked)
                 p.addItem(sc)
                 hl = pg.ScatterPlotItem(size=16, symbol="o", pen=pg.mkPen(255, 200, 0, width=2.5),
@@ -132,7 +132,7 @@ class ResidualPanel(QWidget):
                           for role in ROLE_BRUSH}
         for item in self.vec_lines.values():
             p.addItem(item)
-        self.vec_points = pg.ScatterPlotItem(size=5, pen=None)
+        self.vec_points = pg.ScatterPlotItem(size=5, pen=None, hoverable=True, tip=self._tip)
         self.vec_points.sigClicked.connect(self._point_clicked)
         p.addItem(self.vec_points)
         self.vec_key = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(0, 0, 0, width=2.5))
@@ -280,6 +280,17 @@ class ResidualPanel(QWidget):
             self.hist_peak_text.setText(f"peak ({peak[0]:+.3f}\", {peak[1]:+.3f}\")")
             self.hist_peak_text.setPos(peak[0], peak[1])
         self.hist_plot.setRange(xRange=(-r, r), yRange=(-r, r), padding=0.02)
+
+    def _tip(self, x=None, y=None, data=None) -> str:
+        """Tooltip of a point: which source, its residuals and role."""
+        if self.matches is None or data is None or not 0 <= int(data) < len(self.matches):
+            return ""
+        r = self.matches[int(data)]
+        role = _roles(self.matches[int(data):int(data) + 1])[0]
+        return (f"{r['image']} [{r['chip']}] source #{int(r['input_idx'])} → ref #{int(r['ref_idx'])}\n"
+                f"x={float(r['x']):.1f} y={float(r['y']):.1f}  "
+                f"dx={float(r['dx']) * 1000:+.2f} dy={float(r['dy']) * 1000:+.2f} mas  ({role})\n"
+                "click: show it in the image and the table")
 
     # ------------------------------------------------------------- linking
     def _point_clicked(self, item, points, *args) -> None:
