@@ -38,6 +38,7 @@ class FakeEngine:
         self.delay = delay  # seconds per stage in run()
         self.fail_with = fail_with
         self.calls = []
+        self.fail_image = None  # name of an image to mark FAILED
         self.gate = threading.Event()
         self.gate.set()
 
@@ -83,6 +84,13 @@ class FakeEngine:
             cat = self.catalog()
             if k == 0:
                 images.append(model.ImageResult(e, model.STATUS_REFERENCE, catalogs=[cat]))
+                continue
+            if e.name == self.fail_image:
+                reason = "not enough matches (< minobj=15); raise searchrad or set x/yoffset"
+                f = model.FitResult(e.group_id, "relative", model.STATUS_FAILED, reason=reason)
+                fits.append(f)
+                images.append(model.ImageResult(e, model.STATUS_FAILED, reason=reason, fits=[f],
+                                                catalogs=[cat]))
                 continue
             c = e.chips[0]
             rng = np.random.default_rng(k)

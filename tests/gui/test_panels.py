@@ -346,3 +346,18 @@ def test_click_a_footprint_selects_the_image(qtbot):
     assert vv.click_at(0.25, 0.0) and got[-1] == ("east.fits", 0)
     assert vv.click_at(-0.25, 0.0) and got[-1] == ("west.fits", 0)
     assert not vv.click_at(0.0, 0.0)  # the gap between the chips
+
+
+def test_failed_image_is_shown_with_its_reason(qtbot, win):
+    eng = win.ctl.engine.run.__self__
+    eng.fail_image = "b_flt.fits"
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    item = win.files.tree.topLevelItem(1)
+    assert item.text(5).startswith("FAILED: not enough matches")
+    assert "not enough matches" in item.toolTip(0)
+    assert item.checkState(4) == Qt.Unchecked and win.ctl.accepted["b_flt.fits"] is False
+    assert "1 failed" in win.statusBar().currentMessage()
+    win.ctl.select_image("b_flt.fits")
+    assert "FAILED" in win.residuals.summary.text() and win.residuals.keys == []
+    assert win.image_view.count("detected") == 30

@@ -131,7 +131,8 @@ class FilesPanel(QWidget):
                 item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
                 if r is not None:
                     fit = r.fit
-                    text = _short_summary(fit) if fit is not None else (r.reason or r.status)
+                    text = (_short_summary(fit) if fit is not None
+                            else f"{r.status}: {r.reason}" if r.reason else r.status)
                     if r.status == model.STATUS_REFERENCE and fit is None:
                         text = "reference"
                     item.setText(C_FIT, text)
