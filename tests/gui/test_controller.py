@@ -178,3 +178,24 @@ def test_shutdown_during_run(qtbot, ctl, fake_engine):
     ctl.run()
     threading.Timer(0.2, fake_engine.gate.set).start()
     assert ctl.shutdown(5000)
+
+
+def test_removal_and_order_survive_reloads_and_sessions(qtbot, ctl, fake_engine, tmp_path):
+    from tweakgui.gui.session import apply_session, read_session, write_session
+
+    load(qtbot, ctl, ("a_flt.fits", "b_flt.fits", "c_flt.fits"))
+    ctl.remove_exposure("b_flt.fits")
+    ctl.move_exposure("c_flt.fits", -1)
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.add_inputs(["d_flt.fits"])  # a reload of every input
+    assert [e.name for e in ctl.visit.exposures] == ["c_flt.fits", "a_flt.fits", "d_flt.fits"]
+    path = write_session(ctl, tmp_path / "s.tweakgui.json")
+    other = SessionController(Mock(spec=SessionView), fake_engine.api())
+    with qtbot.waitSignal(other.jobDone, timeout=5000):
+        apply_session(other, read_session(path))
+    assert [e.name for e in other.visit.exposures] == ["c_flt.fits", "a_flt.fits", "d_flt.fits"]
+    # adding a removed file again brings it back
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.add_inputs(["b_flt.fits"])
+    assert "b_flt.fits" in [e.name for e in ctl.visit.exposures]
+    assert other.shutdown(5000)

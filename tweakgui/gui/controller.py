@@ -64,7 +64,9 @@ class SessionController(QObject):
         self.view = view
         self.engine = engine or EngineApi.default()
         self.params = params or TweakRegParams()
-        self.inputs: list[str] = []
+        self.inputs: list[str] = []  # input specs as given (files, wildcards, @lists, ASNs)
+        self.removed: set[str] = set()  # exposures the user removed from the inputs
+        self.order: list[str] = []  # exposure names in the user's order, once reordered
         self.visit: model.Visit | None = None
         self.result: model.VisitResult | None = None
         self.group_overrides: dict[str, str] = {}
@@ -154,12 +156,16 @@ class SessionController(QObject):
     def set_inputs(self, specs: list[str]) -> None:
         """Replace the inputs and load them (in the worker)."""
         self.inputs = [str(s) for s in specs]
+        self.removed, self.order = set(), []
         self._load()
 
     def add_inputs(self, specs: list[str]) -> None:
-        new = [str(s) for s in specs if str(s) not in self.inputs]
+        specs = [str(s) for s in specs]
+        self.removed -= {Path(s).name for s in specs}  # adding a removed file brings it back
+        new = [s for s in specs if s not in self.inputs]
         if new:
             self.inputs += new
+        if new or specs:
             self._load()
 
     def _load(self) -> None:
@@ -173,8 +179,12 @@ class SessionController(QObject):
                     with_callbacks=False)
 
     def _loaded(self, visit: model.Visit) -> None:
-        order = {Path(s).name: i for i, s in enumerate(self.inputs)}
-        visit.exposures.sort(key=lambda e: order.get(e.name, len(order)))
+        # the user's removals and order outlive reloads (inputs may be ASNs or wildcards)
+        visit.exposures = [e for e in visit.exposures if e.name not in self.removed]
+        spec_order = {Path(s).name: i for i, s in enumerate(self.inputs)}
+        user_order = {n: i for i, n in enumerate(self.order)}
+        visit.exposures.sort(key=lambda e: (user_order.get(e.name, len(user_order)),
+                                            spec_order.get(e.name, len(spec_order))))
         self.visit = visit
         self._apply_overrides()
         self._file_exclusions = import_exclusions(visit, self.regions)
@@ -208,7 +218,8 @@ class SessionController(QObject):
         if e is None:
             return
         self.visit.exposures.remove(e)
-        self.inputs = [s for s in self.inputs if Path(s).name != name] or self.inputs
+        self.removed.add(name)
+        self.order = [x.name for x in self.visit.exposures]
         self.regions = {k: v for k, v in self.regions.items() if k[0] != name}
         self.excluded = {k for k in self.excluded if k[0] != name}
         if self.selected == name:
@@ -227,6 +238,7 @@ class SessionController(QObject):
         i = ex.index(e)
         j = max(0, min(len(ex) - 1, i + delta))
         ex.insert(j, ex.pop(i))
+        self.order = [x.name for x in ex]
         self.view.show_visit(self.visit)
 
     def set_reference(self, name: str) -> None:
@@ -236,6 +248,7 @@ class SessionController(QObject):
             return
         self.visit.exposures.remove(e)
         self.visit.exposures.insert(0, e)
+        self.order = [x.name for x in self.visit.exposures]
         if not self.params.enforce_user_order:
             self.params = self.params.replace(enforce_user_order=True)
             self.view.show_params(self.params)

@@ -46,16 +46,15 @@ def results_summary(result) -> list[dict]:
 def session_to_dict(ctl) -> dict:
     """The state of a :class:`SessionController` as plain JSON-able data."""
     exposures = ctl.visit.exposures if ctl.visit is not None else []
-    by_name = {Path(s).name: s for s in ctl.inputs}
-    # inputs in the user's order (one file per exposure when known)
-    inputs = [str(e.path) for e in exposures] if exposures else list(ctl.inputs)
-    if not exposures:
-        inputs = [by_name.get(Path(s).name, s) for s in ctl.inputs]
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "tweakgui": __version__,
-        "inputs": inputs,
+        # the specs as given (an ASN keeps its groups and catalogs), minus removed images,
+        # in the order shown
+        "inputs": list(ctl.inputs),
+        "removed": sorted(ctl.removed),
+        "order": [e.name for e in exposures],
         "params": ctl.params.to_dict(),
         "group_ids": dict(ctl.group_overrides),
         "catalogs": dict(ctl.catalog_overrides),
@@ -94,8 +93,16 @@ def read_session(path: str | Path) -> dict:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: bad session content ({exc})") from None
     # relative input paths are relative to the session file
-    d["inputs"] = [str(p if Path(p).is_absolute() else path.parent / p) for p in d.get("inputs", [])]
+    d["inputs"] = [_resolve(p, path.parent) for p in d.get("inputs", [])]
     return d
+
+
+def _resolve(spec: str, base: Path) -> str:
+    """A relative input spec (file, wildcard, @list) relative to the session file."""
+    at = spec.startswith("@")
+    p = Path(spec[1:] if at else spec)
+    full = str(p if p.is_absolute() else base / p)
+    return ("@" if at else "") + full
 
 
 def apply_session(ctl, d: dict) -> None:
@@ -110,4 +117,6 @@ def apply_session(ctl, d: dict) -> None:
     ctl.selected = None
     ctl.view.show_params(ctl.params)
     ctl.set_inputs(d["inputs"])
+    ctl.removed = set(d.get("removed", []))
+    ctl.order = list(d.get("order", []))
     ctl.session_summary = d.get("results") or None
