@@ -41,6 +41,15 @@ def _align(d, images):
             str(d / "refcat.ecsv"), "--in_place", "--output_dir", str(d / "out"), "--quiet"]
 
 
+def _kill(proc):
+    """SIGKILL the command and its worker processes (a killed parent does not take its pool along)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def test_sigkill_during_in_place_run(tmp_path, capsys):
     src = tmp_path / "src"
     make_demo_visit(src, n_images=3, shape=(384, 384), seed=2)
@@ -59,12 +68,17 @@ def test_sigkill_during_in_place_run(tmp_path, capsys):
     for k in range(8):
         d = tmp_path / f"run{k}"
         shutil.copytree(src, d)
+        # its own process group: the detection workers die with it (see _kill)
         proc = subprocess.Popen(_align(d, [d / n for n in images]), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        # anywhere in the run, or near its end where the files are replaced
-        time.sleep(duration * (rng.uniform(0.2, 1.1) if k % 2 else rng.uniform(0.75, 1.0)))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        if k % 2:  # anywhere in the run
+            time.sleep(duration * rng.uniform(0.2, 1.1))
+        else:  # while writing: the output directory appears when saving starts
+            t_end = time.monotonic() + 120
+            while not (d / "out").exists() and proc.poll() is None and time.monotonic() < t_end:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.25))
+        _kill(proc)
         new = 0
         for n in images:
             p = d / n
