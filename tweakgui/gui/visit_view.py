@@ -157,7 +157,11 @@ class VisitView(QWidget):
         k = float(self.exaggerate.currentText().lstrip("×"))
         groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
         # one item per group and state: polygons separated by NaN (connect="finite")
-        lines = {g: {"before": ([], []), "after": ([], [])} for g in groups}
+        # one item per colour and state (groups beyond the palette share colours):
+        # a 690-image mosaic stays a handful of items
+        many = len(groups) > len(PALETTE)
+        bucket = {g: (i % len(PALETTE) if many else g) for i, g in enumerate(groups)}
+        lines = {b: {"before": ([], []), "after": ([], [])} for b in dict.fromkeys(bucket.values())}
         for e in self._visit.exposures:
             for ci in range(len(e.chips)):
                 fp = before.get((e.name, ci))
@@ -165,17 +169,17 @@ class VisitView(QWidget):
                     continue
                 bx, by = xy(fp)
                 self._polygons.append((e.name, ci, bx, by))
-                lines[e.group_id]["before"][0].extend([*bx, np.nan])
-                lines[e.group_id]["before"][1].extend([*by, np.nan])
+                lines[bucket[e.group_id]]["before"][0].extend([*bx, np.nan])
+                lines[bucket[e.group_id]]["before"][1].extend([*by, np.nan])
                 self.n_drawn["before"] += 1
                 fa = after.get((e.name, ci))
                 if fa is not None:
                     ax, ay = xy(fa)
                     ax, ay = bx + k * (ax - bx), by + k * (ay - by)
-                    lines[e.group_id]["after"][0].extend([*ax, np.nan])
-                    lines[e.group_id]["after"][1].extend([*ay, np.nan])
+                    lines[bucket[e.group_id]]["after"][0].extend([*ax, np.nan])
+                    lines[bucket[e.group_id]]["after"][1].extend([*ay, np.nan])
                     self.n_drawn["after"] += 1
-        for gi, g in enumerate(groups):
+        for gi, g in enumerate(lines):
             color = group_color(gi)
             bx, by = lines[g]["before"]
             ax, ay = lines[g]["after"]
@@ -185,14 +189,14 @@ class VisitView(QWidget):
             if ax:
                 item_a = pg.PlotDataItem(ax, ay, connect="finite", pen=pg.mkPen(color, width=2))
                 self.plot.addItem(item_a)
-            if len(groups) <= 12:
+            if not many:
                 self.legend.addItem(item_a if ax else item_b, f"group {g}")
         if len(self._visit.exposures) <= 30:
             for e in self._visit.exposures:
                 fp = before.get((e.name, 0))
                 if fp is not None:
                     bx, by = xy(fp)
-                    label = pg.TextItem(e.root, color=group_color(groups.index(e.group_id)),
+                    label = pg.TextItem(e.root, color=group_color(list(lines).index(bucket[e.group_id])),
                                         anchor=(0.5, 0.5))
                     label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
                     self.plot.addItem(label)
