@@ -199,3 +199,27 @@ def test_removal_and_order_survive_reloads_and_sessions(qtbot, ctl, fake_engine,
         ctl.add_inputs(["b_flt.fits"])
     assert "b_flt.fits" in [e.name for e in ctl.visit.exposures]
     assert other.shutdown(5000)
+
+
+def test_edits_during_a_run_do_not_reach_the_worker(qtbot, ctl, fake_engine):
+    load(qtbot, ctl)
+    seen = {}
+    real_run = fake_engine.run
+
+    def spy(visit, params, **kw):
+        result = real_run(visit, params, **kw)
+        seen["order"] = [e.name for e in visit.exposures]
+        seen["groups"] = [e.group_id for e in visit.exposures]
+        return result
+
+    ctl.engine.run = spy
+    fake_engine.gate.clear()
+    ctl.run()
+    ctl.move_exposure("c_flt.fits", -2)
+    ctl.set_group_id("a_flt.fits", "late")
+    fake_engine.gate.set()
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        pass
+    assert seen == {"order": ["a_flt.fits", "b_flt.fits", "c_flt.fits"], "groups": ["g0", "g1", "g2"]}
+    assert [e.name for e in ctl.visit.exposures] == ["c_flt.fits", "a_flt.fits", "b_flt.fits"]
+    assert ctl.exposure("a_flt.fits").group_id == "late"

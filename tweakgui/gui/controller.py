@@ -11,6 +11,7 @@ The engine functions are passed in (see
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -49,6 +50,17 @@ class EngineApi:
 
         return cls(load_visit=inputs.load_visit, run=pipeline.run,
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
+
+
+def snapshot_visit(visit: model.Visit) -> model.Visit:
+    """A copy of the visit's structure for a job: edits in the GUI during a run
+    (order, groups, catalogs, regions) do not reach the worker's visit.  WCS
+    objects are shared; the engine builds its correctors afresh and does not
+    modify them."""
+    exposures = [dataclasses.replace(e, meta=dict(e.meta),
+                                     chips=[dataclasses.replace(c, meta=dict(c.meta)) for c in e.chips])
+                 for e in visit.exposures]
+    return dataclasses.replace(visit, exposures=exposures)
 
 
 class SessionController(QObject):
@@ -325,7 +337,7 @@ class SessionController(QObject):
         except OSError as exc:
             self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return
-        self._start("run", self.engine.run, self.visit, self.params,
+        self._start("run", self.engine.run, snapshot_visit(self.visit), self.params,
                     excluded=set(self.excluded) or None)
 
     def refit(self) -> None:
@@ -335,7 +347,7 @@ class SessionController(QObject):
             return
         catalogs = {(r.exposure.name, c.name): cat for r in self.result.images
                     for c, cat in zip(r.exposure.chips, r.catalogs)}
-        self._start("refit", self.engine.run, self.visit, self.params,
+        self._start("refit", self.engine.run, snapshot_visit(self.visit), self.params,
                     catalogs=catalogs or None, excluded=set(self.excluded))
 
     def _ran(self, result: model.VisitResult) -> None:
