@@ -361,3 +361,12 @@ def test_failed_image_is_shown_with_its_reason(qtbot, win):
     win.ctl.select_image("b_flt.fits")
     assert "FAILED" in win.residuals.summary.text() and win.residuals.keys == []
     assert win.image_view.count("detected") == 30
+
+
+def test_icons_found_and_fallback(qtbot, monkeypatch):
+    from tweakgui.gui import icons
+
+    for name in ("run", "region-circle", "status-ok", "reference"):
+        assert not icons.icon(name).isNull()
+    monkeypatch.setattr(icons, "_path", lambda name: None)  # as in an install without resources/
+    assert not icons.icon("run").isNull()

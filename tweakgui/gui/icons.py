@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
 __all__ = ["icon", "icon_dirs"]
 
@@ -25,7 +26,21 @@ def _path(name: str) -> str | None:
     return None
 
 
+# Qt's own icons stand in when the SVGs are not installed (e.g. a wheel without resources/)
+_STANDARD = {"open": "SP_DialogOpenButton", "save": "SP_DialogSaveButton", "add": "SP_FileIcon",
+             "remove": "SP_TrashIcon", "up": "SP_ArrowUp", "down": "SP_ArrowDown",
+             "run": "SP_MediaPlay", "refit": "SP_BrowserReload", "cancel": "SP_MediaStop",
+             "clear": "SP_DialogResetButton", "status-ok": "SP_DialogApplyButton",
+             "status-failed": "SP_MessageBoxCritical", "session": "SP_DirOpenIcon"}
+
+
 def icon(name: str) -> QIcon:
-    """The icon ``name`` (an empty icon when the file is missing)."""
+    """The icon ``name``: our SVG, else a standard Qt icon, else an empty icon."""
     p = _path(name)
-    return QIcon(p) if p else QIcon.fromTheme(name)
+    if p:
+        return QIcon(p)
+    std = _STANDARD.get(name)
+    app = QApplication.instance()
+    if std is not None and app is not None:
+        return app.style().standardIcon(getattr(QStyle.StandardPixmap, std))
+    return QIcon.fromTheme(name)
