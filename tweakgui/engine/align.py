@@ -137,8 +137,7 @@ def _max_move_arcsec(before, after) -> float:
 
 
 def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table | None = None,
-                  ref_entry: int = 0, jobs: int = 1, tanp_entry: ChipCatalog | None = None
-                  ) -> tuple[list[FitResult], list]:
+                  ref_entry: int = 0) -> tuple[list[FitResult], list]:
     """Align the chips of ``entries`` (relative when ``refcat`` is None, else absolute).
 
     Every entry's ``group_id`` (its exposure's) defines the groups; for the
@@ -147,11 +146,6 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     Returns the fits (one per group, with REFERENCE for the reference group of
     a relative alignment) and the corrected WCS per entry (the starting WCS
     where the group failed or was rejected).
-
-    With a reference catalog the groups are independent: with ``jobs`` > 1
-    and many groups they are fitted in ``jobs`` processes (see
-    :mod:`tweakgui.engine.mosaic`), all in the tangent plane of
-    ``entries[ref_entry]`` (``tanp_entry``, when given, sets that plane).
     """
     prefix = "abs_" if kind == "absolute" else ""
     fitgeom = getattr(params, prefix + "fitgeometry")
@@ -175,12 +169,6 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
                                       reason=f"no overlap with the reference group {ref_gid} "
                                              f"(not even within searchrad)"))
             return fits, new
-    if refcat is not None and jobs > 1:
-        from .mosaic import align_in_processes
-
-        out = align_in_processes(entries, params, kind, refcat, ref_entry, jobs)
-        if out is not None:
-            return out
     correctors = [
         make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, e.catalog,
                        f"{e.exposure.name}[{e.exposure.chips[e.chip_index].name}]")
@@ -188,11 +176,7 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     ]
     for c, e in zip(correctors, entries):
         c.meta["group_id"] = e.group_id
-    if tanp_entry is not None:
-        ref_tpwcs = make_corrector(tanp_entry.wcs, tanp_entry.exposure,
-                                   tanp_entry.exposure.chips[tanp_entry.chip_index].meta, None, "tanp")
-    else:
-        ref_tpwcs = copy.deepcopy(correctors[ref_entry])
+    ref_tpwcs = copy.deepcopy(correctors[ref_entry])
     scale = tanp_scale_arcsec(ref_tpwcs)
     before = [_footprint(c) for c in correctors]
     in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*c.det_to_world(e.catalog["x"], e.catalog["y"])))

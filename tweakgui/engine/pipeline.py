@@ -306,8 +306,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                 for e in entries:
                     e.group_id = VISIT_GROUP
                 _drop_duplicates(entries, 0.5 * params.abs_separation)
-            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat,
-                                            jobs=parallel_jobs(jobs))
+            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat)
             new = _carry_group_correction(entries, new, fits)
             for e, w in zip(entries, new):
                 wcs[(e.exp_index, e.chip_index)] = w
@@ -367,13 +366,6 @@ def _carry_group_correction(entries, new, fits):
         log.info("%s: no sources left in the group's catalog; given the group's correction",
                  e.exposure.name)
     return out
-
-
-def parallel_jobs(jobs: int | None) -> int:
-    """Processes for parallel work: ``jobs``, or all cores."""
-    from .parallel import default_jobs
-
-    return default_jobs() if jobs is None else max(1, int(jobs))
 
 
 def _drop_duplicates(entries, radius_arcsec: float) -> None:
