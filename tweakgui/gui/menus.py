@@ -213,6 +213,16 @@ def save_outputs_dialog(win, kinds=None) -> None:
     directory, kinds, only_selected, in_place = dlg.choices()
     if not kinds:
         return
+    if in_place:
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            win, "Update the input files?",
+            "The accepted input images will be rewritten with the new WCS (the previous WCS is "
+            "archived in each file and can be restored with 'tweakgui restore').",
+            QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+        if answer != QMessageBox.Yes:
+            return
     win.settings.setValue("dirs/output", directory)
     only = {win.ctl.selected} if only_selected and win.ctl.selected else None
     win.ctl.save(directory, kinds=kinds, only=only, in_place=in_place)
