@@ -90,10 +90,12 @@ class MainWindow(QMainWindow, SessionView):
         self._connect()
         self.log_handler = QtLogHandler()
         self.log_handler.emitter.record.connect(self.log_panel.append)
+        self._log_levels = {}
         for name in LOGGERS:
             lg = logging.getLogger(name)
             lg.addHandler(self.log_handler)
             if lg.getEffectiveLevel() > logging.INFO:
+                self._log_levels[name] = lg.level  # restored when the window closes
                 lg.setLevel(logging.INFO)
         self.default_state = self.saveState()  # for View ▸ Reset Layout
         self._restore_settings()
@@ -172,6 +174,8 @@ class MainWindow(QMainWindow, SessionView):
             log.warning("the worker did not stop in time")
         for name in LOGGERS:
             logging.getLogger(name).removeHandler(self.log_handler)
+        for name, level in self._log_levels.items():
+            logging.getLogger(name).setLevel(level)
         super().closeEvent(ev)
 
     def dragEnterEvent(self, ev) -> None:
