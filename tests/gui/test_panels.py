@@ -370,3 +370,14 @@ def test_icons_found_and_fallback(qtbot, monkeypatch):
         assert not icons.icon(name).isNull()
     monkeypatch.setattr(icons, "_path", lambda name: None)  # as in an install without resources/
     assert not icons.icon("run").isNull()
+
+
+def test_open_asn_replaces_inputs(qtbot, win, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    asn = tmp_path / "asn.json"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(asn), ""))
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.actions["open_asn"].trigger()
+    assert win.ctl.inputs == [str(asn)]
+    assert win.files.names() == ["asn.json"]  # the fake engine reads one exposure per spec

@@ -37,6 +37,7 @@ class FilesPanel(QWidget):
     """Table of exposures and chips; every edit becomes a request signal."""
 
     addRequested = Signal(list)
+    openRequested = Signal(list)  # replace the inputs
     removeRequested = Signal(str)
     moveRequested = Signal(str, int)
     referenceRequested = Signal(str)
@@ -225,6 +226,14 @@ class FilesPanel(QWidget):
         if paths:
             self.last_dir = str(Path(paths[0]).parent)
             self.addRequested.emit([("@" + p) if p.endswith((".txt", ".lst")) else p for p in paths])
+
+    def open_asn_dialog(self) -> None:
+        """Open an association (ASN json): it replaces the current inputs."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open an association", self.last_dir,
+                                              "Associations (*.json);;All files (*)")
+        if path:
+            self.last_dir = str(Path(path).parent)
+            self.openRequested.emit([path])
 
     def _add_spec(self) -> None:
         text = self.spec.text().strip()

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow, SessionView):
     def _connect(self) -> None:
         c, f = self.ctl, self.files
         f.addRequested.connect(self.add_inputs)
+        f.openRequested.connect(self.open_inputs)
         f.removeRequested.connect(c.remove_exposure)
         f.moveRequested.connect(c.move_exposure)
         f.referenceRequested.connect(c.set_reference)
@@ -198,6 +199,13 @@ class MainWindow(QMainWindow, SessionView):
             self.remember_dir(str(specs[0]).lstrip("@"))
             menus.add_recent(self, "inputs", list(specs))
         self.ctl.add_inputs(specs)
+
+    def open_inputs(self, specs: list[str]) -> None:
+        """Replace the inputs (an ASN, a recent list)."""
+        if specs:
+            self.remember_dir(str(specs[0]).lstrip("@"))
+            menus.add_recent(self, "inputs", list(specs))
+        self.ctl.set_inputs(specs)
 
     def _regions_edited(self, shapes) -> None:
         e = self.ctl.exposure(self.ctl.selected)

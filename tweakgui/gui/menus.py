@@ -39,6 +39,8 @@ def build(win) -> dict:
     m = mb.addMenu("&File")
     m.addAction(_action(win, "add", "&Add Images or ASN…", win.files.add_dialog, QKeySequence.Open,
                         "add", "Add FITS images, an @list or an ASN json"))
+    m.addAction(_action(win, "open_asn", "Open A&SN…", win.files.open_asn_dialog, "Ctrl+Shift+A",
+                        "add", "Open an association (ASN json); it replaces the current inputs"))
     win.recent_menu = m.addMenu("Open &Recent")
     win.recent_menu.aboutToShow.connect(lambda: _fill_recent(win))
     m.addSeparator()
