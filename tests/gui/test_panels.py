@@ -178,6 +178,17 @@ def test_residual_panels_and_vectors(qtbot, win):
     kx, _ky = win.residuals.vec_key.getData()
     key_mas = float(win.residuals.vec_key_text.toPlainText().split()[0])
     assert kx[1] - kx[0] == pytest.approx(s * key_mas)
+    # a double-click on a point excludes that match and fits again
+    class _DoubleClick:
+        def double(self):
+            return True
+
+    sc = win.residuals.res_scatter["dy_x"]
+    pts = [p for p in sc.points() if p.data() == 2]
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as b:
+        sc.sigClicked.emit(sc, pts, _DoubleClick())
+    assert b.args == ["refit", True] and ("b_flt.fits", "SCI,1", 2) in win.ctl.excluded
+    fit = win.ctl.shown_fit()
     tip = win.residuals._tip(data=0)
     assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
     # the clipped match is drawn as clipped in the image view

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.hint.connect(lambda text: self.statusBar().showMessage(text))
         self.image_view.loadFailed.connect(lambda msg: log.error("cannot read pixels: %s", msg))
         self.residuals.matchClicked.connect(c.select_match)
+        self.residuals.excludeRequested.connect(c.toggle_exclude)
         self.visit_view.imageClicked.connect(c.select_image)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.scopeChanged.connect(self._scope_changed)

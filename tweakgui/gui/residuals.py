@@ -46,6 +46,7 @@ class ResidualPanel(QWidget):
     """Four residual panels, a vector plot and the 2D histogram of one fit."""
 
     matchClicked = Signal(object)
+    excludeRequested = Signal(object)  # a double-click on a point
     offsetPicked = Signal(float, float)
     scopeChanged = Signal()
 
@@ -290,12 +291,15 @@ class ResidualPanel(QWidget):
         return (f"{r['image']} [{r['chip']}] source #{int(r['input_idx'])} → ref #{int(r['ref_idx'])}\n"
                 f"x={float(r['x']):.1f} y={float(r['y']):.1f}  "
                 f"dx={float(r['dx']) * 1000:+.2f} dy={float(r['dy']) * 1000:+.2f} mas  ({role})\n"
-                "click: show it in the image and the table")
+                "click: show it in the image and the table; double-click: exclude / restore")
 
     # ------------------------------------------------------------- linking
-    def _point_clicked(self, item, points, *args) -> None:
+    def _point_clicked(self, item, points, ev=None) -> None:
         if len(points) and self.keys:
-            self.matchClicked.emit(self.keys[int(points[0].data())])
+            key = self.keys[int(points[0].data())]
+            self.matchClicked.emit(key)
+            if ev is not None and hasattr(ev, "double") and ev.double():
+                self.excludeRequested.emit(key)
 
     def _hist_clicked(self, ev) -> None:
         if ev.button() != Qt.LeftButton or self.hist_image.image is None:
