@@ -27,7 +27,10 @@ def main(outdir: str) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     inputs, over = demo_inputs()
-    settings = QSettings(str(out / ".docshots.ini"), QSettings.IniFormat)
+    import tempfile
+
+    settings = QSettings(str(Path(tempfile.mkdtemp(prefix="tweakgui-docshots-")) / "s.ini"),
+                         QSettings.IniFormat)
     win = MainWindow(settings, params=TweakRegParams(**over))
     win.resize(1600, 960)
     # for the second picture the footprints sit beside the matches (hidden until then)
@@ -90,7 +93,6 @@ def main(outdir: str) -> int:
     win.ctl.jobDone.connect(done)
     win.ctl.set_inputs(inputs)
     app.exec()
-    (out / ".docshots.ini").unlink(missing_ok=True)
     _shrink(out)
     return state["code"]
 
