@@ -382,6 +382,16 @@ def test_output_dir_read_only(capsys, visit):
     assert "permission denied" in line
 
 
+def test_output_would_overwrite_an_input(capsys, visit):
+    p = visit.dir / "demo03_tweakreg.fits"
+    shutil.copy(visit.b, p)
+    before = _hashes(visit.dir)
+    rc, out, err = _run(capsys, ["align", visit.a, p, "--output_dir", visit.dir])
+    assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err
+    assert "demo03_tweakreg.fits: its output would overwrite it" in err
+    assert _hashes(visit.dir) == before
+
+
 def test_report_under_a_regular_file(capsys, visit):
     blocker = visit.out.parent / "report_is_a_file"
     blocker.write_text("x")

@@ -194,6 +194,8 @@ def _align(args, overrides) -> int:
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
     visit = load_visit(args.inputs, params)
+    if not args.in_place:
+        _check_no_input_overwritten(visit, out)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     if not args.quiet and not sys.stderr.isatty():
         progress = _progress_printer(sys.stdout)
@@ -219,6 +221,16 @@ def _jobs_kw(jobs, scheduler=None):
     accepted = inspect.signature(pipeline.run).parameters
     kw = {"jobs": jobs, "scheduler": scheduler}
     return {k: v for k, v in kw.items() if v is not None and k in accepted}
+
+
+def _check_no_input_overwritten(visit, out: Path):
+    # found now, not after the alignment: an input named <root>_tweakreg.fits in the output directory
+    from tweakgui.engine.outputs import output_path
+
+    for e in visit.exposures:
+        if e.kind == "fits" and output_path(e, out).resolve() == Path(e.path).resolve():
+            raise UsageError(f"{e.path}: its output would overwrite it; use another --output_dir "
+                             "(or --in_place)")
 
 
 def _check_output_dir(out: Path, check, what: str = ""):
