@@ -181,6 +181,14 @@ def test_truncated_fits(capsys, visit, keep):
     expect_exit2(capsys, visit, [visit.a, p], "cut_flt.fits", "truncated")
 
 
+@pytest.mark.parametrize("content", [b"#ASDF 1.0.0\n%YAML 1.1\n--- !core/asdf-1.1.0\nwcs: [1,\n",
+                                     b"\x00garbage"], ids=["broken-yaml", "bytes"])
+def test_not_a_gwcs_file(capsys, visit, content):
+    p = visit.dir / "wcs.asdf"
+    p.write_bytes(content)
+    expect_exit2(capsys, visit, [p], "wcs.asdf", "not a readable GWCS file")
+
+
 def test_fits_without_image_data(capsys, visit):
     p = visit.dir / "table_flt.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(Table({"a": [1, 2]}))]).writeto(p)

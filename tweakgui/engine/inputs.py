@@ -278,6 +278,8 @@ def read_exposure(item: InputItem) -> Exposure:
         exp = jwst.read_jwst_exposure(item.path, group_id=item.group_id)
     elif jwst.is_gwcs_file(item.path):
         exp = jwst.read_wcs_exposure(item.path, group_id=item.group_id)
+    elif item.path.suffix.lower() == ".asdf":
+        raise InputError(f"{item.path}: not a readable GWCS file (an ASDF file with a 'wcs' GWCS)")
     else:
         exp = read_fits_exposure(item.path, group_id=item.group_id)
     if item.catalog is not None:
