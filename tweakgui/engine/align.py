@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,14 +179,17 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
         c.meta["group_id"] = e.group_id
     ref_tpwcs = copy.deepcopy(correctors[ref_entry])
     scale = tanp_scale_arcsec(ref_tpwcs)
-    before = [_footprint(c) for c in correctors]
-    in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*c.det_to_world(e.catalog["x"], e.catalog["y"])))
-                 if len(e.catalog) else np.zeros((0, 2)) for c, e in zip(correctors, entries)]
+    # one evaluation of each GWCS (a few ms, whatever the number of points)
+    # for its footprint, its grid, its pixel scale and its sources
+    start = [_start_positions(c, e.catalog) for c, e in zip(correctors, entries)]
+    before = [st[0] for st in start]
+    in_tp_pre = [np.column_stack(ref_tpwcs.world_to_tanp(*st[2])) if len(e.catalog) else np.zeros((0, 2))
+                 for st, e in zip(start, entries)]
 
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
         groups.setdefault(e.group_id, []).append(i)
-    start_grid = {idx[0]: _grid_world(correctors[idx[0]]) for idx in groups.values()}
+    start_grid = {idx[0]: start[idx[0]][1] for idx in groups.values()}
     align_kw = dict(
         ref_tpwcs=ref_tpwcs,
         enforce_user_order=params.enforce_user_order,
@@ -449,15 +453,39 @@ def _collect_fit(gid, idx, entries, correctors, eff_refcat, ref_tp, ref_tpwcs, s
     return fit
 
 
-def _image_pixel_scale(corrector) -> float:
-    """Arcsec per detector pixel at the chip centre."""
+def _start_positions(corrector, catalog):
+    """(3x3 footprint, :func:`_grid_world`, catalog RA/DEC) from one evaluation; caches the pixel scale."""
     (x0, x1), (y0, y1) = corrector.bounding_box
+    xx, yy = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
+    xx, yy = xx.ravel(), yy.ravel()
     xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-    ra, dec = corrector.det_to_world(np.array([xc, xc + 1, xc]), np.array([yc, yc, yc + 1]))
+    cx = np.asarray(catalog["x"], float) if len(catalog) else np.zeros(0)
+    cy = np.asarray(catalog["y"], float) if len(catalog) else np.zeros(0)
+    ra, dec = corrector.det_to_world(np.concatenate([xx, [xc, xc + 1, xc], cx]),
+                                     np.concatenate([yy, [yc, yc, yc + 1], cy]))
+    ra, dec = np.asarray(ra, float), np.asarray(dec, float)
+    corrector.meta["_pixel_scale"] = (weakref.ref(corrector.wcs), _scale_from(ra[25:28], dec[25:28]))
+    fp = np.array([ra[:25], dec[:25]]).reshape(2, 5, 5)[:, ::2, ::2].reshape(2, 9)
+    return fp, (xx, yy, (ra[:25], dec[:25])), (ra[28:], dec[28:])
+
+
+def _scale_from(ra, dec) -> float:
     c = np.cos(np.radians(dec[0]))
     d1 = np.hypot((ra[1] - ra[0]) * c, dec[1] - dec[0])
     d2 = np.hypot((ra[2] - ra[0]) * c, dec[2] - dec[0])
     return float(np.sqrt(d1 * d2) * 3600)
+
+
+def _image_pixel_scale(corrector) -> float:
+    """Arcsec per detector pixel at the chip centre (cached for the corrector's current WCS)."""
+    cached = corrector.meta.get("_pixel_scale")
+    if cached is not None and cached[0]() is corrector.wcs:
+        return cached[1]
+    (x0, x1), (y0, y1) = corrector.bounding_box
+    xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    ra, dec = corrector.det_to_world(np.array([xc, xc + 1, xc]), np.array([yc, yc, yc + 1]))
+    corrector.meta["_pixel_scale"] = (weakref.ref(corrector.wcs), _scale_from(ra, dec))
+    return corrector.meta["_pixel_scale"][1]
 
 
 def _matches_table(gid, members, entries, correctors, eff_refcat, ref_tpwcs, scale, info) -> Table:
