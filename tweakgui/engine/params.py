@@ -214,7 +214,7 @@ SPEC: tuple[ParamSpec, ...] = (
     _P("reject_large_corrections", float, 0.0, "fit",
        "Reject a fit that moves any part of an image by more than this many arcsec; "
        "0 uses jwst's rule, 2 × (searchrad + tolerance) (with use2dhist) or "
-       "2 × (max |offset| + tolerance); tweakgui only",
+       "2 × (largest offset + tolerance) without it; tweakgui only",
        min=0),
 )
 
