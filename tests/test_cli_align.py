@@ -105,3 +105,18 @@ def test_help_lists_every_parameter(capsys):
     text = capsys.readouterr().out
     for s in SPEC:
         assert f"--{s.name}" in text
+
+
+def test_save_catalogs_and_abs_catalog(tmp_path):
+    from astropy.table import Table
+
+    demo = make_demo_visit(tmp_path / "v", n_images=2, shape=(512, 512), seed=4)
+    out = tmp_path / "out"
+    rc = main(["align", f"@{demo.list_file}", "--abs_refcat", str(demo.refcat), "--output_dir", str(out),
+               "--save_catalogs", "--save_abs_catalog", "true", "--catalog_format", "ecsv"])
+    assert rc == 0
+    cat = Table.read(out / "demo01_cat.ecsv")
+    assert 30 <= len(cat) <= 200 and {"x", "y"} <= set(cat.colnames)  # brightest=200
+    assert (cat["x"] >= 0).all() and (cat["x"] < 512).all()
+    ref = Table.read(out / "tweakreg_abs_refcat.ecsv")
+    assert len(ref) == len(Table.read(demo.refcat))
