@@ -100,3 +100,52 @@ def test_sigkill_during_in_place_run(tmp_path, capsys):
     capsys.readouterr()
     print(f"run {duration:.1f} s; images already replaced when killed: {outcomes}")
     assert len(outcomes) == 8
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out |= {int(x) for x in f.read().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_detection_workers_die_with_a_killed_run(tmp_path):
+    """SIGKILL of the run alone (as the OOM killer does): its detection workers do not linger."""
+    make_demo_visit(tmp_path, n_images=4, shape=(512, 512), seed=2)
+    images = sorted(tmp_path.glob("*_flt.fits"))
+    proc = subprocess.Popen([sys.executable, "-m", "tweakgui", "align", *map(str, images), "--jobs", "2",
+                             "--output_dir", str(tmp_path / "out"), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        workers: set[int] = set()
+        t_end = time.monotonic() + 120
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < t_end:
+            workers = _children(proc.pid)
+            time.sleep(0.01)
+        if len(workers) < 2:
+            pytest.skip("the run finished before its detection pool was seen")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        t_end = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < t_end:
+            time.sleep(0.05)
+        left = [w for w in workers if _alive(w)]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, never beyond this test
+        except ProcessLookupError:
+            pass
+    assert not left, f"detection workers {left} outlived the killed run"

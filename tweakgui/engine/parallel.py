@@ -136,9 +136,51 @@ def _context():
     return mp.get_context("spawn")
 
 
+def _die_with_parent(parent: int) -> None:
+    """Make a worker exit when the run that started it dies.
+
+    A run killed with SIGKILL cannot stop its pool: the workers would wait for
+    work forever.  On Linux the kernel sends SIGKILL to a forked or spawned
+    worker when its parent, the run, goes away; a forkserver's worker (the
+    GUI's case) has the forkserver as parent, which outlives the run, so a
+    daemon thread also checks every second that the run is still there.
+    """
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog below still works
+            pass
+    if not _running(parent):  # the run died before this worker started
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="tweakgui-watch-run", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's (the pid was reused)
+        return False
+    return True
+
+
+def _watch(parent: int) -> None:
+    while _running(parent):
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _run_pool(tasks, params, workers, progress, cancel, done_before, total):
     results: list = [None] * len(tasks)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
     pending: dict = {}
     nxt = done = 0
     ok = False
