@@ -400,7 +400,7 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
         try:
             hist = wcs_history(p)
         except InputError as exc:
-            print(f"error: {exc}", file=err)
+            print(f"tweakgui: error: {exc}", file=err)
             return 2
         if args.list:
             for h in hist:
@@ -413,7 +413,7 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
         want = key.upper() if key else next((h["key"] for h in hist if h["original"]), None)
         if want is None or want not in keys:
             what = f"WCS with key {key!r}" if key else "WCS archived by tweakgui"
-            print(f"error: {p}: no {what} to restore", file=err)
+            print(f"tweakgui: error: {p}: no {what} to restore", file=err)
             return 2
     if args.list:
         return 0
@@ -422,7 +422,7 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
         try:
             k = restore(p, key=key)
         except InputError as exc:
-            print(f"error: {exc}", file=err)
+            print(f"tweakgui: error: {exc}", file=err)
             status = 1
             continue
         print(f"{p}: restored WCS {k}", file=out)
