@@ -48,6 +48,7 @@ class MainWindow(QMainWindow, SessionView):
         self.resize(1500, 950)
         self.setDockNestingEnabled(True)
         self.errors: list[tuple[str, str]] = []  # (title, message) of shown failures
+
         self._dialog = None
 
         self.image_view = ImageView()
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow, SessionView):
             logging.getLogger(name).removeHandler(self.log_handler)
         for name, level in self._log_levels.items():
             logging.getLogger(name).setLevel(level)
+
         super().closeEvent(ev)
 
     def dragEnterEvent(self, ev) -> None:
