@@ -135,7 +135,7 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
     from regions import (CirclePixelRegion, CircleSkyRegion, PolygonPixelRegion,
                          PolygonSkyRegion, RectanglePixelRegion, RectangleSkyRegion)
 
-    from tweakgui.engine.exclusions import regions_from_file
+    from tweakgui.engine.exclusions import regions_from_file, region_to_pixel
 
     path = Path(path)
     try:
@@ -144,11 +144,12 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
         raise ValueError(str(exc).splitlines()[0] if str(exc) else f"{path}: unreadable") from None
     out = []
     for r in regs:
+        include = bool(int(r.meta.get("include", 1)))
         if isinstance(r, (CircleSkyRegion, RectangleSkyRegion, PolygonSkyRegion)):
             if wcs is None:
                 raise ValueError(f"{path}: sky regions need the image WCS")
-            r = r.to_pixel(wcs)
-        include = bool(int(r.meta.get("include", 1)))
+            # the engine's conversion also turns angles given in another frame (e.g. galactic)
+            r = region_to_pixel(r, wcs)
         if isinstance(r, CirclePixelRegion):
             out.append(Shape("circle", (r.center.x, r.center.y, r.radius), include))
         elif isinstance(r, RectanglePixelRegion):
