@@ -148,8 +148,8 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
         if isinstance(r, (CircleSkyRegion, RectangleSkyRegion, PolygonSkyRegion)):
             if wcs is None:
                 raise ValueError(f"{path}: sky regions need the image WCS")
-            # the engine's conversion also turns angles given in another frame (e.g. galactic)
-            r = region_to_pixel(r, wcs)
+            # a box's angle given in another frame (e.g. galactic) needs the engine's conversion
+            r = region_to_pixel(r, wcs) if isinstance(r, RectangleSkyRegion) else r.to_pixel(wcs)
         if isinstance(r, CirclePixelRegion):
             out.append(Shape("circle", (r.center.x, r.center.y, r.radius), include))
         elif isinstance(r, RectanglePixelRegion):
