@@ -122,9 +122,13 @@ def is_gwcs_file(path: str | Path) -> bool:
         return False
 
 
-def _open_model(path: Path):
+def open_model(path: Path):
+    """Open a JWST datamodel; any failure is an InputError naming the file."""
     from stdatamodels.jwst import datamodels
 
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
     try:
         return datamodels.open(str(path))
     except Exception as exc:  # stdatamodels raises many types for a bad file
@@ -188,7 +192,7 @@ def read_jwst_exposure(path: str | Path, group_id: str | None = None) -> Exposur
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    with _open_model(path) as model:
+    with open_model(path) as model:
         wcs = model.meta.wcs
         if wcs is None:
             raise InputError(f"{path}: no GWCS in meta.wcs (run assign_wcs first)")
@@ -239,7 +243,7 @@ def read_jwst_pixels(exposure: Exposure, chip: Chip) -> tuple[np.ndarray, np.nda
     Masked are non-finite pixels and those whose DQ has ``DO_NOT_USE`` or
     ``NON_SCIENCE`` set (what jwst's tweakreg catalog step masks).
     """
-    with _open_model(exposure.path) as model:
+    with open_model(exposure.path) as model:
         data = np.array(model.data, dtype=np.float32)
         mask = ~np.isfinite(data)
         dq = model.dq if model.hasattr("dq") else None

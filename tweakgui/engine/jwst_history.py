@@ -28,6 +28,7 @@ from pathlib import Path
 import asdf
 
 from tweakgui.engine.atomic import atomic_path
+from tweakgui.engine.jwst import open_model
 from tweakgui.engine.model import InputError
 
 __all__ = [
@@ -56,17 +57,6 @@ def _copy(wcs):
     """An independent copy of a GWCS through ASDF (exact: what the file would hold)."""
     with asdf.open(io.BytesIO(_serialize(wcs)), lazy_load=False, memmap=False) as af:
         return af["obj"]
-
-
-def _open_model(path: Path):
-    from stdatamodels.jwst import datamodels
-
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        return datamodels.open(str(path))
-    except Exception as exc:  # stdatamodels raises many types for a bad file
-        raise InputError(f"{path}: cannot be read as a JWST datamodel ({exc})") from None
 
 
 def model_history(model) -> list:
@@ -152,7 +142,7 @@ def jwst_wcs_history(path: str | Path) -> list[dict]:
         (True for the current WCS) and ``original`` (True for entry 1).
     """
     path = Path(path)
-    with _open_model(path) as model:
+    with open_model(path) as model:
         wcs, _ = _current(model)
         out = [{"key": " ", "name": str(getattr(wcs, "name", "") or ""), "date": "", "reason": "",
                 "primary": True, "original": False}]
@@ -209,7 +199,7 @@ def restore_jwst(path: str | Path, key=None, name: str | None = None) -> str:
         Missing or unreadable file, no such entry (the message lists them).
     """
     path = Path(path)
-    with _open_model(path) as model:
+    with open_model(path) as model:
         hist = model_history(model)
         n = _pick(path, hist, key, name)
         entry = hist[n - 1]

@@ -31,7 +31,7 @@ import asdf
 import numpy as np
 
 from tweakgui.engine.atomic import OutputError, atomic_path, check_writable_dir
-from tweakgui.engine.jwst import jwst_root, read_wcs_file
+from tweakgui.engine.jwst import jwst_root, open_model, read_wcs_file
 from tweakgui.engine.jwst_history import archive_model_wcs, save_model_atomic
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 
@@ -140,15 +140,6 @@ def _refresh_sip(wcs, wcsinfo: dict, params) -> dict:
     return out
 
 
-def _open_model(path: Path):
-    from stdatamodels.jwst import datamodels
-
-    try:
-        return datamodels.open(str(path))
-    except Exception as exc:  # stdatamodels raises many types for a bad file
-        raise InputError(f"{path}: cannot be read as a JWST datamodel ({exc})") from None
-
-
 def _set_wcsinfo(model, wcsinfo: dict) -> None:
     inst = model.meta.wcsinfo.instance
     for k in list(inst):
@@ -199,7 +190,7 @@ def write_jwst_tweaked(image_result: ImageResult, output_dir, params, in_place: 
     src = Path(exp.path)
     out = _output_path(src, exp.root, output_dir, in_place)
     new = image_result.new_wcs[0] if image_result.new_wcs else None
-    with _open_model(src) as model:
+    with open_model(src) as model:
         if new is not None:
             if in_place:  # saved in the same atomic replace as the new WCS
                 archive_model_wcs(model, reason="align --in_place")
@@ -282,13 +273,13 @@ def apply_wcs(images, wcs_dir, output_dir=None, in_place: bool = False) -> list[
             raise InputError(f"{image}: file not found")
         wcs_path = _find_wcs_file(image, wcs_dir)
         wcs, wcsinfo = read_wcs_file(wcs_path)
-        with _open_model(image) as model:
+        with open_model(image) as model:
             _check_same_detector(image, wcs_path, dict(model.meta.wcsinfo.instance), wcsinfo)
         out = _output_path(image, jwst_root(image), output_dir, in_place)
         plan.append((image, wcs_path, wcs, wcsinfo, out))
     written = []
     for image, wcs_path, wcs, wcsinfo, out in plan:
-        with _open_model(image) as model:
+        with open_model(image) as model:
             if in_place:
                 archive_model_wcs(model, reason=f"apply-wcs {wcs_path.name}")
             model.meta.wcs = wcs
