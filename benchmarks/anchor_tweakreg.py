@@ -12,7 +12,10 @@ all images as one group to the reference catalog (searchrad 6").  For FITS
 WCS correctors tweakwcs' tangent plane is in pixels: the radii are given in
 pixels (arcsec / pixel scale), the one thing jwst need not do.
 
-Usage: python anchor_tweakreg.py LIST REFCAT OUT.json
+Usage: python anchor_tweakreg.py LIST REFCAT OUT.json [ABS_SEPARATION]
+
+(``ABS_SEPARATION``, default TweakRegStep's 1", only to show why the anchor's
+visit-wide absolute fit is inaccurate: see README.md.)
 """
 
 import json
@@ -62,7 +65,7 @@ def catalog(path):
     return cat, wcs
 
 
-def main(list_file, refcat_file, out_file):
+def main(list_file, refcat_file, out_file, abs_separation="1.0"):
     lst = Path(list_file)
     names = [n.strip() for n in lst.read_text().splitlines() if n.strip()]
     correctors = []
@@ -83,7 +86,7 @@ def main(list_file, refcat_file, out_file):
         if "REFERENCE" in c.meta.get("fit_info", {}).get("status", ""):
             del c.meta["fit_info"]
     align_wcs(correctors, refcat=refcat, enforce_user_order=True, expand_refcat=False, minobj=15,
-              match=XYXYMatch(searchrad=6.0 / scale, separation=1.0 / scale, use2dhist=True,
+              match=XYXYMatch(searchrad=6.0 / scale, separation=float(abs_separation) / scale, use2dhist=True,
                               tolerance=0.7 / scale),
               fitgeom="rshift", nclip=3, sigma=(3.0, "rmse"))
     out = {c.meta["name"]: {"header": c.wcs.to_header(relax=True).tostring(),
@@ -93,4 +96,4 @@ def main(list_file, refcat_file, out_file):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--n", type=int, default=690)
     ap.add_argument("--baseline", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--baseline-only", action="store_true", help="only time tweakwcs' align_wcs")
     args = ap.parse_args()
     d = C.BENCH_DIR / f"ceers_{args.n}"
     if not (d / "visit.pkl").is_file():
@@ -78,6 +79,12 @@ def main():
     visit, truth = M.load(d / "visit.pkl")
     for e in visit.exposures:
         e.group_id = e.root
+    if args.baseline_only:
+        t = baseline(visit, truth, args.baseline)
+        C.save(f"mosaic_baseline_{args.baseline}", {"machine": C.machine(), "images": args.baseline,
+                                                    "align_wcs_s": t})
+        print(f"tweakwcs align_wcs, {args.baseline} images, whole catalog: {t:.1f} s")
+        return
     params = TweakRegParams(abs_refcat=str(M.REFCAT), **M.CEERS_PARAMS)
     sampler = C.TreeSampler(os.getpid())
     sampler.start()
