@@ -160,3 +160,22 @@ def test_unreachable_scheduler_is_an_input_error(demo):
     visit = load_visit([str(demo.paths[0])], params)
     with pytest.raises(InputError, match="scheduler: cannot connect"):
         pipeline.detect_visit(visit, params, scheduler="tcp://127.0.0.1:9", cache=None)
+
+
+@pytest.mark.slow
+def test_many_groups_fitted_in_processes_give_the_one_process_result(tmp_path, caplog):
+    """40 groups: relative (to the first) and absolute fits in 2 processes equal those of one."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tweakgui.engine.mosaic")
+    demo = make_demo_visit(tmp_path, n_images=40, shape=(384, 384), seed=41, n_stars=150)
+    params = TweakRegParams(abs_refcat=str(demo.refcat), abs_mode="group")
+    paths = [str(p) for p in demo.paths]
+    one = pipeline.run(load_visit(paths, params), params, jobs=1)
+    two = pipeline.run(load_visit(paths, params), params, jobs=2)
+    assert caplog.text.count("groups in 2 processes") == 2  # relative and absolute
+    assert [r.status for r in two.images] == [r.status for r in one.images] == [STATUS_SUCCESS] * 40
+    for a, b in zip(one.images, two.images):
+        assert [f.kind for f in a.fits] == [f.kind for f in b.fits] == ["relative", "absolute"]
+        assert wcs_error_mas(a.new_wcs[0], b.new_wcs[0], (384, 384)) < 1e-3  # mas
+        assert wcs_error_mas(b.new_wcs[0], demo.truth[b.exposure.name][0], (384, 384)) < 3.0

@@ -138,7 +138,8 @@ def _max_move_arcsec(before, after) -> float:
 
 
 def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table | None = None,
-                  ref_entry: int = 0) -> tuple[list[FitResult], list]:
+                  ref_entry: int = 0, jobs: int = 1, tanp_entry: ChipCatalog | None = None
+                  ) -> tuple[list[FitResult], list]:
     """Align the chips of ``entries`` (relative when ``refcat`` is None, else absolute).
 
     Every entry's ``group_id`` (its exposure's) defines the groups; for the
@@ -147,6 +148,13 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     Returns the fits (one per group, with REFERENCE for the reference group of
     a relative alignment) and the corrected WCS per entry (the starting WCS
     where the group failed or was rejected).
+
+    With a reference catalog, or in a relative alignment without
+    ``expand_refcat``, the groups are independent (each is fitted to the
+    catalog or to the first group): with ``jobs`` > 1 and many groups they
+    are fitted in ``jobs`` processes (see
+    :func:`tweakgui.engine.mosaic.align_in_processes`), all in the tangent
+    plane of ``entries[ref_entry]`` (``tanp_entry``, when given, sets it).
     """
     prefix = "abs_" if kind == "absolute" else ""
     fitgeom = getattr(params, prefix + "fitgeometry")
@@ -159,7 +167,8 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
             # as tweakwcs would fail them, without building their correctors
             near = [k for k, e in enumerate(entries) if e.group_id not in far]
             fits, new_near = run_alignment([entries[k] for k in near], params, kind, None,
-                                           near.index(ref_entry) if ref_entry in near else 0)
+                                           near.index(ref_entry) if ref_entry in near else 0, jobs=jobs,
+                                           tanp_entry=tanp_entry or entries[ref_entry])
             new = [e.wcs for e in entries]
             for k, w in zip(near, new_near):
                 new[k] = w
@@ -170,6 +179,12 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
                                       reason=f"no overlap with the reference group {ref_gid} "
                                              f"(not even within searchrad)"))
             return fits, new
+    if jobs > 1 and (refcat is not None or not params.expand_refcat):
+        from .mosaic import align_in_processes
+
+        out = align_in_processes(entries, params, kind, refcat, ref_entry, jobs)
+        if out is not None:
+            return out
     correctors = [
         make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, e.catalog,
                        f"{e.exposure.name}[{e.exposure.chips[e.chip_index].name}]")
@@ -177,7 +192,11 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     ]
     for c, e in zip(correctors, entries):
         c.meta["group_id"] = e.group_id
-    ref_tpwcs = copy.deepcopy(correctors[ref_entry])
+    if tanp_entry is not None:
+        ref_tpwcs = make_corrector(tanp_entry.wcs, tanp_entry.exposure,
+                                   tanp_entry.exposure.chips[tanp_entry.chip_index].meta, None, "tanp")
+    else:
+        ref_tpwcs = copy.deepcopy(correctors[ref_entry])
     scale = tanp_scale_arcsec(ref_tpwcs)
     # one evaluation of each GWCS (a few ms, whatever the number of points)
     # for its footprint, its grid, its pixel scale and its sources

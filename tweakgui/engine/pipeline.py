@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from . import align, catalogs
+from . import align, catalogs, parallel
 from .model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
@@ -104,7 +104,6 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     ``jobs`` processes or on the Dask ``scheduler`` (see
     :mod:`tweakgui.engine.parallel`) and fills the cache.
     """
-    from . import parallel
     from .cache import default_cache
 
     reuse = reuse or {}
@@ -279,7 +278,8 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         if progress:
             progress("relative", 0, 1, f"aligning {len(groups_ok)} groups")
         entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded)
-        fits, new = align.run_alignment(entries, params, "relative")
+        fits, new = align.run_alignment(entries, params, "relative",
+                                        jobs=parallel.default_jobs() if jobs is None else jobs)
         for e, w in zip(entries, new):
             wcs[(e.exp_index, e.chip_index)] = w
         by_gid = {f.group_id: f for f in fits}
@@ -306,7 +306,8 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                 for e in entries:
                     e.group_id = VISIT_GROUP
                 _drop_duplicates(entries, 0.5 * params.abs_separation)
-            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat)
+            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat,
+                                            jobs=parallel.default_jobs() if jobs is None else jobs)
             new = _carry_group_correction(entries, new, fits)
             for e, w in zip(entries, new):
                 wcs[(e.exp_index, e.chip_index)] = w
