@@ -294,8 +294,9 @@ def align_in_processes(entries, params, kind, refcat, ref_entry, jobs):
     jobs = min(jobs, len(gids) // MIN_GROUPS_PER_JOB)
     if jobs < 2:
         return None
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["tweakgui.engine.pipeline", "tweakgui.engine.align", "tweakgui.engine.mosaic"])
+    from .parallel import _forkserver_context
+
+    ctx = _forkserver_context()  # one forkserver for detection and fits
     bounds = np.linspace(0, len(gids), 4 * jobs + 1).astype(int)
     chunks = [head + [i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     log.info("fitting %d groups in %d processes", len(gids), jobs)

@@ -38,7 +38,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from .model import Cancelled, Exposure, InputError
 
-__all__ = ["default_jobs", "detect_exposure", "run_detection", "DetectTask"]
+__all__ = ["default_jobs", "detect_exposure", "run_detection", "warm_up", "DetectTask"]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 DetectTask = tuple[Exposure, Sequence[int]]
 _POLL = 0.05  # s between cancel checks while waiting for workers
 _PRELOAD = ["tweakgui.engine.pipeline", "tweakgui.engine.detect", "tweakgui.engine.inputs",
-            "tweakgui.engine.exclusions", "photutils.detection", "photutils.background", "sep",
-            "scipy.ndimage"]
+            "tweakgui.engine.exclusions", "tweakgui.engine.align", "tweakgui.engine.mosaic",
+            "photutils.detection", "photutils.background", "sep", "scipy.ndimage"]
 
 
 def default_jobs() -> int:
@@ -130,9 +130,7 @@ def _context():
     if alone and "fork" in mp.get_all_start_methods():
         return mp.get_context("fork")
     if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
+        return _forkserver_context()
     return mp.get_context("spawn")
 
 
@@ -175,6 +173,37 @@ def _watch(parent: int) -> None:
     while _running(parent):
         time.sleep(1.0)
     os._exit(1)
+
+
+def warm_up() -> threading.Thread | None:
+    """Start the forkserver (and its imports of the detection code) in the background.
+
+    An application that runs alignments from a worker thread (the GUI) calls
+    this once at start-up, so its first detection neither waits ~2 s for the
+    server's imports nor pauses the event loop while the server is forked.
+    Returns the thread doing it, or None where there is no forkserver.
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return None
+
+    def start():
+        from multiprocessing import forkserver
+
+        _forkserver_context()
+        try:
+            forkserver.ensure_running()
+        except Exception:  # a failure here only means a slower first run
+            log.debug("forkserver warm-up failed", exc_info=True)
+
+    t = threading.Thread(target=start, name="tweakgui-forkserver-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+def _forkserver_context():
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
 
 
 def _run_pool(tasks, params, workers, progress, cancel, done_before, total):
