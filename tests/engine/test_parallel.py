@@ -179,3 +179,20 @@ def test_many_groups_fitted_in_processes_give_the_one_process_result(tmp_path, c
         assert [f.kind for f in a.fits] == [f.kind for f in b.fits] == ["relative", "absolute"]
         assert wcs_error_mas(a.new_wcs[0], b.new_wcs[0], (384, 384)) < 1e-3  # mas
         assert wcs_error_mas(b.new_wcs[0], demo.truth[b.exposure.name][0], (384, 384)) < 3.0
+
+
+def test_from_a_worker_thread_after_warm_up(demo, serial):
+    """The GUI's case: detection from a thread (forkserver workers), after parallel.warm_up()."""
+    t = parallel.warm_up()
+    if t is not None:
+        t.join(60)
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    out = {}
+    th = threading.Thread(target=lambda: out.update(
+        r=pipeline.detect_visit(visit, params, jobs=2, cache=None)))
+    th.start()
+    th.join(120)
+    cats, errors = out["r"]
+    assert errors == [None] * 5
+    _same(cats, serial)

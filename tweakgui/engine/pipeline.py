@@ -251,7 +251,11 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     excluded : set, optional
         ``{(exposure.name, chip.name, row)}`` sources the user excluded from the fits.
     jobs : int, optional
-        Processes for source detection (default: all cores; 1 detects here).
+        Processes for source detection and for the fits of many independent
+        groups (default: all cores; 1: no other process).  Processes started
+        from a thread, or for 32 groups or more, come from a forkserver,
+        which imports the main module again: a script needs the
+        ``if __name__ == "__main__":`` guard.
     scheduler : str or distributed.Client, optional
         Detect on a Dask cluster: ``"local"``, a scheduler address or a client.
     cache : CatalogCache, "default" or None
