@@ -122,7 +122,7 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
     app.setApplicationName("tweakgui")
     app.setOrganizationName("tweakgui")
     app.setApplicationDisplayName("tweakgui")
-    app.setDesktopFileName("io.github.tweakgui")
+    app.setDesktopFileName("tweakgui")
     icon = QIcon()
     for root in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
         for f in sorted((root / "resources" / "icons" / "app" / "hicolor").glob("*/apps/io.github.tweakgui.*")):

@@ -55,6 +55,10 @@ def build(win) -> dict:
     m.addAction(_action(win, "save_params", "Save P&arameters…", win.params_panel._save,
                         tip="Save the parameters as ASDF pars or INI cfg"))
     m.addSeparator()
+    from tweakgui.gui.samp_menu import SampMenu
+
+    win.samp = SampMenu(win, m)
+    m.addSeparator()
     m.addAction(_action(win, "quit", "&Quit", win.close, QKeySequence.Quit))
 
     m = mb.addMenu("&Align")
