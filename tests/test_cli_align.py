@@ -97,14 +97,16 @@ def test_version():
     assert r.returncode == 0 and r.stdout.startswith("tweakgui ")
 
 
-def test_help_lists_every_parameter(capsys):
+@pytest.mark.parametrize("argv", [["align", "--help"], ["--help"]])
+def test_help_lists_every_parameter(capsys, argv):
     from tweakgui.engine.params import SPEC
 
     with pytest.raises(SystemExit):
-        main(["align", "--help"])
+        main(argv)
     text = capsys.readouterr().out
     for s in SPEC:
         assert f"--{s.name}" in text
+        assert f"(default: {s.default!r})" in text
 
 
 def test_save_catalogs_and_abs_catalog(tmp_path):

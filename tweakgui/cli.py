@@ -251,7 +251,8 @@ def _gui_main(argv) -> int:
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     p = _Parser(prog="tweakgui", description="tweakgui: align HST/JWST visits (GUI). "
-                "Headless: tweakgui align|restore|apply-wcs ... (see tweakgui align --help)")
+                "Headless: tweakgui align|restore|apply-wcs ... (see tweakgui align --help)",
+                epilog=_param_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="INPUT")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     p.add_argument("--demo", action="store_true", help="open a generated demo visit")
