@@ -225,13 +225,13 @@ def _run_pool(tasks, params, workers, progress, cancel, done_before, total):
                 nxt += 1
             finished, _ = wait(list(pending), timeout=_POLL, return_when=FIRST_COMPLETED)
             _check(cancel)
-            for fut in finished:
+            for fut in finished:  # one report per image, even when several end together
                 i = pending.pop(fut)
                 results[i] = fut.result()
                 done += 1
-            if finished and done < len(tasks):
-                _report(progress, tasks, results, done_before, total)
-                _check(cancel)
+                if done < len(tasks):
+                    _report(progress, tasks, results, done_before, total)
+                    _check(cancel)
         ok = True
         return results
     finally:
@@ -316,13 +316,13 @@ def _run_on_dask(tasks, params, scheduler, jobs, progress, cancel, done_before, 
                     raise
                 finished = set()
             _check(cancel)
-            for fut in finished:
+            for fut in finished:  # one report per image, even when several end together
                 pending.discard(fut)
                 results[index[fut.key]] = fut.result()
                 done += 1
-            if finished and done < len(tasks):
-                _report(progress, tasks, results, done_before, total)
-                _check(cancel)
+                if done < len(tasks):
+                    _report(progress, tasks, results, done_before, total)
+                    _check(cancel)
         return results
     finally:
         if futures:
