@@ -240,7 +240,7 @@ def fit_groups_to_reference(groups, entries, correctors, in_tp, footprints, inde
             info = fit_group(in_xy, in_w, ref_xy, ref_w, match, minobj, fitgeom, nclip, sigma, pix_tp,
                              g("tolerance") / scale, match_kw=_match_units(correctors[members[0]]))
         except Exception as e:  # xyxymatch raises on confusion, the fit on degenerate input
-            failed[gid] = f"absolute alignment failed: {e}"
+            failed[gid] = f"{'absolute' if prefix else 'relative'} alignment failed: {e}"
             log.warning("%s: %s", gid, failed[gid])
             continue
         if info["status"] == "SUCCESS":
