@@ -118,6 +118,10 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
         print(f"tweakgui: {exc}", file=sys.stderr)
         return 2
 
+    from tweakgui.engine.parallel import warm_up
+
+    # detection workers start in the background now, not at the first run (no pause then)
+    warm_up()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("tweakgui")
     app.setOrganizationName("tweakgui")
