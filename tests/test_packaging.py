@@ -21,6 +21,9 @@ PACKAGING = ROOT / "packaging"
 BUILD_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 300
 
+# the first test that needs the frozen app waits for a PyInstaller build (2-3 min on 2 cores)
+pytestmark = pytest.mark.timeout(1500)
+
 
 def test_build_script_and_spec_are_wellformed():
     build = PACKAGING / "build.sh"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from tweakgui.engine import model
 from tweakgui.engine.params import ParameterError, TweakRegParams
@@ -146,8 +146,18 @@ class SessionController(QObject):
     def _on_finished(self, kind: str, result: Any) -> None:
         handler = {"load": self._loaded, "run": self._ran, "refit": self._ran,
                    "save": self._saved}[kind]
+        if not self._show(kind, handler, result):
+            return
+        if kind in ("run", "refit"):
+            # the selected image's plots are drawn on the next turn of the event loop, so
+            # the window repaints in between instead of pausing for all of it at once
+            QTimer.singleShot(0, lambda: self._show(kind, self._show_selected, None) and self.jobDone.emit(kind, True))
+            return
+        self.jobDone.emit(kind, True)
+
+    def _show(self, kind: str, handler: Callable, arg: Any) -> bool:
         try:
-            handler(result)
+            handler(arg)
         except Exception as exc:  # noqa: BLE001 - a display bug must not lose the session
             import traceback
 
@@ -155,8 +165,8 @@ class SessionController(QObject):
             self.view.show_error(f"Cannot show the {kind} result", describe_error(exc),
                                  traceback.format_exc())
             self.jobDone.emit(kind, False)
-            return
-        self.jobDone.emit(kind, True)
+            return False
+        return True
 
     @Slot(str, object, str)
     def _on_errored(self, kind: str, exc: Any, tb: str) -> None:
@@ -369,13 +379,15 @@ class SessionController(QObject):
             log.info("group %s (%s): %s", f.group_id, f.kind, f.summary())
         self.view.show_visit(self.visit)
         self.view.show_result(result)
+        failed = result.n_failed
+        self.view.show_status(f"Aligned {nok}/{len(result.images)} images"
+                              + (f", {failed} failed" if failed else ""))
+
+    def _show_selected(self, _arg=None) -> None:
         if self.selected is not None:
             self.view.show_selection(self.selected, self.selected_chip)
         if self.selected_match is not None:
             self.view.show_match(self.selected_match)
-        failed = result.n_failed
-        self.view.show_status(f"Aligned {nok}/{len(result.images)} images"
-                              + (f", {failed} failed" if failed else ""))
 
     def toggle_exclude(self, key: MatchKey, refit: bool = True) -> None:
         """Exclude a match from the fit, or restore it, and fit again at once."""
