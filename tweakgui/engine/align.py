@@ -334,15 +334,9 @@ class NearestMatch(MatchCatalogs):
         img = np.column_stack([imcat["TPx"], imcat["TPy"]])
         if len(ref) == 0 or len(img) == 0:
             return np.array([], int), np.array([], int)
-        d, j = cKDTree(ref).query(img, distance_upper_bound=self.radius)
-        i = np.flatnonzero(np.isfinite(d))
-        j, d = j[i], d[i]
-        # each reference source keeps only its closest input source
-        order = np.lexsort((d, j))
-        i, j = i[order], j[order]
-        first = np.ones(len(j), bool)
-        first[1:] = j[1:] != j[:-1]
-        return j[first], i[first]
+        from .mosaic import nearest_pairs
+
+        return nearest_pairs(ref, img, self.radius)
 
 
 def _refine(gid, idx, entries, correctors, refcat, ref_tpwcs, scale, params, prefix, fitgeom, passes=2):

@@ -68,11 +68,12 @@ def _fit(ref_xy, in_xy, ref_w, in_w, fitgeom, nclip, sigma):
     return fit
 
 
-def _nearest(ref_xy, xy, radius):
+def nearest_pairs(ref_xy, xy, radius):
     """Unique nearest-neighbour pairs (ref rows, input rows) within ``radius``."""
     d, j = cKDTree(ref_xy).query(xy, distance_upper_bound=radius)
     i = np.flatnonzero(np.isfinite(d))
     j, d = j[i], d[i]
+    # each reference source keeps only its closest input source
     order = np.lexsort((d, j))
     i, j = i[order], j[order]
     first = np.ones(len(j), bool)
@@ -108,7 +109,7 @@ def fit_group(in_xy, in_w, ref_xy, ref_w, match, minobj, fitgeom, nclip, sigma, 
         if r.size == 0:
             break
         radius = float(np.clip(8.0 * np.median(r), pix_tp, tol_tp))
-        mr2, mi2 = _nearest(ref_xy, moved, radius)
+        mr2, mi2 = nearest_pairs(ref_xy, moved, radius)
         if len(mr2) < minobj:
             break
         try:
