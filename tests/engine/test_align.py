@@ -215,9 +215,18 @@ def test_cancel_between_stages(visit1k):
             ev.set()
 
     params = TweakRegParams()
+    # one process and no catalog cache: the images are detected one after the other
     with pytest.raises(Cancelled):
-        pipeline.run(load_visit([str(p) for p in visit1k.paths], params), params, progress=progress, cancel=ev)
+        pipeline.run(load_visit([str(p) for p in visit1k.paths], params), params, progress=progress, cancel=ev,
+                     jobs=1, cache=None)
     assert seen.count("detect") == 2  # stopped after the second image
+    # in parallel the images in flight may finish, but the run stops before the end
+    ev.clear()
+    seen.clear()
+    with pytest.raises(Cancelled):
+        pipeline.run(load_visit([str(p) for p in visit1k.paths], params), params, progress=progress, cancel=ev,
+                     jobs=2, cache=None)
+    assert "relative" not in seen and "absolute" not in seen
 
 
 def test_wfc3_uvis_known_answer(shared_data):
