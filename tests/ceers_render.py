@@ -56,6 +56,15 @@ _NAME = re.compile(
     r"_(?P<exposure_number>\d{5})_(?P<detector>nrc[ab](?:[1-4]|long))"
 )
 # CEERS epoch 1 observation 001 date (approximate start time of each exposure)
+# CEERS batch_scripts/tweakreg_cfgs/nircam1/f115w.cfg; relative fitgeom was hard-coded to shift.
+# The detection settings are tweakgui's sep finder with CEERS' kernel, threshold, box and minarea.
+CEERS_F115W = dict(
+    starfinder="sep", kernel_fwhm=1.5, snr_threshold=2.5, bkg_boxsize=100, npixels=16,
+    minobj=20, searchrad=1.0, separation=0.2, tolerance=0.1, nclip=1, sigma=0.7, fitgeometry="shift",
+    abs_minobj=20, abs_searchrad=1.0, abs_separation=0.6, abs_tolerance=0.4, abs_nclip=1,
+    abs_sigma=0.6, abs_fitgeometry="rshift", abs_mode="group",
+)
+
 OBS_DATE = "2022-06-21"
 _FILTERS = {"02201": ("F115W", "F277W"), "04201": ("F115W", "F277W"),
             "06201": ("F115W", "F356W"), "08201": ("F115W", "F356W"),

@@ -8,12 +8,6 @@ import pytest
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
-CEERS_F115W = dict(
-    starfinder="sep", kernel_fwhm=1.5, snr_threshold=2.5, bkg_boxsize=100, npixels=16,
-    minobj=20, searchrad=1.0, separation=0.2, tolerance=0.1, nclip=1, sigma=0.7, fitgeometry="shift",
-    abs_minobj=20, abs_searchrad=1.0, abs_separation=0.6, abs_tolerance=0.4, abs_nclip=1,
-    abs_sigma=0.6, abs_fitgeometry="rshift", abs_mode="group",
-)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def jwst_images(shared_data, tmp_path_factory):
 
 def test_jwst_visit_in_the_window(qtbot, make_window, jwst_images, tmp_path):
     imgs, refcat, cr = jwst_images
-    win = make_window(abs_refcat=str(refcat), **CEERS_F115W)
+    win = make_window(abs_refcat=str(refcat), **cr.CEERS_F115W)
     ctl = win.ctl
     with qtbot.waitSignal(ctl.jobDone, timeout=60000) as b:
         ctl.set_inputs([str(r.path) for r in imgs])
