@@ -11,7 +11,6 @@ Usage: python benchmarks/bench_gui.py [--images 24] [--size 2048]
 import argparse
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 

@@ -19,7 +19,6 @@ import argparse
 import os
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 

@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from tweakgui.engine import parallel, pipeline
 from tweakgui.engine.inputs import load_visit
-from tweakgui.engine.model import STATUS_FAILED, STATUS_SUCCESS, Cancelled, InputError
+from tweakgui.engine.model import STATUS_SUCCESS, Cancelled, InputError
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
 
