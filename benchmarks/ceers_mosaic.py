@@ -28,17 +28,10 @@ CEERS = REPO.parent / "shared" / "data" / "ceers-nircam"
 WCS_GLOB = str(CEERS / "batch_scripts" / "tweakreg_wcs" / "*_tweakreg.asdf")
 REFCAT = CEERS / "tweakreg" / "CEERS_EGS_HST_v1.9_cat_radecmag.ecsv"
 
-# CEERS' own TweakReg settings (batch_scripts/tweakreg_cfgs): tight radii for
-# a dense catalog whose pre-tweak errors are below 0.4"
-CEERS_PARAMS = dict(use_custom_catalogs=True, minobj=20, searchrad=1.0, separation=0.1, tolerance=0.05,
-                    fitgeometry="shift", nclip=1, sigma=0.7, abs_minobj=15, abs_searchrad=1.0,
-                    abs_separation=0.2, abs_tolerance=0.1, abs_fitgeometry="rshift", abs_nclip=1,
-                    abs_sigma=0.7, abs_mode="group")
+sys.path.insert(0, str(REPO / "tests"))
+from ceers_render import CEERS_MOSAIC as CEERS_PARAMS  # noqa: E402,F401  (bench_mosaic uses it)
 
-
-def _unit(ra, dec):
-    r, d = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
+from tweakgui.engine.overlap import unit_vectors  # noqa: E402
 
 
 def files(n: int | None = None, every: int = 1) -> list[str]:
@@ -48,7 +41,6 @@ def files(n: int | None = None, every: int = 1) -> list[str]:
 
 def prepare(out_dir: Path, n: int | None = None, every: int = 1, noise_px: float = 0.03, seed: int = 0) -> Path:
     """Write catalogs and ``visit.pkl`` for the first ``n`` (every ``every``-th) published WCS files."""
-    sys.path.insert(0, str(REPO / "tests"))
     from ceers_render import untweak
 
     from tweakgui.engine.jwst import read_wcs_exposure
@@ -57,7 +49,7 @@ def prepare(out_dir: Path, n: int | None = None, every: int = 1, noise_px: float
     (out_dir / "cats").mkdir(parents=True, exist_ok=True)
     ref = Table.read(REFCAT, format="ascii.ecsv")
     ra, dec = np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float)
-    tree = cKDTree(_unit(ra, dec))
+    tree = cKDTree(unit_vectors(ra, dec))
     rng = np.random.default_rng(seed)
     exposures, truth, nsrc = [], {}, []
     t0 = time.perf_counter()
@@ -66,7 +58,7 @@ def prepare(out_dir: Path, n: int | None = None, every: int = 1, noise_px: float
         chip = e.chips[0]
         w = chip.wcs
         info = chip.meta["wcsinfo"]
-        near = tree.query_ball_point(_unit([info["ra_ref"]], [info["dec_ref"]])[0], np.radians(4.0 / 60))
+        near = tree.query_ball_point(unit_vectors([info["ra_ref"]], [info["dec_ref"]])[0], np.radians(4.0 / 60))
         near = np.asarray(near, int)
         x, y = w.backward_transform(ra[near], dec[near])
         ny, nx = chip.shape

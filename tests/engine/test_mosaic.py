@@ -12,21 +12,15 @@ import pytest
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
+import ceers_render as cr
 from tweakgui.engine import align, mosaic, pipeline
+from tweakgui.engine.overlap import unit_vectors
 from tweakgui.engine.model import STATUS_SUCCESS, Visit
 from tweakgui.engine.params import TweakRegParams
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
-CEERS_PARAMS = dict(use_custom_catalogs=True, minobj=20, searchrad=1.0, separation=0.1, tolerance=0.05,
-                    fitgeometry="shift", nclip=1, sigma=0.7, abs_minobj=15, abs_searchrad=1.0,
-                    abs_separation=0.2, abs_tolerance=0.1, abs_fitgeometry="rshift", abs_nclip=1,
-                    abs_sigma=0.7, abs_mode="group")
-
-
-def _unit(ra, dec):
-    r, d = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
+CEERS_PARAMS = cr.CEERS_MOSAIC
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def ceers(shared_data, tmp_path_factory):
     refpath = d / "tweakreg" / "CEERS_EGS_HST_v1.9_cat_radecmag.ecsv"
     ref = Table.read(refpath, format="ascii.ecsv")
     ra, dec = np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float)
-    tree = cKDTree(_unit(ra, dec))
+    tree = cKDTree(unit_vectors(ra, dec))
     files = sorted((d / "batch_scripts" / "tweakreg_wcs").glob("*_tweakreg.asdf"))[::11][:60]
     out = tmp_path_factory.mktemp("ceers_mosaic")
     rng = np.random.default_rng(0)
@@ -50,7 +44,7 @@ def ceers(shared_data, tmp_path_factory):
         chip = e.chips[0]
         w = chip.wcs
         info = chip.meta["wcsinfo"]
-        near = np.asarray(tree.query_ball_point(_unit([info["ra_ref"]], [info["dec_ref"]])[0],
+        near = np.asarray(tree.query_ball_point(unit_vectors([info["ra_ref"]], [info["dec_ref"]])[0],
                                                 np.radians(4 / 60)), int)
         x, y = w.backward_transform(ra[near], dec[near])
         ny, nx = chip.shape

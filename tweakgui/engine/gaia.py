@@ -32,6 +32,7 @@ import numpy as np
 from astropy.table import Table
 
 from tweakgui.engine.model import InputError
+from tweakgui.engine.overlap import unit_vectors
 
 __all__ = [
     "GAIA_CATALOGS",
@@ -195,11 +196,6 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url
     return table
 
 
-def _unit(ra, dec):
-    ra, dec = np.radians(ra), np.radians(dec)
-    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
-
-
 def _footprint(wcs, shape) -> np.ndarray:
     if hasattr(wcs, "pipeline"):  # gwcs
         if wcs.bounding_box is None:
@@ -215,7 +211,7 @@ def _footprint(wcs, shape) -> np.ndarray:
 def footprint_search_params(exposures) -> tuple[float, float, float]:
     """Centre (ra, dec) and radius (deg) of a cone covering every chip's footprint."""
     corners = np.vstack([_footprint(c.wcs, c.shape) for e in exposures for c in e.chips])
-    v = _unit(corners[:, 0], corners[:, 1])
+    v = unit_vectors(corners[:, 0], corners[:, 1])
     m = v.mean(axis=0)
     m /= np.linalg.norm(m)
     ra = float(np.degrees(np.arctan2(m[1], m[0])) % 360.0)
@@ -295,7 +291,7 @@ def propagate(table: Table, epoch: float, keep_no_pm: bool = False) -> Table:
     dt = np.where(has_pm, epoch - ref_epoch, 0.0)
     pa, pd = np.where(has_pm, pmra, 0.0), np.where(has_pm, pmdec, 0.0)
     a, d = np.radians(ra), np.radians(dec)
-    p = _unit(ra, dec)
+    p = unit_vectors(ra, dec)
     e_ra = np.stack([-np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1)
     e_dec = np.stack([-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)], axis=-1)
     q = p + (dt * pa * _MAS2RAD)[:, None] * e_ra + (dt * pd * _MAS2RAD)[:, None] * e_dec

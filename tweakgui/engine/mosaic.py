@@ -29,15 +29,12 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 from tweakwcs.linearfit import iter_linear_fit
 
+from tweakgui.engine.overlap import unit_vectors
+
 __all__ = ["ReferenceIndex", "far_from_reference_group", "fit_group", "fit_groups_to_reference",
            "reference_group_catalog"]
 
 log = logging.getLogger(__name__)
-
-
-def _unit_vectors(ra, dec):
-    r, d = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
 
 
 class ReferenceIndex:
@@ -48,11 +45,11 @@ class ReferenceIndex:
         self.ra = np.asarray(refcat["RA"], float)
         self.dec = np.asarray(refcat["DEC"], float)
         self.weight = np.asarray(refcat["weight"], float) if "weight" in refcat.colnames else None
-        self.tree = cKDTree(_unit_vectors(self.ra, self.dec))
+        self.tree = cKDTree(unit_vectors(self.ra, self.dec))
 
     def near(self, ra, dec, grow_arcsec: float) -> np.ndarray:
         """Rows of the sources within the cap around points (ra, dec), grown by ``grow_arcsec``."""
-        pts = _unit_vectors(np.ravel(ra), np.ravel(dec))
+        pts = unit_vectors(np.ravel(ra), np.ravel(dec))
         centre = pts.mean(axis=0)
         centre /= np.linalg.norm(centre)
         radius = float(np.max(np.linalg.norm(pts - centre, axis=1))) + np.radians(grow_arcsec / 3600.0)
@@ -158,7 +155,7 @@ def _cap(entries, members, n=3):
     for i in members:
         ny, nx = entries[i].exposure.chips[entries[i].chip_index].shape
         xx, yy = np.meshgrid(np.linspace(-0.5, nx - 0.5, n), np.linspace(-0.5, ny - 0.5, n))
-        pts.append(_unit_vectors(*_wcs_world(entries[i].wcs, xx.ravel(), yy.ravel())))
+        pts.append(unit_vectors(*_wcs_world(entries[i].wcs, xx.ravel(), yy.ravel())))
     pts = np.concatenate(pts)
     c = pts.mean(axis=0)
     c /= np.linalg.norm(c)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sky_circle", "no_overlap_reason"]
+__all__ = ["sky_circle", "no_overlap_reason", "unit_vectors"]
 
 _ARCSEC = np.pi / 180.0 / 3600.0
 
 
-def _unit(ra_deg, dec_deg) -> np.ndarray:
+def unit_vectors(ra_deg, dec_deg) -> np.ndarray:
+    """Unit vectors (N, 3) of sky positions in degrees: for KD-trees and angles on the sphere."""
     ra, dec = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))
     return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
 
@@ -38,7 +39,7 @@ def sky_circle(exposure) -> tuple[np.ndarray, float] | None:
             ra, dec = chip.wcs.pixel_to_world_values(fx * (nx - 1), fy * (ny - 1))
         except Exception:  # a WCS that cannot project its own corners: no claim
             continue
-        pts.append(_unit(ra, dec))
+        pts.append(unit_vectors(ra, dec))
     if not pts:
         return None
     v = np.concatenate(pts)
@@ -81,7 +82,7 @@ def no_overlap_reason(visit, index: int, others: list[int], params, refcat=None)
             return (f"does not overlap any other image of the visit (the nearest is {_fmt(gap)} "
                     "away by its WCS): check its WCS or set xoffset/yoffset")
     if refcat is not None and len(refcat):
-        d = _sep_arcsec(centre, _unit(refcat["RA"], refcat["DEC"])) - radius
+        d = _sep_arcsec(centre, unit_vectors(refcat["RA"], refcat["DEC"])) - radius
         if float(np.min(d)) > params.abs_searchrad:
             return (f"no reference catalog source on the image (the nearest is {_fmt(float(np.min(d)))} "
                     "beyond its edge): check its WCS or the reference catalog")
