@@ -65,14 +65,16 @@ def tanp_scale_arcsec(corrector) -> float:
     else:
         xc = yc = 0.0
     tx, ty = corrector.det_to_tanp(xc, yc)
-    ra = np.array(corrector.tanp_to_world(np.array([tx, tx + 1.0, tx]), np.array([ty, ty, ty + 1.0])))
-    r, d = np.radians(ra[0]), np.radians(ra[1])
+    ra, dec = np.array(corrector.tanp_to_world(np.array([tx, tx + 1.0, tx]), np.array([ty, ty, ty + 1.0])))
+    steps = _separation_arcsec(ra[0], dec[0], ra[1:], dec[1:])
+    return float(0.5 * (steps[0] + steps[1]))
 
-    def hav(i, j):
-        s = np.sin((d[j] - d[i]) / 2) ** 2 + np.cos(d[i]) * np.cos(d[j]) * np.sin((r[j] - r[i]) / 2) ** 2
-        return np.degrees(2 * np.arcsin(np.sqrt(s)))
 
-    return float(0.5 * (hav(0, 1) + hav(0, 2)) * 3600.0)
+def _separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+    """Angular distances (arcsec), haversine form: exact for the tiny angles compared here."""
+    r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
+    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(s))) * 3600.0
 
 
 def _match(params, prefix: str, scale: float) -> XYXYMatch:
@@ -131,10 +133,7 @@ def _footprint(corrector, n=3):
 
 
 def _max_move_arcsec(before, after) -> float:
-    r1, d1 = np.radians(before)
-    r2, d2 = np.radians(after)
-    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return float(np.degrees(2 * np.arcsin(np.sqrt(s))).max() * 3600)
+    return float(_separation_arcsec(before[0], before[1], after[0], after[1]).max())
 
 
 def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table | None = None,
