@@ -21,6 +21,7 @@ __all__ = [
     "Visit",
     "FitResult",
     "ImageResult",
+    "Correction",
     "VisitResult",
     "InputError",
     "one_line",
@@ -152,6 +153,16 @@ class FitResult:
     hist_peak_arcsec: tuple[float, float] | None = None
     # names of the exposures in this fit's group
     images: list[str] = field(default_factory=list)
+    # trust: how the match was found and why it can (not) be chance
+    matcher: str = ""  # "2dhist", "offset" (x/yoffset), "pattern"
+    nused: int = 0  # matches left after clipping and the user's exclusions
+    match_radius_arcsec: float = float("nan")  # final nearest-neighbour radius
+    # matches expected by chance within the final radius for the two source densities
+    n_chance: float = float("nan")
+    # (nmatch - n_chance) / sqrt(n_chance): how far the match stands above chance
+    significance: float = float("nan")
+    # each check of the verdict: {"name": (value, limit, passed)}
+    checks: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.status != STATUS_SUCCESS:
@@ -161,6 +172,27 @@ class FitResult:
             f"{self.shift_arcsec[1]:+.4f}\") rot={self.rotation_deg:+.5f}° "
             f"scale={self.scale:.6f} rmse={self.rmse_arcsec * 1000:.2f} mas"
         )
+
+
+@dataclass
+class Correction:
+    """An image's total correction (all stages) at its reference pixel.
+
+    ``ref_pixel`` is the 0-based (x, y) of the first chip's reference pixel
+    (CRPIX - 1 for FITS); ``ref_ra``/``ref_dec`` its position before the
+    correction.  ``shift_arcsec`` is the move of that point on the sky,
+    (ΔRA·cos δ, ΔDec) in arcsec, new minus old; ``shift_pix`` the same move
+    in the chip's detector pixels (x, y).  ``rotation_deg`` is counter-
+    clockwise on the sky (north through east), ``scale`` new/old pixel size.
+    """
+
+    ref_pixel: tuple[float, float]
+    ref_ra: float
+    ref_dec: float
+    shift_arcsec: tuple[float, float]
+    shift_pix: tuple[float, float]
+    rotation_deg: float
+    scale: float
 
 
 @dataclass
@@ -178,6 +210,8 @@ class ImageResult:
     catalogs: list[Table] = field(default_factory=list)
     output: Path | None = None
     extra_outputs: list[Path] = field(default_factory=list)
+    # the image's own total correction of all stages (None where not aligned)
+    correction: Correction | None = None
 
     @property
     def fit(self) -> FitResult | None:
