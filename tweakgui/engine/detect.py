@@ -386,16 +386,16 @@ def _find_sep(data, bad, params):
 
 
 def _finish(cat: Table, params, rms, bad, weight_col: bool) -> Table:
-    """peakmax, sort by flux, brightest, weights: the same for every finder."""
+    """peakmax, sort by flux, weights: the same for every finder."""
     if len(cat) == 0:
         return empty_catalog(weight_col)
     keep = np.isfinite(cat["flux"]) & np.isfinite(cat["x"]) & np.isfinite(cat["y"])
     if params.peakmax is not None:
         keep &= ~(np.asarray(cat["peak"]) >= params.peakmax)
     cat = cat[keep]
+    # every source is kept, brightest first: ``brightest`` picks the sources of the coarse
+    # match, the refined fit uses them all (see tweakgui.engine.fit.match)
     order = np.argsort(-np.asarray(cat["flux"]), kind="stable")
-    if params.brightest:
-        order = order[: params.brightest]
     cat = cat[order]
     for c in COLUMNS:
         cat[c] = np.asarray(cat[c], dtype=np.float64)

@@ -159,10 +159,13 @@ class FitResult:
     match_radius_arcsec: float = float("nan")  # final nearest-neighbour radius
     # matches expected by chance within the final radius for the two source densities
     n_chance: float = float("nan")
-    # (nmatch - n_chance) / sqrt(n_chance): how far the match stands above chance
+    # Gaussian-equivalent significance of the match against chance (the
+    # false-alarm probability of the verdict's "chance" check)
     significance: float = float("nan")
     # each check of the verdict: {"name": (value, limit, passed)}
     checks: dict = field(default_factory=dict)
+    # the engine's 2D histogram of offsets (tweakgui.engine.fit.match.Histogram, tangent-plane units)
+    histogram: Any = None
 
     def summary(self) -> str:
         if self.status != STATUS_SUCCESS:

@@ -19,6 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from . import align, catalogs, parallel
+from .fit.correction import image_correction
 from .model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
@@ -168,7 +169,7 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     return cats, errors
 
 
-def _entries(visit, cats, wcs_of, ok, excluded):
+def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
     entries = []
     for ei, exp in enumerate(visit.exposures):
         if not ok[ei]:
@@ -189,10 +190,22 @@ def _entries(visit, cats, wcs_of, ok, excluded):
                 if "weight" in cat.colnames:
                     t["weight"] = np.asarray(cat["weight"], float)[keep]
                 t.meta["name"] = f"{exp.name}[{chip.name}]"
+                bright = _brightest(cat, keep, brightest)
             else:
                 t = Table(names=("x", "y"), dtype=(float, float))
-            entries.append(align.ChipCatalog(ei, ci, exp, t, rows, wcs_of(ei, ci), exp.group_id))
+                bright = np.zeros(0, bool)
+            entries.append(align.ChipCatalog(ei, ci, exp, t, rows, wcs_of(ei, ci), exp.group_id, bright))
     return entries
+
+
+def _brightest(cat, keep, n) -> np.ndarray:
+    """The ``n`` brightest of the kept rows (all where ``n`` is unset or there is no flux)."""
+    if not n or "flux" not in cat.colnames:
+        return np.ones(int(keep.sum()), bool)
+    flux = np.asarray(cat["flux"], float)[keep]
+    bright = np.zeros(len(flux), bool)
+    bright[np.argsort(-np.nan_to_num(flux, nan=-np.inf), kind="stable")[:n]] = True
+    return bright
 
 
 def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, ref: Table | None, tol):
@@ -281,7 +294,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     if len(groups_ok) >= 2:
         if progress:
             progress("relative", 0, 1, f"aligning {len(groups_ok)} groups")
-        entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded)
+        entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded, params.brightest)
         fits, new = align.run_alignment(entries, params, "relative",
                                         jobs=parallel.default_jobs() if jobs is None else jobs)
         for e, w in zip(entries, new):
@@ -302,25 +315,32 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         abs_mode = params.abs_mode
         if progress:
             progress("absolute", 0, 1, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({abs_mode})")
-        rel_failed = {i for i in range(n_exp) if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fits_of[i])}
-        use = [ok[i] and (abs_mode == "group" or i not in rel_failed) for i in range(n_exp)]
+        rel_failed = {i for i in range(n_exp)
+                      if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fits_of[i])}
+        use = [ok[i] for i in range(n_exp)]
         if any(use):
-            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], use, excluded)
+            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], use, excluded, params.brightest)
             if abs_mode == "visit":
+                # one correction for the relatively aligned images; an image the relative
+                # stage could not reach is fitted to the catalog on its own
                 for e in entries:
-                    e.group_id = VISIT_GROUP
-                _drop_duplicates(entries, 0.5 * params.abs_separation)
+                    if e.exp_index not in rel_failed:
+                        e.group_id = VISIT_GROUP
             fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat,
                                             jobs=parallel.default_jobs() if jobs is None else jobs)
-            new = _carry_group_correction(entries, new, fits)
             for e, w in zip(entries, new):
                 wcs[(e.exp_index, e.chip_index)] = w
             _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
             by_gid = {f.group_id: f for f in fits}
             all_fits += fits
-            for i, exp in enumerate(visit.exposures):
-                if use[i]:
-                    fits_of[i].append(by_gid[VISIT_GROUP if abs_mode == "visit" else exp.group_id])
+            for e in entries:
+                if e.chip_index == 0:
+                    f = by_gid[e.group_id]
+                    if abs_mode == "visit" and e.exp_index in rel_failed:
+                        f.reason = f.reason or ""
+                        f.checks.setdefault("note", {"value": "fitted to the catalog alone: the relative "
+                                                     "fit failed", "passed": True})
+                    fits_of[e.exp_index].append(f)
         if progress:
             progress("absolute", 1, 1, "done")
     _check(cancel)
@@ -335,73 +355,15 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
 
             hint = no_overlap_reason(visit, i, [j for j in range(n_exp) if ok[j]], params, refcat)
             reason = hint or reason
-        new_wcs = None
+        new_wcs = correction = None
         if status in (STATUS_SUCCESS, STATUS_REFERENCE):
             new_wcs = [wcs[(i, ci)] for ci in range(len(exp.chips))]
+            correction = image_correction(exp, new_wcs)
         images.append(ImageResult(exposure=exp, status=status, reason=reason, fits=fl, new_wcs=new_wcs,
-                                  catalogs=cats[i]))
+                                  catalogs=cats[i], correction=correction))
     for r in images:
         log.info("%s: %s%s", r.exposure.name, r.status, f" ({r.reason})" if r.reason else "")
     return VisitResult(images=images, fits=all_fits, params=params, refcat=refcat, abs_mode=abs_mode)
-
-
-def _carry_group_correction(entries, new, fits):
-    """Give the members of a fitted group that had no sources the group's correction.
-
-    tweakwcs corrects only images with a catalog; in the visit-wide mode
-    ``_drop_duplicates`` empties an image whose sources all lie in earlier
-    images (dithers), which would otherwise keep its starting WCS.  The
-    group's total transform (``fit.matrix``, ``fit.shift_arcsec``, in the
-    tangent plane of the first entry's starting WCS) is applied to them.
-    """
-    by_gid = {f.group_id: f for f in fits}
-    if not entries:
-        return new
-    e0 = entries[0]
-    ref = align.make_corrector(e0.wcs, e0.exposure, e0.exposure.chips[e0.chip_index].meta, None, "ref")
-    scale = align.tanp_scale_arcsec(ref)
-    out = list(new)
-    for k, e in enumerate(entries):
-        f = by_gid.get(e.group_id)
-        if len(e.catalog) or f is None or f.status != STATUS_SUCCESS or f.matrix is None:
-            continue
-        c = align.make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, None, "carry")
-        c.set_correction(np.asarray(f.matrix), np.asarray(f.shift_arcsec) / scale, ref_tpwcs=ref)
-        out[k] = c.wcs
-        log.info("%s: no sources left in the group's catalog; given the group's correction",
-                 e.exposure.name)
-    return out
-
-
-def _drop_duplicates(entries, radius_arcsec: float) -> None:
-    """Keep one copy of each source seen by overlapping images.
-
-    After relative alignment the same star appears in every image that covers
-    it; in one combined catalog the copies lie closer than ``separation``, and
-    xyxymatch would discard all of them, keeping only the sources near the
-    edges of the visit.  The first image to see a source keeps it.
-    """
-    from scipy.spatial import cKDTree
-
-    kept = []
-    dec0 = None
-    for e in entries:
-        if not len(e.catalog):
-            continue
-        corr = align.make_corrector(e.wcs, e.exposure, e.exposure.chips[e.chip_index].meta, None, "d")
-        ra, dec = corr.det_to_world(np.asarray(e.catalog["x"]), np.asarray(e.catalog["y"]))
-        if dec0 is None:
-            dec0, ra0 = float(np.median(dec)), float(np.median(ra))
-        xy = np.column_stack([((np.asarray(ra) - ra0 + 180) % 360 - 180) * np.cos(np.radians(dec0)),
-                              np.asarray(dec) - dec0]) * 3600.0
-        if kept:
-            tree = cKDTree(np.concatenate(kept))
-            d, _ = tree.query(xy, distance_upper_bound=radius_arcsec)
-            keep = ~np.isfinite(d)
-            e.catalog = e.catalog[keep]
-            e.rows = e.rows[keep]
-            xy = xy[keep]
-        kept.append(xy)
 
 
 def _add_all_excluded(fits, entries, wcs, cats, excluded, tol, refcat=None):
@@ -429,6 +391,8 @@ def _image_status(i, ok, reasons, fl, absolute, n_groups):
         if not ab:
             return STATUS_FAILED, "absolute fit not run"
         if ab[0].status == STATUS_SUCCESS:
+            if rel and rel[0].status == STATUS_FAILED:
+                return STATUS_SUCCESS, f"relative fit: {rel[0].reason}; aligned to the catalog on its own"
             return STATUS_SUCCESS, ""
         return STATUS_FAILED, f"absolute fit: {ab[0].reason}"
     if not rel:

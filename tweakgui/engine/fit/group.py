@@ -1,0 +1,230 @@
+"""Match → fit → refine → verdict for one group against one reference list.
+
+Every stage (relative, absolute) and every number of groups goes through
+:func:`fit_group`.  Positions are in the tangent plane of the stage's
+reference corrector; tweakwcs' ``iter_linear_fit`` does the fitting.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from tweakwcs.linearfit import iter_linear_fit
+
+from . import match
+from .stage import Stage
+from .verdict import chance_matches, judge
+
+__all__ = ["ChipSources", "GroupFit", "fit_group", "FALLBACK"]
+
+log = logging.getLogger(__name__)
+
+# fewer degrees of freedom when the data cannot constrain the asked geometry
+FALLBACK = {"general": "rscale", "rscale": "rshift", "rshift": "shift"}
+_MIN_POINTS = {"general": 3, "rscale": 2, "rshift": 2, "shift": 1}
+REFINE_PASSES = 3
+RADIUS_PER_MEDIAN = 8.0
+
+
+@dataclass
+class ChipSources:
+    """One chip's sources in the stage's tangent plane."""
+
+    xy: np.ndarray  # (n, 2)
+    weight: np.ndarray | None = None
+    bright: np.ndarray | None = None  # the sources of the coarse match (None: all)
+
+    @property
+    def coarse_xy(self) -> np.ndarray:
+        return self.xy if self.bright is None else self.xy[self.bright]
+
+
+@dataclass
+class GroupFit:
+    """The outcome of :func:`fit_group` (tangent-plane units)."""
+
+    status: str  # "SUCCESS" or "FAILED"
+    reason: str = ""
+    matcher: str = ""
+    fitgeom: str = ""
+    matrix: np.ndarray = field(default_factory=lambda: np.identity(2))
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    info: dict = field(default_factory=dict)  # tweakwcs' fit fields (rmse, mae, <rot>, ...)
+    # per chip: (reference rows, input rows, used) of the final pairs
+    pairs: list = field(default_factory=list)
+    radius: float = float("nan")
+    coarse_offset: tuple | None = None
+    histogram: match.Histogram | None = None
+    offsets: np.ndarray | None = None
+    n_chance: float = float("nan")
+    significance: float = float("nan")
+    checks: dict = field(default_factory=dict)
+
+    @property
+    def nmatch(self) -> int:
+        return int(sum(len(p[0]) for p in self.pairs))
+
+
+def _linear_fit(ref_xy, in_xy, ref_w, in_w, fitgeom, nclip, sigma):
+    fit = iter_linear_fit(ref_xy, in_xy, ref_w, in_w, fitgeom=fitgeom, nclip=nclip, sigma=(sigma, "rmse"),
+                          center=None, clip_accum=False)
+    # tweakwcs fits about a centre: shift of the plain form xy_ref = M @ xy_in + shift
+    fit["shift_ld"] += fit["center_ld"] - np.dot(fit["center_ld"], fit["matrix_ld"].T)
+    fit["shift"] = fit["shift_ld"].astype(np.double)
+    return fit
+
+
+def _fit_with_fallback(ref_xy, in_xy, ref_w, in_w, stage: Stage):
+    """Fit with the asked geometry, or fewer degrees of freedom where it is degenerate."""
+    geom, notes = stage.fitgeometry, []
+    while True:
+        if len(in_xy) >= _MIN_POINTS[geom]:
+            try:
+                fit = _linear_fit(ref_xy, in_xy, ref_w, in_w, geom, stage.nclip, stage.sigma)
+                if np.all(np.isfinite(fit["matrix"])) and np.all(np.isfinite(fit["shift"])):
+                    return fit, geom, "; ".join(notes)
+                why = "non-finite solution"
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+                why = str(e) or type(e).__name__
+        else:
+            why = f"{len(in_xy)} matches"
+        if geom not in FALLBACK:
+            raise ValueError(f"no fit possible ({why})")
+        notes.append(f"{geom} degenerate ({why}): fitted {FALLBACK[geom]}")
+        geom = FALLBACK[geom]
+
+
+def _weights(chips, idx_per_chip):
+    ws = [c.weight for c in chips]
+    if any(w is None for w in ws):
+        return None
+    return np.concatenate([w[i] for w, i in zip(ws, idx_per_chip)])
+
+
+def _match_all(chips, ref_xy, ref_iso, matrix, shift, radius, sep):
+    """Unique nearest-neighbour pairs of every chip, isolated sources only."""
+    pairs = []
+    for c in chips:
+        moved = c.xy @ matrix.T + shift
+        iso = match.isolated(c.xy, sep)
+        keep_in = np.flatnonzero(iso)
+        keep_ref = np.flatnonzero(ref_iso)
+        mr, mi = match.nearest_pairs(ref_xy[keep_ref], moved[keep_in], radius)
+        pairs.append((keep_ref[mr], keep_in[mi]))
+    return pairs
+
+
+def _coarse(chips, ref_xy, stage: Stage, scale, pix_tp, ref_bright=None):
+    """(offset, initial radius, histogram, offsets, matcher, trials area) of the coarse match."""
+    tol = stage.tolerance / scale
+    if not stage.use2dhist:
+        off = (stage.xoffset / scale, stage.yoffset / scale) if stage.kind == "relative" else (0.0, 0.0)
+        return off, tol, None, None, "offset", np.pi * tol ** 2
+    rad = stage.searchrad / scale
+    # the brightest sources first (``brightest``); every source when they show no peak
+    # (crowded fields, other filters, small overlaps)
+    in_b = np.concatenate([c.coarse_xy for c in chips])
+    ref_b = ref_xy if ref_bright is None else ref_xy[ref_bright]
+    offsets = match.candidate_offsets(in_b, ref_b, rad)
+    hist = match.offset_histogram(offsets, rad, pix_tp)
+    in_all = np.concatenate([c.xy for c in chips])
+    if not hist.significant and (len(in_all) > len(in_b) or len(ref_xy) > len(ref_b)):
+        offsets = match.candidate_offsets(in_all, ref_xy, rad)
+        hist = match.offset_histogram(offsets, rad, pix_tp)
+    r0 = match.peak_radius(offsets, hist, min(2 * pix_tp, tol), tol)
+    return hist.peak, r0, hist, offsets, "2dhist", (2 * rad) ** 2
+
+
+def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage, scale: float,
+              pix_tp: float, ref_bright=None) -> GroupFit:
+    """Match the group's chips to ``ref_xy``, fit, refine and judge (see the package doc).
+
+    ``scale``: arcsec per tangent-plane unit; ``pix_tp``: one detector pixel
+    in tangent-plane units (the bin of the 2D histogram and the smallest
+    matching radius).
+    """
+    chips = [c for c in chips if len(c.xy)]
+    if not chips or len(ref_xy) == 0:
+        return GroupFit("FAILED", "no sources" if not chips else "no reference sources near the group")
+    tol = stage.tolerance / scale
+    offset, radius, hist, offsets, matcher, search_area = _coarse(chips, ref_xy, stage, scale, pix_tp, ref_bright)
+    out = GroupFit("FAILED", matcher=matcher, fitgeom=stage.fitgeometry, histogram=hist, offsets=offsets,
+                   coarse_offset=offset)
+    if offset is None:
+        out.reason = "no candidate pairs within searchrad"
+        return out
+    if hist is not None and not hist.significant:
+        out.reason = (f"no significant peak in the 2D histogram within {stage.prefix}searchrad="
+                      f"{stage.searchrad:g}\" (peak of {hist.peak_count:.0f} pairs where chance gives "
+                      f"{hist.chance_count:.1f}; false-alarm probability {hist.false_alarm:.2g}); "
+                      f"if the pointing is farther off, raise {stage.prefix}searchrad")
+        out.checks = {"peak": {"value": hist.false_alarm, "limit": match.PEAK_FALSE_ALARM, "passed": False}}
+        out.significance = 0.0
+        return out
+    coarse_radius = radius
+    matrix, shift = np.identity(2), np.asarray(offset, float)
+    ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
+    fit = geom = note = None
+    pairs = None
+    for _ in range(REFINE_PASSES):
+        sep = ratio * radius
+        ref_iso = match.isolated(ref_xy, sep)
+        new_pairs = _match_all(chips, ref_xy, ref_iso, matrix, shift, radius, sep)
+        n = sum(len(p[0]) for p in new_pairs)
+        if n < max(stage.minobj, 1):
+            if fit is None:
+                out.reason = (f"{n} matches within {radius * scale * 1000:.0f} mas, fewer than "
+                              f"{stage.prefix}minobj={stage.minobj}")
+                out.radius = radius
+                out.pairs = [(a, b, np.zeros(len(a), bool)) for a, b in new_pairs]
+                out.checks = {"minobj": {"value": n, "limit": stage.minobj, "passed": False}}
+                return out
+            break  # keep the previous solution
+        mr = np.concatenate([p[0] for p in new_pairs])
+        mi = [p[1] for p in new_pairs]
+        in_xy = np.concatenate([c.xy[i] for c, i in zip(chips, mi)])
+        try:
+            new_fit, geom_used, note_used = _fit_with_fallback(
+                ref_xy[mr], in_xy, None if ref_w is None else ref_w[mr], _weights(chips, mi), stage)
+        except ValueError as e:
+            if fit is None:
+                out.reason = str(e)
+                return out
+            break
+        same = pairs is not None and all(
+            np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(pairs, new_pairs))
+        fit, geom, note, pairs, used_radius = new_fit, geom_used, note_used, new_pairs, radius
+        matrix, shift = np.asarray(fit["matrix"], float), np.asarray(fit["shift"], float)
+        used = np.asarray(fit["fitmask"], bool).ravel()
+        resid = np.hypot(*(in_xy[used] @ matrix.T + shift - ref_xy[mr][used]).T)
+        if same or resid.size == 0:
+            break
+        radius = float(np.clip(RADIUS_PER_MEDIAN * np.median(resid), min(pix_tp, tol), tol))
+    radius = used_radius
+    used = np.asarray(fit["fitmask"], bool).ravel()
+    bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
+    out.pairs = [(p[0], p[1], used[a:b]) for p, a, b in zip(pairs, bounds[:-1], bounds[1:])]
+    out.matrix, out.shift, out.fitgeom, out.radius = matrix, shift, geom, radius
+    out.info = {k: fit[k] for k in ("rmse", "mae", "<rot>", "proper_rot", "<scale>", "skew", "rot", "scale")
+                if k in fit}
+    # the verdict, on the sources the final matching could use
+    in_all = np.concatenate([c.xy[match.isolated(c.xy, ratio * radius)] for c in chips])
+    ref_all = ref_xy[match.isolated(ref_xy, ratio * radius)]
+    moved_all = np.concatenate([c.xy for c in chips])
+    n_chance, n_in, n_ref = chance_matches(in_all @ matrix.T + shift, ref_all, radius)
+    centre = moved_all.mean(axis=0)
+    final_offset = centre @ matrix.T + shift - centre
+    trials = max(search_area / (np.pi * radius ** 2), 1.0)
+    checks, reason, significance = judge(
+        nmatch=out.nmatch, n_chance=n_chance, n_in=n_in, n_ref=n_ref, trials=trials, radius=radius,
+        rmse=float(fit["rmse"]), coarse_offset=offset, final_offset=final_offset,
+        coarse_radius=max(coarse_radius, 3 * (hist.binsize if hist else pix_tp)), minobj=stage.minobj,
+        peak_false_alarm=hist.false_alarm if hist is not None else None)
+    out.checks, out.n_chance, out.significance = checks, n_chance, significance
+    if note:
+        out.checks["geometry"] = {"value": geom, "limit": stage.fitgeometry, "passed": True, "note": note}
+    out.status = "FAILED" if reason else "SUCCESS"
+    out.reason = reason
+    return out
