@@ -189,10 +189,17 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     absolute mode the caller gives all entries one group.  Returns one fit
     per group (REFERENCE for the reference group of a relative alignment)
     and the corrected WCS per entry (the starting WCS where the group
-    failed).  ``jobs`` is accepted for compatibility; fits run in this process.
+    failed).  With ``jobs`` > 1 many independent groups are fitted in
+    processes (:func:`tweakgui.engine.mosaic.align_in_processes`).
     """
     stage = Stage.of(params, kind)
     groups = _groups(entries)
+    if jobs > 1 and tanp_entry is None:
+        from .mosaic import align_in_processes
+
+        out = align_in_processes(entries, params, kind, refcat, jobs)
+        if out is not None:
+            return out
     with_sources = [g for g, idx in groups.items() if any(len(entries[i].catalog) for i in idx)]
     if refcat is None and not with_sources:
         fits = [FitResult(group_id=g, kind=kind, status=STATUS_FAILED, reason="no sources",

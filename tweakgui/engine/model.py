@@ -185,8 +185,10 @@ class Correction:
     (CRPIX - 1 for FITS); ``ref_ra``/``ref_dec`` its position before the
     correction.  ``shift_arcsec`` is the move of that point on the sky,
     (ΔRA·cos δ, ΔDec) in arcsec, new minus old; ``shift_pix`` the same move
-    in the chip's detector pixels (x, y).  ``rotation_deg`` is counter-
-    clockwise on the sky (north through east), ``scale`` new/old pixel size.
+    in the chip's detector pixels (x, y).  ``rotation_deg`` turns the
+    image counter-clockwise in the (east, north) plane, the sense of R(θ) in
+    ``CD' = R(θ) @ CD`` (a decrease of position angle); ``scale`` is new/old
+    pixel size.
     """
 
     ref_pixel: tuple[float, float]

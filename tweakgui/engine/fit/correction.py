@@ -70,9 +70,8 @@ def image_correction(exposure, new_wcs) -> Correction:
     ja = np.array([[ea[1] - ea[2], ea[3] - ea[4]], [na[1] - na[2], na[3] - na[4]]]) / (2 * d)
     jb = np.array([[eb[1] - eb[2], eb[3] - eb[4]], [nb[1] - nb[2], nb[3] - nb[4]]]) / (2 * d)
     m = jb @ np.linalg.inv(ja)  # old sky offsets -> new sky offsets
-    # rotation from east towards north is counter-clockwise in (east, north); on the sky
-    # (north through east) the sign flips
-    rot = -np.degrees(0.5 * (np.arctan2(m[1, 0], m[0, 0]) - np.arctan2(m[0, 1], m[1, 1])))
+    # counter-clockwise in (east, north): the sense of R(θ) in CD' = R(θ) @ CD
+    rot = np.degrees(0.5 * (np.arctan2(m[1, 0], m[0, 0]) - np.arctan2(m[0, 1], m[1, 1])))
     scale = float(np.sqrt(abs(np.linalg.det(m))))
     xp, yp = _pixel(chip.wcs, ra_b[:1], dec_b[:1])
     return Correction(ref_pixel=(x0, y0), ref_ra=float(ra_a[0]), ref_dec=float(dec_a[0]), shift_arcsec=shift,

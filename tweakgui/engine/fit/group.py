@@ -175,8 +175,12 @@ def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage,
         n = sum(len(p[0]) for p in new_pairs)
         if n < max(stage.minobj, 1):
             if fit is None:
+                hint = (f"if the offset exceeds {stage.prefix}searchrad={stage.searchrad:g}\", raise it"
+                        if stage.use2dhist else
+                        f"if the offset exceeds {stage.prefix}tolerance={stage.tolerance:g}\", turn on "
+                        f"{stage.prefix}use2dhist or set x/yoffset")
                 out.reason = (f"{n} matches within {radius * scale * 1000:.0f} mas, fewer than "
-                              f"{stage.prefix}minobj={stage.minobj}")
+                              f"{stage.prefix}minobj={stage.minobj}; {hint}")
                 out.radius = radius
                 out.pairs = [(a, b, np.zeros(len(a), bool)) for a, b in new_pairs]
                 out.checks = {"minobj": {"value": n, "limit": stage.minobj, "passed": False}}
