@@ -155,13 +155,27 @@ def _progress_printer(stream):
     return progress
 
 
+def _stage_text(f, image: str) -> str:
+    """One stage as the image sees it: its own matches, rmse and the fit's verdict."""
+    tag = "rel" if f.kind == "relative" else "abs"
+    if f.status == "REFERENCE":
+        return f"{tag}: reference"
+    own = f.image_numbers(image)
+    if f.status != "SUCCESS":
+        return f"{tag}: FAILED"
+    return (f"{tag}: {own['nused']}/{own['nmatch']} used, rmse {own['rmse_arcsec'] * 1000:.2f} mas, "
+            f"{f.significance:.0f}σ over chance")
+
+
 def _summary(result, stream):
     for r in result.images:
-        f = r.fit
         line = f"{r.exposure.name:40s} {r.status:9s}"
-        if f is not None:
-            line += (f" nmatch={f.nmatch:4d} shift=({f.shift_arcsec[0]:+.4f}\",{f.shift_arcsec[1]:+.4f}\")"
-                     f" rot={f.rotation_deg:+.5f}° rmse={f.rmse_arcsec * 1000:.2f} mas")
+        c = r.correction
+        if c is not None and r.status == "SUCCESS":
+            line += (f" shift=({c.shift_arcsec[0]:+.4f}\",{c.shift_arcsec[1]:+.4f}\") E,N"
+                     f" rot={c.rotation_deg:+.5f}° scale={c.scale:.7f}")
+        if r.fits:
+            line += "  [" + "; ".join(_stage_text(f, r.exposure.name) for f in r.fits) + "]"
         if r.reason:
             line += f"  {r.reason}"
         print(line, file=stream)

@@ -167,6 +167,22 @@ class FitResult:
     # the engine's 2D histogram of offsets (tweakgui.engine.fit.match.Histogram, tangent-plane units)
     histogram: Any = None
 
+    def image_numbers(self, image: str) -> dict:
+        """One image's own share of this fit: its matches, used matches, rmse and mae (arcsec)."""
+        out = {"nmatch": 0, "nused": 0, "rmse_arcsec": float("nan"), "mae_arcsec": float("nan")}
+        t = self.matches
+        if t is None or len(t) == 0:
+            return out
+        own = np.asarray(t["image"]) == image
+        if "excluded" in t.colnames:
+            own &= ~np.asarray(t["excluded"], bool)
+        used = own & np.asarray(t["used"], bool)
+        r = np.hypot(np.asarray(t["dx"], float), np.asarray(t["dy"], float))[used]
+        out.update(nmatch=int(own.sum()), nused=int(used.sum()))
+        if r.size:
+            out.update(rmse_arcsec=float(np.sqrt(np.mean(r ** 2))), mae_arcsec=float(np.mean(r)))
+        return out
+
     def summary(self) -> str:
         if self.status != STATUS_SUCCESS:
             return f"{self.status}: {self.reason}" if self.reason else self.status

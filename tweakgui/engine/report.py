@@ -7,7 +7,15 @@ input in user order with at least ``input``, ``output``, ``group_id``,
 ``status``, ``reason``, ``fitgeom``, ``nmatch``, ``shift_arcsec``,
 ``rotation_deg``, ``scale``, ``rmse_arcsec``, plus ``shift_pix``,
 ``skew_deg``, ``mae_arcsec``, ``fit_kind``, ``chips``, ``extra_outputs`` and
-the list of every ``fits`` that moved the image.  Numbers that are not
+the list of every ``fits`` that moved the image.
+
+Every number of an image entry is the image's own: ``shift_*``,
+``rotation_deg`` and ``scale`` are its total correction (all stages) at its
+reference pixel (``correction`` says where and in which frame); ``nmatch``,
+``nused``, ``rmse_arcsec`` and ``mae_arcsec`` count its own matches in its
+last fit, and each entry of ``fits`` carries the image's own numbers beside
+the group's (``group_nmatch``...) with the fit's verdict (``matcher``,
+``significance``, ``n_chance``, ``checks``).  Numbers that are not
 finite are written as ``null`` (strict JSON).  A FAILED image has ``null``
 shift, rotation, scale and rmse; a REFERENCE image that was not fitted has
 the identity (zero shift, scale 1).
@@ -89,7 +97,29 @@ def _fit_dict(f: FitResult) -> dict:
         "rotation_deg": f.rotation_deg, "proper_rot_deg": f.proper_rot_deg, "scale": f.scale,
         "skew_deg": f.skew_deg, "rmse_arcsec": f.rmse_arcsec, "mae_arcsec": f.mae_arcsec,
         "matrix": f.matrix, "hist_peak_arcsec": f.hist_peak_arcsec,
+        "matcher": f.matcher, "nused": f.nused, "match_radius_arcsec": f.match_radius_arcsec,
+        "n_chance": f.n_chance, "significance": f.significance, "checks": f.checks,
     }
+
+
+def _image_fit_dict(f: FitResult, image: str) -> dict:
+    """A stage's fit as one image sees it: the group's fit, with the image's own matches."""
+    d = _fit_dict(f)
+    own = f.image_numbers(image)
+    d.update(group_nmatch=f.nmatch, group_nused=f.nused, group_rmse_arcsec=f.rmse_arcsec,
+             group_mae_arcsec=f.mae_arcsec, **own)
+    return d
+
+
+def _correction_dict(r: ImageResult) -> dict | None:
+    c = r.correction
+    if c is None:
+        return None
+    return {"ref_pixel": list(c.ref_pixel), "ref_ra": c.ref_ra, "ref_dec": c.ref_dec,
+            "shift_arcsec": list(c.shift_arcsec), "shift_pix": list(c.shift_pix),
+            "rotation_deg": c.rotation_deg, "scale": c.scale,
+            "frame": "shift: (ΔRA·cos δ, ΔDec) arcsec and detector (x, y) pixels of the reference pixel's "
+                     "move, new − old; rotation counter-clockwise from east toward north"}
 
 
 def _image_dict(r: ImageResult) -> dict:
@@ -99,24 +129,29 @@ def _image_dict(r: ImageResult) -> dict:
         "input": str(exp.path), "output": None if r.output is None else str(r.output),
         "group_id": exp.group_id, "group_source": exp.meta.get("group_source", "file"),
         "status": r.status, "reason": r.reason,
-        "fitgeom": None, "nmatch": 0, "fit_kind": None,
+        "fitgeom": None, "nmatch": 0, "nused": 0, "fit_kind": None,
         "shift_arcsec": None, "shift_pix": None, "rotation_deg": None, "scale": None,
         "skew_deg": None, "rmse_arcsec": None, "mae_arcsec": None,
+        "correction": _correction_dict(r),
         "chips": [c.name for c in exp.chips],
         "extra_outputs": [str(p) for p in r.extra_outputs],
-        "fits": [_fit_dict(f) for f in r.fits],
+        "fits": [_image_fit_dict(f, exp.name) for f in r.fits],
     }
     if fit is not None:
-        d.update(fitgeom=fit.fitgeom or None, nmatch=fit.nmatch, fit_kind=fit.kind)
+        own = fit.image_numbers(exp.name)
+        d.update(fitgeom=fit.fitgeom or None, nmatch=own["nmatch"], nused=own["nused"], fit_kind=fit.kind)
     if r.status == STATUS_FAILED:
         return d
+    c = r.correction
+    if c is not None:
+        # the image's own total correction of every stage, at its reference pixel
+        d.update(shift_arcsec=list(c.shift_arcsec), shift_pix=list(c.shift_pix), rotation_deg=c.rotation_deg,
+                 scale=c.scale)
     if fit is not None and fit.status == STATUS_SUCCESS:
-        d.update(shift_arcsec=list(fit.shift_arcsec), shift_pix=list(fit.shift_pix),
-                 rotation_deg=fit.rotation_deg, scale=fit.scale, skew_deg=fit.skew_deg,
-                 rmse_arcsec=fit.rmse_arcsec, mae_arcsec=fit.mae_arcsec)
-    elif r.status == STATUS_REFERENCE:
-        d.update(shift_arcsec=[0.0, 0.0], shift_pix=[0.0, 0.0], rotation_deg=0.0, scale=1.0,
-                 skew_deg=0.0)
+        own = fit.image_numbers(exp.name)
+        d.update(skew_deg=fit.skew_deg, rmse_arcsec=own["rmse_arcsec"], mae_arcsec=own["mae_arcsec"])
+    elif r.status == STATUS_REFERENCE and c is None:
+        d.update(shift_arcsec=[0.0, 0.0], shift_pix=[0.0, 0.0], rotation_deg=0.0, scale=1.0, skew_deg=0.0)
     return d
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import ConvexHull, Delaunay, QhullError
 
-__all__ = ["chance_matches", "judge", "sigma_of", "MATCH_FALSE_ALARM", "MAX_RMSE_FRACTION", "MIN_FRACTION"]
+__all__ = ["chance_matches", "judge", "sigma_of_log", "MATCH_FALSE_ALARM", "MAX_RMSE_FRACTION", "MIN_FRACTION"]
 
 MATCH_FALSE_ALARM = 1e-6
 MAX_RMSE_FRACTION = 0.5
@@ -61,22 +61,28 @@ def chance_matches(in_xy, ref_xy, radius) -> tuple[float, int, int]:
     return float(len(in_ov) * -math.expm1(-density * math.pi * radius ** 2)), len(in_ov), ref_ov
 
 
-def sigma_of(p: float) -> float:
-    """The one-sided Gaussian significance of probability ``p`` (large for tiny p, no overflow)."""
-    if p >= 0.5:
+def sigma_of_log(log_p: float) -> float:
+    """The one-sided Gaussian significance of probability exp(``log_p``), for any tiny p."""
+    if log_p >= math.log(0.5):
         return 0.0
-    if p > 1e-300:
-        return float(stats.norm.isf(p))
-    return 37.5  # beyond double precision
+    if log_p > -700:
+        return float(stats.norm.isf(math.exp(log_p)))
+    z = math.sqrt(-2 * log_p)
+    for _ in range(8):  # log sf(z) ~ -z²/2 - log(z √(2π))
+        z = math.sqrt(max(-2 * (log_p + math.log(z * math.sqrt(2 * math.pi))), 1.0))
+    return z
 
 
 def _log_tail(n: int, mu: float) -> float:
-    """log P(N >= n) for Poisson(mu)."""
+    """log P(N >= n) for Poisson(mu); the Chernoff bound where it underflows."""
     if n <= 0:
         return 0.0
     if mu <= 0:
         return -np.inf
-    return float(stats.poisson.logsf(n - 1, mu))
+    lp = float(stats.poisson.logsf(n - 1, mu))
+    if np.isfinite(lp):
+        return lp
+    return n * math.log(mu / n) + n - mu if n > mu else 0.0
 
 
 def judge(*, nmatch: int, n_chance: float, n_in: int, n_ref: int, trials: float, radius: float,
@@ -121,5 +127,6 @@ def judge(*, nmatch: int, n_chance: float, n_in: int, n_ref: int, trials: float,
     checks["minobj"] = {"value": nmatch, "limit": minobj, "passed": ok}
     if not ok:
         reasons.append(f"{nmatch} matches, fewer than minobj={minobj}")
-    significance = sigma_of(math.exp(log_fa)) if log_fa > -690 else sigma_of(0.0)
+    mu = max(n_chance, 1e-12)
+    significance = sigma_of_log(_log_tail(nmatch, mu) + math.log(max(trials, 1.0)))
     return checks, "; ".join(reasons), significance
