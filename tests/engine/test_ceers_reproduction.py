@@ -142,3 +142,30 @@ def test_visit_mode_moves_every_dither(rendered, shared_data):
         assert img.status == STATUS_SUCCESS, (img.exposure.name, img.reason)
         d = cr.wcs_distance_mas(img.new_wcs[0], r.published_wcs)
         assert _rms(d) < 15.0, f"{img.exposure.name}: {_rms(d):.1f} mas RMS from CEERS"
+
+
+def test_visit_mode_with_default_finder_and_ceers_radii(rendered, shared_data):
+    """jwst's default mode and finder (iraf, windowed centroids) with CEERS' radii and grouping.
+
+    One group per detector (CEERS' grouping, from the ASN): the nrcb1
+    detectors do not overlap nrca1, the relative stage cannot reach them, and
+    the visit-wide absolute fit takes each of them on its own with a note
+    instead of failing it.  Every image within 5 mas of the published WCS.
+    """
+    _, images, asn_path = rendered
+    radii = {k: v for k, v in CEERS_F115W.items()
+             if k.replace("abs_", "") in ("minobj", "searchrad", "separation", "tolerance")}
+    params = TweakRegParams(abs_refcat=str(shared_data / "ceers-nircam" / cr.REFCAT), **radii)
+    assert params.starfinder == "iraf" and params.abs_mode == "visit"
+    visit = inputs.load_visit([str(asn_path)], params)
+    result = pipeline.run(visit, params, cache=None)
+    alone = 0
+    for img, r in zip(result.images, images):
+        assert img.status == STATUS_SUCCESS, (img.exposure.name, img.reason)
+        d = cr.wcs_distance_mas(img.new_wcs[0], r.published_wcs)
+        assert _rms(d) < TOL_MAS, f"{img.exposure.name}: {_rms(d):.2f} mas RMS from CEERS"
+        if "aligned to the catalog on its own" in img.reason:
+            alone += 1
+            assert "nrcb1" in img.exposure.name
+            assert [f.status for f in img.fits] == ["FAILED", STATUS_SUCCESS]
+    assert alone == 3
