@@ -123,3 +123,35 @@ def test_histogram_bins_are_one_detector_pixel():
     assert h.binsize == pytest.approx(0.031, rel=0.02)
     h = match.offset_histogram(offsets, 50.0, 1.0)
     assert h.binsize == pytest.approx(1.0, rel=0.02)
+
+
+def test_expand_refcat_never_matches_a_source_to_its_own_copy(tmp_path):
+    demo = make_demo_visit(tmp_path, n_images=4, shape=(512, 512), seed=21, exact_first=True)
+    params = TweakRegParams(expand_refcat=True)
+    result = pipeline.run(load_visit([str(p) for p in demo.paths], params), params, cache=None)
+    assert [r.status for r in result.images] == [STATUS_REFERENCE] + [STATUS_SUCCESS] * 3
+    for r in result.images[1:]:
+        f = r.fits[0]
+        t = f.matches
+        # a copy of the source itself would sit at exactly zero residual
+        assert np.min(np.hypot(t["dx"], t["dy"])) > 1e-6
+        assert f.nmatch >= 30 and f.rmse_arcsec < 0.005
+        assert wcs_error_mas(r.new_wcs[0], demo.truth[r.exposure.name][0], (512, 512)) < 1.5
+
+
+def test_chip_without_sources_gets_its_group_correction(tmp_path):
+    demo = make_demo_visit(tmp_path, n_images=2, shape=(512, 512), n_chips=2, seed=23, exact_first=True)
+    params = TweakRegParams(abs_refcat=str(demo.refcat))
+    visit = load_visit([str(p) for p in demo.paths], params)
+    cats, _ = pipeline.detect_visit(visit, params, cache=None, jobs=1)
+    second = visit.exposures[1]
+    reuse = {(e.name, c.name): cats[i][k] for i, e in enumerate(visit.exposures) for k, c in enumerate(e.chips)}
+    reuse[(second.name, second.chips[1].name)] = cats[1][1][:0]  # no sources on chip 2
+    result = pipeline.run(visit, params, catalogs=reuse, cache=None)
+    r = result.images[1]
+    assert r.status == STATUS_SUCCESS
+    truth = demo.truth[second.name]
+    before = wcs_error_mas(second.chips[1].wcs, truth[1], (512, 512))
+    assert before > 100
+    for w, t in zip(r.new_wcs, truth):
+        assert wcs_error_mas(w, t, (512, 512)) < 1.5
