@@ -16,6 +16,7 @@ sources included, through tweakwcs' ``set_correction``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 from dataclasses import dataclass
@@ -354,7 +355,11 @@ class _StageRun:
             result.offsets = gf.offsets * scale
             if gf.histogram is not None and gf.histogram.peak is not None:
                 result.hist_peak_arcsec = (gf.histogram.peak[0] * scale, gf.histogram.peak[1] * scale)
-            result.histogram = gf.histogram
+            h = gf.histogram
+            if h is not None:  # in arcsec, as every number of a FitResult
+                result.histogram = dataclasses.replace(
+                    h, xedges=h.xedges * scale, yedges=h.yedges * scale, binsize=h.binsize * scale,
+                    peak=None if h.peak is None else (h.peak[0] * scale, h.peak[1] * scale))
         if not gf.pairs:
             return
         result.nmatch = gf.nmatch

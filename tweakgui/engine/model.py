@@ -164,7 +164,7 @@ class FitResult:
     significance: float = float("nan")
     # each check of the verdict: {"name": (value, limit, passed)}
     checks: dict = field(default_factory=dict)
-    # the engine's 2D histogram of offsets (tweakgui.engine.fit.match.Histogram, tangent-plane units)
+    # the engine's 2D histogram of offsets (tweakgui.engine.fit.match.Histogram, in arcsec)
     histogram: Any = None
 
     def image_numbers(self, image: str) -> dict:
