@@ -155,3 +155,27 @@ def test_chip_without_sources_gets_its_group_correction(tmp_path):
     assert before > 100
     for w, t in zip(r.new_wcs, truth):
         assert wcs_error_mas(w, t, (512, 512)) < 1.5
+
+
+@pytest.mark.parametrize("geom,expect", [("general", "rshift"), ("rscale", "rshift"), ("rshift", "rshift"),
+                                          ("shift", "shift")])
+def test_collinear_matches_fall_back_to_fewer_degrees_of_freedom(geom, expect):
+    """jwst #5455 (singular matrix): collinear matches cannot fix a general fit; fewer dof, said so."""
+    t = np.linspace(0, 1000, 60)
+    a = np.column_stack([t, 0.5 * t + 100]) + np.random.default_rng(2).normal(0, 0.01, (60, 2))
+    b = a + [3.0, -2.0]
+    stage = Stage.of(TweakRegParams(fitgeometry=geom), "relative")
+    gf = fit_group([ChipSources(a)], b, None, stage, scale=0.04, pix_tp=1.0)
+    assert gf.status == "SUCCESS", gf.reason
+    assert gf.fitgeom == expect
+    assert np.allclose(gf.shift, [3.0, -2.0], atol=1e-6) and np.allclose(gf.matrix, np.identity(2), atol=1e-9)
+    assert np.linalg.det(gf.matrix) > 0  # never a mirrored sky
+    if geom != expect:
+        assert "collinear" in gf.checks["geometry"]["note"]
+
+
+def test_too_few_matches_for_any_geometry_fail_with_the_reason():
+    a = np.array([[10.0, 10.0], [500.0, 700.0]])
+    stage = Stage.of(TweakRegParams(fitgeometry="general"), "relative")
+    gf = fit_group([ChipSources(a)], a + 1.0, None, stage, scale=0.04, pix_tp=1.0)
+    assert gf.status == "FAILED" and "minobj" in gf.reason

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 import hrc_truth as H
-from conftest import require_peer
+from peer_env import require_peer
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

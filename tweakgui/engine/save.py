@@ -143,6 +143,9 @@ def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path,
         p = Path(report_path) if report_path else default_report_path(output_dir)
         result.report_path = write_report(result, p) or p
         written.append(result.report_path)
+        from .qa_table import QA_TABLE_NAME, write_fits_table
+
+        written.append(write_fits_table(result, Path(result.report_path).with_name(QA_TABLE_NAME)))
 
 
 def _fmt(fmt: str) -> str:

@@ -79,21 +79,36 @@ def _linear_fit(ref_xy, in_xy, ref_w, in_w, fitgeom, nclip, sigma):
 def _fit_with_fallback(ref_xy, in_xy, ref_w, in_w, stage: Stage):
     """Fit with the asked geometry, or fewer degrees of freedom where it is degenerate."""
     geom, notes = stage.fitgeometry, []
+    spread = _spread(in_xy)
     while True:
-        if len(in_xy) >= _MIN_POINTS[geom]:
+        if len(in_xy) < _MIN_POINTS[geom]:
+            why = f"{len(in_xy)} matches"
+        elif geom in ("general", "rscale") and spread[1] <= 1e-3 * spread[0]:
+            # a line maps onto itself by a reflection too: only a rotation is defined
+            why = "collinear matches"
+        elif geom in ("rscale", "rshift") and spread[0] <= 1e-9:
+            why = "all matches at one position"
+        else:
             try:
                 fit = _linear_fit(ref_xy, in_xy, ref_w, in_w, geom, stage.nclip, stage.sigma)
-                if np.all(np.isfinite(fit["matrix"])) and np.all(np.isfinite(fit["shift"])):
+                finite = np.all(np.isfinite(fit["matrix"])) and np.all(np.isfinite(fit["shift"]))
+                if finite and np.linalg.det(fit["matrix"]) > 0:
                     return fit, geom, "; ".join(notes)
-                why = "non-finite solution"
+                why = "non-finite solution" if not finite else "mirrored solution"
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
                 why = str(e) or type(e).__name__
-        else:
-            why = f"{len(in_xy)} matches"
         if geom not in FALLBACK:
             raise ValueError(f"no fit possible ({why})")
         notes.append(f"{geom} degenerate ({why}): fitted {FALLBACK[geom]}")
         geom = FALLBACK[geom]
+
+
+def _spread(xy) -> tuple[float, float]:
+    """Largest and smallest singular values of the centred positions (collinearity test)."""
+    if len(xy) < 2:
+        return 0.0, 0.0
+    sv = np.linalg.svd(xy - xy.mean(axis=0), compute_uv=False)
+    return float(sv[0]), float(sv[-1]) if len(sv) > 1 else 0.0
 
 
 def _weights(chips, idx_per_chip):
@@ -229,6 +244,7 @@ def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage,
     out.checks, out.n_chance, out.significance = checks, n_chance, significance
     if note:
         out.checks["geometry"] = {"value": geom, "limit": stage.fitgeometry, "passed": True, "note": note}
+        log.warning("%s", note)
     out.status = "FAILED" if reason else "SUCCESS"
     out.reason = reason
     return out

@@ -32,32 +32,46 @@ MIN_FRACTION = 0.05
 
 
 def _inside(points, hull_points) -> np.ndarray:
-    if len(hull_points) < 3 or len(points) == 0:
-        return np.zeros(len(points), bool)
+    if len(points) == 0:
+        return np.zeros(0, bool)
+    if len(hull_points) < 3:
+        return np.ones(len(points), bool)
     try:
         return Delaunay(hull_points).find_simplex(points) >= 0
-    except QhullError:  # collinear
-        return np.zeros(len(points), bool)
+    except QhullError:  # collinear: a line has no inside, take every point
+        return np.ones(len(points), bool)
+
+
+def _buffered_area(points, radius) -> float:
+    """Area of the convex hull of ``points`` grown by ``radius`` (hull + perimeter·r + πr²).
+
+    Chance pairs within ``radius`` of an input source come from reference
+    sources within that grown region, so it stays meaningful for thin or
+    collinear sets.
+    """
+    try:
+        hull = ConvexHull(points)
+        area, perimeter = hull.volume, hull.area
+    except QhullError:  # collinear: a segment of length L has perimeter 2L
+        centred = points - points.mean(axis=0)
+        length = float(np.ptp(centred @ np.linalg.svd(centred, full_matrices=False)[2][0])) if len(points) > 1 else 0
+        area, perimeter = 0.0, 2 * length
+    return area + perimeter * radius + math.pi * radius ** 2
 
 
 def chance_matches(in_xy, ref_xy, radius) -> tuple[float, int, int]:
     """(pairs expected by chance within ``radius``, inputs in the overlap, references in the overlap).
 
     The overlap is the convex hull of the input sources inside the
-    reference sources' hull; a random input source finds a reference source
-    within ``radius`` with probability ``1 - exp(-density * pi * radius**2)``.
+    reference sources' hull, grown by ``radius``; a random input source finds
+    a reference source within ``radius`` with probability
+    ``1 - exp(-density * pi * radius**2)``.
     """
     in_ov = in_xy[_inside(in_xy, ref_xy)]
-    if len(in_ov) < 3:
-        return 0.0, len(in_ov), 0
-    try:
-        area = ConvexHull(in_ov).volume
-    except QhullError:
-        return 0.0, len(in_ov), 0
-    ref_ov = int(_inside(ref_xy, in_ov).sum())
-    if area <= 0:
-        return 0.0, len(in_ov), ref_ov
-    density = ref_ov / area
+    if len(in_ov) == 0:
+        return 0.0, 0, 0
+    ref_ov = int(_inside(ref_xy, in_ov).sum()) if len(in_ov) >= 3 else len(ref_xy)
+    density = ref_ov / _buffered_area(in_ov, radius)
     return float(len(in_ov) * -math.expm1(-density * math.pi * radius ** 2)), len(in_ov), ref_ov
 
 
