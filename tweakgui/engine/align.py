@@ -113,18 +113,20 @@ def image_pixel_scale(corrector) -> float:
 class ReferenceIndex:
     """A spatial index of a reference list (RA, DEC in degrees)."""
 
-    def __init__(self, ra, dec, weight=None, bright=None):
+    def __init__(self, ra, dec, weight=None, bright=None, key=None):
         self.ra = np.asarray(ra, float)
         self.dec = np.asarray(dec, float)
         self.weight = None if weight is None else np.asarray(weight, float)
         # the sources of the coarse match; None: all
         self.bright = None if bright is None else np.asarray(bright, bool)
+        # brightness (larger is brighter) for the pattern matcher; None: the catalog's order
+        self.key = None if key is None else np.asarray(key, float)
         self.tree = cKDTree(unit_vectors(self.ra, self.dec)) if len(self.ra) else None
 
     @classmethod
     def of(cls, table: Table) -> "ReferenceIndex":
         w = table["weight"] if "weight" in table.colnames else None
-        return cls(table["RA"], table["DEC"], w)
+        return cls(table["RA"], table["DEC"], w, key=brightness(table))
 
     def near(self, ra, dec, grow_arcsec: float) -> np.ndarray:
         """Rows of the sources within the cap around points (ra, dec), grown by ``grow_arcsec``."""
@@ -137,6 +139,17 @@ class ReferenceIndex:
         return np.sort(np.asarray(self.tree.query_ball_point(centre, radius), dtype=int))
 
 
+def brightness(table: Table) -> np.ndarray | None:
+    """A brightness key of a catalog (larger is brighter): its flux, or minus a magnitude."""
+    for name in ("flux", "FLUX"):
+        if name in table.colnames:
+            return np.nan_to_num(np.asarray(table[name], float), nan=-np.inf)
+    for name in ("mag", "MAG", "phot_g_mean_mag"):
+        if name in table.colnames:
+            return -np.nan_to_num(np.asarray(table[name], float), nan=np.inf)
+    return None
+
+
 @dataclass
 class _Chip:
     """A chip during a stage: its corrector, its sources in the plane, its starting footprint."""
@@ -147,6 +160,7 @@ class _Chip:
     footprint: tuple  # (ra, dec) of a 5×5 grid over the chip, starting WCS
     weight: np.ndarray | None
     bright: np.ndarray | None = None
+    key: np.ndarray | None = None
 
 
 def _prepare(entries, ref_tpwcs) -> list[_Chip]:
@@ -166,7 +180,8 @@ def _prepare(entries, ref_tpwcs) -> list[_Chip]:
         xy = np.column_stack(ref_tpwcs.world_to_tanp(ra[28:], dec[28:])) if len(cx) else np.zeros((0, 2))
         w = np.asarray(e.catalog["weight"], float) if len(cx) and "weight" in e.catalog.colnames else None
         bright = None if e.bright is None or len(e.bright) != len(cx) else np.asarray(e.bright, bool)
-        chips.append(_Chip(e, c, xy, (ra[:25], dec[:25]), w, bright))
+        key = brightness(e.catalog) if len(cx) else None
+        chips.append(_Chip(e, c, xy, (ra[:25], dec[:25]), w, bright, key))
     return chips
 
 
@@ -240,8 +255,8 @@ class _StageRun:
 
     def relative(self, groups, ref_gid) -> list[FitResult]:
         st = self.stage
-        ra, dec, w, bright = self._sky_sources(groups[ref_gid])
-        index = ReferenceIndex(ra, dec, w, bright)
+        ra, dec, w, bright, key = self._sky_sources(groups[ref_gid])
+        index = ReferenceIndex(ra, dec, w, bright, key)
         ref_name = ", ".join(_names(self.entries, groups[ref_gid]))
         fits = {ref_gid: FitResult(group_id=ref_gid, kind=st.kind, status=STATUS_REFERENCE,
                                    fitgeom=st.fitgeometry, images=_names(self.entries, groups[ref_gid]))}
@@ -257,7 +272,7 @@ class _StageRun:
         return [fits[g] for g in groups]
 
     def _sky_sources(self, idx):
-        ra, dec, w, b = [], [], [], []
+        ra, dec, w, b, k = [], [], [], [], []
         for i in idx:
             ch = self.chips[i]
             if len(ch.entry.catalog):
@@ -267,24 +282,27 @@ class _StageRun:
                 dec.append(np.asarray(d, float))
                 w.append(ch.weight)
                 b.append(ch.bright if ch.bright is not None else np.ones(len(ch.xy), bool))
+                k.append(ch.key)
         weight = np.concatenate(w) if w and all(x is not None for x in w) else None
-        return np.concatenate(ra), np.concatenate(dec), weight, np.concatenate(b)
+        key = np.concatenate(k) if k and all(x is not None for x in k) else None
+        return np.concatenate(ra), np.concatenate(dec), weight, np.concatenate(b), key
 
     def _expanded(self, index: ReferenceIndex, idx, fit: FitResult) -> ReferenceIndex:
         """The reference list grown by the group's sources that matched nothing (as corrected)."""
-        ra, dec, w, b = self._sky_sources(idx)
+        ra, dec, w, b, k = self._sky_sources(idx)
         matched = np.zeros(len(ra), bool)
         if fit.matches is not None and len(fit.matches):
             offsets = np.cumsum([0] + [len(self.chips[i].entry.catalog) for i in idx])
-            for k, i in enumerate(idx):
+            for j, i in enumerate(idx):
                 rows_in_chip = self._matched_positions.get(i, np.zeros(0, int))
-                matched[offsets[k] + rows_in_chip] = True
+                matched[offsets[j] + rows_in_chip] = True
         new_w = None
         if index.weight is not None and w is not None:
             new_w = np.concatenate([index.weight, w[~matched]])
         old_b = index.bright if index.bright is not None else np.ones(len(index.ra), bool)
+        new_k = None if index.key is None or k is None else np.concatenate([index.key, k[~matched]])
         return ReferenceIndex(np.concatenate([index.ra, ra[~matched]]), np.concatenate([index.dec, dec[~matched]]),
-                              new_w, np.concatenate([old_b, b[~matched]]))
+                              new_w, np.concatenate([old_b, b[~matched]]), new_k)
 
     def _most_overlap(self, todo, index: ReferenceIndex) -> str:
         """The group whose footprint holds the most reference sources (tweakwcs' order)."""
@@ -320,15 +338,19 @@ class _StageRun:
         ref_w = None if index.weight is None else index.weight[rows]
         ref_bright = None if index.bright is None else index.bright[rows]
         pix_tp = image_pixel_scale(self.chips[members[0]].corrector) / scale
-        gf = fit_group([ChipSources(self.chips[i].xy, self.chips[i].weight, self.chips[i].bright) for i in members],
-                       ref_xy, ref_w, st, scale, pix_tp, ref_bright=ref_bright)
-        self._fill(result, gf, members, rows, index)
+        ref_key = None if index.key is None else index.key[rows]
+        gf = fit_group([ChipSources(self.chips[i].xy, self.chips[i].weight, self.chips[i].bright,
+                                    self.chips[i].key) for i in members],
+                       ref_xy, ref_w, st, scale, pix_tp, ref_bright=ref_bright, ref_key=ref_key)
         if gf.status != "SUCCESS":
+            self._fill(result, gf, members, rows, index)
             result.reason = gf.reason
             log.warning("%s %s fit: FAILED: %s", gid, st.kind, gf.reason)
             return result
         for i in idx:  # every chip of the group, with or without sources
             self.chips[i].corrector.set_correction(gf.matrix, gf.shift, ref_tpwcs=self.ref_tpwcs)
+        gf, xy = self._polish(gf, idx, members, ref_xy, ref_w, pix_tp)
+        self._fill(result, gf, members, rows, index, xy)
         moved = max(float(_separation_arcsec(*self.chips[i].footprint,
                                              *_world(self.chips[i].corrector, self.chips[i])).max()) for i in idx)
         limit = st.max_correction()
@@ -343,7 +365,43 @@ class _StageRun:
         log.info("%s %s fit: %s", gid, st.kind, result.summary())
         return result
 
-    def _fill(self, result: FitResult, gf: GroupFit, members, rows, index):
+    def _polish(self, gf: GroupFit, idx, members, ref_xy, ref_w, pix_tp):
+        """Refit once from the corrected WCS: a GWCS corrected by a large move is not linear in it.
+
+        Returns the fit of the whole stage (both steps composed, the first
+        step's matcher and verdict) and the members' sources in the plane as
+        the second step saw them, or the first fit alone when the move was
+        small against the matching radius.
+        """
+        moved = np.hypot(*gf.shift) + np.abs(gf.matrix - np.identity(2)).max() * 1e3
+        if moved <= 10 * gf.radius:
+            return gf, None
+        xy = {}
+        for i in members:
+            ch = self.chips[i]
+            ra, dec = ch.corrector.det_to_world(np.asarray(ch.entry.catalog["x"], float),
+                                                np.asarray(ch.entry.catalog["y"], float))
+            xy[i] = np.column_stack(self.ref_tpwcs.world_to_tanp(ra, dec))
+        tol = min(self.stage.tolerance, max(4 * gf.radius, 2 * pix_tp) * self.scale)
+        ratio = self.stage.separation / self.stage.tolerance if self.stage.tolerance > 0 else 0.0
+        st = dataclasses.replace(self.stage, use2dhist=False, xoffset=0.0, yoffset=0.0, tolerance=tol,
+                                 separation=ratio * tol)
+        gf2 = fit_group([ChipSources(xy[i], self.chips[i].weight) for i in members], ref_xy, ref_w, st, self.scale,
+                        pix_tp, pattern=False)
+        if gf2.status != "SUCCESS":
+            log.info("second step skipped (%s); keeping the first", gf2.reason)
+            return gf, None
+        for i in idx:
+            self.chips[i].corrector.set_correction(gf2.matrix, gf2.shift, ref_tpwcs=self.ref_tpwcs)
+        whole = dataclasses.replace(gf2, matcher=gf.matcher, histogram=gf.histogram, offsets=gf.offsets,
+                                    coarse_offset=gf.coarse_offset, checks=gf.checks, n_chance=gf.n_chance,
+                                    significance=gf.significance, fitgeom=gf.fitgeom)
+        whole.step = (gf2.matrix, gf2.shift)
+        whole.matrix = gf2.matrix @ gf.matrix
+        whole.shift = gf2.matrix @ gf.shift + gf2.shift
+        return whole, xy
+
+    def _fill(self, result: FitResult, gf: GroupFit, members, rows, index, xy=None):
         scale = self.scale
         result.matcher = gf.matcher
         result.fitgeom = gf.fitgeom or result.fitgeom
@@ -364,7 +422,7 @@ class _StageRun:
             return
         result.nmatch = gf.nmatch
         self._matched_positions = {i: p[1] for i, p in zip(members, gf.pairs)}
-        result.matches = self._matches_table(result.group_id, gf, members, rows, index)
+        result.matches = self._matches_table(result.group_id, gf, members, rows, index, xy)
         used = np.asarray(result.matches["used"], bool)
         result.nused = int(used.sum())
         if not gf.info:
@@ -374,15 +432,13 @@ class _StageRun:
         result.shift_arcsec = (float(gf.shift[0] * scale), float(gf.shift[1] * scale))
         px = image_pixel_scale(self.chips[members[0]].corrector)
         result.shift_pix = (result.shift_arcsec[0] / px, result.shift_arcsec[1] / px)
-        result.rotation_deg = float(gf.info.get("<rot>", 0.0))
-        result.proper_rot_deg = float(gf.info.get("proper_rot", 0.0))
-        result.scale = float(gf.info.get("<scale>", 1.0))
-        result.skew_deg = float(gf.info.get("skew", 0.0))
+        # from the whole stage's matrix (both steps of a polished fit), as tweakwcs decomposes it
+        result.rotation_deg, result.scale, result.skew_deg, result.proper_rot_deg = _decompose(m)
         r = np.hypot(result.matches["dx"], result.matches["dy"])[used]
         result.rmse_arcsec = float(np.sqrt(np.mean(r ** 2))) if r.size else float("nan")
         result.mae_arcsec = float(np.mean(r)) if r.size else float("nan")
 
-    def _matches_table(self, gid, gf: GroupFit, members, rows, index) -> Table:
+    def _matches_table(self, gid, gf: GroupFit, members, rows, index, xy=None) -> Table:
         cols = {k: [] for k in ("image", "chip", "input_idx", "ref_idx", "x", "y", "tx", "ty", "used")}
         for i, (mr, mi, used) in zip(members, gf.pairs):
             e = self.chips[i].entry
@@ -392,7 +448,10 @@ class _StageRun:
             cols["ref_idx"].append(rows[mr])
             cols["x"].append(np.asarray(e.catalog["x"], float)[mi])
             cols["y"].append(np.asarray(e.catalog["y"], float)[mi])
-            moved = self.chips[i].xy[mi] @ gf.matrix.T + gf.shift
+            if xy is None:
+                moved = self.chips[i].xy[mi] @ gf.matrix.T + gf.shift
+            else:  # the second step's sources and transform
+                moved = xy[i][mi] @ gf.step[0].T + gf.step[1]
             cols["tx"].append(moved[:, 0])
             cols["ty"].append(moved[:, 1])
             cols["used"].append(np.asarray(used, bool))
@@ -416,6 +475,20 @@ class _StageRun:
         t["used"] = cat["used"].astype(bool)
         t["excluded"] = np.zeros(len(ref_idx), bool)
         return t
+
+
+def _decompose(m: np.ndarray) -> tuple[float, float, float, float]:
+    """Rotation (deg, mean of both axes), scale (geometric mean), skew (deg), proper rotation (deg).
+
+    tweakwcs' definitions (``<rot>``, ``<scale>``, ``skew``, ``proper_rot``) for
+    a matrix ``m`` of the form ``xy_ref = m @ xy_in + shift``.
+    """
+    rx = np.degrees(np.arctan2(-m[1, 0], m[0, 0]))
+    ry = np.degrees(np.arctan2(m[0, 1], m[1, 1]))
+    sx = np.hypot(m[0, 0], m[1, 0])
+    sy = np.hypot(m[0, 1], m[1, 1])
+    proper = np.degrees(np.arctan2(m[0, 1] - m[1, 0], m[0, 0] + m[1, 1]))
+    return float(0.5 * (rx + ry)), float(np.sqrt(sx * sy)), float(ry - rx), float(proper)
 
 
 def _world(corrector, chip: _Chip):

@@ -35,6 +35,7 @@ class ChipSources:
     xy: np.ndarray  # (n, 2)
     weight: np.ndarray | None = None
     bright: np.ndarray | None = None  # the sources of the coarse match (None: all)
+    key: np.ndarray | None = None  # brightness, larger is brighter (None: the given order)
 
     @property
     def coarse_xy(self) -> np.ndarray:
@@ -61,6 +62,8 @@ class GroupFit:
     n_chance: float = float("nan")
     significance: float = float("nan")
     checks: dict = field(default_factory=dict)
+    # the last step (matrix, shift) when the fit was made in two steps (see align._polish)
+    step: tuple | None = None
 
     @property
     def nmatch(self) -> int:
@@ -152,34 +155,88 @@ def _coarse(chips, ref_xy, stage: Stage, scale, pix_tp, ref_bright=None):
     return hist.peak, r0, hist, offsets, "2dhist", (2 * rad) ** 2
 
 
+def _pattern(chips, ref_xy, ref_key, stage: Stage, scale, pix_tp):
+    """The pattern matcher's seed ``((matrix, shift), why)`` when the histogram found nothing."""
+    from .pattern import pattern_match
+
+    in_xy = np.concatenate([c.xy for c in chips])
+    keys = [c.key for c in chips]
+    in_key = np.concatenate(keys) if all(k is not None for k in keys) else None
+    return pattern_match(in_xy, in_key, ref_xy, ref_key, stage.searchrad / scale, pix_tp)
+
+
+@dataclass
+class _Seed:
+    """Where the refinement starts: a transform, a radius, what found it and how wide it searched."""
+
+    matrix: np.ndarray
+    shift: np.ndarray
+    radius: float
+    offset: tuple  # displacement of the group's centre (the coarse match)
+    matcher: str
+    search_area: float  # plane area of the offsets the matcher could pick, times other freedoms
+    hist: match.Histogram | None = None
+
+
 def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage, scale: float,
-              pix_tp: float, ref_bright=None) -> GroupFit:
+              pix_tp: float, ref_bright=None, ref_key=None, pattern: bool = True) -> GroupFit:
     """Match the group's chips to ``ref_xy``, fit, refine and judge (see the package doc).
 
     ``scale``: arcsec per tangent-plane unit; ``pix_tp``: one detector pixel
     in tangent-plane units (the bin of the 2D histogram and the smallest
-    matching radius).
+    matching radius).  When the 2D histogram shows no significant peak, or
+    the fit it seeds fails its verdict, and ``pattern`` is on, a rotation-
+    and scale-invariant pattern match of the brightest sources
+    (:mod:`.pattern`) seeds the fit instead.
     """
     chips = [c for c in chips if len(c.xy)]
     if not chips or len(ref_xy) == 0:
         return GroupFit("FAILED", "no sources" if not chips else "no reference sources near the group")
-    tol = stage.tolerance / scale
     offset, radius, hist, offsets, matcher, search_area = _coarse(chips, ref_xy, stage, scale, pix_tp, ref_bright)
     out = GroupFit("FAILED", matcher=matcher, fitgeom=stage.fitgeometry, histogram=hist, offsets=offsets,
                    coarse_offset=offset)
     if offset is None:
         out.reason = "no candidate pairs within searchrad"
         return out
-    if hist is not None and not hist.significant:
+    if hist is None or hist.significant:
+        seed = _Seed(np.identity(2), np.asarray(offset, float), radius, offset, matcher, search_area, hist)
+        out = _refine(chips, ref_xy, ref_w, stage, scale, pix_tp, seed, out)
+        if out.status == "SUCCESS" or hist is None or not pattern:
+            return out
+    found, why = _pattern(chips, ref_xy, ref_key, stage, scale, pix_tp) if pattern else (None, "")
+    if found is None:
+        if hist.significant:
+            return out  # the histogram's fit and its reason
         out.reason = (f"no significant peak in the 2D histogram within {stage.prefix}searchrad="
                       f"{stage.searchrad:g}\" (peak of {hist.peak_count:.0f} pairs where chance gives "
-                      f"{hist.chance_count:.1f}; false-alarm probability {hist.false_alarm:.2g}); "
-                      f"if the pointing is farther off, raise {stage.prefix}searchrad")
+                      f"{hist.chance_count:.1f}; false-alarm probability {hist.false_alarm:.2g})"
+                      + (f"; {why}" if why else "")
+                      + f"; if the pointing is farther off, raise {stage.prefix}searchrad")
         out.checks = {"peak": {"value": hist.false_alarm, "limit": match.PEAK_FALSE_ALARM, "passed": False}}
         out.significance = 0.0
         return out
+    # the triangles' transform seeds the refinement; the rotation searched widens the trials
+    matrix, shift = found
+    xy = np.concatenate([c.xy for c in chips])
+    centre = xy.mean(axis=0)
+    radius = min(4 * pix_tp, stage.tolerance / scale)
+    extent = float(np.ptp(xy, axis=0).max())
+    seed = _Seed(matrix, shift, radius, tuple(centre @ matrix.T + shift - centre), "pattern",
+                 search_area * max(2 * np.pi * extent / radius, 1.0))
+    first = out
+    out = _refine(chips, ref_xy, ref_w, stage, scale, pix_tp, seed,
+                  GroupFit("FAILED", matcher="pattern", fitgeom=stage.fitgeometry, histogram=hist, offsets=offsets,
+                           coarse_offset=seed.offset))
+    if out.status != "SUCCESS" and first.reason and hist.significant:
+        out.reason = f"{first.reason}; pattern match: {out.reason}"
+    return out
+
+
+def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out: GroupFit) -> GroupFit:
+    """Nearest-neighbour matching and fitting from ``seed``, then the verdict (fills ``out``)."""
+    tol = stage.tolerance / scale
+    matrix, shift, radius, hist = seed.matrix, seed.shift, seed.radius, seed.hist
     coarse_radius = radius
-    matrix, shift = np.identity(2), np.asarray(offset, float)
     ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
     fit = geom = note = None
     pairs = None
@@ -235,10 +292,10 @@ def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage,
     n_chance, n_in, n_ref = chance_matches(in_all @ matrix.T + shift, ref_all, radius)
     centre = moved_all.mean(axis=0)
     final_offset = centre @ matrix.T + shift - centre
-    trials = max(search_area / (np.pi * radius ** 2), 1.0)
+    trials = max(seed.search_area / (np.pi * radius ** 2), 1.0)
     checks, reason, significance = judge(
         nmatch=out.nmatch, n_chance=n_chance, n_in=n_in, n_ref=n_ref, trials=trials, radius=radius,
-        rmse=float(fit["rmse"]), coarse_offset=offset, final_offset=final_offset,
+        rmse=float(fit["rmse"]), coarse_offset=seed.offset, final_offset=final_offset,
         coarse_radius=max(coarse_radius, 3 * (hist.binsize if hist else pix_tp)), minobj=stage.minobj,
         peak_false_alarm=hist.false_alarm if hist is not None else None)
     out.checks, out.n_chance, out.significance = checks, n_chance, significance
