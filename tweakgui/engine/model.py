@@ -173,7 +173,7 @@ class FitResult:
         t = self.matches
         if t is None or len(t) == 0:
             return out
-        own = np.asarray(t["image"]) == image
+        own = np.asarray(t["image"]) == image if "image" in t.colnames else np.ones(len(t), bool)
         if "excluded" in t.colnames:
             own &= ~np.asarray(t["excluded"], bool)
         used = own & np.asarray(t["used"], bool)
