@@ -18,6 +18,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, Sip
 
+from tweakgui.engine.headerlet import wcs_header
+
 __all__ = ["DemoVisit", "make_demo_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas", "render"]
 
 log = logging.getLogger(__name__)
@@ -234,7 +236,9 @@ def make_demo_visit(
             sg = np.concatenate([np.full(n_stars, psf_sigma), sig_g])
             inside = (x > -20) & (x < nx + 20) & (y > -20) & (y < ny + 20)
             img = render(shape, x[inside], y[inside], fl[inside], sg[inside], rng)
-            hdr = w_hdr.to_header(relax=True)
+            # CD form, as in HST's calibrated files: drizzlepac and stwcs update only the CD
+            # matrix, and leave a PC+CDELT header's rotation unchanged
+            hdr = wcs_header(w_hdr, use_cd=True)
             hdr["WCSNAME"] = "OPUS"
             sci = fits.ImageHDU(img, header=hdr, name="SCI")
             sci.header["EXTVER"] = c + 1
