@@ -34,7 +34,7 @@ from tweakgui.engine.atomic import check_writable_dir
 from tweakgui.engine.model import Chip, ImageResult, InputError
 from tweakgui.engine.outputs import chip_extver, fit_rms_radec, open_fits, output_path, write_hdulist
 
-__all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet",
+__all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet", "sources_used",
            "read_headerlet", "headerlet_extension", "attached_headerlets", "archive_as_headerlet"]
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,22 @@ def wcs_header(w: WCS, use_cd: bool = True) -> fits.Header:
     return h
 
 
+def sources_used(fit) -> int:
+    """The number of sources a fit used: matches left after clipping and the user's exclusions.
+
+    ``fit.nused`` when the fit recorded it, else the ``used`` rows of its matches table,
+    else ``fit.nmatch`` (0 without a fit).
+    """
+    if fit is None:
+        return 0
+    if getattr(fit, "nused", 0):
+        return int(fit.nused)
+    t = fit.matches
+    if t is not None and len(t):
+        return int(np.count_nonzero(np.asarray(t["used"], bool))) if "used" in t.colnames else len(t)
+    return int(fit.nmatch)
+
+
 def _file_info(hdul: fits.HDUList, sci_header: fits.Header, has_sip: bool, root: str) -> dict:
     p = hdul[0].header
 
@@ -131,7 +147,7 @@ def build_headerlet(src: fits.HDUList, chips, wcslist, *, wcsname: str, hdrname:
     info = _file_info(src, first, wcslist[0].sip is not None, destim)
     rms_ra, rms_dec = rms_mas if rms_mas is not None else fit_rms_radec(fit)
     if nmatch is None:
-        nmatch = int(fit.nmatch) if fit else 0
+        nmatch = sources_used(fit)
     ph = fits.Header()
     _put(ph, "DESTIM", destim, "Destination observation root name")
     _put(ph, "HDRNAME", hdrname, "Headerlet name")
@@ -216,8 +232,9 @@ def _num(v: float) -> float:
 
 
 def _chip_hdus(w: WCS, sci: fits.Header, chip, wcsname: str, nlookup: dict) -> list:
-    use_cd = any(k in sci for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2")) or "PC1_1" not in sci
-    h = wcs_header(w, use_cd=use_cd)
+    # always CD: stwcs reads only CDi_j (HSTWCS turns PC into CD with CDELT2 alone) and
+    # apply_headerlet_as_primary copies CDi_j without removing a target's PCi_j
+    h = wcs_header(w, use_cd=True)
     h["WCSNAME"] = (wcsname, "Coordinate system title")
     extver = chip_extver(chip, sci)
     cd = w.wcs.cd if w.wcs.has_cd() else np.diag(w.wcs.get_cdelt()) @ w.wcs.get_pc()
