@@ -48,7 +48,8 @@ PEERS_PYTHON = Path("/opt/peers/bin/python")
 def test_names_and_defaults_match_jwst_spec():
     ours = {s.name: s.default for s in SPEC if s.name not in TWEAKGUI_ONLY}
     assert ours == JWST_DEFAULTS
-    assert set(TWEAKGUI_ONLY) == {"abs_mode", "exclusions", "wcsname", "reject_large_corrections"}
+    assert set(TWEAKGUI_ONLY) == {"abs_mode", "exclusions", "wcsname", "reject_large_corrections",
+                                  "pixel_units"}
     assert TweakRegParams().to_dict() == {s.name: s.default for s in SPEC}
 
 
