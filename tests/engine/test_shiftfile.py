@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 
 import numpy as np
 import pytest
-from _fits_images import fit_result, image_result, make_image, max_sep_mas, sky_grid
+from _fits_images import exposure_of, fit_result, image_result, make_image, max_sep_mas, sky_grid
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -277,3 +278,70 @@ def test_interop_with_drizzlepac(tmp_path, peer_python):
     assert b.rot == pytest.approx(-0.01, abs=1e-9)
     w = sf.reference_wcs()
     np.testing.assert_allclose(w.wcs.crval, exps[0].chips[0].wcs.wcs.crval, rtol=0, atol=1e-12)
+
+
+DRZ_APPLY = textwrap.dedent("""
+    import json, os, sys, warnings
+    warnings.simplefilter("ignore")
+    import logging
+    logging.disable(logging.CRITICAL)
+    import numpy as np
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from drizzlepac import updatehdr
+    shiftfile, work, out = sys.argv[1:4]
+    lines = open(shiftfile).read().splitlines()
+    refimage = next(l.split(":", 1)[1].strip() for l in lines if l.startswith("# refimage"))
+    refimage = os.path.join(os.path.dirname(shiftfile), refimage.split("[")[0])
+    res = {}
+    for cols in (l.split() for l in lines if l.strip() and not l.startswith("#")):
+        image = os.path.join(work, cols[0])
+        xsh, ysh, rot, scale = map(float, cols[1:5])
+        updatehdr.updatewcs_with_shift(image, refimage, wcsname="TWEAKGUI", xsh=xsh, ysh=ysh, rot=rot,
+                                       scale=scale, force=True)
+        with fits.open(image) as h:
+            res[cols[0]] = {str(hdu.ver): fits.Header.tostring(hdu.header) for hdu in h if hdu.name == "SCI"}
+    json.dump(res, open(out, "w"))
+""")
+
+
+@pytest.mark.realdata
+def test_drizzlepac_applies_rows_to_real_hrc_frames(shared_data, tmp_path, peer_python):
+    """Two real ACS/HRC frames (CD form, TAN-SIP, 0.025"/px): the reference frame moved by an
+    absolute stage, the other by its own total correction; drizzlepac's updatewcs_with_shift
+    with each row gives our WCS to 2 mas over the chip, and so does the algebra written here."""
+    python = peer_python("drizzlepac")
+    names = ["j8bt06nyq_flt.fits", "j8bt06o6q_flt.fits"]
+    exps = []
+    for n in names:
+        p = tmp_path / n
+        shutil.copy(shared_data / "hst-acs-hrc-47tuc/derived" / n, p)
+        p.chmod(0o644)
+        exps.append(exposure_of(p))
+    ref = image_result(exps[0], status="SUCCESS", dra_arcsec=0.21, ddec_arcsec=0.08, rot_deg=-0.006)
+    ref.status = "REFERENCE"
+    other = image_result(exps[1], dra_arcsec=-0.43, ddec_arcsec=0.52, rot_deg=0.017, scale=1.00004)
+    vr = VisitResult(images=[ref, other], fits=[], params=None)
+    sf_path, _ = write_shiftfile(vr, tmp_path / "out" / "shifts.txt")
+    sf = read_shiftfile(sf_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    for e in exps:
+        shutil.copy(e.path, work / e.path.name)
+    script = tmp_path / "apply.py"
+    script.write_text(DRZ_APPLY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    proc = subprocess.run([str(python), str(script), str(sf_path), str(work), str(tmp_path / "o.json")],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "o.json").read_text())
+    for r, row in zip(vr.images, sf.rows):
+        for chip, new in zip(r.exposure.chips, r.new_wcs):
+            before = _grid_sep_mas(chip.wcs, new, chip.shape)
+            assert before > 200
+            h = fits.Header.fromstring(got[r.exposure.name][chip.name.split(",")[1]])
+            assert h["WCSNAME"] == "TWEAKGUI" and "CD1_1" in h
+            theirs = WCS(h)
+            assert _grid_sep_mas(theirs, new, chip.shape) <= CLOSURE_MAS
+            ours = apply_drizzlepac_row(chip.wcs, sf.reference_wcs(), row.xsh, row.ysh, row.rot, row.scale)
+            assert _grid_sep_mas(ours, new, chip.shape) <= CLOSURE_MAS
