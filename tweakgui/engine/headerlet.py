@@ -32,7 +32,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 from tweakgui import __version__
 from tweakgui.engine.atomic import check_writable_dir
 from tweakgui.engine.model import Chip, ImageResult, InputError
-from tweakgui.engine.outputs import chip_extver, fit_rms_radec, open_fits, output_path, write_hdulist
+from tweakgui.engine.outputs import (chip_extver, fit_rms_radec, open_fits, output_path, sources_used,
+                                     write_hdulist)
 
 __all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet", "sources_used",
            "read_headerlet", "headerlet_extension", "attached_headerlets", "archive_as_headerlet"]
@@ -91,22 +92,6 @@ def wcs_header(w: WCS, use_cd: bool = True) -> fits.Header:
                 if key in h:
                     h[key] = float(v)
     return h
-
-
-def sources_used(fit) -> int:
-    """The number of sources a fit used: matches left after clipping and the user's exclusions.
-
-    ``fit.nused`` when the fit recorded it, else the ``used`` rows of its matches table,
-    else ``fit.nmatch`` (0 without a fit).
-    """
-    if fit is None:
-        return 0
-    if getattr(fit, "nused", 0):
-        return int(fit.nused)
-    t = fit.matches
-    if t is not None and len(t):
-        return int(np.count_nonzero(np.asarray(t["used"], bool))) if "used" in t.colnames else len(t)
-    return int(fit.nmatch)
 
 
 def _file_info(hdul: fits.HDUList, sci_header: fits.Header, has_sip: bool, root: str) -> dict:
