@@ -354,3 +354,22 @@ def test_stwcs_applies_our_headerlet_to_a_real_cd_form_file(name, shape, shared_
             before = max_sep_mas(np.column_stack(chip.wcs.all_pix2world(x, y, 0)), mine)
             assert before > 300
             assert max_sep_mas(np.column_stack(w.all_pix2world(x, y, 0)), mine) < 1e-3
+
+
+def test_tweakgui_applies_our_headerlet_to_a_pc_cdelt_file(tmp_path):
+    """What stwcs cannot do, tweakgui's own apply_headerlet does: the PC+CDELT target keeps its
+    form (PC from our CD with its CDELT) and its WCS becomes ours (<= 0.1 mas)."""
+    from tweakgui.engine.restore import apply_headerlet
+
+    exp = _pc_cdelt_image(tmp_path / "pc12cd34q_flt.fits")
+    res = image_result(exp, dra_arcsec=0.3, ddec_arcsec=-0.2, rot_deg=0.02, scale=1.00005)
+    hlet = write_headerlet(res, tmp_path / "pc12cd34q_hlet.fits")
+    target = tmp_path / "target_flt.fits"
+    shutil.copy(exp.path, target)
+    apply_headerlet(target, hlet)
+    big = (2051, 4096)
+    with fits.open(target) as hdul:
+        for chip, new in zip(exp.chips, res.new_wcs):
+            h = hdul[chip.hdu].header
+            assert "PC1_1" in h and "CD1_1" not in h and h["CDELT1"] < 0
+            assert max_sep_mas(sky_grid(WCS(h, hdul), big), sky_grid(new, big)) < 0.1
