@@ -345,3 +345,24 @@ def test_drizzlepac_applies_rows_to_real_hrc_frames(shared_data, tmp_path, peer_
             assert _grid_sep_mas(theirs, new, chip.shape) <= CLOSURE_MAS
             ours = apply_drizzlepac_row(chip.wcs, sf.reference_wcs(), row.xsh, row.ysh, row.rot, row.scale)
             assert _grid_sep_mas(ours, new, chip.shape) <= CLOSURE_MAS
+
+
+def test_a_correction_with_skew_is_approximated_with_a_warning(tmp_path, caplog):
+    """A drizzlepac row has no skew: a general fit's correction is fitted as well as it can be
+    and the residual is named in a warning."""
+    import logging
+
+    vr, exps = _visit(tmp_path)
+    ok = vr.images[1]
+    skewed = ok.new_wcs[0].deepcopy()
+    skewed.wcs.cd = skewed.wcs.cd @ np.array([[1.0, 5e-3], [0.0, 1.0]])  # 0.3 deg of skew
+    skewed.wcs.set()
+    ok.new_wcs = [skewed]
+    with caplog.at_level(logging.WARNING, logger="tweakgui.engine.shiftfile"):
+        write_shiftfile(vr, tmp_path / "s.txt")
+    assert any("im1_flt.fits" in r.getMessage() and "no skew" in r.getMessage() for r in caplog.records)
+    row = read_shiftfile(tmp_path / "s.txt").rows[1]
+    got = apply_drizzlepac_row(exps[1].chips[0].wcs, read_shiftfile(tmp_path / "s.txt").reference_wcs(),
+                               row.xsh, row.ysh, row.rot, row.scale)
+    # half the skew's 0.3 px across the 64 px chip is left: ~0.1 px = 4 mas, and no more
+    assert 1.0 < _grid_sep_mas(got, skewed, (64, 64)) < 8.0
