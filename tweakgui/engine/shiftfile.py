@@ -12,7 +12,8 @@ A shiftfile (as written by drizzlepac's TweakReg) is::
 with, per image, the shift in x and y and the rotation (degrees, 0..360) and
 scale of the fit in the frame of the reference WCS, then optionally the RMS
 of the fit in x and y (pixels).  The reference WCS file has an empty primary
-HDU and a ``WCS`` extension holding the linear WCS of the reference frame.
+HDU and a ``WCS`` extension holding the reference frame: an undistorted TAN WCS
+with square pixels (:func:`output_frame`), as drizzlepac's output frame.
 Failed images have no row, as in drizzlepac.
 
 Each row is the image's *total* correction (all stages), from its input WCS
@@ -45,7 +46,7 @@ from tweakgui.engine.model import STATUS_REFERENCE, STATUS_SUCCESS, InputError, 
 from tweakgui.engine.outputs import write_hdulist
 
 __all__ = ["ShiftRow", "ShiftFile", "write_shiftfile", "read_shiftfile", "reference_wcs",
-           "drizzlepac_shift"]
+           "drizzlepac_shift", "output_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,22 @@ def reference_wcs(visit_result: VisitResult) -> tuple[WCS, tuple[int, int]]:
     return w, tuple(ref.exposure.chips[0].shape)
 
 
-def _linear(w: WCS) -> WCS:
-    """The linear (undistorted) part of a WCS: drizzlepac's output-frame WCS."""
-    out = WCS(naxis=2)
+def output_frame(w: WCS) -> WCS:
+    """drizzlepac's kind of output frame for ``w``: TAN, same CRVAL and CRPIX, square pixels.
+
+    The CD matrix is the similarity nearest to ``w``'s (same pixel area, orientation and
+    parity, no skew), as drizzlepac's undistorted output WCS: a shift, rotation and scale in
+    its pixels is then a shift, rotation and scale on the sky.  In a skewed frame (ACS's CD
+    matrices carry the linear distortion) a sky rotation is not a rotation of the pixels, and a
+    drizzlepac row could not describe it (0.9 mas over an HRC chip for 0.017 deg).
+    """
     ww = w.wcs
+    cd = ww.cd if ww.has_cd() else np.diag(ww.get_cdelt()) @ ww.get_pc()
+    u, _, vt = np.linalg.svd(cd)
+    out = WCS(naxis=2)
     out.wcs.crpix = ww.crpix
     out.wcs.crval = ww.crval
-    out.wcs.cd = ww.cd if ww.has_cd() else np.diag(ww.get_cdelt()) @ ww.get_pc()
+    out.wcs.cd = math.sqrt(abs(np.linalg.det(cd))) * (u @ vt)
     out.wcs.ctype = [t.replace("-SIP", "") for t in ww.ctype]
     out.wcs.cunit = ww.cunit
     if ww.radesys:
@@ -209,8 +219,9 @@ def write_shiftfile(visit_result: VisitResult, path: str | Path, ref_wcs: WCS | 
     path : str or Path
         The shiftfile.
     ref_wcs : astropy.wcs.WCS, optional
-        The frame the shifts are measured in (default: the final WCS of the
-        reference image's first chip); only its linear part is written and used.
+        The WCS whose :func:`output_frame` the shifts are measured in (default:
+        the final WCS of the reference image's first chip); that frame is
+        written to the reference WCS file.
     ref_shape : (ny, nx), optional
         Its size (written as NPIX1/NPIX2).
     wcsfile : str or Path, optional
@@ -230,7 +241,7 @@ def write_shiftfile(visit_result: VisitResult, path: str | Path, ref_wcs: WCS | 
     if ref_wcs is None:
         ref_wcs, shape = reference_wcs(visit_result)
         ref_shape = ref_shape or shape
-    lin = _linear(ref_wcs)
+    lin = output_frame(ref_wcs)
     scale = math.sqrt(abs(np.linalg.det(lin.wcs.cd))) * 3600.0
     rows = []
     for r in visit_result.images:
