@@ -15,3 +15,15 @@ def shared_data():
         pytest.skip(f"real third-party data not found at {SHARED_DATA}")
     return SHARED_DATA
 
+
+
+@pytest.fixture(scope="session")
+def peer_python():
+    """``require(*modules) -> Path`` of the peers' python (jwst, stwcs, drizzlepac in /opt/peers).
+
+    Without the peer environment, or without one of ``modules`` in it, the test skips on a
+    user's machine but FAILS under ``CI=true``: CI must run every interop check.
+    """
+    from peer_env import require_peer
+
+    return require_peer

@@ -3,7 +3,7 @@
 import logging
 import shutil
 import subprocess
-from pathlib import Path
+import textwrap
 
 import asdf
 import pytest
@@ -22,7 +22,6 @@ from tweakgui.engine.paramfiles import (
 from tweakgui.engine.params import SPEC, TWEAKGUI_ONLY, ParameterError, TweakRegParams
 
 CEERS_CFGS = "ceers-nircam/batch_scripts/tweakreg_cfgs"
-PEERS_PYTHON = Path("/opt/peers/bin/python")
 JWST_NAMES = {s.name for s in SPEC} - set(TWEAKGUI_ONLY)
 
 # CEERS cfgs whose abs_separation <= sqrt(2) * abs_tolerance (e.g. 0.5 <= 0.566, 0.4 <= 0.424)
@@ -245,14 +244,17 @@ def test_cfg_bad_files(tmp_path):
 def test_drizzlepac_teal_files(shared_data, caplog):
     pars = shared_data / "drizzlepac/pars"
     assert cfg_sections(pars / "tweakreg.cfg") == ["tweakreg"]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         tw = load_cfg(pars / "tweakreg.cfg")
     # drizzlepac's defaults: enforce_user_order on, rscale, separation 0.5 / tolerance 1.0 pixels
     assert tw["enforce_user_order"] is True and tw["fitgeometry"] == "rscale"
     assert tw["save_catalogs"] is True and tw["wcsname"] == "TWEAK"
     assert (tw["searchrad"], tw["separation"], tw["tolerance"]) == (1.0, 0.5, 1.0)
+    # searchunits = arcseconds: searchrad stays in arcsec; the others are drizzlepac's pixels
+    assert tw["pixel_units"] == "separation,tolerance,xoffset,yoffset"
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "in pixels" in messages and "updatehdr" in messages and "shiftfile" in messages
+    assert "searchunits" not in messages  # understood, not ignored
     with pytest.raises(ParameterError, match=r"tweakreg.cfg: separation \(0.5\) must be > sqrt"):
         resolve_params(pars / "tweakreg.cfg")
     find = load_cfg(pars / "imagefindpars.cfg")
@@ -369,14 +371,14 @@ def test_asdf_round_trip_and_layout(tmp_path):
         assert tree["parameters"]["brightest"] is None
         assert dict(tree["tweakgui"]) == {
             "starfinder": "sep", "abs_mode": "group", "exclusions": "excl.txt",
-            "wcsname": "CEERS-FIT", "reject_large_corrections": 0.0}
+            "wcsname": "CEERS-FIT", "reject_large_corrections": 0.0, "pixel_units": ""}
     d = save_asdf_pars(TweakRegParams(), tmp_path / "defaults.asdf")
     assert TweakRegParams(**load_asdf_pars(d)) == TweakRegParams()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PEERS_PYTHON.exists(), reason="jwst peer install not found")
-def test_jwst_reads_our_asdf(tmp_path):
+def test_jwst_reads_our_asdf(tmp_path, peer_python):
+    python = peer_python("jwst.tweakreg")
     p = _unusual_params()
     path = save_asdf_pars(p, tmp_path / "pars.asdf")
     code = (
@@ -387,10 +389,8 @@ def test_jwst_reads_our_asdf(tmp_path):
     names = ["starfinder", "brightest", "peakmax", "kron_params", "connectivity",
              "apermask_method", "abs_refcat", "sip_degree", "separation", "tolerance",
              "xoffset", "deblend", "catfile", "use_custom_catalogs"]
-    out = subprocess.run([str(PEERS_PYTHON), "-W", "ignore", "-c", code, str(path), *names],
+    out = subprocess.run([str(python), "-W", "ignore", "-c", code, str(path), *names],
                          capture_output=True, text=True, timeout=600)
-    if "No module named 'jwst'" in out.stderr:
-        pytest.skip("jwst not importable")
     assert out.returncode == 0, out.stderr[-2000:]
     import json
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
@@ -451,3 +451,71 @@ def test_parse_cli_overrides():
     with pytest.raises(ParameterError, match="^--abs_refcat needs a value"):
         parse_cli_overrides(["--abs_refcat", "--minobj", "3"])
     assert parse_cli_overrides(["--minobj", "3", "--minobj=4"])[0] == {"minobj": "4"}
+
+
+def _drizzlepac_cfg(path, searchunits="pixels", searchrad=40.0, separation=4.0, tolerance=2.0):
+    path.write_text(textwrap.dedent(f"""\
+        _task_name_ = tweakreg
+        input = *flt.fits
+        searchrad = {searchrad}
+        searchunits = {searchunits}
+        use2dhist = True
+        separation = {separation}
+        tolerance = {tolerance}
+        fitgeometry = rscale
+        """))
+    return path
+
+
+def test_drizzlepac_pixel_values_converted_with_the_pixel_scale(tmp_path):
+    """A drizzlepac cfg in pixels, on HST/HRC (0.025"/px): searchrad 40 px = 1", separation
+    4 px = 0.1", tolerance 2 px = 0.05"; the marker is gone once converted."""
+    from tweakgui.engine.params import resolve_pixel_units
+
+    cfg = _drizzlepac_cfg(tmp_path / "tweakreg.cfg")
+    params = resolve_params(cfg)
+    assert params.pixel_units == "searchrad,separation,tolerance"
+    assert (params.searchrad, params.separation, params.tolerance) == (40.0, 4.0, 2.0)
+    hrc = resolve_pixel_units(params, 0.025)
+    assert hrc.searchrad == pytest.approx(1.0, abs=1e-12)
+    assert hrc.separation == pytest.approx(0.1, abs=1e-12)
+    assert hrc.tolerance == pytest.approx(0.05, abs=1e-12)
+    assert hrc.pixel_units == "" and resolve_pixel_units(hrc, 0.025) is hrc
+    assert hrc.abs_separation == params.abs_separation == 1.0  # not listed: untouched
+    # the same file on WFC3/IR pixels (0.128"/px) means five times larger lengths
+    ir = resolve_pixel_units(params, 0.128)
+    assert ir.searchrad == pytest.approx(5.12) and ir.tolerance == pytest.approx(0.256)
+    # searchunits = arcseconds: searchrad is already arcsec
+    arcsec = resolve_params(_drizzlepac_cfg(tmp_path / "a.cfg", searchunits="arcseconds", searchrad=1.5))
+    assert arcsec.pixel_units == "separation,tolerance"
+    assert resolve_pixel_units(arcsec, 0.025).searchrad == 1.5
+
+
+def test_command_line_values_stay_in_arcsec(tmp_path):
+    from tweakgui.engine.params import resolve_pixel_units
+
+    cfg = _drizzlepac_cfg(tmp_path / "tweakreg.cfg")
+    params = resolve_params(cfg, overrides={"tolerance": "0.04"})
+    assert params.pixel_units == "searchrad,separation"
+    done = resolve_pixel_units(params, 0.025)
+    assert done.tolerance == 0.04 and done.separation == pytest.approx(0.1)
+
+
+def test_pixel_units_errors_name_the_cause(tmp_path):
+    from tweakgui.engine.params import resolve_pixel_units
+
+    with pytest.raises(ParameterError, match="pixel_units: 'nclip' is not one of searchrad"):
+        TweakRegParams(pixel_units="nclip")
+    params = resolve_params(_drizzlepac_cfg(tmp_path / "t.cfg"))
+    with pytest.raises(ParameterError, match="pixel scale must be > 0"):
+        resolve_pixel_units(params, 0.0)
+    # separation in pixels, tolerance in arcsec: the rule waits for the conversion, then names both
+    mixed = TweakRegParams(separation=30.0, pixel_units="separation")
+    with pytest.raises(ParameterError, match=r'separation \(0.75\) must be > sqrt.*separation = 30 px at 0.025"/px'):
+        resolve_pixel_units(mixed, 0.025)
+
+
+def test_pixel_units_round_trip_in_files(tmp_path):
+    p = TweakRegParams(separation=4.0, tolerance=2.0, pixel_units="separation,tolerance")
+    assert TweakRegParams(**load_cfg(save_cfg(p, tmp_path / "p.cfg", "v"))) == p
+    assert TweakRegParams(**load_asdf_pars(save_asdf_pars(p, tmp_path / "p.asdf"))) == p

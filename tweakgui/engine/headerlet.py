@@ -32,9 +32,10 @@ from astropy.wcs import WCS, FITSFixedWarning
 from tweakgui import __version__
 from tweakgui.engine.atomic import check_writable_dir
 from tweakgui.engine.model import Chip, ImageResult, InputError
-from tweakgui.engine.outputs import chip_extver, fit_rms_radec, open_fits, output_path, write_hdulist
+from tweakgui.engine.outputs import (chip_extver, fit_rms_radec, open_fits, output_path, sources_used,
+                                     write_hdulist)
 
-__all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet",
+__all__ = ["Headerlet", "headerlet_path", "wcs_header", "build_headerlet", "write_headerlet", "sources_used",
            "read_headerlet", "headerlet_extension", "attached_headerlets", "archive_as_headerlet"]
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def build_headerlet(src: fits.HDUList, chips, wcslist, *, wcsname: str, hdrname:
     info = _file_info(src, first, wcslist[0].sip is not None, destim)
     rms_ra, rms_dec = rms_mas if rms_mas is not None else fit_rms_radec(fit)
     if nmatch is None:
-        nmatch = int(fit.nmatch) if fit else 0
+        nmatch = sources_used(fit)
     ph = fits.Header()
     _put(ph, "DESTIM", destim, "Destination observation root name")
     _put(ph, "HDRNAME", hdrname, "Headerlet name")
@@ -216,8 +217,9 @@ def _num(v: float) -> float:
 
 
 def _chip_hdus(w: WCS, sci: fits.Header, chip, wcsname: str, nlookup: dict) -> list:
-    use_cd = any(k in sci for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2")) or "PC1_1" not in sci
-    h = wcs_header(w, use_cd=use_cd)
+    # always CD: stwcs reads only CDi_j (HSTWCS turns PC into CD with CDELT2 alone) and
+    # apply_headerlet_as_primary copies CDi_j without removing a target's PCi_j
+    h = wcs_header(w, use_cd=True)
     h["WCSNAME"] = (wcsname, "Coordinate system title")
     extver = chip_extver(chip, sci)
     cd = w.wcs.cd if w.wcs.has_cd() else np.diag(w.wcs.get_cdelt()) @ w.wcs.get_pc()

@@ -31,6 +31,7 @@ __all__ = [
     "open_fits",
     "chip_extver",
     "fit_rms_radec",
+    "sources_used",
     "check_sip",
     "set_primary_wcs",
 ]
@@ -98,6 +99,22 @@ def fit_rms_radec(fit: FitResult | None) -> tuple[float, float]:
     return float(np.sqrt(np.mean(dra**2))), float(np.sqrt(np.mean(ddec**2)))
 
 
+def sources_used(fit) -> int:
+    """The number of sources a fit used: matches left after clipping and the user's exclusions.
+
+    ``fit.nused`` when the fit recorded it, else the ``used`` rows of its matches table,
+    else ``fit.nmatch`` (0 without a fit).
+    """
+    if fit is None:
+        return 0
+    if getattr(fit, "nused", 0):
+        return int(fit.nused)
+    t = fit.matches
+    if t is not None and len(t):
+        return int(np.count_nonzero(np.asarray(t["used"], bool))) if "used" in t.colnames else len(t)
+    return int(fit.nmatch)
+
+
 def _header_sip(header: fits.Header, letter: str) -> np.ndarray | None:
     order = header.get(f"{letter}_ORDER")
     if order is None:
@@ -161,7 +178,7 @@ def set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None)
         if np.isfinite(rms_ra):
             header.set("RMS_RA", round(rms_ra, 6), "RMS in RA of WCS fit (mas)", after="WCSTYPE")
             header.set("RMS_DEC", round(rms_dec, 6), "RMS in Dec of WCS fit (mas)", after="RMS_RA")
-        header.set("NMATCH", int(fit.nmatch), "number of matched sources in the fit", after="WCSTYPE")
+        header.set("NMATCH", sources_used(fit), "number of sources used in the fit", after="WCSTYPE")
 
 
 def _ascii(text: str) -> str:

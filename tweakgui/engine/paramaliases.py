@@ -41,7 +41,8 @@ class Alias:
     cli: str = ""
 
 
-_PIX = "pixels in drizzlepac, arcsec here: multiply by the pixel scale"
+_PIX = ("pixels in drizzlepac: a drizzlepac cfg's value is converted with the reference image's "
+        "pixel scale (pixel_units)")
 _A = Alias
 
 DRIZZLEPAC_ALIASES: tuple[Alias, ...] = (
@@ -91,7 +92,8 @@ DRIZZLEPAC_ALIASES: tuple[Alias, ...] = (
     _A("refnbright", None),
     _A("minobj", "minobj"),
     _A("searchrad", "searchrad", "arcsec (drizzlepac: in searchunits)"),
-    _A("searchunits", None, "searchrad is always in arcsec"),
+    _A("searchunits", None, "pixels: searchrad is converted with the reference image's pixel scale "
+                            "(pixel_units)"),
     _A("use2dhist", "use2dhist"),
     _A("see2dplot", None, "the GUI shows the 2D histogram"),
     _A("separation", "separation", _PIX),
@@ -257,10 +259,16 @@ def _teal_conventions(values: dict[str, Any], where: str) -> dict[str, Any]:
         for key in _SHARPROUND:
             if values.pop(key, None) is not None:
                 log.debug("%s: '%s' ignored as use_sharp_round is off", where, key)
-    if str(values.get("searchunits", "arcseconds")).strip().lower() == "pixels":
-        log.warning("%s: searchunits = pixels, but searchrad is read in arcsec", where)
-    given = [k for k in ("separation", "tolerance", "xoffset", "yoffset") if k in values]
-    if given:
-        log.warning("%s: drizzlepac gives %s in pixels; tweakgui reads them in arcsec "
-                     "(multiply by the pixel scale)", where, ", ".join(given))
+    # drizzlepac measures these in its reference image's pixels: mark them, and the run
+    # converts them with that image's pixel scale (params.resolve_pixel_units)
+    units = str(values.pop("searchunits", "arcseconds")).strip().lower()
+    if units not in ("arcseconds", "pixels"):
+        log.warning("%s: searchunits = %s is neither arcseconds nor pixels: searchrad read in arcsec",
+                    where, units)
+    given = [k for k in ("searchrad", "separation", "tolerance", "xoffset", "yoffset")
+             if k in values and (k != "searchrad" or units == "pixels")]
+    if given and "pixel_units" not in values:
+        values["pixel_units"] = ",".join(given)
+        log.info("%s: %s in pixels as in drizzlepac, converted to arcsec with the reference "
+                 "image's pixel scale", where, ", ".join(given))
     return values

@@ -297,6 +297,10 @@ def resolve_params(config=None, section: str | None = None,
         except ParameterError as exc:
             raise ParameterError(f"--{name}: {exc}") from None
     from_file = load_params_file(config, section) if config is not None else {}
+    if from_file.get("pixel_units") and "pixel_units" not in overrides:
+        # a value given on the command line is in arcsec, whatever the file's unit
+        kept = [n for n in from_file["pixel_units"].split(",") if n.strip() not in overrides]
+        from_file = {**from_file, "pixel_units": ",".join(kept)}
     try:
         return TweakRegParams(**{**from_file, **overrides})
     except ParameterError as exc:

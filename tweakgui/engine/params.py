@@ -23,6 +23,9 @@ __all__ = [
     "ParameterError",
     "FITGEOMS",
     "coerce",
+    "PIXEL_UNIT_NAMES",
+    "pixel_unit_names",
+    "resolve_pixel_units",
 ]
 
 FITGEOMS = ("shift", "rshift", "rscale", "general")
@@ -211,6 +214,11 @@ SPEC: tuple[ParamSpec, ...] = (
        "or FITS mask (0 = bad) per chip; sources there are ignored"),
     _P("wcsname", str, "TWEAK", "drizzlepac",
        "WCSNAME of the updated WCS; the previous WCS is kept as an alternate WCS"),
+    _P("pixel_units", str, "", "drizzlepac",
+       "Parameters whose values are in pixels of the reference image (a comma list of "
+       "searchrad, separation, tolerance, xoffset, yoffset and their abs_ forms), converted to "
+       "arcsec with its pixel scale when the run starts; set by drizzlepac cfg files; "
+       "tweakgui only"),
     _P("reject_large_corrections", float, 0.0, "fit",
        "Reject a fit that moves any part of an image by more than this many arcsec; "
        "0 uses jwst's rule, 2 × (searchrad + tolerance) (with use2dhist) or "
@@ -220,10 +228,16 @@ SPEC: tuple[ParamSpec, ...] = (
 
 # Parameters (and option values) that jwst's TweakRegStep does not know: files
 # written for jwst keep them apart (see paramfiles.save_asdf_pars).
-TWEAKGUI_ONLY: tuple[str, ...] = ("abs_mode", "exclusions", "wcsname", "reject_large_corrections")
+TWEAKGUI_ONLY: tuple[str, ...] = ("abs_mode", "exclusions", "wcsname", "reject_large_corrections",
+                                   "pixel_units")
 TWEAKGUI_ONLY_CHOICES: dict[str, tuple] = {"starfinder": ("sep",)}
 
 SPEC_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in SPEC}
+
+# lengths that drizzlepac gives in pixels (of its reference image) and TweakRegStep in arcsec
+PIXEL_UNIT_NAMES: tuple[str, ...] = tuple(
+    n for n in ("searchrad", "separation", "tolerance", "xoffset", "yoffset", "abs_searchrad",
+                "abs_separation", "abs_tolerance") if n in SPEC_BY_NAME)
 GROUPS = tuple(dict.fromkeys(p.group for p in SPEC))
 
 _TRUE = {"true", "yes", "on", "1", "t", "y"}
@@ -353,9 +367,12 @@ class TweakRegParams(TweakRegParamsBase):
     def validate(self) -> None:
         for s in SPEC:
             _check(s, getattr(self, s.name))
+        in_pixels = pixel_unit_names(self)
         for prefix in ("", "abs_"):
             sep = getattr(self, f"{prefix}separation")
             tol = getattr(self, f"{prefix}tolerance")
+            if (f"{prefix}separation" in in_pixels) != (f"{prefix}tolerance" in in_pixels):
+                continue  # one in pixels, one in arcsec: checked once both are in arcsec
             if sep <= math.sqrt(2) * tol:
                 raise ParameterError(
                     f"{prefix}separation ({sep:g}) must be > sqrt(2) * {prefix}tolerance "
@@ -382,3 +399,62 @@ class TweakRegParams(TweakRegParamsBase):
     def __repr__(self):
         ch = ", ".join(f"{k}={v!r}" for k, v in self.changed().items())
         return f"TweakRegParams({ch})"
+
+
+def pixel_unit_names(params) -> list[str]:
+    """The names listed in ``params.pixel_units``, checked.
+
+    Raises
+    ------
+    ParameterError
+        A name that is not a length drizzlepac gives in pixels.
+    """
+    names = [n.strip() for n in str(getattr(params, "pixel_units", "") or "").replace(" ", ",").split(",")]
+    names = list(dict.fromkeys(n for n in names if n))
+    bad = [n for n in names if n not in PIXEL_UNIT_NAMES]
+    if bad:
+        raise ParameterError(f"pixel_units: '{bad[0]}' is not one of {', '.join(PIXEL_UNIT_NAMES)}")
+    return names
+
+
+def resolve_pixel_units(params: TweakRegParams, pixel_scale_arcsec: float) -> TweakRegParams:
+    """Convert the parameters listed in ``pixel_units`` from pixels to arcsec.
+
+    Call once the pixel scale of the reference image is known (drizzlepac measures these
+    lengths in its reference image's pixels).
+
+    Parameters
+    ----------
+    params : TweakRegParams
+    pixel_scale_arcsec : float
+        The reference image's pixel scale, arcsec per pixel.
+
+    Returns
+    -------
+    TweakRegParams
+        ``params`` itself when ``pixel_units`` is empty; otherwise a copy whose listed values
+        are multiplied by ``pixel_scale_arcsec`` and whose ``pixel_units`` is empty, so that
+        calling it again changes nothing.
+
+    Raises
+    ------
+    ParameterError
+        ``pixel_scale_arcsec`` is not a positive finite number, or the converted values break
+        a rule (the message names the parameter, its pixel value and the scale).
+    """
+    names = pixel_unit_names(params)
+    if not names:
+        return params
+    try:
+        scale = float(pixel_scale_arcsec)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise ParameterError(f"pixel scale must be > 0 arcsec to convert {', '.join(names)} from pixels, "
+                             f"got {pixel_scale_arcsec!r}")
+    changes = {n: getattr(params, n) * scale for n in names}
+    try:
+        return params.replace(pixel_units="", **changes)
+    except ParameterError as exc:
+        given = ", ".join(f"{n} = {getattr(params, n):g} px" for n in names)
+        raise ParameterError(f"{exc} ({given} at {scale:g}\"/px)") from None

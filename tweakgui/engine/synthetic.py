@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from astropy.wcs import WCS
+from astropy.wcs import WCS, Sip
+
+from tweakgui.engine.headerlet import wcs_header
 
 __all__ = ["DemoVisit", "make_demo_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas", "render"]
 
@@ -55,34 +57,43 @@ def make_sip_wcs(shape, crval, scale_arcsec=0.04, pa_deg=0.0, sip_amp=2.0, crpix
     b[1, 1] = 0.4 * sip_amp / half**2
     b[2, 0] = -0.2 * sip_amp / half**2
     b[0, 3] = 0.2 * sip_amp / half**3
-    from astropy.wcs import Sip
-
     w.sip = Sip(a, b, None, None, w.wcs.crpix)
     w.pixel_shape = (nx, ny)
     return _with_inverse_sip(w)
 
 
-def _with_inverse_sip(w: WCS) -> WCS:
-    """Fit an inverse SIP (AP/BP) so that FITS readers get an accurate world->pixel."""
+def _with_inverse_sip(w: WCS, tol_px: float = 1e-3, max_order: int = 9) -> WCS:
+    """Fit the inverse SIP (AP/BP) by least squares on a grid over the chip.
+
+    astropy's ``sip_pix2foc`` returns focal-plane coordinates relative to
+    CRPIX, ``U = u + A(u, v)``, which are the variables of AP/BP:
+    ``u = U + AP(U, V)``.  The order grows from the forward order + 1 until
+    the round trip is within ``tol_px`` over the chip (a CRPIX far from the
+    chip, as for stacked chips, needs more terms).
+    """
     nx, ny = w.pixel_shape
-    yy, xx = np.mgrid[0:ny:24j, 0:nx:24j]
-    u = xx.ravel() + 1 - w.wcs.crpix[0]
-    v = yy.ravel() + 1 - w.wcs.crpix[1]
-    fu, fv = w.sip_pix2foc(np.column_stack([xx.ravel() + 1, yy.ravel() + 1]), 1).T
-    U = fu - w.wcs.crpix[0]
-    V = fv - w.wcs.crpix[1]
-    order = 4
-    terms = [(i, j) for i in range(order + 1) for j in range(order + 1 - i) if i + j >= 1]
-    M = np.column_stack([U**i * V**j for i, j in terms])
-    cu, *_ = np.linalg.lstsq(M, u - U, rcond=None)
-    cv, *_ = np.linalg.lstsq(M, v - V, rcond=None)
+    yy, xx = np.mgrid[0 : ny - 1 : 41j, 0 : nx - 1 : 41j]
+    pix = np.column_stack([xx.ravel() + 1, yy.ravel() + 1])
+    u = pix[:, 0] - w.wcs.crpix[0]
+    v = pix[:, 1] - w.wcs.crpix[1]
+    U, V = w.sip_pix2foc(pix, 1).T
+    # scaled variables keep the normal equations well conditioned
+    norm = max(np.abs(U).max(), np.abs(V).max())
+    Un, Vn = U / norm, V / norm
+    forward = max(w.sip.a_order, w.sip.b_order)
+    for order in range(forward + 1, max_order + 1):
+        terms = [(i, j) for i in range(order + 1) for j in range(order + 1 - i)]
+        M = np.column_stack([Un**i * Vn**j for i, j in terms])
+        cu, *_ = np.linalg.lstsq(M, u - U, rcond=None)
+        cv, *_ = np.linalg.lstsq(M, v - V, rcond=None)
+        err = np.hypot(M @ cu - (u - U), M @ cv - (v - V)).max()
+        if err <= tol_px:
+            break
     ap = np.zeros((order + 1, order + 1))
     bp = np.zeros((order + 1, order + 1))
     for (i, j), p, q in zip(terms, cu, cv):
-        ap[i, j] = p
-        bp[i, j] = q
-    from astropy.wcs import Sip
-
+        ap[i, j] = p / norm ** (i + j)
+        bp[i, j] = q / norm ** (i + j)
     w.sip = Sip(w.sip.a, w.sip.b, ap, bp, w.wcs.crpix)
     return w
 
@@ -225,7 +236,9 @@ def make_demo_visit(
             sg = np.concatenate([np.full(n_stars, psf_sigma), sig_g])
             inside = (x > -20) & (x < nx + 20) & (y > -20) & (y < ny + 20)
             img = render(shape, x[inside], y[inside], fl[inside], sg[inside], rng)
-            hdr = w_hdr.to_header(relax=True)
+            # CD form, as in HST's calibrated files: drizzlepac and stwcs update only the CD
+            # matrix, and leave a PC+CDELT header's rotation unchanged
+            hdr = wcs_header(w_hdr, use_cd=True)
             hdr["WCSNAME"] = "OPUS"
             sci = fits.ImageHDU(img, header=hdr, name="SCI")
             sci.header["EXTVER"] = c + 1
