@@ -277,3 +277,16 @@ def test_reject_large_corrections_caps_the_correction(visit1k):
     result = pipeline.run(load_visit([str(visit1k.paths[0])], params), params)
     r = result.images[0]
     assert r.status == STATUS_FAILED and "reject_large_corrections" in r.reason and r.new_wcs is None
+
+
+def test_drizzlepac_pixel_lengths_are_converted_by_the_run(visit_exact_ref):
+    """A drizzlepac cfg's tolerance/separation in pixels become arcsec of the first image's pixels."""
+    params = TweakRegParams(tolerance=2.0, separation=4.0, pixel_units="tolerance,separation")
+    visit = load_visit([str(p) for p in visit_exact_ref.paths], params)
+    result = pipeline.run(visit, params, cache=None)
+    assert result.params.tolerance == pytest.approx(0.08, rel=1e-3)  # 2 px at 0.04"/px
+    assert result.params.separation == pytest.approx(0.16, rel=1e-3)
+    assert result.params.pixel_units == ""
+    for r in result.images[1:]:
+        assert r.status == STATUS_SUCCESS
+        assert r.fits[0].match_radius_arcsec <= 0.08 + 1e-9

@@ -57,7 +57,9 @@ def test_report(tmp_path):
     assert r1["shift_arcsec"] == [0.12, -0.07] and r1["shift_pix"] == [3.0, -1.75]
     assert r1["rotation_deg"] == 0.01 and r1["scale"] == 1.0001
     assert r1["rmse_arcsec"] == pytest.approx(0.005, abs=1e-12)
-    assert r1["mae_arcsec"] is None  # NaN -> null
+    # the image's own matches: mae from its residuals, whatever the fit said
+    assert 0 < r1["mae_arcsec"] <= r1["rmse_arcsec"]
+    assert r1["fits"][0]["group_mae_arcsec"] is None  # NaN -> null
     assert r1["fit_kind"] == "absolute" and r1["fits"][0]["matrix"] == [[1.0, 0.0], [0.0, 1.0]]
     assert r2["status"] == "FAILED" and r2["reason"] == "too few matches (4 < 15)"
     assert r2["nmatch"] == 4 and r2["shift_arcsec"] is None and r2["rmse_arcsec"] is None

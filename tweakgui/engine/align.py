@@ -28,6 +28,7 @@ from tweakwcs.correctors import FITSWCSCorrector, JWSTWCSCorrector
 
 from .fit.group import ChipSources, GroupFit, fit_group
 from .fit.stage import Stage
+from .geometry import proper_rotation_deg
 from .model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS, Exposure, FitResult
 from .overlap import unit_vectors
 
@@ -487,8 +488,7 @@ def _decompose(m: np.ndarray) -> tuple[float, float, float, float]:
     ry = np.degrees(np.arctan2(m[0, 1], m[1, 1]))
     sx = np.hypot(m[0, 0], m[1, 0])
     sy = np.hypot(m[0, 1], m[1, 1])
-    proper = np.degrees(np.arctan2(m[0, 1] - m[1, 0], m[0, 0] + m[1, 1]))
-    return float(0.5 * (rx + ry)), float(np.sqrt(sx * sy)), float(ry - rx), float(proper)
+    return float(0.5 * (rx + ry)), float(np.sqrt(sx * sy)), float(ry - rx), proper_rotation_deg(m)
 
 
 def _world(corrector, chip: _Chip):

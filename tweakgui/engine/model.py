@@ -171,7 +171,10 @@ class FitResult:
         """One image's own share of this fit: its matches, used matches, rmse and mae (arcsec)."""
         out = {"nmatch": 0, "nused": 0, "rmse_arcsec": float("nan"), "mae_arcsec": float("nan")}
         t = self.matches
-        if t is None or len(t) == 0:
+        if t is None:  # no table to share out: the fit's own counts
+            out.update(nmatch=self.nmatch, nused=self.nused, rmse_arcsec=self.rmse_arcsec, mae_arcsec=self.mae_arcsec)
+            return out
+        if len(t) == 0:
             return out
         own = np.asarray(t["image"]) == image if "image" in t.colnames else np.ones(len(t), bool)
         if "excluded" in t.colnames:

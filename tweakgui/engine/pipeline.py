@@ -200,6 +200,20 @@ def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
     return entries
 
 
+def _resolve_pixel_units(visit: Visit, params):
+    """drizzlepac cfg lengths given in pixels, in arcsec of the first image's pixels (its reference)."""
+    from .params import pixel_unit_names, resolve_pixel_units
+
+    if not pixel_unit_names(params) or not visit.exposures:
+        return params
+    exp = visit.exposures[0]
+    chip = exp.chips[0]
+    scale = align.image_pixel_scale(align.make_corrector(chip.wcs, exp, chip.meta, None, "pixel scale"))
+    resolved = resolve_pixel_units(params, scale)
+    log.info("lengths given in pixels converted at %.4f\"/px of %s", scale, exp.name)
+    return resolved
+
+
 def _brightest(cat, keep, n) -> np.ndarray:
     """The ``n`` brightest of the kept rows (all where ``n`` is unset or there is no flux)."""
     if not n or "flux" not in cat.colnames:
@@ -279,6 +293,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         parameters does not detect again.  None: always detect.
     """
     excluded = set(excluded or ())
+    params = _resolve_pixel_units(visit, params)
     refcat = load_refcat(visit, params)
     _check(cancel)
     cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs, jobs=jobs,

@@ -150,6 +150,9 @@ def _image_dict(r: ImageResult) -> dict:
     if fit is not None and fit.status == STATUS_SUCCESS:
         own = fit.image_numbers(exp.name)
         d.update(skew_deg=fit.skew_deg, rmse_arcsec=own["rmse_arcsec"], mae_arcsec=own["mae_arcsec"])
+        if c is None:  # a result made without the engine's total (older sessions): the fit's numbers
+            d.update(shift_arcsec=list(fit.shift_arcsec), shift_pix=list(fit.shift_pix),
+                     rotation_deg=fit.rotation_deg, scale=fit.scale)
     elif r.status == STATUS_REFERENCE and c is None:
         d.update(shift_arcsec=[0.0, 0.0], shift_pix=[0.0, 0.0], rotation_deg=0.0, scale=1.0, skew_deg=0.0)
     return d
