@@ -167,40 +167,51 @@ def _summary(result, stream):
         print(line, file=stream)
 
 
-def align_main(argv) -> int:
+def align_main(argv, cancel=None) -> int:
     from tweakgui.engine import paramfiles
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     args = _align_parser().parse_args(rest)
+    if args.log:  # opened (for appending) before the inputs are read: checked first
+        _check_log_path(args)
     handlers = _setup_logging(args.debug, args.log, args.quiet)
     try:
         with warnings.catch_warnings():
             # library warnings go to the log (and to the terminal with --debug), never raw to stderr
             warnings.showwarning = _warning_to_log
-            return _align(args, overrides)
+            return _align(args, overrides, cancel)
     finally:
         _remove_logging(handlers)
 
 
-def _align(args, overrides) -> int:
-    from tweakgui.engine import paramfiles, pipeline
+def _align(args, overrides, cancel=None) -> int:
+    from tweakgui.engine import paramfiles, pipeline, save
     from tweakgui.engine.atomic import check_writable_dir
     from tweakgui.engine.inputs import load_visit
 
+    if args.config:
+        _check_regular_input(args.config, "--config")
     params = paramfiles.resolve_params(args.config, args.section, overrides)
+    _check_params(params)
     out = Path(args.output_dir)
     if not args.in_place or args.report:
         _check_output_dir(out, check_writable_dir)
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
     visit = load_visit(args.inputs, params)
-    if not args.in_place:
-        _check_no_input_overwritten(visit, out)
+    from tweakgui.engine.limits import check_limits
+
+    check_limits(params, visit)
+    _check_paths(args, params, visit, out)
+    if args.in_place:
+        _check_in_place_owner(visit)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     if not args.quiet and not sys.stderr.isatty():
         progress = _progress_printer(sys.stdout)
-    result = pipeline.run(visit, params, progress=progress, **_jobs_kw(args.jobs, args.scheduler))
-    pipeline.save_outputs(result, out, params, in_place=args.in_place, report_path=args.report)
+    kw = _jobs_kw(args.jobs, args.scheduler)
+    result = pipeline.run(visit, params, progress=progress, cancel=cancel, **kw)
+    save.save_visit_outputs(result, out, params, in_place=args.in_place, report_path=args.report,
+                            cancel=cancel)
     _summary(result, sys.stdout)
     if result.report_path:
         print(f"report: {result.report_path}")
@@ -209,6 +220,80 @@ def _align(args, overrides) -> int:
             reason = (r.reason or "no reason given").splitlines()[0]
             print(f"tweakgui: {r.exposure.path}: FAILED: {reason}", file=sys.stderr)
     return 1 if result.n_failed else 0
+
+
+def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:
+    """Every file the run reads, for the aliasing check."""
+    files: list[tuple[Path, str]] = []
+    if visit is not None:
+        for e in visit.exposures:
+            files.append((Path(e.path), "input"))
+            for c in e.chips:
+                if c.catalog_path is not None:
+                    files.append((Path(c.catalog_path), "custom catalog"))
+    for name, what in ((args.config, "parameter file"), (getattr(params, "catfile", ""), "catfile"),
+                       (getattr(params, "abs_refcat", ""), "reference catalog"),
+                       (getattr(params, "exclusions", ""), "exclusions file")):
+        if name and Path(str(name)).is_file():
+            files.append((Path(str(name)), what))
+    for spec in args.inputs:
+        spec = str(spec)
+        if spec.startswith("@"):
+            files.append((Path(spec[1:]), "list file"))
+        elif spec.lower().endswith(".json"):
+            files.append((Path(spec), "association"))
+    return files
+
+
+def _check_log_path(args) -> None:
+    from tweakgui.engine.inputs import expand_inputs
+    from tweakgui.engine.save import check_output_paths
+
+    class _P:  # parameters are not resolved yet: the input images and lists suffice here
+        pass
+
+    files = [(it.path, "input") for it in expand_inputs(args.inputs)] + _input_files(args, _P())
+    if args.report:
+        files.append((Path(args.report), "report"))
+    check_output_paths([(Path(args.log), "log file", None)], files)
+    if Path(args.log).exists() and not Path(args.log).is_file():
+        raise UsageError(f"--log {args.log}: not a regular file")
+
+
+def _check_paths(args, params, visit, out: Path) -> None:
+    # before anything runs: no output may be an input (symlinks and hard links included)
+    # nor another output of the same run
+    from tweakgui.engine.save import check_output_paths, planned_outputs
+
+    planned = planned_outputs(visit.exposures, out, params, in_place=args.in_place, report_path=args.report)
+    if args.log:
+        planned.append((Path(args.log), "log file", None))
+    check_output_paths(planned, _input_files(args, params, visit))
+
+
+def _check_in_place_owner(visit) -> None:
+    # a replaced file must keep its owner: only its owner (or root) can give it that
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        return
+    for e in visit.exposures:
+        st = os.stat(e.path)
+        if st.st_uid != os.geteuid():
+            raise UsageError(f"{e.path}: owned by uid {st.st_uid}; --in_place would change its owner "
+                             "(run as that user, or write copies with --output_dir)")
+
+
+def _check_regular_input(path, what: str) -> None:
+    from tweakgui.engine.inputs import check_regular_file
+
+    check_regular_file(Path(path), what)
+
+
+def _check_params(params) -> None:
+    from tweakgui.engine.limits import check_limits
+
+    check_limits(params)
 
 
 def _jobs_kw(jobs, scheduler=None):
@@ -221,16 +306,6 @@ def _jobs_kw(jobs, scheduler=None):
     accepted = inspect.signature(pipeline.run).parameters
     kw = {"jobs": jobs, "scheduler": scheduler}
     return {k: v for k, v in kw.items() if v is not None and k in accepted}
-
-
-def _check_no_input_overwritten(visit, out: Path):
-    # found now, not after the alignment: an input named <root>_tweakreg.fits in the output directory
-    from tweakgui.engine.outputs import output_path
-
-    for e in visit.exposures:
-        if e.kind == "fits" and output_path(e, out).resolve() == Path(e.path).resolve():
-            raise UsageError(f"{e.path}: its output would overwrite it; use another --output_dir "
-                             "(or --in_place)")
 
 
 def _check_output_dir(out: Path, check, what: str = ""):
@@ -287,11 +362,39 @@ def _headless_demo() -> int:
 
 
 def main(argv=None) -> int:
+    """Entry point; ``argv`` None means this is the process (``sys.argv``)."""
+    process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not (argv and argv[0] in COMMANDS):
+        return _run_command(argv, None)
+    from tweakgui.engine.interrupts import handle_signals
+
+    # SIGINT and SIGTERM: stop within seconds, one line, nothing left behind
+    with handle_signals(restore=not process) as cancel:
+        try:
+            return _run_command(argv, cancel)
+        except KeyboardInterrupt as e:  # a signal during the handling of another error
+            return _interrupted(e)
+
+
+def _interrupted(exc=None) -> int:
+    from tweakgui.engine.atomic import remove_live_temporaries
+    from tweakgui.engine.interrupts import pending
+
+    remove_live_temporaries()
+    signum = pending() or getattr(exc, "signum", None)
+    if signum is None:
+        signum = 2
+    name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+    print(f"tweakgui: interrupted by {name}", file=sys.stderr)
+    return 128 + signum
+
+
+def _run_command(argv, cancel) -> int:
     debug = "--debug" in argv
     try:
         if argv and argv[0] == "align":
-            return align_main(argv[1:])
+            return align_main(argv[1:], cancel)
         if argv and argv[0] == "restore":
             from tweakgui.engine.restore import restore_main
 
@@ -305,13 +408,19 @@ def main(argv=None) -> int:
 
             return apply_wcs_main(argv[1:])
         return _gui_main(argv)
-    except KeyboardInterrupt:
-        print("tweakgui: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        if cancel is None:
+            print("tweakgui: interrupted", file=sys.stderr)
+            return 130
+        return _interrupted(e)
     except Exception as e:
+        from tweakgui.engine.interrupts import pending
         from tweakgui.engine.model import InputError
         from tweakgui.engine.params import ParameterError
 
+        if cancel is not None and pending() is not None:
+            # whatever broke (a worker pool torn down, Cancelled) broke because of the signal
+            return _interrupted(e)
         if debug:
             traceback.print_exc()
         if isinstance(e, (InputError, ParameterError, UsageError)):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ __all__ = [
     "load_visit",
     "read_pixels",
     "output_root",
+    "check_regular_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ def output_root(path: Path) -> str:
 def read_asn(path: Path) -> list[InputItem]:
     """Science members of a JWST-style association (``products[*].members``)."""
     path = Path(path)
+    check_regular_file(path, "association")
     try:
         asn = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -102,7 +106,28 @@ def read_asn(path: Path) -> list[InputItem]:
     return items
 
 
+def check_regular_file(path: Path, what: str = "") -> None:
+    """Refuse what is not a regular file (a FIFO blocks ``open``, ``/dev/zero`` never ends).
+
+    Symbolic links are followed.  A missing file is left to the reader's own message.
+    """
+    label = f"{what} {path}" if what else f"{path}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise InputError(f"{str(label)[:200]}: cannot be read ({e})") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise InputError(f"{label}: is {kind}, not a regular file")
+
+
 def _read_list(path: Path) -> list[str]:
+    check_regular_file(path, "list file")
     try:
         lines = path.read_text().splitlines()
     except OSError as e:
@@ -176,6 +201,10 @@ def expand_inputs(specs: list[str]) -> list[InputItem]:
             raise InputError(f"{it.path}: file not found{where}")
         if is_dir:
             raise InputError(f"{it.path}: is a directory, not an image{where}")
+        try:
+            check_regular_file(it.path)
+        except InputError as e:
+            raise InputError(f"{e}{where}") from None
         if key in seen:
             raise InputError(f"{it.path}: given more than once{where}")
         seen[key] = it
@@ -306,6 +335,7 @@ def load_visit(specs: list[str], params) -> Visit:
 
     items = expand_inputs(specs)
     exposures = [read_exposure(it) for it in items]
+    _distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
     if len(kinds) > 1:
         raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images; align them separately")
@@ -315,6 +345,33 @@ def load_visit(specs: list[str], params) -> Visit:
     if params.exclusions:
         _attach_exclusions(exposures, params.exclusions)
     return Visit(exposures, source=" ".join(map(str, specs)))
+
+
+def _distinct_default_groups(items: list[InputItem], exposures: list[Exposure]) -> None:
+    """a/x_flt.fits and b/x_flt.fits: each its own default group id (``a/x``, ``b/x``).
+
+    The default group id is the root; two files of one root from different
+    folders are different exposures and must not share a correction.  Group
+    ids given by an ASN are kept as they are.
+    """
+    defaulted = [i for i, it in enumerate(items) if it.group_id is None]
+    count: dict[str, int] = {}
+    for i in defaulted:
+        count[exposures[i].group_id] = count.get(exposures[i].group_id, 0) + 1
+    used = {e.group_id for e in exposures}
+    for i in defaulted:
+        e = exposures[i]
+        if count[e.group_id] < 2:
+            continue
+        parts = Path(os.path.abspath(e.path)).parent.parts
+        for depth in range(1, len(parts) + 1):
+            gid = "/".join(parts[-depth:] + (e.root,)).lstrip("/")
+            if gid not in used:
+                break
+        else:
+            gid = f"{e.root}#{i + 1}"
+        used.add(gid)
+        e.group_id = gid
 
 
 def _attach_exclusions(exposures: list[Exposure], path) -> None:

@@ -68,6 +68,7 @@ def load_refcat(visit: Visit, params) -> Table | None:
             ref = gaia.maybe_propagate_local(path, ref, visit)
         except (ImportError, AttributeError):
             pass
+    ref = catalogs.drop_far_sources(ref, visit)
     if len(ref) < params.abs_minobj:
         raise InputError(
             f"abs_refcat: {name}: {len(ref)} sources, fewer than abs_minobj={params.abs_minobj}"
