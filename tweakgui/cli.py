@@ -341,6 +341,13 @@ def _gui_main(argv) -> int:
         return 0
     if overrides:
         paramfiles.resolve_params(None, None, overrides)  # validate now: one line, exit 2
+    if args.inputs and (args.run or args.exit_after or args.screenshot):
+        # a scripted run reports a bad input the way align does, before any window opens
+        from tweakgui.engine.inputs import expand_inputs
+
+        expand_inputs(args.inputs)
+    if args.screenshot:
+        _check_screenshot_path(Path(args.screenshot))
     try:
         from tweakgui.gui import app
     except ImportError as e:
@@ -352,6 +359,20 @@ def _gui_main(argv) -> int:
     return app.main(args.inputs, args.demo, args.run, args.screenshot, args.exit_after, overrides)
 
 
+def _check_screenshot_path(path: Path) -> None:
+    from tweakgui.engine.atomic import check_writable_dir
+
+    if path.is_dir():
+        raise UsageError(f"--screenshot {path}: is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--screenshot {path}: directory {parent} does not exist")
+    try:
+        check_writable_dir(parent)
+    except Exception as e:
+        raise UsageError(f"--screenshot {path}: cannot be written ({str(e).split(': ')[-1]})") from None
+
+
 def _headless_demo() -> int:
     from tweakgui.engine.synthetic import make_demo_visit
 
@@ -361,10 +382,44 @@ def _headless_demo() -> int:
     return align_main([f"@{v.list_file}", "--abs_refcat", str(v.refcat), "--output_dir", str(d / "out")])
 
 
+def _tolerate_unusable_home() -> None:
+    """Give this process a private HOME when the user's cannot be looked into.
+
+    astropy reads ``~/.astropy`` (and ``$XDG_CONFIG_HOME``) when imported and
+    fails to import when that cannot be stat-ed (``sudo -E`` into another
+    user's HOME, a HOME on an unmounted share).  Nothing of tweakgui's own
+    lives there, so a temporary, removed at exit, serves.
+    """
+    import os
+
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    probes = [Path(home) / ".astropy", Path(home) / ".config"]
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        if os.environ.get(var):
+            probes.append(Path(os.environ[var]) / "astropy")
+    try:
+        for p in probes:
+            p.exists()  # False when missing; raises when it cannot be looked for
+        if not os.path.isdir(home):
+            raise NotADirectoryError(home)
+    except (OSError, ValueError):
+        import atexit
+        import shutil
+
+        tmp = tempfile.mkdtemp(prefix="tweakgui-home-")
+        atexit.register(shutil.rmtree, tmp, True)
+        os.environ["HOME"] = tmp
+        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            os.environ.pop(var, None)
+        log.debug("HOME %s cannot be used; using %s for this run", home, tmp)
+
+
 def main(argv=None) -> int:
     """Entry point; ``argv`` None means this is the process (``sys.argv``)."""
     process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "astropy" not in sys.modules:
+        _tolerate_unusable_home()
     if not (argv and argv[0] in COMMANDS):
         return _run_command(argv, None)
     from tweakgui.engine.interrupts import handle_signals

@@ -278,3 +278,56 @@ def drop_far_sources(ref: Table, visit, margin_deg: float = 10.0) -> Table:
         ref.meta.update(meta)
         ref.meta["dropped_far"] = n
     return ref
+
+
+def visit_frame(visit):
+    """The celestial frame of the visit's FITS WCS when it is not equatorial (ICRS, FK5), else None.
+
+    Raises
+    ------
+    InputError
+        The images use different frames.
+    """
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    frames = {}
+    for e in getattr(visit, "exposures", []):
+        if e.kind != "fits":
+            return None
+        for c in e.chips:
+            try:
+                f = wcs_to_celestial_frame(c.wcs)
+            except Exception:  # unknown frame: left as the catalog's
+                return None
+            frames.setdefault(f.name, (f, e.path))
+    if len(frames) > 1:
+        (a, pa), (b, pb) = list(frames.values())[:2]
+        raise InputError(f"{pa} and {pb} use different celestial frames ({a.name}, {b.name}); "
+                         "align them separately")
+    if not frames:
+        return None
+    frame, _ = next(iter(frames.values()))
+    return None if frame.name in ("icrs", "fk5") else frame
+
+
+def to_visit_frame(ref: Table, visit) -> Table:
+    """Reference positions (ICRS) expressed in the frame of the visit's WCS.
+
+    Images with a galactic (GLON/GLAT), ecliptic or FK4 WCS are aligned in
+    their own frame: the ``RA``/``DEC`` columns then hold that frame's
+    longitude and latitude (``meta['frame']`` says which).
+    """
+    frame = visit_frame(visit)
+    if ref is None or len(ref) == 0 or frame is None:
+        return ref
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float), unit="deg",
+                 frame="icrs").transform_to(frame)
+    sph = c.spherical
+    out = ref.copy()
+    out["RA"] = sph.lon.deg
+    out["DEC"] = sph.lat.deg
+    out.meta["frame"] = frame.name
+    log.info("reference catalog converted from ICRS to the images' %s frame", frame.name)
+    return out

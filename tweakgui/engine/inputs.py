@@ -260,9 +260,27 @@ def _chip_wcs(path, hdul, hdu, name) -> WCS:
             raise InputError(f"{path}[{name}]: invalid WCS: {e}") from None
     if not w.has_celestial or w.naxis != 2:
         raise InputError(f"{path}[{name}]: no celestial WCS in the header")
+    _check_linear_part(w, f"{path}[{name}]")
     ny, nx = hdul[hdu].shape
     w.pixel_shape = (nx, ny)
     return w
+
+
+def _check_linear_part(w: WCS, where: str) -> None:
+    """A WCS whose pixel→sky matrix cannot be inverted maps the image to a point or a line."""
+    try:
+        m = np.asarray(w.pixel_scale_matrix, float)
+        crval = np.asarray(w.wcs.crval, float)
+    except Exception as e:  # astropy refuses some matrices outright
+        raise InputError(f"{where}: invalid WCS: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                         ) from None
+    if not np.all(np.isfinite(m)) or not np.all(np.isfinite(crval)):
+        raise InputError(f"{where}: invalid WCS: CD/PC, CDELT or CRVAL not finite")
+    det = float(np.linalg.det(m))
+    scale = float(np.max(np.abs(m)))
+    if scale == 0.0 or abs(det) <= 1e-12 * scale * scale:
+        raise InputError(f"{where}: invalid WCS: the CD (or PC×CDELT) matrix is singular "
+                         "(determinant 0), the image has no proper sky position")
 
 
 def read_fits_exposure(path: Path, group_id: str | None = None) -> Exposure:

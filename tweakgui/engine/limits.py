@@ -53,6 +53,10 @@ def _finest_scale(visit) -> tuple[float, bool]:
 
 def check_limits(params, visit=None) -> None:
     """Raise :class:`ParameterError` for a size beyond the limits above (one line, the parameter named)."""
+    name = getattr(params, "wcsname", "") or ""
+    if not (name.isascii() and name.isprintable()) or len(name) > 68:
+        raise ParameterError(f"wcsname {name!r}: a FITS WCSNAME must be printable ASCII of at most 68 "
+                             "characters")
     fwhm = float(params.kernel_fwhm)
     if not math.isfinite(fwhm) or fwhm > MAX_KERNEL_FWHM:
         side = 2 * math.ceil(4 * fwhm / 2.3548) + 1 if math.isfinite(fwhm) else float("inf")
