@@ -34,6 +34,7 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     """
     from .atomic import check_writable_dir, transaction
 
+    existed = Path(output_dir).is_dir()
     output_dir = check_writable_dir(output_dir, create=True)
     chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
     written: list[Path] = []
@@ -47,6 +48,11 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
         for r, output, extra in state:
             r.output, r.extra_outputs = output, extra
         result.report_path = saved_report
+        if not existed:  # created for this attempt: not left behind empty
+            try:
+                output_dir.rmdir()
+            except OSError:
+                pass
         if isinstance(exc, InputError):
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise type(exc)(f"{msg}; no file was written or changed") from exc
