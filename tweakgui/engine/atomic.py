@@ -93,10 +93,15 @@ def check_writable_dir(path: str | os.PathLike, create: bool = False) -> Path:
             raise OutputError(f"output directory {d}: cannot be created: {_describe(exc)}") from exc
     if not d.is_dir():
         raise OutputError(f"output directory {d}: is not a directory")
+    from tweakgui.engine.interrupts import deferred
+
     try:
-        fd, probe = tempfile.mkstemp(prefix="." + TMP_MARKER.strip("."), dir=d)
-        os.close(fd)
-        os.unlink(probe)
+        with deferred():  # a signal between create and unlink would leave the probe behind
+            fd, probe = tempfile.mkstemp(prefix="." + TMP_MARKER.strip("."), dir=d)
+            try:
+                os.close(fd)
+            finally:
+                os.unlink(probe)
     except OSError as exc:
         raise OutputError(f"output directory {d}: not writable: {_describe(exc)}") from exc
     return d
