@@ -203,6 +203,7 @@ def _align(args, overrides, cancel=None) -> int:
 
     check_limits(params, visit)
     _check_paths(args, params, visit, out)
+    _check_archivable(visit)
     if args.in_place:
         _check_in_place_owner(visit)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
@@ -282,6 +283,25 @@ def _check_in_place_owner(visit) -> None:
         if st.st_uid != os.geteuid():
             raise UsageError(f"{e.path}: owned by uid {st.st_uid}; --in_place would change its owner "
                              "(run as that user, or write copies with --output_dir)")
+
+
+def _check_archivable(visit) -> None:
+    # every written image archives its WCS under a free letter: found out now, not after the fit
+    from astropy.io import fits
+
+    from tweakgui.engine.restore import LETTERS, _same_wcs, wcs_keys_in_use
+
+    for e in visit.exposures:
+        if e.kind != "fits":
+            continue
+        with fits.open(e.path, memmap=True) as h:
+            headers = [h[c.hdu].header for c in e.chips]
+            used = set().union(*(wcs_keys_in_use(x) for x in headers))
+            # an identical archived copy is reused, no letter needed
+            again = any(all(_same_wcs(x, k) for x in headers) for k in used)
+        if not again and not [k for k in LETTERS if k not in used]:
+            raise UsageError(f"{e.path}: all 26 alternate WCS letters are in use; the current WCS "
+                             "could not be archived (free one with stwcs or astropy first)")
 
 
 def _check_regular_input(path, what: str) -> None:

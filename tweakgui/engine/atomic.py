@@ -49,7 +49,8 @@ class OutputError(InputError):
 
 
 def _describe(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
+    # astropy reports a full disk as a plain OSError("Not enough space on disk: ...")
+    if exc.errno == errno.ENOSPC or "space on disk" in str(exc).lower():
         return "disk full (no space left on device)"
     if exc.errno == errno.EDQUOT:
         return "disk quota exceeded"

@@ -260,14 +260,36 @@ def _chip_wcs(path, hdul, hdu, name) -> WCS:
             raise InputError(f"{path}[{name}]: invalid WCS: {e}") from None
     if not w.has_celestial or w.naxis != 2:
         raise InputError(f"{path}[{name}]: no celestial WCS in the header")
-    _check_linear_part(w, f"{path}[{name}]")
+    _check_linear_part(w, f"{path}[{name}]", hdul[hdu].header)
     ny, nx = hdul[hdu].shape
     w.pixel_shape = (nx, ny)
     return w
 
 
-def _check_linear_part(w: WCS, where: str) -> None:
-    """A WCS whose pixel→sky matrix cannot be inverted maps the image to a point or a line."""
+def _header_matrix(header, kind: str) -> np.ndarray | None:
+    """CDi_j (missing: 0) or PCi_j (missing: identity) as written in the header, if any is."""
+    keys = [[f"{kind}{i}_{j}" for j in (1, 2)] for i in (1, 2)]
+    if not any(k in header for row in keys for k in row):
+        return None
+    default = (lambda i, j: 0.0) if kind == "CD" else (lambda i, j: float(i == j))
+    try:
+        return np.array([[float(header.get(keys[i][j], default(i, j))) for j in range(2)] for i in range(2)])
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_linear_part(w: WCS, where: str, header=None) -> None:
+    """A WCS whose pixel→sky matrix cannot be inverted maps the image to a point or a line.
+
+    The header is looked at too: wcslib quietly turns an all-zero CD matrix
+    into the unit matrix (one degree per pixel).
+    """
+    for kind in ("CD", "PC"):
+        m = _header_matrix(header, kind) if header is not None else None
+        if m is not None and (not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) <= 1e-12 * max(
+                float(np.max(np.abs(m))), 1e-300) ** 2):
+            raise InputError(f"{where}: invalid WCS: the {kind} matrix is singular (determinant 0), "
+                             "the image has no proper sky position")
     try:
         m = np.asarray(w.pixel_scale_matrix, float)
         crval = np.asarray(w.wcs.crval, float)
