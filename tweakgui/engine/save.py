@@ -34,9 +34,14 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     """
     from .atomic import check_writable_dir, transaction
 
+    chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
+    # the command line checked this before the run; other callers (the GUI) get it here
+    check_output_paths(
+        planned_outputs([r.exposure for r in chosen if r.status != STATUS_FAILED], output_dir, params,
+                        in_place=in_place, report_path=report_path, kinds=kinds),
+        _inputs_of(result, params))
     existed = Path(output_dir).is_dir()
     output_dir = check_writable_dir(output_dir, create=True)
-    chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
     written: list[Path] = []
     state = [(r, r.output, list(r.extra_outputs)) for r in chosen]
     saved_report = result.report_path
@@ -179,6 +184,20 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     if "report" in kinds:
         plan.append((Path(report_path) if report_path else default_report_path(out), "report", None))
     return plan
+
+
+def _inputs_of(result: VisitResult, params) -> list[tuple[Path, str]]:
+    files = []
+    for r in result.images:
+        files.append((Path(r.exposure.path), "input"))
+        for c in r.exposure.chips:
+            if c.catalog_path is not None:
+                files.append((Path(c.catalog_path), "custom catalog"))
+    for name, what in ((params.abs_refcat, "reference catalog"), (params.catfile, "catfile"),
+                       (params.exclusions, "exclusions file")):
+        if name and Path(str(name)).is_file():
+            files.append((Path(str(name)), what))
+    return files
 
 
 def _identity(path: Path):
