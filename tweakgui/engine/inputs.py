@@ -394,7 +394,9 @@ def _distinct_default_groups(items: list[InputItem], exposures: list[Exposure]) 
     folders are different exposures and must not share a correction.  Group
     ids given by an ASN are kept as they are.
     """
-    defaulted = [i for i, it in enumerate(items) if it.group_id is None]
+    # only the root-named default: readers may group on purpose (JWST: detectors of one exposure)
+    defaulted = [i for i, it in enumerate(items)
+                 if it.group_id is None and exposures[i].group_id == exposures[i].root]
     count: dict[str, int] = {}
     for i in defaulted:
         count[exposures[i].group_id] = count.get(exposures[i].group_id, 0) + 1
