@@ -65,7 +65,7 @@ def visit(_source, tmp_path):
     shutil.copytree(_source.dir, d)
     return SimpleNamespace(dir=d, a=d / "demo01_flt.fits", b=d / "demo02_flt.fits",
                            refcat=d / "refcat.ecsv", out=tmp_path / "out", truth=_source.truth,
-                           root=tmp_path)
+                           root=tmp_path, original=_source.dir)
 
 
 def _hashes(d: Path) -> dict[str, str]:
@@ -519,6 +519,40 @@ def test_restore_gives_back_a_header_without_wcsname(capsys, visit):
     from tweakgui.engine.restore import wcs_cards
 
     assert wcs_cards(restored) == wcs_cards(original)
+
+
+def test_restore_of_several_images_is_all_or_nothing(capsys, visit, monkeypatch):
+    """The second image cannot be written (disk full): the first is not restored either."""
+    import errno
+
+    rc, _, err = _run(capsys, ["align", visit.a, visit.b, "--abs_refcat", visit.refcat, "--in_place",
+                               "--output_dir", visit.out])
+    assert rc == 0, err
+    real = fits.HDUList.writeto
+    calls = []
+
+    def writeto(self, fileobj, *args, **kwargs):
+        if isinstance(fileobj, (str, os.PathLike)):
+            calls.append(fileobj)
+            if len(calls) > 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, fileobj, *args, **kwargs)
+
+    monkeypatch.setattr(fits.HDUList, "writeto", writeto)
+    before = _hashes(visit.dir)
+    rc, so, err = _run(capsys, ["restore", visit.a, visit.b])
+    assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err, err
+    assert "demo02_flt.fits" in err and "disk full" in err and "no image was changed" in err
+    assert len(calls) == 2
+    assert _hashes(visit.dir) == before
+    _no_tmp(visit.root)
+    monkeypatch.undo()
+    rc, so, err = _run(capsys, ["restore", visit.a, visit.b])
+    assert rc == 0, err
+    from tweakgui.engine.restore import wcs_cards
+
+    for p in (visit.a, visit.b):
+        assert wcs_cards(fits.getheader(p, "SCI")) == wcs_cards(fits.getheader(visit.original / p.name, "SCI"))
 
 
 def test_restore_of_a_missing_file_is_one_line(capsys, visit):

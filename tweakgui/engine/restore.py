@@ -390,8 +390,9 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
     Returns
     -------
     int
-        0 when every image was restored, 2 when nothing could start (bad
-        file, key or option), 1 when writing some image failed.
+        0 when every image was restored, 2 when nothing was changed (bad
+        file, key or option, or a write that failed: the images are
+        replaced together or not at all).
     """
     out = stream or sys.stdout
     err = stream or sys.stderr
@@ -425,13 +426,18 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
             return 2
     if args.list:
         return 0
-    status = 0
-    for p in args.images:
-        try:
-            k = restore(p, key=key)
-        except InputError as exc:
-            print(f"tweakgui: error: {exc}", file=err)
-            status = 1
-            continue
+    from tweakgui.engine.atomic import transaction
+
+    done = []
+    try:
+        # all images or none: a failure on the last leaves the first ones as they were
+        with transaction():
+            for p in args.images:
+                done.append((p, restore(p, key=key)))
+    except InputError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"tweakgui: error: {msg}; no image was changed", file=err)
+        return 2
+    for p, k in done:
         print(f"{p}: restored WCS {k}", file=out)
-    return status
+    return 0
