@@ -412,6 +412,11 @@ def _tolerate_unusable_home() -> None:
     """
     import os
 
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        # astropy ignores one that is not a directory, but says so on stderr at import
+        value = os.environ.get(var)
+        if value and not os.path.isdir(value):
+            os.environ.pop(var)
     home = os.environ.get("HOME") or os.path.expanduser("~")
     probes = [Path(home) / ".astropy", Path(home) / ".config"]
     for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
