@@ -278,11 +278,13 @@ def _check_in_place_owner(visit) -> None:
 
     if not hasattr(os, "geteuid") or os.geteuid() == 0:
         return
+    groups = {os.getegid(), *os.getgroups()}
     for e in visit.exposures:
         st = os.stat(e.path)
-        if st.st_uid != os.geteuid():
-            raise UsageError(f"{e.path}: owned by uid {st.st_uid}; --in_place would change its owner "
-                             "(run as that user, or write copies with --output_dir)")
+        if st.st_uid != os.geteuid() or st.st_gid not in groups:
+            who = "owner" if st.st_uid != os.geteuid() else "group"
+            raise UsageError(f"{e.path}: owned by uid {st.st_uid} gid {st.st_gid}; --in_place would change "
+                             f"its {who} (run as that user, or write copies with --output_dir)")
 
 
 def _check_archivable(visit) -> None:
