@@ -270,15 +270,14 @@ def test_in_place_keeps_owner_group_and_mode(capsys, visit):
     _no_tmp(visit.root)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="as root the owner is kept")
-def test_in_place_on_another_users_file_refused(capsys, visit):
-    p = Path("/etc/hostname")  # owned by root, readable, not ours
-    if not p.is_file() or os.stat(p).st_uid == os.geteuid():
-        pytest.skip("no file of another user to try")
-    from tweakgui.cli import UsageError, _check_in_place_owner
-
-    with pytest.raises(UsageError, match="would change its owner"):
-        _check_in_place_owner(SimpleNamespace(exposures=[SimpleNamespace(path=p)]))
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX owners")
+def test_in_place_on_another_users_file_refused(capsys, visit, monkeypatch):
+    """As a user who does not own the inputs (and is not root): refused before the run, named."""
+    other = os.stat(visit.a).st_uid + 1000
+    monkeypatch.setattr(os, "geteuid", lambda: other)
+    line = exit2(capsys, visit, ["align", visit.a, visit.b, "--in_place"], str(visit.a),
+                 "would change its owner")
+    assert f"uid {os.stat(visit.a).st_uid}" in line
 
 
 # ------------------------------------------------------------------ 4. no hang, bounded memory
