@@ -156,6 +156,12 @@ def test_output_linked_to_an_input(capsys, visit, link):
     _no_tmp(visit.root)
 
 
+def test_input_hard_linked_to_another_input(capsys, visit):
+    link = visit.dir / "again_flt.fits"
+    os.link(visit.a, link)
+    exit2(capsys, visit, ["align", visit.a, visit.b, link], "again_flt.fits", str(visit.a), "hard link")
+
+
 def test_report_linked_to_an_input(capsys, visit):
     link = visit.root / "report.json"
     os.link(visit.b, link)

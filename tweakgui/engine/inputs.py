@@ -207,7 +207,13 @@ def expand_inputs(specs: list[str]) -> list[InputItem]:
             raise InputError(f"{e}{where}") from None
         if key in seen:
             raise InputError(f"{it.path}: given more than once{where}")
+        st = os.stat(it.path)
+        same = seen.get((st.st_dev, st.st_ino))
+        if same is not None:  # a hard link: one file under two names
+            raise InputError(f"{it.path}: the same file as {same.path} (a hard link); given more than once"
+                             f"{where}")
         seen[key] = it
+        seen[(st.st_dev, st.st_ino)] = it
     if not items:
         raise InputError("no input images given")
     return items
