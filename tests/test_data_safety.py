@@ -601,3 +601,33 @@ def test_gui_screenshot_path_is_named(visit, where):
     assert "Traceback" not in p.stderr
     assert not shot.exists()
 
+
+
+@pytest.mark.realdata
+def test_apply_wcs_in_place_is_all_or_nothing(capsys, shared_data, tmp_path, monkeypatch):
+    """Two JWST images; writing the second fails: the first, already written, is not swapped in."""
+    import ceers_render as cr
+
+    from tweakgui.engine import jwst_outputs
+    from tweakgui.engine.atomic import OutputError
+
+    name = "jw01345001001_02201_00001"
+    ceers = shared_data / "ceers-nircam"
+    paths = [cr.render_image(name, det, tmp_path, seed=5 + i, ceers=ceers).path
+             for i, det in enumerate(("nrca3", "nrcb4"))]
+    before = _hashes(tmp_path)
+    real = jwst_outputs._save_model
+    saved = []
+
+    def save(model, target):
+        saved.append(target)
+        if len(saved) > 1:
+            raise OutputError(f"{target}: cannot write: disk full (no space left on device)")
+        real(model, target)
+
+    monkeypatch.setattr(jwst_outputs, "_save_model", save)
+    rc, so, err = _run(capsys, ["apply-wcs", *paths, "--wcs_dir", ceers / cr.WCS_DIR, "--in_place"])
+    assert rc == 2 and len(_lines(err)) == 1 and "disk full" in err and "Traceback" not in err, err
+    assert len(saved) == 2
+    assert _hashes(tmp_path) == before
+    _no_tmp(tmp_path)

@@ -486,9 +486,15 @@ def _run_command(argv, cancel) -> int:
                 return 0 if rest else 2
             return restore_main(rest)
         if argv and argv[0] == "apply-wcs":
+            from tweakgui.engine.atomic import transaction
             from tweakgui.engine.jwst_outputs import apply_wcs_main
 
-            return apply_wcs_main(argv[1:])
+            # every image written, then all swapped in together (or none, on any failure)
+            with transaction(cancel) as tx:
+                rc = apply_wcs_main(argv[1:])
+                if rc != 0:
+                    tx.abort()
+            return rc
         return _gui_main(argv)
     except KeyboardInterrupt as e:
         if cancel is None:
