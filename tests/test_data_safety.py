@@ -302,6 +302,15 @@ def test_only_regular_files_are_read(capsys, visit, kind):
     exit2(capsys, visit, ["align", visit.a, arg], str(fifo), "named pipe (FIFO)")
 
 
+def test_log_to_a_fifo_refused_to_dev_null_fine(capsys, visit):
+    fifo = visit.root / "log.fifo"
+    os.mkfifo(fifo)
+    exit2(capsys, visit, ["align", visit.a, visit.b, "--log", fifo], "--log", str(fifo), "FIFO")
+    if os.path.exists("/dev/null"):
+        rc, so, err = _run(capsys, ["align", visit.a, visit.b, "--log", "/dev/null", "--output_dir", visit.out])
+        assert rc == 0, err
+
+
 @pytest.mark.parametrize("name,value", [("searchrad", "1e6"), ("kernel_fwhm", "1e6"), ("abs_searchrad", "1e6")])
 def test_sizes_beyond_memory_refused(capsys, visit, name, value):
     t0 = time.monotonic()

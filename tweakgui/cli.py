@@ -257,8 +257,16 @@ def _check_log_path(args) -> None:
     if args.report:
         files.append((Path(args.report), "report"))
     check_output_paths([(Path(args.log), "log file", None)], files)
-    if Path(args.log).exists() and not Path(args.log).is_file():
-        raise UsageError(f"--log {args.log}: not a regular file")
+    import os
+    import stat
+
+    try:
+        mode = os.stat(args.log).st_mode
+    except OSError:
+        return
+    # a FIFO would block the open until someone reads it; /dev/null is fine
+    if stat.S_ISFIFO(mode) or stat.S_ISDIR(mode) or stat.S_ISSOCK(mode):
+        raise UsageError(f"--log {args.log}: not a regular file (a directory, FIFO or socket)")
 
 
 def _check_paths(args, params, visit, out: Path) -> None:
