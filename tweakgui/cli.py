@@ -181,40 +181,52 @@ def _summary(result, stream):
         print(line, file=stream)
 
 
-def align_main(argv) -> int:
+def align_main(argv, cancel=None) -> int:
     from tweakgui.engine import paramfiles
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     args = _align_parser().parse_args(rest)
+    if args.log:  # opened (for appending) before the inputs are read: checked first
+        _check_log_path(args)
     handlers = _setup_logging(args.debug, args.log, args.quiet)
     try:
         with warnings.catch_warnings():
             # library warnings go to the log (and to the terminal with --debug), never raw to stderr
             warnings.showwarning = _warning_to_log
-            return _align(args, overrides)
+            return _align(args, overrides, cancel)
     finally:
         _remove_logging(handlers)
 
 
-def _align(args, overrides) -> int:
-    from tweakgui.engine import paramfiles, pipeline
+def _align(args, overrides, cancel=None) -> int:
+    from tweakgui.engine import paramfiles, pipeline, save
     from tweakgui.engine.atomic import check_writable_dir
     from tweakgui.engine.inputs import load_visit
 
+    if args.config:
+        _check_regular_input(args.config, "--config")
     params = paramfiles.resolve_params(args.config, args.section, overrides)
+    _check_params(params)
     out = Path(args.output_dir)
     if not args.in_place or args.report:
         _check_output_dir(out, check_writable_dir)
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
     visit = load_visit(args.inputs, params)
-    if not args.in_place:
-        _check_no_input_overwritten(visit, out)
+    from tweakgui.engine.limits import check_limits
+
+    check_limits(params, visit)
+    _check_paths(args, params, visit, out)
+    _check_archivable(visit)
+    if args.in_place:
+        _check_in_place_owner(visit)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     if not args.quiet and not sys.stderr.isatty():
         progress = _progress_printer(sys.stdout)
-    result = pipeline.run(visit, params, progress=progress, **_jobs_kw(args.jobs, args.scheduler))
-    pipeline.save_outputs(result, out, params, in_place=args.in_place, report_path=args.report)
+    kw = _jobs_kw(args.jobs, args.scheduler)
+    result = pipeline.run(visit, params, progress=progress, cancel=cancel, **kw)
+    save.save_visit_outputs(result, out, params, in_place=args.in_place, report_path=args.report,
+                            cancel=cancel)
     _summary(result, sys.stdout)
     if result.report_path:
         print(f"report: {result.report_path}")
@@ -223,6 +235,109 @@ def _align(args, overrides) -> int:
             reason = (r.reason or "no reason given").splitlines()[0]
             print(f"tweakgui: {r.exposure.path}: FAILED: {reason}", file=sys.stderr)
     return 1 if result.n_failed else 0
+
+
+def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:
+    """Every file the run reads, for the aliasing check."""
+    files: list[tuple[Path, str]] = []
+    if visit is not None:
+        for e in visit.exposures:
+            files.append((Path(e.path), "input"))
+            for c in e.chips:
+                if c.catalog_path is not None:
+                    files.append((Path(c.catalog_path), "custom catalog"))
+    for name, what in ((args.config, "parameter file"), (getattr(params, "catfile", ""), "catfile"),
+                       (getattr(params, "abs_refcat", ""), "reference catalog"),
+                       (getattr(params, "exclusions", ""), "exclusions file")):
+        if name and Path(str(name)).is_file():
+            files.append((Path(str(name)), what))
+    for spec in args.inputs:
+        spec = str(spec)
+        if spec.startswith("@"):
+            files.append((Path(spec[1:]), "list file"))
+        elif spec.lower().endswith(".json"):
+            files.append((Path(spec), "association"))
+    return files
+
+
+def _check_log_path(args) -> None:
+    from tweakgui.engine.inputs import expand_inputs
+    from tweakgui.engine.save import check_output_paths
+
+    class _P:  # parameters are not resolved yet: the input images and lists suffice here
+        pass
+
+    files = [(it.path, "input") for it in expand_inputs(args.inputs)] + _input_files(args, _P())
+    if args.report:
+        files.append((Path(args.report), "report"))
+    check_output_paths([(Path(args.log), "log file", None)], files)
+    import os
+    import stat
+
+    try:
+        mode = os.stat(args.log).st_mode
+    except OSError:
+        return
+    # a FIFO would block the open until someone reads it; /dev/null is fine
+    if stat.S_ISFIFO(mode) or stat.S_ISDIR(mode) or stat.S_ISSOCK(mode):
+        raise UsageError(f"--log {args.log}: not a regular file (a directory, FIFO or socket)")
+
+
+def _check_paths(args, params, visit, out: Path) -> None:
+    # before anything runs: no output may be an input (symlinks and hard links included)
+    # nor another output of the same run
+    from tweakgui.engine.save import check_output_paths, planned_outputs
+
+    planned = planned_outputs(visit.exposures, out, params, in_place=args.in_place, report_path=args.report)
+    if args.log:
+        planned.append((Path(args.log), "log file", None))
+    check_output_paths(planned, _input_files(args, params, visit))
+
+
+def _check_in_place_owner(visit) -> None:
+    # a replaced file must keep its owner: only its owner (or root) can give it that
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        return
+    groups = {os.getegid(), *os.getgroups()}
+    for e in visit.exposures:
+        st = os.stat(e.path)
+        if st.st_uid != os.geteuid() or st.st_gid not in groups:
+            who = "owner" if st.st_uid != os.geteuid() else "group"
+            raise UsageError(f"{e.path}: owned by uid {st.st_uid} gid {st.st_gid}; --in_place would change "
+                             f"its {who} (run as that user, or write copies with --output_dir)")
+
+
+def _check_archivable(visit) -> None:
+    # every written image archives its WCS under a free letter: found out now, not after the fit
+    from astropy.io import fits
+
+    from tweakgui.engine.restore import LETTERS, _same_wcs, wcs_keys_in_use
+
+    for e in visit.exposures:
+        if e.kind != "fits":
+            continue
+        with fits.open(e.path, memmap=True) as h:
+            headers = [h[c.hdu].header for c in e.chips]
+            used = set().union(*(wcs_keys_in_use(x) for x in headers))
+            # an identical archived copy is reused, no letter needed
+            again = any(all(_same_wcs(x, k) for x in headers) for k in used)
+        if not again and not [k for k in LETTERS if k not in used]:
+            raise UsageError(f"{e.path}: all 26 alternate WCS letters are in use; the current WCS "
+                             "could not be archived (free one with stwcs or astropy first)")
+
+
+def _check_regular_input(path, what: str) -> None:
+    from tweakgui.engine.inputs import check_regular_file
+
+    check_regular_file(Path(path), what)
+
+
+def _check_params(params) -> None:
+    from tweakgui.engine.limits import check_limits
+
+    check_limits(params)
 
 
 def _jobs_kw(jobs, scheduler=None):
@@ -235,16 +350,6 @@ def _jobs_kw(jobs, scheduler=None):
     accepted = inspect.signature(pipeline.run).parameters
     kw = {"jobs": jobs, "scheduler": scheduler}
     return {k: v for k, v in kw.items() if v is not None and k in accepted}
-
-
-def _check_no_input_overwritten(visit, out: Path):
-    # found now, not after the alignment: an input named <root>_tweakreg.fits in the output directory
-    from tweakgui.engine.outputs import output_path
-
-    for e in visit.exposures:
-        if e.kind == "fits" and output_path(e, out).resolve() == Path(e.path).resolve():
-            raise UsageError(f"{e.path}: its output would overwrite it; use another --output_dir "
-                             "(or --in_place)")
 
 
 def _check_output_dir(out: Path, check, what: str = ""):
@@ -280,6 +385,13 @@ def _gui_main(argv) -> int:
         return 0
     if overrides:
         paramfiles.resolve_params(None, None, overrides)  # validate now: one line, exit 2
+    if args.inputs and (args.run or args.exit_after or args.screenshot):
+        # a scripted run reports a bad input the way align does, before any window opens
+        from tweakgui.engine.inputs import expand_inputs
+
+        expand_inputs(args.inputs)
+    if args.screenshot:
+        _check_screenshot_path(Path(args.screenshot))
     try:
         from tweakgui.gui import app
     except ImportError as e:
@@ -291,6 +403,20 @@ def _gui_main(argv) -> int:
     return app.main(args.inputs, args.demo, args.run, args.screenshot, args.exit_after, overrides)
 
 
+def _check_screenshot_path(path: Path) -> None:
+    from tweakgui.engine.atomic import check_writable_dir
+
+    if path.is_dir():
+        raise UsageError(f"--screenshot {path}: is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--screenshot {path}: directory {parent} does not exist")
+    try:
+        check_writable_dir(parent)
+    except Exception as e:
+        raise UsageError(f"--screenshot {path}: cannot be written ({str(e).split(': ')[-1]})") from None
+
+
 def _headless_demo() -> int:
     from tweakgui.engine.synthetic import make_demo_visit
 
@@ -300,12 +426,79 @@ def _headless_demo() -> int:
     return align_main([f"@{v.list_file}", "--abs_refcat", str(v.refcat), "--output_dir", str(d / "out")])
 
 
+def _tolerate_unusable_home() -> None:
+    """Give this process a private HOME when the user's cannot be looked into.
+
+    astropy reads ``~/.astropy`` (and ``$XDG_CONFIG_HOME``) when imported and
+    fails to import when that cannot be stat-ed (``sudo -E`` into another
+    user's HOME, a HOME on an unmounted share).  Nothing of tweakgui's own
+    lives there, so a temporary, removed at exit, serves.
+    """
+    import os
+
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        # astropy ignores one that is not a directory, but says so on stderr at import
+        value = os.environ.get(var)
+        if value and not os.path.isdir(value):
+            os.environ.pop(var)
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    probes = [Path(home) / ".astropy", Path(home) / ".config"]
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        if os.environ.get(var):
+            probes.append(Path(os.environ[var]) / "astropy")
+    try:
+        for p in probes:
+            p.exists()  # False when missing; raises when it cannot be looked for
+        if not os.path.isdir(home):
+            raise NotADirectoryError(home)
+    except (OSError, ValueError):
+        import atexit
+        import shutil
+
+        tmp = tempfile.mkdtemp(prefix="tweakgui-home-")
+        atexit.register(shutil.rmtree, tmp, True)
+        os.environ["HOME"] = tmp
+        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            os.environ.pop(var, None)
+        log.debug("HOME %s cannot be used; using %s for this run", home, tmp)
+
+
 def main(argv=None) -> int:
+    """Entry point; ``argv`` None means this is the process (``sys.argv``)."""
+    process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "astropy" not in sys.modules:
+        _tolerate_unusable_home()
+    if not (argv and argv[0] in COMMANDS):
+        return _run_command(argv, None)
+    from tweakgui.engine.interrupts import handle_signals
+
+    # SIGINT and SIGTERM: stop within seconds, one line, nothing left behind
+    with handle_signals(restore=not process) as cancel:
+        try:
+            return _run_command(argv, cancel)
+        except KeyboardInterrupt as e:  # a signal during the handling of another error
+            return _interrupted(e)
+
+
+def _interrupted(exc=None) -> int:
+    from tweakgui.engine.atomic import remove_live_temporaries
+    from tweakgui.engine.interrupts import pending
+
+    remove_live_temporaries()
+    signum = pending() or getattr(exc, "signum", None)
+    if signum is None:
+        signum = 2
+    name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+    print(f"tweakgui: interrupted by {name}", file=sys.stderr)
+    return 128 + signum
+
+
+def _run_command(argv, cancel) -> int:
     debug = "--debug" in argv
     try:
         if argv and argv[0] == "align":
-            return align_main(argv[1:])
+            return align_main(argv[1:], cancel)
         if argv and argv[0] == "restore":
             from tweakgui.engine.restore import restore_main
 
@@ -315,17 +508,29 @@ def main(argv=None) -> int:
                 return 0 if rest else 2
             return restore_main(rest)
         if argv and argv[0] == "apply-wcs":
+            from tweakgui.engine.atomic import transaction
             from tweakgui.engine.jwst_outputs import apply_wcs_main
 
-            return apply_wcs_main(argv[1:])
+            # every image written, then all swapped in together (or none, on any failure)
+            with transaction(cancel) as tx:
+                rc = apply_wcs_main(argv[1:])
+                if rc != 0:
+                    tx.abort()
+            return rc
         return _gui_main(argv)
-    except KeyboardInterrupt:
-        print("tweakgui: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        if cancel is None:
+            print("tweakgui: interrupted", file=sys.stderr)
+            return 130
+        return _interrupted(e)
     except Exception as e:
+        from tweakgui.engine.interrupts import pending
         from tweakgui.engine.model import InputError
         from tweakgui.engine.params import ParameterError
 
+        if cancel is not None and pending() is not None:
+            # whatever broke (a worker pool torn down, Cancelled) broke because of the signal
+            return _interrupted(e)
         if debug:
             traceback.print_exc()
         if isinstance(e, (InputError, ParameterError, UsageError)):

@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 GAIA_CATALOGS = ("GAIADR1", "GAIADR2", "GAIADR3", "GAIAREFCAT")
 ASTROMETRIC_CAT_ENVVAR = "ASTROMETRIC_CATALOG_URL"
 DEFAULT_URL = "https://gsss.stsci.edu/webservices"
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # s, for the whole query (connection, answer, body)
+MAX_ANSWER_BYTES = 256 * 2**20
 _MAS2RAD = np.pi / (180.0 * 3600.0 * 1000.0)
 
 
@@ -138,7 +139,7 @@ def parse_service_csv(text: str, epoch=None, source: str = "catalog service") ->
     return out[keep]
 
 
-def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url=None) -> Table:
+def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=None, base_url=None) -> Table:
     """Query the catalog service for a cone.
 
     Parameters
@@ -151,7 +152,8 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url
         Decimal year of the observation: positions are moved to it and
         sources without proper motion dropped; None: catalog positions.
     timeout : float
-        Seconds to wait for the service.
+        Seconds the whole query may take (an overall deadline, not per read;
+        default :data:`TIMEOUT`).
     base_url : str, optional
         Service base URL (default: see :func:`service_url`).
 
@@ -179,8 +181,7 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url
     shown = f"{where.scheme}://{where.netloc}{where.path}"
     req = urllib.request.Request(url, headers={"Content-Type": "text/csv"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body = resp.read().decode("utf-8", errors="replace")
+        body = _fetch(req, float(TIMEOUT if timeout is None else timeout), shown, cat).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         raise CatalogServiceError(
             f"abs_refcat {cat}: the catalog service {shown} answered HTTP {exc.code} {exc.reason}"
@@ -196,6 +197,64 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=TIMEOUT, base_url
     return table
 
 
+def _fetch(req, deadline_s: float, shown: str, cat: str) -> bytes:
+    """The body of ``req``, or an error once ``deadline_s`` has passed since the start.
+
+    ``urlopen``'s timeout applies to each socket operation: a server that
+    trickles a byte a second never trips it.  The request runs in a daemon
+    thread; this one waits at most ``deadline_s`` in total (a signal still
+    interrupts the wait), then closes the connection, which ends the thread.
+    """
+    import threading
+    import time
+
+    box: dict = {}
+    end = time.monotonic() + deadline_s
+
+    def work():
+        try:
+            with urllib.request.urlopen(req, timeout=max(0.1, deadline_s)) as resp:
+                box["resp"] = resp
+                chunks, size = [], 0
+                while True:
+                    if time.monotonic() > end:
+                        raise TimeoutError("deadline passed")
+                    chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        box["too_big"] = True
+                        return
+                    chunks.append(chunk)
+                box["body"] = b"".join(chunks)
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    t = threading.Thread(target=work, name="tweakgui-catalog-query", daemon=True)
+    t.start()
+    t.join(max(0.0, end - time.monotonic()))
+    if t.is_alive():
+        resp = box.get("resp")
+        if resp is not None:  # unblocks the thread's read
+            try:
+                resp.close()
+            except Exception:  # closing from another thread may complain; the thread ends anyway
+                pass
+        raise CatalogServiceError(f"abs_refcat {cat}: the catalog service could not be reached "
+                                  f"({shown}: no complete answer within {deadline_s:g} s)")
+    if box.get("too_big"):
+        raise CatalogServiceError(f"abs_refcat {cat}: the catalog service {shown} answered more than "
+                                  f"{MAX_ANSWER_BYTES // 2**20} MiB; query a smaller field")
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, TimeoutError) and str(exc) == "deadline passed":
+            raise CatalogServiceError(f"abs_refcat {cat}: the catalog service could not be reached "
+                                      f"({shown}: no complete answer within {deadline_s:g} s)")
+        raise exc
+    return box["body"]
+
+
 def _footprint(wcs, shape) -> np.ndarray:
     if hasattr(wcs, "pipeline"):  # gwcs
         if wcs.bounding_box is None:
@@ -208,9 +267,26 @@ def _footprint(wcs, shape) -> np.ndarray:
     return np.asarray(wcs.calc_footprint(axes=(nx, ny)))
 
 
+def _icrs(wcs, lonlat: np.ndarray) -> np.ndarray:
+    """Footprint corners in ICRS when the WCS is in another frame (galactic, ecliptic, FK4)."""
+    if hasattr(wcs, "pipeline"):
+        return lonlat
+    try:
+        from astropy.coordinates import SkyCoord
+        from astropy.wcs.utils import wcs_to_celestial_frame
+
+        frame = wcs_to_celestial_frame(wcs)
+    except Exception:  # an unknown frame: taken as equatorial
+        return lonlat
+    if frame.name in ("icrs", "fk5"):
+        return lonlat
+    c = SkyCoord(lonlat[:, 0], lonlat[:, 1], unit="deg", frame=frame).icrs
+    return np.column_stack([c.ra.deg, c.dec.deg])
+
+
 def footprint_search_params(exposures) -> tuple[float, float, float]:
-    """Centre (ra, dec) and radius (deg) of a cone covering every chip's footprint."""
-    corners = np.vstack([_footprint(c.wcs, c.shape) for e in exposures for c in e.chips])
+    """Centre (ra, dec) and radius (deg, ICRS) of a cone covering every chip's footprint."""
+    corners = np.vstack([_icrs(c.wcs, _footprint(c.wcs, c.shape)) for e in exposures for c in e.chips])
     v = unit_vectors(corners[:, 0], corners[:, 1])
     m = v.mean(axis=0)
     m /= np.linalg.norm(m)
@@ -237,7 +313,7 @@ def visit_epoch(exposures) -> float | None:
     return None
 
 
-def reference_catalog_for_visit(visit, name, timeout=TIMEOUT, base_url=None) -> Table:
+def reference_catalog_for_visit(visit, name, timeout=None, base_url=None) -> Table:
     """Query ``name`` over the visit's combined footprint at its observation epoch."""
     ra, dec, radius = footprint_search_params(visit.exposures)
     epoch = visit_epoch(visit.exposures)

@@ -208,6 +208,9 @@ def write_headerlet(image_result: ImageResult, path: str | Path, hdrname: str | 
 
 def _put(h: fits.Header, key: str, value, comment: str) -> None:
     """Set a card, dropping the comment when it would not fit in 80 characters."""
+    if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+        # FITS strings are printable ASCII: a file name like démo01 is kept as d\xe9mo01
+        value = value.encode("ascii", "backslashreplace").decode("ascii").replace("\n", " ")
     text = f"'{value}'" if isinstance(value, str) else str(value)
     h[key] = (value, comment if 10 + max(len(text), 20) + 3 + len(comment) <= 80 else "")
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ __all__ = [
     "load_visit",
     "read_pixels",
     "output_root",
+    "check_regular_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ def output_root(path: Path) -> str:
 def read_asn(path: Path) -> list[InputItem]:
     """Science members of a JWST-style association (``products[*].members``)."""
     path = Path(path)
+    check_regular_file(path, "association")
     try:
         asn = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -102,7 +106,28 @@ def read_asn(path: Path) -> list[InputItem]:
     return items
 
 
+def check_regular_file(path: Path, what: str = "") -> None:
+    """Refuse what is not a regular file (a FIFO blocks ``open``, ``/dev/zero`` never ends).
+
+    Symbolic links are followed.  A missing file is left to the reader's own message.
+    """
+    label = f"{what} {path}" if what else f"{path}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise InputError(f"{str(label)[:200]}: cannot be read ({e})") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise InputError(f"{label}: is {kind}, not a regular file")
+
+
 def _read_list(path: Path) -> list[str]:
+    check_regular_file(path, "list file")
     try:
         lines = path.read_text().splitlines()
     except OSError as e:
@@ -176,9 +201,19 @@ def expand_inputs(specs: list[str]) -> list[InputItem]:
             raise InputError(f"{it.path}: file not found{where}")
         if is_dir:
             raise InputError(f"{it.path}: is a directory, not an image{where}")
+        try:
+            check_regular_file(it.path)
+        except InputError as e:
+            raise InputError(f"{e}{where}") from None
         if key in seen:
             raise InputError(f"{it.path}: given more than once{where}")
+        st = os.stat(it.path)
+        same = seen.get((st.st_dev, st.st_ino))
+        if same is not None:  # a hard link: one file under two names
+            raise InputError(f"{it.path}: the same file as {same.path} (a hard link); given more than once"
+                             f"{where}")
         seen[key] = it
+        seen[(st.st_dev, st.st_ino)] = it
     if not items:
         raise InputError("no input images given")
     return items
@@ -231,9 +266,49 @@ def _chip_wcs(path, hdul, hdu, name) -> WCS:
             raise InputError(f"{path}[{name}]: invalid WCS: {e}") from None
     if not w.has_celestial or w.naxis != 2:
         raise InputError(f"{path}[{name}]: no celestial WCS in the header")
+    _check_linear_part(w, f"{path}[{name}]", hdul[hdu].header)
     ny, nx = hdul[hdu].shape
     w.pixel_shape = (nx, ny)
     return w
+
+
+def _header_matrix(header, kind: str) -> np.ndarray | None:
+    """CDi_j (missing: 0) or PCi_j (missing: identity) as written in the header, if any is."""
+    keys = [[f"{kind}{i}_{j}" for j in (1, 2)] for i in (1, 2)]
+    if not any(k in header for row in keys for k in row):
+        return None
+    default = (lambda i, j: 0.0) if kind == "CD" else (lambda i, j: float(i == j))
+    try:
+        return np.array([[float(header.get(keys[i][j], default(i, j))) for j in range(2)] for i in range(2)])
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_linear_part(w: WCS, where: str, header=None) -> None:
+    """A WCS whose pixel→sky matrix cannot be inverted maps the image to a point or a line.
+
+    The header is looked at too: wcslib quietly turns an all-zero CD matrix
+    into the unit matrix (one degree per pixel).
+    """
+    for kind in ("CD", "PC"):
+        m = _header_matrix(header, kind) if header is not None else None
+        if m is not None and (not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) <= 1e-12 * max(
+                float(np.max(np.abs(m))), 1e-300) ** 2):
+            raise InputError(f"{where}: invalid WCS: the {kind} matrix is singular (determinant 0), "
+                             "the image has no proper sky position")
+    try:
+        m = np.asarray(w.pixel_scale_matrix, float)
+        crval = np.asarray(w.wcs.crval, float)
+    except Exception as e:  # astropy refuses some matrices outright
+        raise InputError(f"{where}: invalid WCS: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                         ) from None
+    if not np.all(np.isfinite(m)) or not np.all(np.isfinite(crval)):
+        raise InputError(f"{where}: invalid WCS: CD/PC, CDELT or CRVAL not finite")
+    det = float(np.linalg.det(m))
+    scale = float(np.max(np.abs(m)))
+    if scale == 0.0 or abs(det) <= 1e-12 * scale * scale:
+        raise InputError(f"{where}: invalid WCS: the CD (or PC×CDELT) matrix is singular "
+                         "(determinant 0), the image has no proper sky position")
 
 
 def read_fits_exposure(path: Path, group_id: str | None = None) -> Exposure:
@@ -306,6 +381,7 @@ def load_visit(specs: list[str], params) -> Visit:
 
     items = expand_inputs(specs)
     exposures = [read_exposure(it) for it in items]
+    _distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
     if len(kinds) > 1:
         raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images; align them separately")
@@ -315,6 +391,35 @@ def load_visit(specs: list[str], params) -> Visit:
     if params.exclusions:
         _attach_exclusions(exposures, params.exclusions)
     return Visit(exposures, source=" ".join(map(str, specs)))
+
+
+def _distinct_default_groups(items: list[InputItem], exposures: list[Exposure]) -> None:
+    """a/x_flt.fits and b/x_flt.fits: each its own default group id (``a/x``, ``b/x``).
+
+    The default group id is the root; two files of one root from different
+    folders are different exposures and must not share a correction.  Group
+    ids given by an ASN are kept as they are.
+    """
+    # only the root-named default: readers may group on purpose (JWST: detectors of one exposure)
+    defaulted = [i for i, it in enumerate(items)
+                 if it.group_id is None and exposures[i].group_id == exposures[i].root]
+    count: dict[str, int] = {}
+    for i in defaulted:
+        count[exposures[i].group_id] = count.get(exposures[i].group_id, 0) + 1
+    used = {e.group_id for e in exposures}
+    for i in defaulted:
+        e = exposures[i]
+        if count[e.group_id] < 2:
+            continue
+        parts = Path(os.path.abspath(e.path)).parent.parts
+        for depth in range(1, len(parts) + 1):
+            gid = "/".join(parts[-depth:] + (e.root,)).lstrip("/")
+            if gid not in used:
+                break
+        else:
+            gid = f"{e.root}#{i + 1}"
+        used.add(gid)
+        e.group_id = gid
 
 
 def _attach_exclusions(exposures: list[Exposure], path) -> None:

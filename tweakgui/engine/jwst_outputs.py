@@ -304,7 +304,11 @@ def apply_wcs_main(argv=None) -> int:
     Returns 0 on success and 2 (one line on stderr, nothing written) when an
     input is bad.
     """
-    parser = argparse.ArgumentParser(
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line on exit 2, not argparse's usage block
+            raise InputError(f"apply-wcs: {message}")
+
+    parser = _Parser(
         prog="tweakgui apply-wcs",
         description="Apply saved <root>_tweakreg.asdf WCS files to JWST images.")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="JWST image files or wildcards")

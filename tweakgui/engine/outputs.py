@@ -68,7 +68,22 @@ def open_fits(path: str | Path) -> fits.HDUList:
 def write_hdulist(hdul: fits.HDUList, path: str | Path) -> Path:
     """Write ``hdul`` to ``path`` atomically (temp file in the same directory, rename)."""
     checksum = any("CHECKSUM" in h.header for h in hdul)
-    with atomic_path(path) as tmp:
+    shapes = [h.shape if h.is_image else None for h in hdul]
+
+    def verify(tmp: Path) -> None:
+        # read back before it may replace anything: every HDU there, at its full size
+        size = tmp.stat().st_size
+        try:
+            with fits.open(tmp, memmap=False, lazy_load_hdus=False) as back:
+                got = [h.shape if h.is_image else None for h in back]
+                compressed = tmp.name.lower().endswith((".gz", ".bz2", ".xz", ".zip"))
+                ok = got == shapes and (compressed or size % 2880 == 0)
+        except Exception as exc:
+            raise OutputError(f"{path}: the new file reads back wrong ({exc}); nothing replaced") from None
+        if not ok:
+            raise OutputError(f"{path}: the new file reads back incomplete; nothing replaced")
+
+    with atomic_path(path, verify=verify) as tmp:
         hdul.writeto(tmp, overwrite=True, output_verify="silentfix+ignore", checksum=checksum)
     return Path(path)
 

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from .interrupts import deferred
 from .model import Cancelled, Exposure, InputError
 
 __all__ = ["default_jobs", "detect_exposure", "run_detection", "warm_up", "DetectTask"]
@@ -145,6 +146,10 @@ def _die_with_parent(parent: int) -> None:
     """
     import sys
 
+    from .interrupts import worker_setup
+
+    # Ctrl-C reaches the whole process group: the run, not each worker, handles it
+    worker_setup()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -221,7 +226,10 @@ def _run_pool(tasks, params, workers, progress, cancel, done_before, total):
             # then has little to throw away and memory stays bounded
             while nxt < len(tasks) and len(pending) < workers + 1:
                 exp, chips = tasks[nxt]
-                pending[pool.submit(detect_exposure, exp, chips, params)] = nxt
+                # the first submit forks the workers: a signal half-way would leave
+                # one the pool does not know, waiting for work forever
+                with deferred():
+                    pending[pool.submit(detect_exposure, exp, chips, params)] = nxt
                 nxt += 1
             finished, _ = wait(list(pending), timeout=_POLL, return_when=FIRST_COMPLETED)
             _check(cancel)
@@ -258,7 +266,10 @@ def _shutdown(pool: ProcessPoolExecutor, pending: dict, graceful: bool) -> None:
             p.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
-        p.join(timeout=2.0)
+        p.join(timeout=1.0)
+        if p.is_alive():  # stuck in C code ignoring SIGTERM
+            p.kill()
+            p.join(timeout=1.0)
     log.info("detection stopped: %d workers terminated in %.2f s", len(procs), time.perf_counter() - t0)
 
 

@@ -69,6 +69,8 @@ def load_refcat(visit: Visit, params) -> Table | None:
             ref = gaia.maybe_propagate_local(path, ref, visit)
         except (ImportError, AttributeError):
             pass
+    ref = catalogs.drop_far_sources(ref, visit)
+    ref = catalogs.to_visit_frame(ref, visit)
     if len(ref) < params.abs_minobj:
         raise InputError(
             f"abs_refcat: {name}: {len(ref)} sources, fewer than abs_minobj={params.abs_minobj}"

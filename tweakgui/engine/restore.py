@@ -48,6 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ORIGINAL_NAME = "ORIGINAL"
+# comment of an archived WCSNAME that the archived WCS did not have
+NAME_GIVEN = "name given by tweakgui; the WCS had none"
 LETTERS = string.ascii_uppercase
 
 _SCALAR = (
@@ -98,8 +100,13 @@ def wcs_keys_in_use(header: fits.Header) -> set[str]:
 
 def _same_wcs(header: fits.Header, key: str) -> bool:
     a = {b: v for b, v, _ in wcs_cards(header, "")}
-    b = {b: v for b, v, _ in wcs_cards(header, key)}
+    b = {b: v for b, v, _ in _as_archived(wcs_cards(header, key))}
     return a == b
+
+
+def _as_archived(cards):
+    """The cards of an archived WCS as they were: without a WCSNAME tweakgui had to give it."""
+    return [(b, v, c) for b, v, c in cards if not (b == "WCSNAME" and c == NAME_GIVEN)]
 
 
 def science_hdus(hdul: fits.HDUList) -> list[int]:
@@ -138,7 +145,8 @@ def archive_primary_wcs(hdul: fits.HDUList, hdus: list[int], name: str = "") -> 
         cards = wcs_cards(h, "")
         wname = str(h.get("WCSNAME", "")).strip() or name or ORIGINAL_NAME
         if "WCSNAME" not in h:
-            cards.insert(0, ("WCSNAME", wname, "Coordinate system title"))
+            # an alternate WCS needs a name to be listed; restore drops it again
+            cards.insert(0, ("WCSNAME", wname, NAME_GIVEN))
         for base, value, comment in cards:
             value = wname if base == "WCSNAME" else value
             h.append((f"{base}{key}", value, comment), end=True)
@@ -276,7 +284,7 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
         key = key.strip().upper()
         if key not in available:
             raise InputError(f"{path}: no archived WCS with key {key!r} (archived: {listing})")
-        target = [wcs_cards(hdul[i].header, key) for i in hdus]
+        target = [_as_archived(wcs_cards(hdul[i].header, key)) for i in hdus]
         saved = archive_current_wcs(hdul, hdus)
         for i, cards in zip(hdus, target):
             replace_primary_wcs(hdul[i].header, cards)
@@ -382,8 +390,9 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
     Returns
     -------
     int
-        0 when every image was restored, 2 when nothing could start (bad
-        file, key or option), 1 when writing some image failed.
+        0 when every image was restored, 2 when nothing was changed (bad
+        file, key or option, or a write that failed: the images are
+        replaced together or not at all).
     """
     out = stream or sys.stdout
     err = stream or sys.stderr
@@ -417,13 +426,18 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
             return 2
     if args.list:
         return 0
-    status = 0
-    for p in args.images:
-        try:
-            k = restore(p, key=key)
-        except InputError as exc:
-            print(f"tweakgui: error: {exc}", file=err)
-            status = 1
-            continue
+    from tweakgui.engine.atomic import transaction
+
+    done = []
+    try:
+        # all images or none: a failure on the last leaves the first ones as they were
+        with transaction():
+            for p in args.images:
+                done.append((p, restore(p, key=key)))
+    except InputError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"tweakgui: error: {msg}; no image was changed", file=err)
+        return 2
+    for p, k in done:
         print(f"{p}: restored WCS {k}", file=out)
-    return status
+    return 0

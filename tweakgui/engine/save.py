@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .model import STATUS_FAILED, InputError, VisitResult
 
-__all__ = ["save_visit_outputs", "ALL_KINDS", "default_report_path"]
+__all__ = ["save_visit_outputs", "ALL_KINDS", "default_report_path", "planned_outputs", "check_output_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -19,70 +20,51 @@ def default_report_path(output_dir) -> Path:
 
 
 def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: bool = False,
-                       selected: set | None = None, kinds=ALL_KINDS, report_path=None) -> list[Path]:
-    """Write the chosen kinds of output for the aligned images.
+                       selected: set | None = None, kinds=ALL_KINDS, report_path=None,
+                       cancel=None) -> list[Path]:
+    """Write the chosen kinds of output for the aligned images, all or nothing.
 
     Only images whose status is not FAILED are written (the report lists every
-    image).  ``selected`` restricts the images by file name.  Returns the paths
-    written, in order.
+    image).  ``selected`` restricts the images by file name.  Every file is
+    first written and verified beside its target; only when all are ready are
+    they swapped in (:func:`~tweakgui.engine.atomic.transaction`).  An error,
+    or ``cancel`` (a ``threading.Event``) set, before that point leaves every
+    target, inputs included with ``in_place``, byte-identical.  Returns the
+    paths written, in order.
     """
-    from .atomic import check_writable_dir
+    from .atomic import check_writable_dir, transaction
 
-    output_dir = check_writable_dir(output_dir, create=True)
     chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
-    before = _existing(output_dir, report_path)
+    # the command line checked this before the run; other callers (the GUI) get it here
+    check_output_paths(
+        planned_outputs([r.exposure for r in chosen if r.status != STATUS_FAILED], output_dir, params,
+                        in_place=in_place, report_path=report_path, kinds=kinds),
+        _inputs_of(result, params))
+    existed = Path(output_dir).is_dir()
+    output_dir = check_writable_dir(output_dir, create=True)
     written: list[Path] = []
+    state = [(r, r.output, list(r.extra_outputs)) for r in chosen]
+    saved_report = result.report_path
     try:
-        _write_all(result, chosen, output_dir, params, in_place, set(kinds), report_path, written)
-    except Exception as exc:
-        removed = _remove_new(output_dir, report_path, before, chosen, written)
-        if removed and isinstance(exc, InputError):
+        with transaction(cancel):
+            _write_all(result, chosen, output_dir, params, in_place, set(kinds), report_path, written)
+    except BaseException as exc:
+        # nothing was swapped in: the result names no file of this attempt
+        for r, output, extra in state:
+            r.output, r.extra_outputs = output, extra
+        result.report_path = saved_report
+        if not existed:  # created for this attempt: not left behind empty
+            try:
+                output_dir.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, InputError):
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise type(exc)(f"{msg}; the {removed} new file(s) this run had written were removed") from exc
+            raise type(exc)(f"{msg}; no file was written or changed") from exc
         raise
     for p in written:
         log.info("wrote %s", p)
     return written
-
-
-def _existing(output_dir: Path, report_path) -> set[Path]:
-    out = {p.resolve() for p in output_dir.iterdir() if p.is_file()}
-    if report_path and Path(report_path).is_file():
-        out.add(Path(report_path).resolve())
-    return out
-
-
-def _remove_new(output_dir: Path, report_path, before: set[Path], chosen, written) -> int:
-    """Remove the files of this run that did not exist before it (a failed save leaves no partial set).
-
-    Files the run replaced (an older output, an input with ``in_place``) are
-    complete new versions and stay.  Besides the paths already returned by the
-    writers, files named like this run's outputs (``<root>_*``, ``tweakreg_*``)
-    that appeared in ``output_dir`` are removed: a writer of several files may
-    fail after its first.
-    """
-    roots = tuple(f"{r.exposure.root}_" for r in chosen) + ("tweakreg_",)
-    candidates = set(Path(p).resolve() for p in written)
-    candidates |= {p.resolve() for p in output_dir.iterdir()
-                   if p.is_file() and p.name.startswith(roots)}
-    if report_path:
-        candidates.add(Path(report_path).resolve())
-    # never an input, whatever happened (with in_place the inputs are outputs)
-    inputs = {Path(r.exposure.path).resolve() for r in chosen}
-    n = 0
-    for p in candidates:
-        if p in before or p in inputs or not p.is_file():
-            continue
-        try:
-            p.unlink()
-            n += 1
-        except OSError:
-            log.warning("could not remove %s after a failed save", p)
-    for r in chosen:
-        if r.output is not None and Path(r.output).resolve() not in before and not Path(r.output).exists():
-            r.output = None
-        r.extra_outputs = [p for p in r.extra_outputs if Path(p).exists()]
-    return n
 
 
 def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path, written):
@@ -156,3 +138,127 @@ def _fmt(fmt: str) -> str:
 def _ext(fmt: str) -> str:
     fmt = (fmt or "ecsv").split(".")[-1]
     return {"fits": "fits", "votable": "xml", "csv": "csv"}.get(fmt, "ecsv")
+
+
+# ------------------------------------------------------------------ paths, checked before a run
+
+
+def planned_outputs(exposures, output_dir, params, in_place: bool = False, report_path=None,
+                    kinds=ALL_KINDS) -> list[tuple[Path, str, object]]:
+    """Every file a run would write: ``(path, what, exposure or None)``.
+
+    Mirrors :func:`_write_all` (images or, with ``in_place``, the inputs
+    themselves; headerlets; JWST WCS files; catalogs; shiftfile and its WCS
+    file; the absolute reference catalog; the report).
+    """
+    from .headerlet import headerlet_path
+    from .outputs import _EXT, output_path
+
+    out = Path(output_dir)
+    kinds = set(kinds)
+    plan: list[tuple[Path, str, object]] = []
+    fmt = (params.catalog_format or "ecsv").lower()
+    short = fmt.split(".")[-1]
+    ext = _EXT.get(short, "txt" if fmt.startswith("ascii") else short)
+    for e in exposures:
+        jwst = e.kind == "jwst"
+        if "images" in kinds:
+            if in_place:
+                plan.append((Path(e.path), "the input updated in place", e))
+            else:
+                plan.append((output_path(e, out), "output image", e))
+        if "wcs" in kinds and jwst:
+            plan.append((out / f"{e.root}_tweakreg.asdf", "WCS file", e))
+        if "headerlets" in kinds and not jwst:
+            plan.append((headerlet_path(e, out), "headerlet", e))
+        if "catalogs" in kinds and params.save_catalogs:
+            root = output_path(e, out).name.removesuffix("_tweakreg.fits")
+            for chip in e.chips:
+                from .outputs import chip_extver
+
+                tag = "" if len(e.chips) == 1 else f"_sci{chip_extver(chip)}"
+                plan.append((out / f"{root}{tag}_cat.{ext}", "source catalog", e))
+    if "shiftfile" in kinds and any(e.kind == "fits" for e in exposures):
+        plan.append((out / "tweakreg_shifts.txt", "shiftfile", None))
+        plan.append((out / "tweakreg_shifts_wcs.fits", "shiftfile's WCS file", None))
+    if params.save_abs_catalog and (params.abs_refcat or "").strip():
+        plan.append((out / f"tweakreg_abs_refcat.{_ext(params.catalog_format)}", "absolute reference catalog",
+                     None))
+    if "report" in kinds:
+        plan.append((Path(report_path) if report_path else default_report_path(out), "report", None))
+    return plan
+
+
+def _inputs_of(result: VisitResult, params) -> list[tuple[Path, str]]:
+    files = []
+    for r in result.images:
+        files.append((Path(r.exposure.path), "input"))
+        for c in r.exposure.chips:
+            if c.catalog_path is not None:
+                files.append((Path(c.catalog_path), "custom catalog"))
+    for name, what in ((params.abs_refcat, "reference catalog"), (params.catfile, "catfile"),
+                       (params.exclusions, "exclusions file")):
+        if name and Path(str(name)).is_file():
+            files.append((Path(str(name)), what))
+    return files
+
+
+def _identity(path: Path):
+    """(resolved path, (st_dev, st_ino) or None): a file is the same via a symlink or a hard link."""
+    p = Path(path)
+    try:
+        resolved = p.resolve()
+    except (OSError, RuntimeError):
+        resolved = Path(os.path.abspath(p))
+    try:
+        st = os.stat(p)
+        ino = (st.st_dev, st.st_ino)
+    except OSError:
+        ino = None
+    return resolved, ino
+
+
+def _same(a, b) -> bool:
+    return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
+
+
+def check_output_paths(planned, inputs) -> None:
+    """Refuse a run whose outputs would overwrite an input or each other.
+
+    Parameters
+    ----------
+    planned : list of (path, what, exposure or None)
+        From :func:`planned_outputs`, plus the log file if any.
+    inputs : list of (path, what)
+        Every file the run reads: images, catalogs, reference catalog,
+        parameter files, lists.
+
+    Raises
+    ------
+    InputError
+        One line naming both paths.
+    """
+    ins = [(Path(p), what, _identity(p)) for p, what in inputs]
+    seen: dict = {}
+    for path, what, exp in planned:
+        ident = _identity(path)
+        for ip, iwhat, iident in ins:
+            if not _same(ident, iident):
+                continue
+            if exp is not None and what == "the input updated in place" and Path(exp.path) == ip:
+                continue
+            if ident[0] == iident[0] and os.path.abspath(path) == os.path.abspath(ip):
+                raise InputError(f"{path}: the {what} would overwrite this {iwhat}; "
+                                 "choose another --output_dir or name")
+            how = "is the same file as" if ident[0] != iident[0] else "would overwrite"
+            raise InputError(f"{path}: the {what} {how} the {iwhat} {ip}; "
+                             "choose another --output_dir or name")
+        key = ident[0]
+        prev = seen.get(key) or next((v for v in seen.values() if _same(ident, v[2])), None)
+        if prev is not None:
+            ppath, pwhat, pident, pexp = prev
+            if exp is not None and pexp is not None and exp is not pexp:
+                raise InputError(f"{pexp.path} and {exp.path} would both write {path}; "
+                                 "rename one or align them separately")
+            raise InputError(f"{path}: written twice by this run (as {pwhat} and as {what})")
+        seen[key] = (path, what, ident, exp)
