@@ -185,7 +185,11 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
         plan.append((out / f"tweakreg_abs_refcat.{_ext(params.catalog_format)}", "absolute reference catalog",
                      None))
     if "report" in kinds:
-        plan.append((Path(report_path) if report_path else default_report_path(out), "report", None))
+        from .qa_table import QA_TABLE_NAME
+
+        report = Path(report_path) if report_path else default_report_path(out)
+        plan.append((report, "report", None))
+        plan.append((report.with_name(QA_TABLE_NAME), "QA table", None))
     return plan
 
 
