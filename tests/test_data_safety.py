@@ -640,3 +640,16 @@ def test_apply_wcs_in_place_is_all_or_nothing(capsys, shared_data, tmp_path, mon
     assert len(saved) == 2
     assert _hashes(tmp_path) == before
     _no_tmp(tmp_path)
+
+
+def test_reference_catalog_named_like_the_qa_table(capsys, visit):
+    """The QA table (tweakreg_fits.ecsv, beside the report) would overwrite an input catalog."""
+    cat = visit.out / "tweakreg_fits.ecsv"
+    visit.out.mkdir()
+    shutil.copy(visit.refcat, cat)
+    before = _hashes(visit.root)
+    rc, so, err = _run(capsys, ["align", visit.a, visit.b, "--abs_refcat", cat, "--output_dir", visit.out])
+    assert rc == 2 and len(_lines(err)) == 1 and "Traceback" not in err, err
+    assert "tweakreg_fits.ecsv" in err
+    assert _hashes(visit.root) == before
+    _no_tmp(visit.root)
