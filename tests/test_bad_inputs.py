@@ -448,16 +448,19 @@ def test_images_off_the_reference_catalog(capsys, visit):
     report = json.loads((visit.out / "tweakreg_report.json").read_text())
     assert [r["status"] for r in report["images"]] == ["FAILED", "FAILED"]
     assert _hashes(visit.dir) == before
-    assert sorted(p.name for p in visit.out.iterdir()) == ["tweakreg_report.json"]
+    assert sorted(p.name for p in visit.out.iterdir()) == ["tweakreg_fits.ecsv", "tweakreg_report.json"]
 
 
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
 def test_offset_beyond_searchrad(capsys, visit, absolute):
     with fits.open(visit.b, mode="update") as h:
-        h["SCI"].header["CRVAL2"] += 4.0 / 3600  # 4" > searchrad = 2"
+        # 8" > searchrad = 2" and abs_searchrad = 6" (the absolute stage takes an image the
+        # relative stage missed on its own, so it must be out of its reach too)
+        h["SCI"].header["CRVAL2"] += 8.0 / 3600
     extra = ["--abs_refcat", visit.refcat] if absolute else []
     reason = expect_failed(capsys, visit, [visit.a, visit.b, *extra], visit.b, "searchrad")
-    assert "raise it or set x/yoffset" in reason
+    # x/yoffset exist for the relative stage only (TweakRegStep's parameters)
+    assert ("raise abs_searchrad" if absolute else "raise searchrad or set x/yoffset") in reason
 
 
 # ----------------------------------------------------------------- disk full

@@ -242,6 +242,11 @@ def fits_by(fits, gid) -> FitResult:
     return next(f for f in fits if f.group_id == gid)
 
 
+# moves above this (arcsec) are refitted from the corrected GWCS: the error of one linear step
+# grows as the move squared (19 mas at 20", measured on CEERS; 0.05 mas at 1")
+POLISH_ABOVE_ARCSEC = 1.0
+
+
 class _StageRun:
     """The groups of one stage, fitted one after the other in one tangent plane."""
 
@@ -346,7 +351,7 @@ class _StageRun:
         if gf.status != "SUCCESS":
             self._fill(result, gf, members, rows, index)
             result.reason = gf.reason
-            log.warning("%s %s fit: FAILED: %s", gid, st.kind, gf.reason)
+            log.info("%s %s fit: FAILED: %s", gid, st.kind, gf.reason)  # the image's line says it
             return result
         for i in idx:  # every chip of the group, with or without sources
             self.chips[i].corrector.set_correction(gf.matrix, gf.shift, ref_tpwcs=self.ref_tpwcs)
@@ -360,7 +365,7 @@ class _StageRun:
             result.reason = (f"correction of {moved:.3g}\" exceeds the plausible limit of {limit:.3g}\" "
                              f"(reject_large_corrections, or 2×({st.prefix}searchrad+{st.prefix}tolerance)); "
                              f"check {st.prefix}searchrad or x/yoffset")
-            log.warning("%s: %s", gid, result.reason)
+            log.info("%s: %s", gid, result.reason)
             return result
         result.status = STATUS_SUCCESS
         log.info("%s %s fit: %s", gid, st.kind, result.summary())
@@ -374,8 +379,11 @@ class _StageRun:
         the second step saw them, or the first fit alone when the move was
         small against the matching radius.
         """
-        moved = np.hypot(*gf.shift) + np.abs(gf.matrix - np.identity(2)).max() * 1e3
-        if moved <= 10 * gf.radius:
+        if isinstance(self.chips[members[0]].corrector, FITSWCSCorrector):
+            return gf, None  # a FITS WCS takes a linear correction exactly
+        xy0 = np.concatenate([self.chips[i].xy for i in members])
+        moved = float(np.hypot(*(xy0 @ gf.matrix.T + gf.shift - xy0).T).max()) * self.scale
+        if moved <= POLISH_ABOVE_ARCSEC:
             return gf, None
         xy = {}
         for i in members:
@@ -411,14 +419,15 @@ class _StageRun:
         result.significance = gf.significance
         result.checks = gf.checks
         if gf.offsets is not None:
-            result.offsets = gf.offsets * scale
-            if gf.histogram is not None and gf.histogram.peak is not None:
-                result.hist_peak_arcsec = (gf.histogram.peak[0] * scale, gf.histogram.peak[1] * scale)
+            # the user's sense (tweakwcs', x/yoffset's): input − reference, in arcsec
+            result.offsets = -gf.offsets * scale
             h = gf.histogram
-            if h is not None:  # in arcsec, as every number of a FitResult
+            if h is not None:
+                peak = None if h.peak is None else (-h.peak[0] * scale, -h.peak[1] * scale)
+                result.hist_peak_arcsec = peak
                 result.histogram = dataclasses.replace(
-                    h, xedges=h.xedges * scale, yedges=h.yedges * scale, binsize=h.binsize * scale,
-                    peak=None if h.peak is None else (h.peak[0] * scale, h.peak[1] * scale))
+                    h, counts=h.counts[::-1, ::-1], xedges=-h.xedges[::-1] * scale, yedges=-h.yedges[::-1] * scale,
+                    binsize=h.binsize * scale, peak=peak)
         if not gf.pairs:
             return
         result.nmatch = gf.nmatch

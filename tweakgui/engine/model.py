@@ -164,7 +164,8 @@ class FitResult:
     significance: float = float("nan")
     # each check of the verdict: {"name": (value, limit, passed)}
     checks: dict = field(default_factory=dict)
-    # the engine's 2D histogram of offsets (tweakgui.engine.fit.match.Histogram, in arcsec)
+    # the engine's 2D histogram of ``offsets`` (tweakgui.engine.fit.match.Histogram, arcsec,
+    # input − reference like ``offsets``; counts[i, j] for x bin i and y bin j)
     histogram: Any = None
 
     def image_numbers(self, image: str) -> dict:

@@ -138,7 +138,8 @@ def _coarse(chips, ref_xy, stage: Stage, scale, pix_tp, ref_bright=None):
     """(offset, initial radius, histogram, offsets, matcher, trials area) of the coarse match."""
     tol = stage.tolerance / scale
     if not stage.use2dhist:
-        off = (stage.xoffset / scale, stage.yoffset / scale) if stage.kind == "relative" else (0.0, 0.0)
+        # x/yoffset are input − reference (tweakwcs' and TweakRegStep's sense); the shift is its opposite
+        off = (-stage.xoffset / scale, -stage.yoffset / scale) if stage.kind == "relative" else (0.0, 0.0)
         return off, tol, None, None, "offset", np.pi * tol ** 2
     rad = stage.searchrad / scale
     # the brightest sources first (``brightest``); every source when they show no peak
@@ -162,7 +163,13 @@ def _pattern(chips, ref_xy, ref_key, stage: Stage, scale, pix_tp):
     in_xy = np.concatenate([c.xy for c in chips])
     keys = [c.key for c in chips]
     in_key = np.concatenate(keys) if all(k is not None for k in keys) else None
-    return pattern_match(in_xy, in_key, ref_xy, ref_key, stage.searchrad / scale, pix_tp)
+    return pattern_match(in_xy, in_key, ref_xy, ref_key, stage.searchrad / scale, pix_tp, scale)
+
+
+def _raise(stage: Stage) -> str:
+    """What a user can do about an offset beyond the search (x/yoffset exist for the relative stage)."""
+    what = f"raise {stage.prefix}searchrad"
+    return what + " or set x/yoffset" if stage.kind == "relative" else what
 
 
 @dataclass
@@ -211,7 +218,7 @@ def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage,
                       f"{stage.searchrad:g}\" (peak of {hist.peak_count:.0f} pairs where chance gives "
                       f"{hist.chance_count:.1f}; false-alarm probability {hist.false_alarm:.2g})"
                       + (f"; {why}" if why else "")
-                      + f"; if the pointing is farther off, raise {stage.prefix}searchrad")
+                      + f"; if the pointing is farther off, {_raise(stage)}")
         out.checks = {"peak": {"value": hist.false_alarm, "limit": match.PEAK_FALSE_ALARM, "passed": False}}
         out.significance = 0.0
         return out
@@ -247,7 +254,7 @@ def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out:
         n = sum(len(p[0]) for p in new_pairs)
         if n < max(stage.minobj, 1):
             if fit is None:
-                hint = (f"if the offset exceeds {stage.prefix}searchrad={stage.searchrad:g}\", raise it"
+                hint = (f"if the offset exceeds {stage.prefix}searchrad={stage.searchrad:g}\", {_raise(stage)}"
                         if stage.use2dhist else
                         f"if the offset exceeds {stage.prefix}tolerance={stage.tolerance:g}\", turn on "
                         f"{stage.prefix}use2dhist or set x/yoffset")

@@ -28,12 +28,12 @@ def _brightest(xy, key, n):
     return xy[np.argsort(-key, kind="stable")[:n]]
 
 
-def pattern_match(in_xy, in_key, ref_xy, ref_key, searchrad, pix):
+def pattern_match(in_xy, in_key, ref_xy, ref_key, searchrad, pix, scale=1.0):
     """``(matrix, shift)`` mapping input to reference (plane units), or None with the reason logged.
 
     ``*_key``: brightness (larger is brighter) or None for the given order;
     ``pix``: one detector pixel in plane units (astroalign's tolerances are
-    in pixels).
+    in pixels); ``scale``: arcsec per plane unit (for the messages).
     """
     import astroalign
 
@@ -55,5 +55,5 @@ def pattern_match(in_xy, in_key, ref_xy, ref_key, searchrad, pix):
     shift = np.asarray(t.params[:2, 2], float) * pix + centre - m @ centre
     moved = centre @ m.T + shift - centre
     if np.hypot(*moved) > searchrad:
-        return None, (f"pattern match offset of {np.hypot(*moved):.4g} plane units exceeds searchrad")
+        return None, f"the pattern match's offset of {np.hypot(*moved) * scale:.3g}\" lies beyond searchrad"
     return (m, shift), ""
