@@ -22,6 +22,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from tweakgui.engine import model
+from tweakgui.engine.exclusion_keys import (ExcludedRun, SourceExclusion, make_exclusion, result_catalogs,
+                                            rows_for, run_with_exclusions, tolerance_pix)
 from tweakgui.engine.params import ParameterError, TweakRegParams
 from tweakgui.gui import gcguard
 from tweakgui.gui.jobs import JobRunner
@@ -85,7 +87,14 @@ class SessionController(QObject):
         self.group_overrides: dict[str, str] = {}
         self.catalog_overrides: dict[str, str] = {}
         self.regions: dict[tuple[str, str], list[Shape]] = {}
-        self.excluded: set[MatchKey] = set()
+        # the user's exclusions, tied to the source's sky position; their rows in the
+        # shown result and those no longer found after re-detection
+        self.exclusions: list[SourceExclusion] = []
+        self.exclusion_rows: dict[SourceExclusion, int] = {}
+        self.dropped: list[SourceExclusion] = []
+        # what the last finished job did, kept for the status bar
+        self.outcome = ""
+        self._selected_source: SourceExclusion | None = None
         self.accepted: dict[str, bool] = {}
         self.rejected: set[str] = set()  # images the user rejected
         self.selected: str | None = None
@@ -250,7 +259,9 @@ class SessionController(QObject):
         self.removed.add(name)
         self.order = [x.name for x in self.visit.exposures]
         self.regions = {k: v for k, v in self.regions.items() if k[0] != name}
-        self.excluded = {k for k in self.excluded if k[0] != name}
+        self.exclusions = [x for x in self.exclusions if x.image != name]
+        self.exclusion_rows = {x: r for x, r in self.exclusion_rows.items() if x.image != name}
+        self.dropped = [x for x in self.dropped if x.image != name]
         if self.selected == name:
             self.selected = None
         self.view.show_visit(self.visit)
@@ -354,21 +365,59 @@ class SessionController(QObject):
         except OSError as exc:
             self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return
-        self._start("run", self.engine.run, snapshot_visit(self.visit), self.params,
-                    excluded=set(self.excluded) or None)
+        known = result_catalogs(self.result) if self.result is not None else None
+        self._remember_selected_source()
+        self._start("run", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+                    self.params, list(self.exclusions), known=known)
 
     def refit(self) -> None:
         """Fit again with the catalogs of the last run (no detection)."""
         if self.result is None:
             self.run()
             return
-        catalogs = {(r.exposure.name, c.name): cat for r in self.result.images
-                    for c, cat in zip(r.exposure.chips, r.catalogs)}
-        self._start("refit", self.engine.run, snapshot_visit(self.visit), self.params,
-                    catalogs=catalogs or None, excluded=set(self.excluded))
+        self._remember_selected_source()
+        self._start("refit", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+                    self.params, list(self.exclusions),
+                    catalogs=result_catalogs(self.result) or None)
 
-    def _ran(self, result: model.VisitResult) -> None:
+    @property
+    def excluded(self) -> set[MatchKey]:
+        """The user's exclusions as rows of the shown result's catalogs."""
+        return {(x.image, x.chip, r) for x, r in self.exclusion_rows.items()}
+
+    def _source_at(self, key: MatchKey, stage: str = "") -> SourceExclusion | None:
+        """The sky position of catalog row ``key`` of the shown result."""
+        r = self.image_result(key[0])
+        e = self.exposure(key[0])
+        if r is None or e is None:
+            return None
+        for ci, c in enumerate(e.chips):
+            if c.name == key[1] and ci < len(r.catalogs) and 0 <= key[2] < len(r.catalogs[ci]):
+                row = r.catalogs[ci][key[2]]
+                return make_exclusion(e, c, float(row["x"]), float(row["y"]), stage)
+        return None
+
+    def _remember_selected_source(self) -> None:
+        # a rerun may renumber the catalogs: the selected match is followed by position
+        key = self.selected_match
+        self._selected_source = (self._source_at(key) if key is not None and len(key) == 3
+                                 and self.result is not None else None)
+
+    def _ran(self, result) -> None:
+        if isinstance(result, ExcludedRun):
+            self.exclusion_rows, self.dropped = dict(result.rows), list(result.dropped)
+            result = result.result
+        else:
+            self.exclusion_rows, self.dropped = {}, list(self.exclusions)
         self.result = result
+        src = getattr(self, "_selected_source", None)
+        if src is not None and self.visit is not None:
+            found = rows_for([src], self.visit, result_catalogs(result), tolerance_pix(self.params))[0]
+            self.selected_match = (src.image, src.chip, found[src]) if src in found else None
+        self._selected_source = None
+        for x in self.dropped:
+            log.warning("exclusion of %s [%s] at x=%.1f y=%.1f dropped: no source there after "
+                        "detecting again", x.image, x.chip, x.x, x.y)
         self.session_summary = None
         for r in result.images:
             name = r.exposure.name
@@ -380,8 +429,12 @@ class SessionController(QObject):
         self.view.show_visit(self.visit)
         self.view.show_result(result)
         failed = result.n_failed
-        self.view.show_status(f"Aligned {nok}/{len(result.images)} images"
-                              + (f", {failed} failed" if failed else ""))
+        self.outcome = (f"Aligned {nok}/{len(result.images)} images"
+                        + (f", {failed} failed" if failed else "")
+                        + (f"; {len(self.dropped)} exclusion{'s' if len(self.dropped) != 1 else ''}"
+                           " dropped (source not found again)" if self.dropped else ""))
+        self.view.show_status(self.outcome)
+        self.view.show_outcome(self.outcome)
 
     def _show_selected(self, _arg=None) -> None:
         if self.selected is not None:
@@ -389,15 +442,34 @@ class SessionController(QObject):
         if self.selected_match is not None:
             self.view.show_match(self.selected_match)
 
-    def toggle_exclude(self, key: MatchKey, refit: bool = True) -> None:
-        """Exclude a match from the fit, or restore it, and fit again at once."""
-        key = (str(key[0]), str(key[1]), int(key[2]))
-        if key in self.excluded:
-            self.excluded.discard(key)
-            log.info("restored match %s %s #%d", *key)
+    def toggle_exclude(self, key, refit: bool = True) -> None:
+        """Exclude a match from the fit, or restore it, and fit again at once.
+
+        ``key`` is a row ``(image, chip, input_idx)`` of the shown result or a
+        :class:`SourceExclusion` (restore it, e.g. one dropped after re-detection).
+        """
+        if isinstance(key, SourceExclusion):
+            ex = key if key in self.exclusions else None
         else:
-            self.excluded.add(key)
-            log.info("excluded match %s %s #%d", *key)
+            key = (str(key[0]), str(key[1]), int(key[2]))
+            ex = next((x for x, r in self.exclusion_rows.items() if (x.image, x.chip, r) == key), None)
+        if ex is not None:
+            self.exclusions.remove(ex)
+            self.exclusion_rows.pop(ex, None)
+            if ex in self.dropped:
+                self.dropped.remove(ex)
+            log.info("restored source %s [%s] at x=%.1f y=%.1f", ex.image, ex.chip, ex.x, ex.y)
+        elif isinstance(key, SourceExclusion):
+            return
+        else:
+            fit = self.shown_fit(key[0])
+            ex = self._source_at(key, fit.kind if fit is not None else "")
+            if ex is None:
+                log.warning("cannot exclude %s [%s] #%d: no such source", *key)
+                return
+            self.exclusions.append(ex)
+            self.exclusion_rows[ex] = key[2]
+            log.info("excluded source %s [%s] #%d at x=%.1f y=%.1f", *key, ex.x, ex.y)
         self.stateChanged.emit()
         if refit:
             self.refit()

@@ -116,6 +116,10 @@ class MainWindow(QMainWindow, SessionView):
         self.cancel_button.clicked.connect(self.ctl.cancel)
         self.cancel_button.hide()
         self.status_counts = QLabel("")
+        # the last run's outcome stays in view while other messages come and go
+        self.status_outcome = QLabel("")
+        self.status_outcome.setObjectName("status_outcome")
+        sb.addPermanentWidget(self.status_outcome)
         sb.addPermanentWidget(self.status_counts)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
@@ -142,7 +146,7 @@ class MainWindow(QMainWindow, SessionView):
         self.visit_view.imageClicked.connect(c.select_image)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.scopeChanged.connect(self._scope_changed)
-        self.matches.matchSelected.connect(c.select_match)
+        self.matches.matchSelected.connect(self._table_selected)
         self.matches.excludeRequested.connect(c.toggle_exclude)
         self.params_panel.loadRequested.connect(self.load_params)
         self.params_panel.saveRequested.connect(self.save_params)
@@ -274,6 +278,30 @@ class MainWindow(QMainWindow, SessionView):
         self.remember_dir(path)
         self.show_status(f"Parameters saved to {Path(path).name}")
 
+    def _table_selected(self, key) -> None:
+        if isinstance(key, tuple):
+            self.ctl.select_match(key)
+        else:  # an exclusion not in this fit's matches: show where it is
+            self.image_view.show_highlight((key.x, key.y))
+
+    def _exclusion_rows(self, name: str) -> list[tuple]:
+        """Rows for the table: the user's exclusions of the image(s) shown that the fit's
+        matches do not list (excluded in another stage, or dropped after re-detection)."""
+        shown = set(self.residuals.keys)
+        whole = self.residuals.whole_group.isChecked()
+        fit = self.ctl.shown_fit(name)
+        images = set(fit.images) if whole and fit is not None and fit.images else {name}
+        out = []
+        for x in self.ctl.exclusions:
+            if x.image not in images:
+                continue
+            row = self.ctl.exclusion_rows.get(x)
+            if row is not None and (x.image, x.chip, row) in shown:
+                continue
+            state = ("dropped" if row is None else "excluded by you") + (f" ({x.stage})" if x.stage else "")
+            out.append((x, x.image, x.chip, -1 if row is None else int(row), x.x, x.y, state))
+        return out
+
     def _scope_changed(self) -> None:
         self.ctl.fit_choice = self.residuals.fit_choice.currentText()
         self.show_selection(self.ctl.selected, self.ctl.selected_chip)
@@ -348,7 +376,7 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.set_fit(fit, name, searchrad)
         if fit is None and r is not None:
             self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
-        self.matches.set_matches(self.residuals.matches)
+        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
         self.show_match(self.ctl.selected_match)
 
     def _refcat_pixels(self, r, chip_index, chip):
@@ -394,6 +422,10 @@ class MainWindow(QMainWindow, SessionView):
 
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
+
+    def show_outcome(self, message: str) -> None:
+        self.status_outcome.setText(message)
+        self.status_outcome.setToolTip(f"Last run: {message}")
 
     # ------------------------------------------------------------ misc
     def grab_to(self, path: str | Path) -> bool:

@@ -205,9 +205,15 @@ class ResidualPanel(QWidget):
 
     def _draw_residuals(self) -> None:
         m = self.matches
+        self.rms_mas = {}
         if m is None or not len(m):
+            # an empty plot says nothing: no stale "RMS … (N=…)" of the previous image
             for sc in self.res_scatter.values():
                 sc.clear()
+            for t in self.res_text.values():
+                t.setText("")
+            for hl in self.res_highlight.values():
+                hl.clear()
             return
         roles = _roles(m)
         brushes = [ROLE_BRUSH[r] for r in roles]

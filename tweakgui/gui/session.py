@@ -9,12 +9,16 @@ restores the rest; running again reproduces the results.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 from tweakgui import __version__
+from tweakgui.engine.exclusion_keys import SourceExclusion
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui.region_shapes import Shape
+
+log = logging.getLogger(__name__)
 
 __all__ = ["session_to_dict", "write_session", "read_session", "results_summary"]
 
@@ -60,6 +64,9 @@ def session_to_dict(ctl) -> dict:
         "catalogs": dict(ctl.catalog_overrides),
         "regions": [{"image": k[0], "chip": k[1], "shapes": [s.to_dict() for s in v]}
                     for k, v in sorted(ctl.regions.items())],
+        # exclusions are kept by the source's sky position (rows change on re-detection);
+        # "excluded" holds their rows in the saved results, for reading only
+        "exclusions": [x.to_dict() for x in ctl.exclusions],
         "excluded": [list(k) for k in sorted(ctl.excluded)],
         "accepted": dict(ctl.accepted),
         "results": results_summary(ctl.result) if ctl.result is not None
@@ -89,6 +96,7 @@ def read_session(path: str | Path) -> dict:
         d["params"] = TweakRegParams(**d.get("params", {}))
         d["regions"] = {(r["image"], r["chip"]): [Shape.from_dict(s) for s in r["shapes"]]
                         for r in d.get("regions", [])}
+        d["exclusions"] = [SourceExclusion.from_dict(x) for x in d.get("exclusions", [])]
         d["excluded"] = {(str(a), str(b), int(c)) for a, b, c in d.get("excluded", [])}
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: bad session content ({exc})") from None
@@ -111,7 +119,11 @@ def apply_session(ctl, d: dict) -> None:
     ctl.group_overrides = dict(d.get("group_ids", {}))
     ctl.catalog_overrides = dict(d.get("catalogs", {}))
     ctl.regions = dict(d["regions"])
-    ctl.excluded = set(d["excluded"])
+    ctl.exclusions = list(d["exclusions"])
+    ctl.exclusion_rows, ctl.dropped = {}, []
+    if d["excluded"] and not d["exclusions"]:
+        log.warning("%d exclusions of an older session are kept by catalog row only: "
+                    "exclude those sources again", len(d["excluded"]))
     ctl.accepted = {k: bool(v) for k, v in d.get("accepted", {}).items()}
     ctl.rejected = {k for k, v in ctl.accepted.items() if not v}
     ctl.selected = None
