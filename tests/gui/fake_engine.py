@@ -109,13 +109,15 @@ class FakeEngine:
             dx = rng.normal(0, 0.01, N_SRC)
             dy = rng.normal(0, 0.01, N_SRC)
             ra, dec = c.wcs.all_pix2world(cat["x"], cat["y"], 0)
+            # the tangent plane of this fake is east/north: the reference lies dx, dy away
+            ref_ra, ref_dec = ra - dx / 3600 / np.cos(np.deg2rad(dec)), dec - dy / 3600
             exc = np.array([(e.name, c.name, i) in excluded for i in range(N_SRC)])
             used = ~exc
             used[int(np.argmax(cat["flux"]))] = False  # one clipped source, the same star every run
             m = Table({"group_id": [e.group_id] * N_SRC, "image": [e.name] * N_SRC,
                        "chip": [c.name] * N_SRC, "input_idx": np.arange(N_SRC),
                        "ref_idx": np.arange(N_SRC), "x": cat["x"], "y": cat["y"],
-                       "ra": ra, "dec": dec, "ref_ra": ra, "ref_dec": dec, "dx": dx, "dy": dy,
+                       "ra": ra, "dec": dec, "ref_ra": ref_ra, "ref_dec": ref_dec, "dx": dx, "dy": dy,
                        "used": used, "excluded": exc})
             f = model.FitResult(e.group_id, "relative", model.STATUS_SUCCESS, fitgeom="rshift",
                                 nmatch=int(N_SRC - exc.sum()), shift_arcsec=(0.05 * k, -0.02),
@@ -145,8 +147,11 @@ class FakeEngine:
                 dx = 3.0 if out else rng.normal(0, 0.002 * (k + 1))
                 dy = -2.5 if out else rng.normal(0, 0.002 * (k + 1))
                 exc = (e.name, c.name, i) in excluded
+                wcs = r.new_wcs[0] if r.new_wcs else c.wcs
+                ra, dec = (float(v) for v in wcs.all_pix2world(cat["x"][i], cat["y"][i], 0))
                 rows.append((e.group_id, e.name, c.name, i, i, float(cat["x"][i]), float(cat["y"][i]),
-                             150.0, 2.0, 150.0, 2.0, dx, dy, not out and not exc, exc))
+                             ra, dec, ra - dx / 3600 / np.cos(np.deg2rad(dec)), dec - dy / 3600,
+                             dx, dy, not out and not exc, exc))
         names = ("group_id", "image", "chip", "input_idx", "ref_idx", "x", "y", "ra", "dec", "ref_ra",
                  "ref_dec", "dx", "dy", "used", "excluded")
         m = Table(rows=rows, names=names)

@@ -336,8 +336,11 @@ class SessionController(QObject):
         self.params = self.params.replace(xoffset=round(float(dx), 4), yoffset=round(float(dy), 4),
                                           use2dhist=False)
         self.view.show_params(self.params)
-        self.view.show_status(f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" "
-                              "(use2dhist off)")
+        # said, not silent: the histogram search would otherwise pick its own peak again
+        msg = (f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" (relative stage); "
+               "use2dhist turned off so that this offset is used")
+        log.info("%s", msg)
+        self.view.show_status(msg)
 
     # --------------------------------------------------------------- regions
     def set_regions(self, name: str, chip: str, shapes: list[Shape]) -> None:

@@ -8,14 +8,18 @@ json) or by dropping them on the panel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
                                QMenu, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from tweakgui.engine import model
+from tweakgui.engine.residual_frames import image_numbers
 from tweakgui.gui.icons import icon
+from tweakgui.gui.residuals import correction_text, verdict_text
 
 __all__ = ["FilesPanel", "COLUMNS"]
 
@@ -25,12 +29,26 @@ STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "statu
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
 
 
-def _short_summary(fit) -> str:
+def _plain(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _short_summary(fit, r=None) -> str:
+    """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
     if fit.status != model.STATUS_SUCCESS:
         return fit.summary()
-    sx, sy = fit.shift_arcsec
-    return (f"{fit.fitgeom} n={fit.nmatch} shift=({sx:+.3f}\", {sy:+.3f}\") "
-            f"rot={fit.rotation_deg:+.4f}° rmse={fit.rmse_arcsec * 1000:.2f} mas")
+    name = r.exposure.name if r is not None else None
+    n = image_numbers(fit.matches, name) if fit.matches is not None else None
+    corr = getattr(r, "correction", None)
+    text = f"{fit.kind[:3]} {fit.fitgeom}"
+    if n is not None and n.nmatch:
+        text += f" n={n.nused}/{n.nmatch} rms={np.hypot(n.rms_dx_mas, n.rms_dy_mas):.2f} mas"
+    else:
+        text += f" group n={fit.nmatch} rmse={fit.rmse_arcsec * 1000:.2f} mas"
+    if corr is not None:
+        sx, sy = corr.shift_arcsec
+        text += f" total shift=({sx:+.3f}\", {sy:+.3f}\") rot={corr.rotation_deg:+.4f}°"
+    return text
 
 
 class FilesPanel(QWidget):
@@ -65,7 +83,9 @@ class FilesPanel(QWidget):
         tips = ("Input file; its icon shows the fit status", "Group: images of a group get one "
                 "correction (double-click to edit)", "Custom source catalog (empty: detect)",
                 "Sources detected or read", "Save this image's outputs (accept the fit)",
-                "Fit summary: geometry, matches, shift, rotation, scale, rmse")
+                "This image's own numbers in its last fit: used/matched sources, RMS of its residuals "
+                "(reference tangent plane), and its total correction of all stages (shift ΔRA·cosδ, ΔDec "
+                "in arcsec, rotation)")
         for c, t in enumerate(tips):
             self.tree.headerItem().setToolTip(c, t)
         self.tree.itemChanged.connect(self._item_changed)
@@ -132,12 +152,16 @@ class FilesPanel(QWidget):
                 item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
                 if r is not None:
                     fit = r.fit
-                    text = (_short_summary(fit) if fit is not None
+                    text = (_short_summary(fit, r) if fit is not None
                             else f"{r.status}: {r.reason}" if r.reason else r.status)
                     if r.status == model.STATUS_REFERENCE and fit is None:
                         text = "reference"
                     item.setText(C_FIT, text)
-                    item.setToolTip(C_FIT, "\n".join(f"{f.kind}: {f.summary()}" for f in r.fits) or text)
+                    # every stage's verdict (the group's fit), then the image's own total correction
+                    tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]
+                    if r.status != model.STATUS_REFERENCE:
+                        tip.append(_plain(correction_text(r.correction)))
+                    item.setToolTip(C_FIT, "\n".join(tip) or text)
                 for ci, c in enumerate(e.chips):
                     child = QTreeWidgetItem(item)
                     child.setData(C_NAME, Qt.UserRole, (e.name, ci))

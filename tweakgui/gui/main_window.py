@@ -145,6 +145,8 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.excludeRequested.connect(c.toggle_exclude)
         self.visit_view.imageClicked.connect(c.select_image)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
+        self.residuals.offsetRefused.connect(self.show_status)
+        self.residuals.wcs_of = self._fitted_wcs
         self.residuals.scopeChanged.connect(self._scope_changed)
         self.matches.matchSelected.connect(self._table_selected)
         self.matches.excludeRequested.connect(c.toggle_exclude)
@@ -278,6 +280,17 @@ class MainWindow(QMainWindow, SessionView):
         self.remember_dir(path)
         self.show_status(f"Parameters saved to {Path(path).name}")
 
+    def _fitted_wcs(self, image: str, chip: str):
+        """The chip's WCS after the fits (its input WCS where not aligned)."""
+        e = self.ctl.exposure(image)
+        if e is None:
+            return None
+        r = self.ctl.image_result(image)
+        for ci, c in enumerate(e.chips):
+            if c.name == chip:
+                return r.new_wcs[ci] if r is not None and r.new_wcs and r.new_wcs[ci] is not None else c.wcs
+        return None
+
     def _table_selected(self, key) -> None:
         if isinstance(key, tuple):
             self.ctl.select_match(key)
@@ -373,7 +386,11 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.set_sources(detected, matches, ref_xy)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
-        self.residuals.set_fit(fit, name, searchrad)
+        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
+        self.residuals.set_fit(fit, name, searchrad, r)
+        p = self.ctl.params
+        picked = fit is not None and fit.kind == "relative" and not p.use2dhist
+        self.residuals.mark_pick(p.xoffset if picked else None, p.yoffset)
         if fit is None and r is not None:
             self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
         self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))

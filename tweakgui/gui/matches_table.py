@@ -13,7 +13,13 @@ from tweakgui.gui.icons import icon
 __all__ = ["MatchesPanel", "MatchesModel"]
 
 COLUMNS = [("image", "image"), ("chip", "chip"), ("input_idx", "#"), ("ref_idx", "ref #"),
-           ("x", "x"), ("y", "y"), ("dx", "dx (mas)"), ("dy", "dy (mas)"), ("state", "state")]
+           ("x", "x (px)"), ("y", "y (px)"), ("dx", "dx tan. (mas)"), ("dy", "dy tan. (mas)"), ("state", "state")]
+HEADER_TIPS = {"input_idx": "row of the source in its chip's catalog",
+               "ref_idx": "row of the matched source in the reference catalog",
+               "x": "source position on its chip, 0-based detector pixels",
+               "y": "source position on its chip, 0-based detector pixels",
+               "dx": "residual after the fit, input − reference, in the reference tangent plane (mas)",
+               "dy": "residual after the fit, input − reference, in the reference tangent plane (mas)"}
 STATE_COLOR = {"used": None, "clipped": QColor(245, 150, 0, 60), "excluded": QColor(230, 40, 40, 60),
                "excluded by you": QColor(230, 40, 40, 60), "dropped": QColor(150, 150, 150, 60)}
 
@@ -74,6 +80,8 @@ class MatchesModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if role == Qt.DisplayRole and orientation == Qt.Horizontal:
             return COLUMNS[section][1]
+        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+            return HEADER_TIPS.get(COLUMNS[section][0])
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -120,7 +128,7 @@ class MatchesPanel(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(20)
         # sizing columns to contents reads every row on each reset: size them once
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-        for col, width in enumerate((130, 60, 50, 55, 70, 70, 70, 70, 70)):
+        for col, width in enumerate((130, 60, 50, 55, 70, 70, 95, 95, 120)):
             self.view.setColumnWidth(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.view.doubleClicked.connect(lambda _i: self.toggle_current())
