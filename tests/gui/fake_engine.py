@@ -46,6 +46,7 @@ class FakeEngine:
         # add an absolute fit of the whole visit (group "visit") after the relative fits
         self.absolute = False
         self.n_detect = 0
+        self.corrections = {}  # image name -> model.Correction to report
 
     def load_visit(self, specs, params):
         self.calls.append(("load_visit", list(specs)))
@@ -121,11 +122,16 @@ class FakeEngine:
                        "used": used, "excluded": exc})
             f = model.FitResult(e.group_id, "relative", model.STATUS_SUCCESS, fitgeom="rshift",
                                 nmatch=int(N_SRC - exc.sum()), shift_arcsec=(0.05 * k, -0.02),
-                                rmse_arcsec=0.012, matches=m, hist_peak_arcsec=(0.05 * k, -0.02))
+                                rmse_arcsec=0.012, matches=m, hist_peak_arcsec=(0.05 * k, -0.02),
+                                offsets=np.vstack([rng.uniform(-1.5, 1.5, (200, 2)),
+                                                   rng.normal((0.05 * k, -0.02), 0.01, (30, 2))]),
+                                images=[e.name])
             fits.append(f)
             images.append(model.ImageResult(e, model.STATUS_SUCCESS, fits=[f],
                                             new_wcs=[make_wcs(shift_pix=(k * 0.5 + 0.5, 0))],
                                             catalogs=[cat]))
+        for r in images:
+            r.correction = self.corrections.get(r.exposure.name)
         if self.absolute:
             fits.append(self._absolute(visit, images, excluded))
             for r in images:

@@ -163,3 +163,191 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
         qtbot.mouseClick(win.matches.button, Qt.LeftButton)
     assert win.ctl.exclusions == [] and win.ctl.excluded == set()
     assert "excluded by you (relative)" not in [r[-1] for r in win.matches.model.rows]
+
+
+def test_visit_fit_shows_each_image_its_own_numbers(qtbot, win, eng):
+    from tweakgui.engine import model
+
+    eng.absolute = True
+    eng.corrections["c_flt.fits"] = model.Correction((99.5, 99.5), 150.0, 2.0, (0.1234, -0.0456),
+                                                     (-1.234, -0.456), 0.0012, 1.000002)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    click_image(qtbot, win, "c_flt.fits")
+    m = win.residuals.matches
+    # the visit's fit holds 45 matches of three images; this image has its own 20
+    assert win.ctl.shown_fit().nmatch == 45 and len(m) == 20
+    assert set(np.asarray(m["image"]).astype(str)) == {"c_flt.fits"}
+    text = win.residuals.summary.text()
+    assert "absolute fit of group visit</b> (3 images)" in text
+    assert "significance 25.0σ" in text and "0.4 chance matches within 0.100″" in text
+    assert "nmatch 45, used 42" in text
+    assert "<b>c_flt.fits</b> in this fit: 20 matches, 19 used, 1 clipped, 0 excluded" in text
+    assert "(reference tangent plane)" in text
+    assert "at pixel (99.5, 99.5): shift ΔRA·cosδ +0.1234″, ΔDec -0.0456″ on the sky" in text
+    assert "(-1.23, -0.46) detector px" in text and "rotation +0.00120°" in text
+    assert int(win.residuals.res_text["dx_x"].toPlainText().split("N=")[1].rstrip(")")) == 19
+    # the files list gives each image its own counts, not the visit's
+    tree = win.files.tree
+    fit_text = {tree.topLevelItem(i).text(0): tree.topLevelItem(i).text(5) for i in range(3)}
+    assert fit_text["c_flt.fits"].startswith("abs rscale n=19/20")
+    assert fit_text["b_flt.fits"].startswith("abs rscale n=14/15")
+    assert "total shift=(+0.123\", -0.046\")" in fit_text["c_flt.fits"]
+    tip = tree.topLevelItem(2).toolTip(5)
+    assert "relative fit of group g2: SUCCESS" in tip and "absolute fit of group visit: SUCCESS" in tip
+    # the relative fit of the same image: its own stage, verdict fields the engine left empty
+    win.residuals.fit_choice.setCurrentText("relative")
+    text = win.residuals.summary.text()
+    assert "relative fit of group g2</b>: <b>SUCCESS</b>" in text and "significance" not in text
+    assert "rmse 12.00 mas" in text and len(win.residuals.matches) == 30
+
+
+def test_fit_selector_drops_fits_that_no_longer_exist(qtbot, win, eng):
+    eng.absolute = True
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    click_image(qtbot, win, "b_flt.fits")
+    combo = win.residuals.fit_choice
+    assert [combo.itemText(i) for i in range(combo.count())] == ["last", "relative", "absolute"]
+    combo.setCurrentText("absolute")
+    eng.absolute = False
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    assert [combo.itemText(i) for i in range(combo.count())] == ["last", "relative"]
+    assert combo.currentText() == "last" and win.ctl.fit_choice == "last"
+    assert win.residuals.fit.kind == "relative"
+
+
+def test_residuals_along_detector_axes_with_robust_ranges(qtbot):
+    """A chip rotated 50° and mirrored against the sky: a residual due east is drawn along
+    the detector axes as the WCS says; a far outlier sets no range and sits at the edge."""
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    from tweakgui.engine import model
+    from tweakgui.gui.residuals import ResidualPanel
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [500.0, 500.0]
+    a = np.deg2rad(50)
+    s = 0.03 / 3600
+    # mirrored (det > 0 in RA/Dec: east along +x turned by 50°)
+    w.wcs.cd = s * np.array([[np.cos(a), -np.sin(a)], [-np.sin(a), -np.cos(a)]])
+    n = 40
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
+    ra, dec = w.pixel_to_world_values(x, y)
+    de = np.full(n, 0.001)  # 1 mas east
+    dn = np.zeros(n)
+    de[0], dn[0] = 0.5, -0.3  # a clipped outlier, 500 mas
+    used = np.ones(n, bool)
+    used[0] = False
+    m = Table({"group_id": ["g"] * n, "image": ["a.fits"] * n, "chip": ["SCI,1"] * n,
+               "input_idx": np.arange(n), "ref_idx": np.arange(n), "x": x, "y": y, "ra": ra, "dec": dec,
+               "ref_ra": ra - de / 3600 / np.cos(np.deg2rad(dec)), "ref_dec": dec - dn / 3600,
+               "dx": de, "dy": dn, "used": used, "excluded": np.zeros(n, bool)})
+    fit = model.FitResult("g", "relative", model.STATUS_SUCCESS, nmatch=n, matches=m,
+                          rmse_arcsec=float("nan"), significance=float("nan"), n_chance=None)
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.wcs_of = lambda im, ch: w
+    panel.set_fit(fit, "a.fits")
+    assert panel.frame == "detector"
+    # the truth: where the east-shifted position falls on the detector, in pixels × pixel scale
+    px, py = w.world_to_pixel_values(ra[1:] + de[1:] / 3600 / np.cos(np.deg2rad(dec[1:])), dec[1:])
+    want_x = (px - x[1:]) * 30.0  # mas (0.03″ pixels)
+    want_y = (py - y[1:]) * 30.0
+    assert abs(want_x).max() > 0.5 and abs(want_y).max() > 0.5  # both axes: rotated, not sky-aligned
+    _xs, ys = panel.res_scatter["dx_x"].getData()
+    assert ys[1:] == pytest.approx(want_x, abs=2e-3)
+    _xs, ys = panel.res_scatter["dy_y"].getData()
+    assert ys[1:] == pytest.approx(want_y, abs=2e-3)
+    assert panel.res_plots["dx_x"].getAxis("left").labelText == "Δ along detector x (mas)"
+    assert panel.res_plots["dx_x"].getAxis("bottom").labelText == "x (detector pixels)"
+    # range from the used points (|Δ| ≤ 1 mas) with a margin, not from the 500 mas outlier
+    lo, hi = panel.res_plots["dx_x"].viewRange()[1]
+    assert hi == pytest.approx(max(abs(want_x)) * 1.15, rel=0.02) and lo == pytest.approx(-hi)
+    # the outlier is drawn at the edge with an arrow-like symbol
+    _xs, ys = panel.res_scatter["dx_x"].getData()
+    assert abs(ys[0]) <= hi and panel.res_scatter["dx_x"].data["symbol"][0] in ("t", "t1")
+    # vector plot: the outlier's vector is cut, the view spans the sources
+    panel.resize(700, 700)
+    panel.show()
+    panel.tabs.setCurrentWidget(panel.vec_widget)
+    qtbot.wait(20)
+    (vx0, vx1), (vy0, vy1) = panel.vec_plot.viewRange()
+    field = max(np.ptp(x), np.ptp(y))
+    assert vx1 - vx0 < 1.5 * field and vy1 - vy0 < 1.5 * field
+    assert vx0 < x.min() and vx1 > x.max() and vy0 < y.min() and vy1 > y.max()
+    xs, _ys = panel.vec_lines["clipped"].getData()
+    assert abs(xs[1] - xs[0]) <= 3 * panel.vector_scale * float(panel.vec_key_text.toPlainText().split()[0]) + 1e-6
+    # legend
+    labels = [lab.text for _s, lab in panel.res_legend.items]
+    assert labels[:3] == ["used", "clipped", "excluded by you"]
+    # empty verdict fields do not break the summary
+    assert "rmse — mas" in panel.summary.text()
+
+
+def test_histogram_click_sets_the_relative_offsets(qtbot, win, eng):
+    from PySide6.QtCore import QPointF
+
+    eng.absolute = True
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    click_image(qtbot, win, "b_flt.fits")
+    res = win.residuals
+    res.tabs.setCurrentWidget(res.hist_widget)
+    res.fit_choice.setCurrentText("relative")
+    qtbot.wait(20)
+
+    def click_at(x, y):
+        scene = res.hist_plot.vb.mapViewToScene(QPointF(x, y))
+        pos = res.hist_widget.mapFromScene(scene)
+        qtbot.mouseClick(res.hist_widget.viewport(), Qt.LeftButton, pos=pos)
+
+    click_at(0.42, -0.31)
+    p = win.ctl.params
+    assert p.xoffset == pytest.approx(0.42, abs=0.01) and p.yoffset == pytest.approx(-0.31, abs=0.01)
+    assert p.use2dhist is False
+    assert "use2dhist turned off" in win.statusBar().currentMessage()
+    px, py = res.hist_pick.getData()
+    assert (px[0], py[0]) == pytest.approx((p.xoffset, p.yoffset), abs=1e-3)
+    assert win.params_panel.fields["xoffset"].text() == f"{p.xoffset:g}"
+    # the next run uses it, and the mark stays
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    used = eng.calls[-1][1]["params"]
+    assert (used.xoffset, used.yoffset, used.use2dhist) == (p.xoffset, p.yoffset, False)
+    assert res.hist_pick.getData()[0][0] == pytest.approx(p.xoffset)
+    # an absolute fit has no such parameter: the click changes nothing and says why
+    res.fit_choice.setCurrentText("absolute")
+    qtbot.wait(20)
+    assert "no offset parameter" in res.hist_note.toPlainText()
+    click_at(-0.8, 0.9)
+    assert (win.ctl.params.xoffset, win.ctl.params.yoffset) == (p.xoffset, p.yoffset)
+    assert "absolute stage has no initial-offset" in win.statusBar().currentMessage()
+    assert len(res.hist_pick.getData()[0]) == 0
+
+
+def test_overlay_layers_toggle_from_menu_and_legend(qtbot, win):
+    click_image(qtbot, win, "b_flt.fits")
+    iv = win.image_view
+    act = win.actions["layer_detected"]
+    assert iv.scatter["detected"].isVisible() and act.isChecked()
+    qtbot.keyClick(win, Qt.Key_1, Qt.AltModifier)
+    assert not iv.scatter["detected"].isVisible() and not act.isChecked()
+    act.trigger()
+    assert iv.scatter["detected"].isVisible()
+    # a click on the legend's sample of the matched layer hides it, and the menu follows
+    sample = next(s for s, lab in iv.legend.items if lab.text == "matched (used)")
+    scene = sample.mapToScene(sample.boundingRect().center())
+    qtbot.mouseClick(iv.plot_widget.viewport(), Qt.LeftButton, pos=iv.plot_widget.mapFromScene(scene))
+    assert not iv.scatter["matched"].isVisible() and not win.actions["layer_matched"].isChecked()
+
+
+def test_wcs_files_offered_for_jwst_only(qtbot, win):
+    a = win.actions["save_wcs"]
+    assert not a.isEnabled() and "JWST inputs only" in a.text()
+    assert "for FITS inputs save updated images or headerlets" in a.toolTip()

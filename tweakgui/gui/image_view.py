@@ -73,6 +73,7 @@ class ImageView(QWidget):
     hint = Signal(str)  # what to do next, for the status bar
     imageShown = Signal(object)  # key of the chip whose pixels are on display
     loadFailed = Signal(str)
+    layerToggled = Signal(str, bool)  # overlay name, visible
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -97,6 +98,9 @@ class ImageView(QWidget):
             item.setZValue(10 if name != "detected" else 5)
             self.plot.addItem(item)
             self.scatter[name] = item
+        for name, item in self.scatter.items():
+            # a click on the legend toggles the layer; the View menu follows
+            item.visibleChanged.connect(lambda n=name: self.layerToggled.emit(n, self.scatter[n].isVisible()))
         self.scatter["matched"].sigClicked.connect(self._scatter_clicked)
         self.scatter["clipped"].sigClicked.connect(self._scatter_clicked)
         self.scatter["excluded"].sigClicked.connect(self._scatter_clicked)
@@ -249,6 +253,14 @@ class ImageView(QWidget):
                                            data=keys)
         if ref_xy is not None and len(ref_xy[0]):
             self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+
+    @staticmethod
+    def layer_labels() -> dict:
+        return dict(LABELS)
+
+    def set_layer_visible(self, name: str, on: bool) -> None:
+        if self.scatter[name].isVisible() != bool(on):
+            self.scatter[name].setVisible(bool(on))
 
     def count(self, name: str) -> int:
         """Number of points drawn for one overlay (tests, status)."""

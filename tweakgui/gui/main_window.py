@@ -324,6 +324,7 @@ class MainWindow(QMainWindow, SessionView):
         sel = (self.ctl.selected, self.ctl.selected_chip) if self.ctl.selected else None
         self.files.set_visit(visit, self.ctl.result, self.ctl.accepted, sel)
         self.visit_view.set_visit(visit, self.ctl.result)
+        menus.update_save_actions(self, visit)
         n = len(visit.exposures) if visit else 0
         self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
         if visit is None:
@@ -372,6 +373,9 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.show_chip((str(e.path), chip.name), f"{name} [{chip.name}]  group {e.group_id}",
                                   lambda e=e, chip=chip: read(e, chip))
         r = self.ctl.image_result(name)
+        # a fit that no longer exists (e.g. no absolute stage since) is not offered any more
+        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
+        self.ctl.fit_choice = self.residuals.fit_choice.currentText()
         fit = self.ctl.shown_fit(name)
         detected = matches = ref_xy = None
         if r is not None and chip_index < len(r.catalogs):
@@ -386,7 +390,6 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.set_sources(detected, matches, ref_xy)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
-        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
         self.residuals.set_fit(fit, name, searchrad, r)
         p = self.ctl.params
         picked = fit is not None and fit.kind == "relative" and not p.use2dhist

@@ -282,8 +282,6 @@ class ResidualPanel(QWidget):
         self.fit_choice.addItems(want)
         self.fit_choice.setCurrentText(current if current in want else "last")
         self.fit_choice.blockSignals(False)
-        if current not in want:
-            self.scopeChanged.emit()
 
     def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None) -> None:
         """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked."""
