@@ -351,3 +351,106 @@ def test_wcs_files_offered_for_jwst_only(qtbot, win):
     a = win.actions["save_wcs"]
     assert not a.isEnabled() and "JWST inputs only" in a.text()
     assert "for FITS inputs save updated images or headerlets" in a.toolTip()
+
+
+def test_session_reopens_with_its_results_and_marks_them_stale(qtbot, make_window, eng, win, tmp_path):
+    from tweakgui.engine import model
+    from tweakgui.gui import menus
+
+    eng.absolute = True
+    eng.corrections["b_flt.fits"] = model.Correction((99.5, 99.5), 150.0, 2.0, (0.05, -0.02),
+                                                     (-0.5, -0.2), 0.0, 1.0)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    click_image(qtbot, win, "b_flt.fits")
+    key = ("b_flt.fits", "SCI,1", 3)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.toggle_exclude(key)
+    path = tmp_path / "v.tweakgui.json"
+    menus.save_session(win, str(path))
+    assert (tmp_path / "v.tweakgui.results.asdf").is_file()
+    want = {r.exposure.name: (r.status, [f.nmatch for f in r.fits]) for r in win.ctl.result.images}
+
+    runs = len([c for c in eng.calls if c[0] == "run"])
+    win2 = make_window(engine=eng.api())
+    with qtbot.waitSignal(win2.ctl.jobDone, timeout=5000):
+        menus.open_session(win2, str(path))
+    c2 = win2.ctl
+    assert len([c for c in eng.calls if c[0] == "run"]) == runs  # shown without running
+    assert {r.exposure.name: (r.status, [f.nmatch for f in r.fits]) for r in c2.result.images} == want
+    assert c2.excluded == {key} and c2.stale == ""
+    assert win2.status_outcome.text() == "Reopened: 3/3 images aligned (saved results)"
+    tree = win2.files.tree
+    assert tree.topLevelItem(1).text(5).startswith("abs rscale n=13/14")  # one excluded by the user
+    click_image(qtbot, win2, "b_flt.fits")
+    assert len(win2.residuals.matches) == 15 and "ΔRA·cosδ +0.0500″" in win2.residuals.summary.text()
+    assert win2.residuals.hist_image.image is not None  # the candidate offsets came back
+    # a parameter change marks the results stale, in the status bar
+    f = win2.params_panel.fields["searchrad"]
+    f.setText("3.5")
+    qtbot.keyClick(f, Qt.Key_Return)
+    assert c2.stale == "searchrad changed"
+    assert "stale: searchrad changed" in win2.status_outcome.text()
+    # reopened with other parameters: stale from the start, and says which
+    menus.save_session(win2, str(path))
+    win3 = make_window(engine=eng.api())
+    with qtbot.waitSignal(win3.ctl.jobDone, timeout=5000):
+        menus.open_session(win3, str(path))
+    assert "parameters changed since: searchrad" in win3.ctl.stale
+
+
+def test_adding_a_loaded_image_is_refused_and_keeps_results(qtbot, win, eng):
+    loads = len([c for c in eng.calls if c[0] == "load_visit"])
+    win.add_inputs(["b_flt.fits"])
+    assert len([c for c in eng.calls if c[0] == "load_visit"]) == loads
+    assert win.files.names() == ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
+    assert win.ctl.result is not None and win.statusBar().currentMessage() == "Already loaded: b_flt.fits"
+    # a new image keeps the others' results, marked stale
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.add_inputs(["d_flt.fits"])
+    assert win.files.names() == ["a_flt.fits", "b_flt.fits", "c_flt.fits", "d_flt.fits"]
+    assert win.ctl.image_result("b_flt.fits").status == "SUCCESS"
+    assert win.ctl.stale == "images were added"
+
+
+def test_defaults_keep_the_reference_catalog(qtbot, win, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    refcat = tmp_path / "ref.ecsv"
+    refcat.write_text("# %ECSV 1.0\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(refcat), ""))
+    panel = win.params_panel
+    qtbot.mouseClick(panel.browse["abs_refcat"], Qt.LeftButton)
+    assert win.ctl.params.abs_refcat == str(refcat)
+    assert panel.fields["abs_refcat"].text() == str(refcat)
+    win.ctl.update_param("snr_threshold", 7.0)
+    defaults = next(b for b in panel.findChildren(QPushButton) if b.text() == "Defaults")
+    qtbot.mouseClick(defaults, Qt.LeftButton)
+    assert win.ctl.params.snr_threshold == 10.0 and win.ctl.params.abs_refcat == str(refcat)
+    assert "kept abs_refcat=ref.ecsv" in win.statusBar().currentMessage()
+    assert win.ctl.stale == "parameters changed"
+
+
+def test_units_in_labels(qtbot, win):
+    from PySide6.QtWidgets import QLabel
+
+    texts = {lab.text() for lab in win.params_panel.findChildren(QLabel)}
+    for want in ("searchrad (arcsec)", "kernel_fwhm (px)", "minsep_fwhm (× kernel_fwhm)",
+                 "snr_threshold (σ)", "xoffset (arcsec)", "abs_tolerance (arcsec)"):
+        assert want in texts
+
+
+def test_empty_start_offers_the_ways_in(qtbot, make_window, monkeypatch, tmp_path):
+    win = make_window(engine=FakeEngine().api())
+    assert win.central.currentWidget() is win.start_page
+    calls = []
+    monkeypatch.setattr("tweakgui.gui.app.demo_inputs",
+                        lambda: ([str(tmp_path / "d1_flt.fits"), str(tmp_path / "d2_flt.fits")],
+                                 {"abs_refcat": str(tmp_path / "ref.ecsv")}))
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        qtbot.mouseClick(win.start_page.buttons["demo"], Qt.LeftButton)
+    assert win.files.names() == ["d1_flt.fits", "d2_flt.fits"]
+    assert win.ctl.params.abs_refcat.endswith("ref.ecsv")
+    assert win.central.currentWidget() is win.image_view
+    monkeypatch.setattr(win.files, "add_dialog", lambda: calls.append("files"))
+    assert calls == [] and set(win.start_page.buttons) == {"files", "asn", "session", "demo"}

@@ -55,6 +55,18 @@ class EngineApi:
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
 
 
+def load_with_results(load_visit: Callable, specs, params, path):
+    """Load the inputs, then bind the saved results of ``path`` to them (in the worker).
+    A results file that cannot be read is returned as its exception: the inputs still load."""
+    from tweakgui.engine.result_store import read_results
+
+    visit = load_visit(specs, params)
+    try:
+        return visit, read_results(path, visit, params)
+    except Exception as exc:  # noqa: BLE001 - reported, the session opens without results
+        return visit, ValueError(f"{path}: {describe_error(exc)}")
+
+
 def snapshot_visit(visit: model.Visit) -> model.Visit:
     """A copy of the visit's structure for a job: edits in the GUI during a run
     (order, groups, catalogs, regions) do not reach the worker's visit.  WCS
@@ -94,6 +106,9 @@ class SessionController(QObject):
         self.dropped: list[SourceExclusion] = []
         # what the last finished job did, kept for the status bar
         self.outcome = ""
+        self.saved_stale = ""  # a session saved with stale results says why
+        self.results_path: Path | None = None  # saved results to show once the inputs are loaded
+        self.stale = ""  # why the shown results no longer match inputs/parameters ("" if they do)
         self._selected_source: SourceExclusion | None = None
         self.accepted: dict[str, bool] = {}
         self.rejected: set[str] = set()  # images the user rejected
@@ -198,25 +213,49 @@ class SessionController(QObject):
         self._load()
 
     def add_inputs(self, specs: list[str]) -> None:
+        """Add inputs; an image already loaded is refused (named in the status bar) and
+        the results of the loaded images stay, marked stale when the visit changes."""
         specs = [str(s) for s in specs]
+        loaded = {e.name for e in self.visit.exposures} if self.visit is not None else set()
+        loaded_paths = {str(e.path.resolve()) for e in self.visit.exposures} if self.visit else set()
+        dup = [s for s in specs if not s.startswith("@") and not any(ch in s for ch in "*?,")
+               and (Path(s).name in loaded or str(Path(s).resolve()) in loaded_paths)]
+        if dup:
+            names = ", ".join(Path(s).name for s in dup)
+            log.warning("already loaded, not added again: %s", names)
+            self.view.show_status(f"Already loaded: {names}")
+        specs = [s for s in specs if s not in dup]
+        if not specs:
+            return
         self.removed -= {Path(s).name for s in specs}  # adding a removed file brings it back
         new = [s for s in specs if s not in self.inputs]
         if new:
             self.inputs += new
-        if new or specs:
-            self._load()
+        self._load(keep_result=True)
 
-    def _load(self) -> None:
-        self.result = None
-        self.view.show_result(None)
+    def _load(self, keep_result: bool = False) -> None:
+        if keep_result and self.result is not None:
+            self.mark_stale("images were added")
+        else:
+            self.result = None
+            self.stale = ""
+            self.view.show_result(None)
         if not self.inputs:
             self.visit = None
             self.view.show_visit(None)
             return
+        stored, self.results_path = self.results_path, None
+        if stored is not None:
+            self._start("load", load_with_results, self.engine.load_visit, list(self.inputs), self.params,
+                        stored, with_callbacks=False)
+            return
         self._start("load", self.engine.load_visit, list(self.inputs), self.params,
                     with_callbacks=False)
 
-    def _loaded(self, visit: model.Visit) -> None:
+    def _loaded(self, visit) -> None:
+        stored = None
+        if isinstance(visit, tuple):  # a session's inputs with its saved results
+            visit, stored = visit
         # the user's removals and order outlive reloads (inputs may be ASNs or wildcards)
         visit.exposures = [e for e in visit.exposures if e.name not in self.removed]
         spec_order = {Path(s).name: i for i, s in enumerate(self.inputs)}
@@ -230,12 +269,38 @@ class SessionController(QObject):
         log.info("loaded %d exposure%s, %d chip%s", n, "" if n == 1 else "s",
                  sum(len(e.chips) for e in visit.exposures),
                  "" if sum(len(e.chips) for e in visit.exposures) == 1 else "s")
+        if stored is not None:
+            self._restore(stored)
         self.view.show_visit(visit)
         if visit.exposures and (self.selected is None or self.exposure(self.selected) is None):
             self.select_image(visit.exposures[0].name)
         elif self.selected is not None:
             self.select_image(self.selected, self.selected_chip)
-        self.view.show_status(f"Loaded {n} exposures")
+        if stored is None:
+            self.view.show_status(f"Loaded {n} exposures")
+
+    def _restore(self, stored) -> None:
+        """Show a session's saved results as they were, without running."""
+        if isinstance(stored, Exception):
+            log.error("cannot read the saved results: %s", stored)
+            self.view.show_error("Cannot read the saved results", str(stored))
+            return
+        result = stored.result
+        rows, self.dropped = rows_for(self.exclusions, self.visit, result_catalogs(result),
+                                      tolerance_pix(self.params))
+        self.result, self.exclusion_rows = result, rows
+        self.session_summary = None
+        nok = sum(r.status != model.STATUS_FAILED for r in result.images)
+        self.outcome = f"Reopened: {nok}/{len(result.images)} images aligned (saved results)"
+        self.view.show_result(result)
+        self.stale = ""
+        self.view.show_status(self.outcome)
+        self.view.show_outcome(self.outcome)
+        why = "; ".join(w for w in (self.saved_stale, stored.stale) if w)
+        self.saved_stale = ""
+        if why:
+            self.mark_stale(why)
+        log.info("%s", self.outcome + (f"; stale: {stored.stale}" if stored.stale else ""))
 
     def _apply_overrides(self) -> None:
         for e in self.visit.exposures if self.visit else []:
@@ -267,6 +332,7 @@ class SessionController(QObject):
         self.view.show_visit(self.visit)
         if self.visit.exposures and self.selected is None:
             self.select_image(self.visit.exposures[0].name)
+        self.mark_stale(f"{name} removed")
         self.stateChanged.emit()
 
     def move_exposure(self, name: str, delta: int) -> None:
@@ -303,6 +369,7 @@ class SessionController(QObject):
         e.group_id = group_id
         self.group_overrides[name] = group_id
         self.view.show_visit(self.visit)
+        self.mark_stale(f"group of {name} changed")
         self.stateChanged.emit()
 
     def set_catalog(self, name: str, path: str | None) -> None:
@@ -316,6 +383,7 @@ class SessionController(QObject):
             self.catalog_overrides.pop(name, None)
         for c in e.chips:
             c.catalog_path = Path(path) if path else None
+        self.mark_stale(f"catalog of {name} changed")
         if path and not self.params.use_custom_catalogs:
             self.params = self.params.replace(use_custom_catalogs=True)
             self.view.show_params(self.params)
@@ -324,18 +392,43 @@ class SessionController(QObject):
 
     # ---------------------------------------------------------------- params
     def set_params(self, params: TweakRegParams) -> None:
+        changed = params != self.params
         self.params = params
         self.view.show_params(params)
+        if changed:
+            self.mark_stale("parameters changed")
+
+    def reset_params(self, keep=("catfile", "abs_refcat", "exclusions")) -> None:
+        """Defaults for every parameter but the files named (a reference catalog is data, not a
+        setting: resetting the finder must not drop it)."""
+        kept = {n: getattr(self.params, n) for n in keep if getattr(self.params, n)}
+        self.set_params(TweakRegParams(**kept))
+        if kept:
+            self.view.show_status("Parameters reset to their defaults; kept "
+                                  + ", ".join(f"{n}={Path(str(v)).name}" for n, v in kept.items()))
 
     def update_param(self, name: str, value: Any) -> None:
         """Change one parameter; raises ParameterError naming it when invalid."""
-        self.params = self.params.replace(**{name: value})
+        new = self.params.replace(**{name: value})
+        if new != self.params:
+            self.params = new
+            self.mark_stale(f"{name} changed")
+
+    def mark_stale(self, reason: str) -> None:
+        """The shown results no longer follow from the inputs and parameters."""
+        if self.result is None:
+            return
+        if not self.stale:
+            log.info("results are stale: %s", reason)
+        self.stale = reason
+        self.view.show_outcome(f"{self.outcome} — stale: {reason}; run again (F5)")
 
     def set_offset_from_histogram(self, dx: float, dy: float) -> None:
         """A click in the 2D histogram: the initial offset (arcsec) of the next run."""
         self.params = self.params.replace(xoffset=round(float(dx), 4), yoffset=round(float(dy), 4),
                                           use2dhist=False)
         self.view.show_params(self.params)
+        self.mark_stale("xoffset/yoffset picked")
         # said, not silent: the histogram search would otherwise pick its own peak again
         msg = (f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" (relative stage); "
                "use2dhist turned off so that this offset is used")
@@ -345,10 +438,13 @@ class SessionController(QObject):
     # --------------------------------------------------------------- regions
     def set_regions(self, name: str, chip: str, shapes: list[Shape]) -> None:
         key = (name, chip)
+        if list(shapes) == self.regions.get(key, []):
+            return
         if shapes:
             self.regions[key] = list(shapes)
         else:
             self.regions.pop(key, None)
+        self.mark_stale(f"regions of {name} changed")
         self.stateChanged.emit()
 
     def regions_for(self, name: str, chip: str) -> list[Shape]:
@@ -413,6 +509,7 @@ class SessionController(QObject):
         else:
             self.exclusion_rows, self.dropped = {}, list(self.exclusions)
         self.result = result
+        self.stale = ""
         src = getattr(self, "_selected_source", None)
         if src is not None and self.visit is not None:
             found = rows_for([src], self.visit, result_catalogs(result), tolerance_pix(self.params))[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QToolButton)
+                               QStackedWidget, QToolButton)
 
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui import menus
@@ -26,6 +26,7 @@ from tweakgui.gui.loghandler import QtLogHandler
 from tweakgui.gui.matches_table import MatchesPanel
 from tweakgui.gui.params_panel import ParamsPanel
 from tweakgui.gui.residuals import ResidualPanel
+from tweakgui.gui.start_page import StartPage
 from tweakgui.gui.view import SessionView
 from tweakgui.gui.visit_view import VisitView
 
@@ -52,7 +53,11 @@ class MainWindow(QMainWindow, SessionView):
         self._dialog = None
 
         self.image_view = ImageView()
-        self.setCentralWidget(self.image_view)
+        self.start_page = StartPage()
+        self.central = QStackedWidget()
+        self.central.addWidget(self.start_page)
+        self.central.addWidget(self.image_view)
+        self.setCentralWidget(self.central)
         self.files = FilesPanel()
         self.log_panel = LogPanel()
         self.residuals = ResidualPanel()
@@ -126,6 +131,10 @@ class MainWindow(QMainWindow, SessionView):
 
     def _connect(self) -> None:
         c, f = self.ctl, self.files
+        self.start_page.openFiles.connect(f.add_dialog)
+        self.start_page.openAsn.connect(f.open_asn_dialog)
+        self.start_page.openSession.connect(lambda: menus.open_session(self))
+        self.start_page.openDemo.connect(self.open_demo)
         f.addRequested.connect(self.add_inputs)
         f.openRequested.connect(self.open_inputs)
         f.removeRequested.connect(c.remove_exposure)
@@ -152,7 +161,7 @@ class MainWindow(QMainWindow, SessionView):
         self.matches.excludeRequested.connect(c.toggle_exclude)
         self.params_panel.loadRequested.connect(self.load_params)
         self.params_panel.saveRequested.connect(self.save_params)
-        self.params_panel.resetRequested.connect(lambda: c.set_params(TweakRegParams()))
+        self.params_panel.resetRequested.connect(c.reset_params)
 
     def _restore_settings(self) -> None:
         geo = self.settings.value("window/geometry")
@@ -208,6 +217,20 @@ class MainWindow(QMainWindow, SessionView):
             self.remember_dir(str(specs[0]).lstrip("@"))
             menus.add_recent(self, "inputs", list(specs))
         self.ctl.add_inputs(specs)
+
+    def open_demo(self) -> None:
+        """Load the generated demo visit with its reference catalog."""
+        from tweakgui.gui.app import demo_inputs
+
+        try:
+            specs, over = demo_inputs()
+        except OSError as exc:
+            self.show_error("Cannot write the demo visit", str(exc))
+            return
+        for k, v in over.items():
+            self.ctl.update_param(k, v)
+        self.params_panel.set_params(self.ctl.params)
+        self.ctl.set_inputs(specs)
 
     def open_inputs(self, specs: list[str]) -> None:
         """Replace the inputs (an ASN, a recent list)."""
@@ -325,6 +348,8 @@ class MainWindow(QMainWindow, SessionView):
         self.files.set_visit(visit, self.ctl.result, self.ctl.accepted, sel)
         self.visit_view.set_visit(visit, self.ctl.result)
         menus.update_save_actions(self, visit)
+        self.central.setCurrentWidget(self.image_view if visit is not None and visit.exposures
+                                      else self.start_page)
         n = len(visit.exposures) if visit else 0
         self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
         if visit is None:
@@ -444,6 +469,8 @@ class MainWindow(QMainWindow, SessionView):
         self.statusBar().showMessage(message, 8000)
 
     def show_outcome(self, message: str) -> None:
+        stale = bool(self.ctl.stale)
+        self.status_outcome.setStyleSheet("QLabel { color: #b35900; font-weight: bold; }" if stale else "")
         self.status_outcome.setText(message)
         self.status_outcome.setToolTip(f"Last run: {message}")
 

@@ -20,7 +20,7 @@ from tweakgui.gui.region_shapes import Shape
 
 log = logging.getLogger(__name__)
 
-__all__ = ["session_to_dict", "write_session", "read_session", "results_summary"]
+__all__ = ["session_to_dict", "write_session", "read_session", "results_summary", "results_path_for"]
 
 FORMAT = "tweakgui-session"
 FORMAT_VERSION = 1
@@ -74,12 +74,27 @@ def session_to_dict(ctl) -> dict:
     }
 
 
+def results_path_for(path: str | Path) -> Path:
+    """The results file beside a session file: ``visit.tweakgui.json`` → ``visit.tweakgui.results.asdf``."""
+    path = Path(path)
+    name = path.name[:-5] if path.name.endswith(".json") else path.name
+    return path.with_name(name + ".results.asdf")
+
+
 def write_session(ctl, path: str | Path) -> Path:
-    """Write the session atomically; returns the path."""
+    """Write the session atomically, and its results beside it; returns the path."""
     from tweakgui.engine.atomic import atomic_write_text
+    from tweakgui.engine.result_store import write_results
 
     path = Path(path)
-    atomic_write_text(path, json.dumps(session_to_dict(ctl), indent=1) + "\n")
+    d = session_to_dict(ctl)
+    if ctl.result is not None:
+        rp = results_path_for(path)
+        write_results(ctl.result, rp, ctl.visit)
+        d["results_file"] = rp.name
+        # results that were stale when saved stay marked so on reopening
+        d["stale"] = ctl.stale
+    atomic_write_text(path, json.dumps(d, indent=1) + "\n")
     return path
 
 
@@ -102,6 +117,8 @@ def read_session(path: str | Path) -> dict:
         raise ValueError(f"{path}: bad session content ({exc})") from None
     # relative input paths are relative to the session file
     d["inputs"] = [_resolve(p, path.parent) for p in d.get("inputs", [])]
+    rf = d.get("results_file")
+    d["results_file"] = (path.parent / rf) if rf and (path.parent / rf).is_file() else None
     return d
 
 
@@ -128,6 +145,8 @@ def apply_session(ctl, d: dict) -> None:
     ctl.rejected = {k for k, v in ctl.accepted.items() if not v}
     ctl.selected = None
     ctl.view.show_params(ctl.params)
+    ctl.results_path = d.get("results_file")
+    ctl.saved_stale = str(d.get("stale") or "")
     ctl.set_inputs(d["inputs"])
     ctl.removed = set(d.get("removed", []))
     ctl.order = list(d.get("order", []))
