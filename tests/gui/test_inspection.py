@@ -264,8 +264,9 @@ def test_residuals_along_detector_axes_with_robust_ranges(qtbot):
     assert ys[1:] == pytest.approx(want_x, abs=2e-3)
     _xs, ys = panel.res_scatter["dy_y"].getData()
     assert ys[1:] == pytest.approx(want_y, abs=2e-3)
-    assert panel.res_plots["dx_x"].getAxis("left").labelText == "Δ along detector x (mas)"
-    assert panel.res_plots["dx_x"].getAxis("bottom").labelText == "x (detector pixels)"
+    assert panel.res_plots["dx_x"].getAxis("left").labelText == "Δx detector (mas)"
+    assert panel.res_plots["dy_y"].getAxis("left").labelText == "Δy detector (mas)"
+    assert panel.res_plots["dx_x"].getAxis("bottom").labelText == "x (detector px)"
     # range from the used points (|Δ| ≤ 1 mas) with a margin, not from the 500 mas outlier
     lo, hi = panel.res_plots["dx_x"].viewRange()[1]
     assert hi == pytest.approx(max(abs(want_x)) * 1.15, rel=0.02) and lo == pytest.approx(-hi)
@@ -454,3 +455,19 @@ def test_empty_start_offers_the_ways_in(qtbot, make_window, monkeypatch, tmp_pat
     assert win.central.currentWidget() is win.image_view
     monkeypatch.setattr(win.files, "add_dialog", lambda: calls.append("files"))
     assert calls == [] and set(win.start_page.buttons) == {"files", "asn", "session", "demo"}
+
+
+def test_usable_at_1366x768(qtbot, make_window):
+    eng = FakeEngine()
+    win = make_window(engine=eng.api())
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.add_inputs([f"{c}_flt.fits" for c in "abcde"])
+    win.resize(1366, 740)  # a 1366×768 screen less the panel
+    win._size_docks()
+    qtbot.wait(50)
+    tree = win.files.tree
+    last = tree.topLevelItem(tree.topLevelItemCount() - 1)
+    assert tree.viewport().rect().contains(tree.visualItemRect(last))  # every file in view
+    title = win.image_view.title
+    assert title.width() >= title.fontMetrics().horizontalAdvance(title.text())  # not elided
+    assert win.image_view.plot_widget.height() > 300

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
@@ -121,7 +121,6 @@ class ImageView(QWidget):
         self.stretch.currentTextChanged.connect(self._restretch)
 
         tools = QHBoxLayout()
-        tools.addWidget(self.title, 1)
         for kind, tip in (("circle", "Draw a circle: drag from its centre"),
                           ("box", "Draw a box: drag from corner to corner"),
                           ("polygon", "Draw a polygon: click its vertices, double-click to close")):
@@ -147,9 +146,13 @@ class ImageView(QWidget):
             b.setObjectName(name)
             b.clicked.connect(slot)
             tools.addWidget(b)
+        tools.addStretch(1)
         tools.addWidget(self.stretch)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        # the title on a row of its own: the tool buttons never squeeze it to a few letters
+        lay.addWidget(self.title)
         lay.addLayout(tools)
         lay.addWidget(self.plot_widget, 1)
         self._keys: dict[str, list] = {}
@@ -159,6 +162,9 @@ class ImageView(QWidget):
         self._key = None
         self._ranged = None
         self._title = ""
+        self._fit_shape = None  # (ny, nx) while the whole image is shown, None once the user zooms
+        self._fitting = False
+        self.vb.sigRangeChangedManually.connect(self._user_ranged)
 
     # ---------------------------------------------------------------- image
     def show_chip(self, key, title: str, load: Callable[[], tuple]) -> None:
@@ -208,10 +214,26 @@ class ImageView(QWidget):
         self.title.setText(self._title)
         self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
         if new or self._ranged != key:
-            ny, nx = shape
-            self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+            self._fit_shape = shape
+            self._fit_image()
             self._ranged = key
         self.imageShown.emit(key)
+
+    def _fit_image(self) -> None:
+        ny, nx = self._fit_shape
+        self._fitting = True
+        self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+        self._fitting = False
+
+    def _user_ranged(self, *args) -> None:
+        # the user zoomed or panned: a resize keeps their view
+        self._fit_shape = None
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        # a whole image stays whole when the window or a dock changes size
+        if self._fit_shape is not None:
+            QTimer.singleShot(0, lambda: self._fit_shape is not None and self._fit_image())
 
     @property
     def loading(self) -> bool:

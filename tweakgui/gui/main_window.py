@@ -46,8 +46,9 @@ class MainWindow(QMainWindow, SessionView):
         self.settings = settings
         self.setObjectName("MainWindow")
         self.setWindowTitle("tweakgui")
-        self.resize(1500, 950)
+        self._fit_to_screen()
         self.setDockNestingEnabled(True)
+        self._shown_once = False
         self.errors: list[tuple[str, str]] = []  # (title, message) of shown failures
 
         self._dialog = None
@@ -87,9 +88,7 @@ class MainWindow(QMainWindow, SessionView):
         self.tabifyDockWidget(self.docks["matches"], self.docks["log"])
         self.docks["residuals"].raise_()
         self.docks["matches"].raise_()
-        self.resizeDocks([self.docks["files"], self.docks["residuals"]], [430, 560], Qt.Horizontal)
-        self.resizeDocks([self.docks["files"], self.docks["settings"]], [230, 570], Qt.Vertical)
-        self.resizeDocks([self.docks["matches"]], [190], Qt.Vertical)
+        self._size_docks()
 
         self._build_status_bar()
         self.actions = menus.build(self)
@@ -107,6 +106,36 @@ class MainWindow(QMainWindow, SessionView):
         self._restore_settings()
         self.show_busy(False, "")
         self.setAcceptDrops(True)
+
+    def _size_docks(self) -> None:
+        """Dock sizes for the window's size: on a small screen the files list keeps room for its rows."""
+        small = self.height() < 900
+        self.resizeDocks([self.docks["files"], self.docks["residuals"]],
+                         [380, 500] if small else [430, 560], Qt.Horizontal)
+        self.resizeDocks([self.docks["files"], self.docks["settings"]],
+                         [250, 300] if small else [230, 570], Qt.Vertical)
+        self.resizeDocks([self.docks["matches"]], [150 if small else 190], Qt.Vertical)
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if not self._shown_once:
+            self._shown_once = True
+            if self.settings.value("window/state") is None:
+                # sizes take effect once the window has its real size
+                QTimer.singleShot(0, self._size_docks)
+
+    def _fit_to_screen(self) -> None:
+        """1500×950, or the screen's available area when smaller (a 1366×768 laptop)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screen = QGuiApplication.primaryScreen()
+        # the offscreen platform's nominal screen is no real limit (scripted screenshots)
+        offscreen = QGuiApplication.platformName() == "offscreen"
+        avail = screen.availableGeometry() if screen is not None and not offscreen else None
+        w, h = 1500, 950
+        if avail is not None and avail.width() > 200 and avail.height() > 200:
+            w, h = min(w, avail.width()), min(h, avail.height() - 30)
+        self.resize(w, h)
 
     # ----------------------------------------------------------- wiring
     def _build_status_bar(self) -> None:

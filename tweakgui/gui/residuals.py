@@ -183,13 +183,13 @@ class ResidualPanel(QWidget):
         self.res_plots["dx_y"].setYLink(self.res_plots["dx_x"])
         self.res_plots["dy_y"].setYLink(self.res_plots["dy_x"])
         # what the symbols mean, in a row of its own above the plots (it hides no point)
-        self.res_legend = pg.LegendItem(labelTextSize="8pt", colCount=4)
+        self.res_legend = pg.LegendItem(labelTextSize="8pt", colCount=4, horSpacing=6, verSpacing=-4)
         self.res_widget.addItem(self.res_legend, row=0, col=0, colspan=2)
         for role, label in (("used", "used"), ("clipped", "clipped"), ("excluded", "excluded by you")):
             self.res_legend.addItem(pg.ScatterPlotItem(symbol=ROLE_SYMBOL[role], brush=ROLE_BRUSH[role],
                                                        pen=None, size=8), label)
         self.res_legend.addItem(pg.ScatterPlotItem(symbol="t1", brush=pg.mkBrush(120, 120, 120), pen=None,
-                                                   size=8), "beyond the range (at its edge)")
+                                                   size=8), "beyond range (at edge)")
         self.tabs.addTab(self.res_widget, "Residuals")
 
     def _build_vectors(self) -> None:
@@ -362,9 +362,12 @@ class ResidualPanel(QWidget):
                                               symbol=symbols, data=list(range(len(m))))
                 self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
                 along = "x" if comp == "dx" else "y"
-                p.setLabel("left", f"Δ along detector {along} (mas)" if det
-                           else f"{comp}, reference tangent plane (mas)")
-                p.setLabel("bottom", f"{axis} (detector pixels)")
+                p.setLabel("left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
+                p.getAxis("left").setToolTip(
+                    f"residual component along the chip's {along} axis (the tangent-plane residual "
+                    "rotated by the local Jacobian of its WCS), mas" if det else
+                    f"residual {comp} in the reference tangent plane, mas")
+                p.setLabel("bottom", f"{axis} (detector px)")
                 lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
                 pad = max(0.05 * (hi - lo), 5.0)
                 p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
@@ -422,8 +425,8 @@ class ResidualPanel(QWidget):
         self.vec_key_text.setText(f"{key_mas:g} mas")
         self.vec_key_text.setPos(kx, ky)
         det = self.frame == "detector"
-        self.vec_plot.setLabel("bottom", "x (detector pixels)")
-        self.vec_plot.setLabel("left", "y (detector pixels)")
+        self.vec_plot.setLabel("bottom", "x (detector px)")
+        self.vec_plot.setLabel("left", "y (detector px)")
         self.vec_plot.setTitle("residuals along the detector axes" if det
                                else "residuals in the reference tangent plane", size="9pt")
         self.vec_plot.setRange(xRange=(x0 - pad, x1 + pad), yRange=(y0 - pad, y1 + pad), padding=0)
