@@ -471,3 +471,61 @@ def test_usable_at_1366x768(qtbot, make_window):
     title = win.image_view.title
     assert title.width() >= title.fontMetrics().horizontalAdvance(title.text())  # not elided
     assert win.image_view.plot_widget.height() > 300
+
+
+def test_diagnostics_tab_plots_residuals_against_source_properties(qtbot, win, eng):
+    eng.shuffle = True
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()  # renumbered catalogs: quantities must follow input_idx
+    click_image(qtbot, win, "b_flt.fits")
+    win.residuals.tabs.setCurrentWidget(win.diagnostics)
+    d = win.diagnostics
+    assert d.shown == ["mag", "sharpness", "roundness"]  # the fake catalog has no peak
+    m = win.residuals.matches
+    cat = win.ctl.image_result("b_flt.fits").catalogs[0]
+    xs, ys = d.scatter[("dx", "mag")].getData()
+    assert xs == pytest.approx(np.asarray(cat["mag"])[np.asarray(m["input_idx"])])
+    assert ys == pytest.approx(win.residuals.comp["dx"])
+    assert d.cuts[("dy", "sharpness")] == [("sharplo", 0.5), ("sharphi", 2.0)]
+    assert d.cuts[("dx", "roundness")] == [("roundlo", 0.0), ("roundhi", 0.2)]
+    # used, clipped, excluded drawn distinct
+    sym = d.scatter[("dx", "mag")].data["symbol"]
+    assert set(sym) == {"o", "t"}  # 29 used, the clipped star
+    assert "the catalog has no peak" in d.note.text()
+
+
+def test_systematics_map_bins_every_image_on_the_chip(qtbot, win, eng):
+    win.residuals.tabs.setCurrentWidget(win.systematics)
+    s = win.systematics
+    cx, cy, mdx, mdy, cnt = s.binned["SCI,1"]
+    # two aligned images × 29 used matches, on a 200×200 chip in a 6×6 grid
+    assert cnt.sum() == 58 and len(cx) == 36
+    # truth: the mean of the plotted components of all images in one bin
+    comps = []
+    for name in ("b_flt.fits", "c_flt.fits"):
+        win.ctl.select_image(name)
+        m, comp = win.residuals.matches, win.residuals.comp
+        used = np.asarray(m["used"], bool)
+        sel = used & (np.asarray(m["x"]) < 200 / 6) & (np.asarray(m["y"]) < 200 / 6)
+        comps.append(comp["dx"][sel])
+    assert mdx[0] == pytest.approx(np.mean(np.concatenate(comps)))
+    assert "of 2 images binned 6×6" in s.note.text()
+
+
+def test_review_mode_with_keys(qtbot, win):
+    click_image(qtbot, win, "a_flt.fits")
+    win.activateWindow()
+    win.files.tree.setFocus()
+    qtbot.keyClick(win.files.tree, Qt.Key_N)
+    assert win.ctl.selected == "b_flt.fits"
+    assert win.statusBar().currentMessage().startswith("Review 2/3: b_flt.fits — SUCCESS (relative rshift")
+    qtbot.keyClick(win.files.tree, Qt.Key_R)  # reject b, go to c
+    assert win.ctl.accepted["b_flt.fits"] is False and win.ctl.selected == "c_flt.fits"
+    item = win.files.tree.topLevelItem(1)
+    assert item.checkState(4) == Qt.Unchecked and item.text(5).startswith("rejected by you")
+    qtbot.keyClick(win.files.tree, Qt.Key_P)
+    assert win.ctl.selected == "b_flt.fits"
+    qtbot.keyClick(win.files.tree, Qt.Key_A)  # accept b again
+    assert win.ctl.accepted["b_flt.fits"] is True and win.ctl.selected == "c_flt.fits"
+    qtbot.keyClick(win.files.tree, Qt.Key_N)
+    assert win.ctl.selected == "a_flt.fits"  # wraps round

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["sky_residuals", "detector_components", "ImageNumbers", "image_numbers", "robust_range"]
+__all__ = ["sky_residuals", "detector_components", "ImageNumbers", "image_numbers", "robust_range",
+           "bin_residuals"]
 
 ARCSEC = 3600.0
 
@@ -109,3 +110,22 @@ def image_numbers(matches, image: str | None) -> ImageNumbers:
 
     return ImageNumbers(int(np.sum(~exc)), int(used.sum()), int(np.sum(~used & ~exc)), int(exc.sum()),
                         rms("dx"), rms("dy"))
+
+
+def bin_residuals(x, y, dx, dy, shape, nbin: int):
+    """Mean residuals in an ``nbin``×``nbin`` grid over a chip of ``shape`` (ny, nx).
+
+    Returns (centre x, centre y, mean dx, mean dy, counts), one entry per bin,
+    NaN means where a bin is empty.
+    """
+    ny, nx = shape
+    x, y, dx, dy = (np.asarray(v, float) for v in (x, y, dx, dy))
+    ix = np.clip((x / nx * nbin).astype(int), 0, nbin - 1)
+    iy = np.clip((y / ny * nbin).astype(int), 0, nbin - 1)
+    k = iy * nbin + ix
+    counts = np.bincount(k, minlength=nbin * nbin).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mdx = np.bincount(k, dx, minlength=nbin * nbin) / counts
+        mdy = np.bincount(k, dy, minlength=nbin * nbin) / counts
+    gy, gx = np.divmod(np.arange(nbin * nbin), nbin)
+    return (gx + 0.5) * nx / nbin, (gy + 0.5) * ny / nbin, mdx, mdy, counts.astype(int)

@@ -615,6 +615,27 @@ class SessionController(QObject):
             return None
         return r.fit or r.fits[-1]
 
+    def review_step(self, accept: bool | None = None, step: int = 1) -> None:
+        """Review mode: accept or reject the selected image (None: leave it), then go to the
+        next (``step`` 1) or previous (-1) image, with its verdict in the status bar."""
+        names = [e.name for e in self.visit.exposures] if self.visit is not None else []
+        if not names:
+            return
+        if accept is not None and self.selected in names:
+            self.set_accepted(self.selected, accept)
+            self.view.show_visit(self.visit)
+        i = names.index(self.selected) if self.selected in names else -step
+        name = names[(i + step) % len(names)]
+        self.select_image(name)
+        r = self.image_result(name)
+        verdict = "not aligned yet" if r is None else r.status + (f": {r.reason}" if r.reason else "")
+        fit = r.fit if r is not None else None
+        if fit is not None:
+            verdict += f" ({fit.kind} {fit.fitgeom}, rmse {fit.rmse_arcsec * 1000:.2f} mas)"
+        choice = "rejected" if name in self.rejected else "accepted" if self.accepted.get(name, True) else "rejected"
+        self.view.show_status(f"Review {names.index(name) + 1}/{len(names)}: {name} — {verdict}; {choice}. "
+                              "A accept, R reject, N next, P previous")
+
     # ---------------------------------------------------------------- saving
     def set_accepted(self, name: str, accepted: bool) -> None:
         """Accept or reject an image's fit for saving; a rejection outlives refits."""

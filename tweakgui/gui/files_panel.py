@@ -156,6 +156,8 @@ class FilesPanel(QWidget):
                             else f"{r.status}: {r.reason}" if r.reason else r.status)
                     if r.status == model.STATUS_REFERENCE and fit is None:
                         text = "reference"
+                    if not ok:
+                        text = "rejected by you · " + text
                     item.setText(C_FIT, text)
                     # every stage's verdict (the group's fit), then the image's own total correction
                     tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QP
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui import menus
 from tweakgui.gui.controller import EngineApi, SessionController
+from tweakgui.gui.diagnostics import DiagnosticsView, SystematicsView
 from tweakgui.gui.files_panel import FilesPanel
 from tweakgui.gui.icons import icon
 from tweakgui.gui.image_view import ImageView
@@ -62,6 +63,11 @@ class MainWindow(QMainWindow, SessionView):
         self.files = FilesPanel()
         self.log_panel = LogPanel()
         self.residuals = ResidualPanel()
+        self.diagnostics = DiagnosticsView()
+        self.systematics = SystematicsView()
+        self.residuals.tabs.addTab(self.diagnostics, "Diagnostics")
+        self.residuals.tabs.addTab(self.systematics, "Systematics")
+        self._systematics_dirty = True
         self.matches = MatchesPanel()
         self.visit_view = VisitView()
         self.ctl = SessionController(self, engine, params, parent=self)
@@ -185,6 +191,7 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.offsetRefused.connect(self.show_status)
         self.residuals.wcs_of = self._fitted_wcs
+        self.residuals.tabs.currentChanged.connect(lambda _i: self._update_systematics())
         self.residuals.scopeChanged.connect(self._scope_changed)
         self.matches.matchSelected.connect(self._table_selected)
         self.matches.excludeRequested.connect(c.toggle_exclude)
@@ -343,6 +350,35 @@ class MainWindow(QMainWindow, SessionView):
                 return r.new_wcs[ci] if r is not None and r.new_wcs and r.new_wcs[ci] is not None else c.wcs
         return None
 
+    def _catalog_of(self, image: str, chip: str):
+        e, r = self.ctl.exposure(image), self.ctl.image_result(image)
+        if e is None or r is None:
+            return None
+        for ci, c in enumerate(e.chips):
+            if c.name == chip and ci < len(r.catalogs):
+                return r.catalogs[ci]
+        return None
+
+    def _chip_shape(self, chip: str):
+        for e in self.ctl.visit.exposures if self.ctl.visit else []:
+            for c in e.chips:
+                if c.name == chip:
+                    return c.shape
+        return (1, 1)
+
+    def _update_diagnostics(self) -> None:
+        res = self.residuals
+        self.diagnostics.set_data(res.matches, res.comp, res.frame, self._catalog_of, self.ctl.params,
+                                  res.y_range)
+
+    def _update_systematics(self, force: bool = False) -> None:
+        # binned over the whole visit: computed when the tab is shown, once per result
+        if self.residuals.tabs.currentWidget() is not self.systematics and not force:
+            return
+        if self._systematics_dirty or force:
+            self._systematics_dirty = False
+            self.systematics.set_visit(self.ctl.result, self._fitted_wcs, self._chip_shape)
+
     def _table_selected(self, key) -> None:
         if isinstance(key, tuple):
             self.ctl.select_match(key)
@@ -410,6 +446,8 @@ class MainWindow(QMainWindow, SessionView):
 
     def show_result(self, result) -> None:
         self.visit_view.set_visit(self.ctl.visit, result)
+        self._systematics_dirty = True
+        self._update_systematics()
         if result is None:
             self.residuals.clear()
             self.matches.set_matches(None)
@@ -420,6 +458,7 @@ class MainWindow(QMainWindow, SessionView):
             self.image_view.clear()
             self.residuals.clear()
             self.matches.set_matches(None)
+            self._update_diagnostics()
             return
         self.files.select(name, chip_index)
         chip = e.chips[chip_index]
@@ -445,6 +484,7 @@ class MainWindow(QMainWindow, SessionView):
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
         self.residuals.set_fit(fit, name, searchrad, r)
+        self._update_diagnostics()
         p = self.ctl.params
         picked = fit is not None and fit.kind == "relative" and not p.use2dhist
         self.residuals.mark_pick(p.xoffset if picked else None, p.yoffset)

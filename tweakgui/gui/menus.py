@@ -73,6 +73,16 @@ def build(win) -> dict:
                         lambda: c.selected_match and c.toggle_exclude(c.selected_match), "Del",
                         "exclude", "Leave the highlighted match out of the fit (or restore it) and refit"))
 
+    m.addSeparator()
+    review = m.addMenu("Re&view Images")
+    for key, text, args, sc, tip in (
+        ("review_accept", "&Accept and Next", (True, 1), "A", "Accept the image's fit for saving, go to the next"),
+        ("review_reject", "&Reject and Next", (False, 1), "R", "Reject the image's fit (not saved), go to the next"),
+        ("review_next", "&Next Image", (None, 1), "N", "Go to the next image"),
+        ("review_prev", "&Previous Image", (None, -1), "P", "Go to the previous image"),
+    ):
+        review.addAction(_action(win, key, text, lambda a=args: c.review_step(*a), sc, tip=tip))
+
     m = mb.addMenu("&Save")
     m.addAction(_action(win, "save_outputs", "Save &Outputs…", lambda: save_outputs_dialog(win),
                         "Ctrl+Shift+S", "save", "Write images, headerlets, WCS files, shiftfile "

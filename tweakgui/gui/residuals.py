@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizeP
 from tweakgui.engine.residual_frames import (detector_components, image_numbers, robust_range,
                                              sky_residuals)
 
-__all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text"]
+__all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text",
+           "plotted_components", "ROLE_BRUSH", "ROLE_SYMBOL", "match_roles"]
 
 ROLE_BRUSH = {"used": pg.mkBrush(40, 110, 220, 200), "clipped": pg.mkBrush(245, 150, 0, 220),
               "excluded": pg.mkBrush(230, 40, 40, 230)}
@@ -30,7 +31,7 @@ def rms(v) -> float:
     return float(np.sqrt(np.mean(v ** 2))) if v.size else float("nan")
 
 
-def _roles(m) -> np.ndarray:
+def match_roles(m) -> np.ndarray:
     used = np.asarray(m["used"], bool)
     exc = np.asarray(m["excluded"], bool)
     return np.where(exc, "excluded", np.where(used, "used", "clipped"))
@@ -43,6 +44,33 @@ def _nice_scale_key(values_mas: np.ndarray) -> float:
         p = 10.0
     e = 10 ** np.floor(np.log10(p))
     return float(min((1, 2, 5, 10), key=lambda m: abs(m * e - p)) * e)
+
+
+def plotted_components(m, wcs_of):
+    """({"dx", "dy"} in mas, frame) of a matches table: along each chip's detector axes
+    ("detector") when the sky positions and every chip's WCS are known, else the reference
+    tangent plane ("tangent")."""
+    if m is None or not len(m):
+        return {"dx": np.zeros(0), "dy": np.zeros(0)}, "tangent"
+    tangent = {"dx": np.asarray(m["dx"], float) * 1000, "dy": np.asarray(m["dy"], float) * 1000}
+    sky = sky_residuals(m)
+    if sky is None or wcs_of is None:
+        return tangent, "tangent"
+    cx, cy = np.full(len(m), np.nan), np.full(len(m), np.nan)
+    images, chips = np.asarray(m["image"]).astype(str), np.asarray(m["chip"]).astype(str)
+    x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
+    for im, ch in set(zip(images, chips)):
+        wcs = wcs_of(im, ch)
+        if wcs is None:
+            return tangent, "tangent"
+        sel = (images == im) & (chips == ch)
+        try:
+            cx[sel], cy[sel] = detector_components(wcs, x[sel], y[sel], sky[0][sel], sky[1][sel])
+        except Exception:  # noqa: BLE001 - a WCS that cannot be evaluated: stay in the tangent plane
+            return tangent, "tangent"
+    if not (np.isfinite(cx).all() and np.isfinite(cy).all()):
+        return tangent, "tangent"
+    return {"dx": cx * 1000, "dy": cy * 1000}, "detector"
 
 
 def _num(v, fmt: str, unit: str = "") -> str:
@@ -304,30 +332,7 @@ class ResidualPanel(QWidget):
 
     def _components(self) -> None:
         """Residual components (mas) along the axes they are plotted against."""
-        m = self.matches
-        self.frame = "tangent"
-        if m is None or not len(m):
-            self.comp = {"dx": np.zeros(0), "dy": np.zeros(0)}
-            return
-        self.comp = {"dx": np.asarray(m["dx"], float) * 1000, "dy": np.asarray(m["dy"], float) * 1000}
-        sky = sky_residuals(m)
-        if sky is None or self.wcs_of is None:
-            return
-        cx, cy = np.full(len(m), np.nan), np.full(len(m), np.nan)
-        images, chips = np.asarray(m["image"]).astype(str), np.asarray(m["chip"]).astype(str)
-        x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
-        for im, ch in set(zip(images, chips)):
-            wcs = self.wcs_of(im, ch)
-            if wcs is None:
-                return
-            sel = (images == im) & (chips == ch)
-            try:
-                cx[sel], cy[sel] = detector_components(wcs, x[sel], y[sel], sky[0][sel], sky[1][sel])
-            except Exception:  # noqa: BLE001 - a WCS that cannot be evaluated: stay in the tangent plane
-                return
-        if np.isfinite(cx).all() and np.isfinite(cy).all():
-            self.comp = {"dx": cx * 1000, "dy": cy * 1000}
-            self.frame = "detector"
+        self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
 
     def _draw_residuals(self) -> None:
         m = self.matches
@@ -342,7 +347,7 @@ class ResidualPanel(QWidget):
             for hl in self.res_highlight.values():
                 hl.clear()
             return
-        roles = _roles(m)
+        roles = match_roles(m)
         used = roles == "used"
         det = self.frame == "detector"
         for comp in ("dx", "dy"):
@@ -400,7 +405,7 @@ class ResidualPanel(QWidget):
             return
         x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
         dx, dy = self.comp["dx"], self.comp["dy"]
-        roles = _roles(m)
+        roles = match_roles(m)
         used = roles == "used"
         length = np.hypot(dx, dy)
         key_mas = _nice_scale_key(length[used] if used.any() else length)
@@ -471,7 +476,7 @@ class ResidualPanel(QWidget):
         if self.matches is None or data is None or not 0 <= int(data) < len(self.matches):
             return ""
         r = self.matches[int(data)]
-        role = _roles(self.matches[int(data):int(data) + 1])[0]
+        role = match_roles(self.matches[int(data):int(data) + 1])[0]
         return (f"{r['image']} [{r['chip']}] source #{int(r['input_idx'])} → ref #{int(r['ref_idx'])}\n"
                 f"x={float(r['x']):.1f} y={float(r['y']):.1f}  "
                 f"dx={float(r['dx']) * 1000:+.2f} dy={float(r['dy']) * 1000:+.2f} mas  ({role})\n"
