@@ -467,7 +467,8 @@ def test_usable_at_1366x768(qtbot, make_window):
     qtbot.wait(50)
     tree = win.files.tree
     last = tree.topLevelItem(tree.topLevelItemCount() - 1)
-    assert tree.viewport().rect().contains(tree.visualItemRect(last))  # every file in view
+    rect = tree.visualItemRect(last)
+    assert rect.top() >= 0 and rect.bottom() <= tree.viewport().height()  # every file in view
     title = win.image_view.title
     assert title.width() >= title.fontMetrics().horizontalAdvance(title.text())  # not elided
     assert win.image_view.plot_widget.height() > 300
@@ -529,3 +530,17 @@ def test_review_mode_with_keys(qtbot, win):
     assert win.ctl.accepted["b_flt.fits"] is True and win.ctl.selected == "c_flt.fits"
     qtbot.keyClick(win.files.tree, Qt.Key_N)
     assert win.ctl.selected == "a_flt.fits"  # wraps round
+
+
+def test_long_jwst_names_shown_by_what_differs(qtbot, make_window):
+    from tweakgui.gui.files_panel import short_names
+
+    names = [f"jw01345001001_02201_0000{i}_nrca{d}_cal.fits" for i in (1, 2) for d in (1, 2)]
+    assert short_names(names)[names[1]] == "…00001_nrca2_cal.fits"
+    assert short_names(["j8bt05njq_flt.fits", "j8bt06nyq_flt.fits"])["j8bt05njq_flt.fits"] == "j8bt05njq_flt.fits"
+    win = make_window(engine=FakeEngine().api())
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.add_inputs(names)
+    item = win.files.tree.topLevelItem(1)
+    assert item.text(0) == "…00001_nrca2_cal.fits" and win.files.names()[1] == names[1]
+    assert names[1] in item.toolTip(0)

@@ -8,6 +8,7 @@ json) or by dropping them on the panel.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -27,6 +28,19 @@ COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
 C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
 STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "status-ref",
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
+
+
+def short_names(names: list[str], min_prefix: int = 8) -> dict[str, str]:
+    """Names without the prefix they all share (cut at an underscore), shown as "…rest": JWST
+    names differ only past "jw01345001001_02201_"; the full name stays in the tooltip."""
+    names = [str(n) for n in names]
+    if len(set(names)) < 2:
+        return {n: n for n in names}
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind("_") + 1
+    if cut < min_prefix:
+        return {n: n for n in names}
+    return {n: "…" + n[cut:] for n in names}
 
 
 def _plain(html: str) -> str:
@@ -78,8 +92,12 @@ class FilesPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         hdr = self.tree.header()
         hdr.setStretchLastSection(True)
-        for c in (C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE):
+        # long names (JWST: jw01345001001_02201_00001_nrca1_cal.fits) keep their distinct end
+        self.tree.setTextElideMode(Qt.ElideMiddle)
+        for c in (C_CAT, C_NSRC, C_SAVE):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        for c in (C_NAME, C_GROUP):
+            hdr.setSectionResizeMode(c, QHeaderView.Interactive)
         tips = ("Input file; its icon shows the fit status", "Group: images of a group get one "
                 "correction (double-click to edit)", "Custom source catalog (empty: detect)",
                 "Sources detected or read", "Save this image's outputs (accept the fit)",
@@ -133,15 +151,18 @@ class FilesPanel(QWidget):
             if visit is None:
                 return
             by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
+            shown = short_names([e.name for e in visit.exposures])
+            groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
             for e in visit.exposures:
                 r = by_name.get(e.name)
                 item = QTreeWidgetItem()
                 item.setData(C_NAME, Qt.UserRole, (e.name, 0))
-                item.setText(C_NAME, e.name)
+                item.setText(C_NAME, shown[e.name])
                 item.setToolTip(C_NAME, f"{e.path}\n{r.status}{': ' + r.reason if r and r.reason else ''}"
                                 if r else str(e.path))
                 item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
-                item.setText(C_GROUP, str(e.group_id))
+                item.setText(C_GROUP, groups[str(e.group_id)])
+                item.setToolTip(C_GROUP, str(e.group_id))
                 cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
                 item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
                 item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
@@ -156,7 +177,7 @@ class FilesPanel(QWidget):
                             else f"{r.status}: {r.reason}" if r.reason else r.status)
                     if r.status == model.STATUS_REFERENCE and fit is None:
                         text = "reference"
-                    if not ok:
+                    if not ok and r.status != model.STATUS_FAILED:  # failed ones are never saved
                         text = "rejected by you · " + text
                     item.setText(C_FIT, text)
                     # every stage's verdict (the group's fit), then the image's own total correction
@@ -177,6 +198,7 @@ class FilesPanel(QWidget):
                 self.tree.addTopLevelItem(item)
                 if len(e.chips) > 1:
                     item.setExpanded(True)
+            self._size_name_columns(visit)
             # the catalog column only when some image has a custom catalog
             self.tree.setColumnHidden(C_CAT, not any(c.catalog_path for e in visit.exposures
                                                      for c in e.chips))
@@ -184,6 +206,17 @@ class FilesPanel(QWidget):
                 self.select(*selected)
         finally:
             self._filling = False
+
+    def _size_name_columns(self, visit) -> None:
+        """Name and group columns as wide as their text, but never more than a share of the
+        panel: the fit column stays in view and long names are elided in the middle."""
+        fm = self.tree.fontMetrics()
+        width = max(self.tree.viewport().width(), 300)
+        names = short_names([e.name for e in visit.exposures])
+        groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
+        for col, texts, share in ((C_NAME, list(names.values()), 0.5), (C_GROUP, list(groups.values()), 0.18)):
+            want = max([fm.horizontalAdvance(t) for t in texts] + [60]) + (48 if col == C_NAME else 16)
+            self.tree.setColumnWidth(col, int(min(want, share * width)))
 
     def select(self, name: str, chip_index: int = 0) -> None:
         for i in range(self.tree.topLevelItemCount()):
@@ -198,7 +231,8 @@ class FilesPanel(QWidget):
                 return
 
     def names(self) -> list[str]:
-        return [self.tree.topLevelItem(i).text(C_NAME) for i in range(self.tree.topLevelItemCount())]
+        return [self.tree.topLevelItem(i).data(C_NAME, Qt.UserRole)[0]
+                for i in range(self.tree.topLevelItemCount())]
 
     def current_name(self) -> str | None:
         item = self.tree.currentItem()

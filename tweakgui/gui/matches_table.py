@@ -125,10 +125,11 @@ class MatchesPanel(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SingleSelection)
         self.view.verticalHeader().setVisible(False)
+        self.view.setTextElideMode(Qt.ElideMiddle)  # long image names keep their distinct end
         self.view.verticalHeader().setDefaultSectionSize(20)
         # sizing columns to contents reads every row on each reset: size them once
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-        for col, width in enumerate((130, 60, 50, 55, 70, 70, 95, 95, 120)):
+        for col, width in enumerate((170, 60, 50, 55, 70, 70, 95, 95, 120)):
             self.view.setColumnWidth(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.view.doubleClicked.connect(lambda _i: self.toggle_current())
