@@ -496,9 +496,11 @@ def test_diagnostics_tab_plots_residuals_against_source_properties(qtbot, win, e
 
 
 def test_systematics_map_bins_every_image_on_the_chip(qtbot, win, eng):
+    for e in win.ctl.visit.exposures:
+        e.meta["DETECTOR"] = "HRC"
     win.residuals.tabs.setCurrentWidget(win.systematics)
     s = win.systematics
-    cx, cy, mdx, mdy, cnt = s.binned["SCI,1"]
+    cx, cy, mdx, mdy, cnt = s.binned["HRC SCI,1"]
     # two aligned images × 29 used matches, on a 200×200 chip in a 6×6 grid
     assert cnt.sum() == 58 and len(cx) == 36
     # truth: the mean of the plotted components of all images in one bin
@@ -511,6 +513,10 @@ def test_systematics_map_bins_every_image_on_the_chip(qtbot, win, eng):
         comps.append(comp["dx"][sel])
     assert mdx[0] == pytest.approx(np.mean(np.concatenate(comps)))
     assert "of 2 images binned 6×6" in s.note.text()
+    # chips of different detectors (JWST: all named SCI) get their own grids
+    win.ctl.exposure("c_flt.fits").meta["DETECTOR"] = "NRCA2"
+    win._update_systematics(force=True)
+    assert set(s.binned) == {"HRC SCI,1", "NRCA2 SCI,1"} and s.binned["HRC SCI,1"][4].sum() == 29
 
 
 def test_review_mode_with_keys(qtbot, win):

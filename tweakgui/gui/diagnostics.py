@@ -143,11 +143,15 @@ class SystematicsView(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.scale = 1.0
 
-    def set_visit(self, result, wcs_of, shape_of) -> None:
-        """Bin the used matches of every image's last fit; ``shape_of(chip name)`` gives (ny, nx)."""
+    def set_visit(self, result, wcs_of, shape_of, detector_of=lambda image: "") -> None:
+        """Bin the used matches of every image's last fit on each detector's chips.
+
+        ``shape_of(image, chip)``: (ny, nx); ``detector_of(image)``: the detector's name (JWST
+        chips are all "SCI": NRCA1 and NRCA2 must not share a grid)."""
         self.widget.clear()
         self.binned, self.plots = {}, {}
         per_chip: dict[str, list] = {}
+        shapes: dict[str, tuple] = {}
         n_img = 0
         for r in result.images if result is not None else []:
             fit = r.fit
@@ -162,9 +166,12 @@ class SystematicsView(QWidget):
             if frame != "detector":
                 continue
             chips = np.asarray(m["chip"]).astype(str)
+            det = str(detector_of(r.exposure.name) or "").strip()
             for ch in set(chips):
                 sel = chips == ch
-                per_chip.setdefault(ch, []).append((np.asarray(m["x"], float)[sel], np.asarray(m["y"], float)[sel],
+                key = f"{det} {ch}".strip()
+                shapes[key] = shape_of(r.exposure.name, ch)
+                per_chip.setdefault(key, []).append((np.asarray(m["x"], float)[sel], np.asarray(m["y"], float)[sel],
                                                     comp["dx"][sel], comp["dy"][sel]))
         if not per_chip:
             self.note.setText("No residuals along detector axes to bin yet: run the alignment")
@@ -172,8 +179,7 @@ class SystematicsView(QWidget):
         means = []
         for ch, parts in per_chip.items():
             x, y, dx, dy = (np.concatenate([p[i] for p in parts]) for i in range(4))
-            shape = shape_of(ch)
-            b = bin_residuals(x, y, dx, dy, shape, self.nbin)
+            b = bin_residuals(x, y, dx, dy, shapes[ch], self.nbin)
             self.binned[ch] = b
             means.append(np.hypot(b[2], b[3]))
         lengths = np.concatenate(means)
@@ -182,8 +188,8 @@ class SystematicsView(QWidget):
         self.note.setText(f"Used residuals of {n_img} images binned {self.nbin}×{self.nbin} on each "
                           f"chip and averaged, along the detector axes; black bar: {key:g} mas")
         for col, (ch, (cx, cy, mdx, mdy, cnt)) in enumerate(sorted(self.binned.items())):
-            ny, nx = shape_of(ch)
-            p = self.widget.addPlot(row=0, col=col, title=ch)
+            ny, nx = shapes[ch]
+            p = self.widget.addPlot(row=col // 4, col=col % 4, title=ch)
             p.setAspectLocked(True)
             p.setLabel("bottom", "x (detector px)")
             p.setLabel("left", "y (detector px)")

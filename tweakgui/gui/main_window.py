@@ -359,12 +359,16 @@ class MainWindow(QMainWindow, SessionView):
                 return r.catalogs[ci]
         return None
 
-    def _chip_shape(self, chip: str):
-        for e in self.ctl.visit.exposures if self.ctl.visit else []:
-            for c in e.chips:
-                if c.name == chip:
-                    return c.shape
+    def _chip_shape(self, image: str, chip: str):
+        e = self.ctl.exposure(image)
+        for c in e.chips if e is not None else []:
+            if c.name == chip:
+                return c.shape
         return (1, 1)
+
+    def _detector(self, image: str) -> str:
+        e = self.ctl.exposure(image)
+        return str(e.meta.get("detector") or e.meta.get("DETECTOR") or "") if e is not None else ""
 
     def _update_diagnostics(self) -> None:
         res = self.residuals
@@ -377,7 +381,7 @@ class MainWindow(QMainWindow, SessionView):
             return
         if self._systematics_dirty or force:
             self._systematics_dirty = False
-            self.systematics.set_visit(self.ctl.result, self._fitted_wcs, self._chip_shape)
+            self.systematics.set_visit(self.ctl.result, self._fitted_wcs, self._chip_shape, self._detector)
 
     def _table_selected(self, key) -> None:
         if isinstance(key, tuple):
