@@ -159,8 +159,9 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
     (x,) = [k for k in rows if not isinstance(k, tuple)]
     assert rows[x][-1] == "excluded by you (relative)" and rows[x][2] == 20
     click_row(qtbot, win, x)
+    assert win.ctl.selected_match is None
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
-        qtbot.mouseClick(win.matches.button, Qt.LeftButton)
+        qtbot.keyClick(win.matches.view, Qt.Key_Delete)  # Exclude / Restore Selected Match
     assert win.ctl.exclusions == [] and win.ctl.excluded == set()
     assert "excluded by you (relative)" not in [r[-1] for r in win.matches.model.rows]
 

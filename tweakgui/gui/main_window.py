@@ -387,7 +387,18 @@ class MainWindow(QMainWindow, SessionView):
         if isinstance(key, tuple):
             self.ctl.select_match(key)
         else:  # an exclusion not in this fit's matches: show where it is
+            self.ctl.selected_match = None
+            self.residuals.show_match(None)
             self.image_view.show_highlight((key.x, key.y))
+
+    def exclude_selected(self) -> None:
+        """Exclude or restore what is selected: the table's row (which may be an exclusion of
+        another stage) or the highlighted match."""
+        key = self.matches.current_key()
+        if key is not None and not isinstance(key, tuple):
+            self.ctl.toggle_exclude(key)
+        elif self.ctl.selected_match is not None:
+            self.ctl.toggle_exclude(self.ctl.selected_match)
 
     def _exclusion_rows(self, name: str) -> list[tuple]:
         """Rows for the table: the user's exclusions of the image(s) shown that the fit's

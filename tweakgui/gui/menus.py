@@ -70,7 +70,7 @@ def build(win) -> dict:
     m.addAction(_action(win, "cancel", "&Cancel", c.cancel, "Esc", "cancel", "Cancel the running job"))
     m.addSeparator()
     m.addAction(_action(win, "exclude", "&Exclude / Restore Selected Match",
-                        lambda: c.selected_match and c.toggle_exclude(c.selected_match), "Del",
+                        win.exclude_selected, "Del",
                         "exclude", "Leave the highlighted match out of the fit (or restore it) and refit"))
 
     m.addSeparator()
