@@ -203,6 +203,7 @@ class ResidualPanel(QWidget):
                 p.addItem(hl)
                 txt = pg.TextItem(anchor=(0, 0), color=(60, 60, 60), fill=pg.mkBrush(255, 255, 255, 190))
                 txt.setZValue(50)
+                txt.hide()
                 p.addItem(txt, ignoreBounds=True)
                 key = f"{comp}_{axis}"
                 self.res_plots[key], self.res_scatter[key] = p, sc
@@ -283,6 +284,7 @@ class ResidualPanel(QWidget):
             sc.clear()
         for t in self.res_text.values():
             t.setText("")
+            t.hide()  # an empty label would still draw its box
         for item in self.vec_lines.values():
             item.setData([], [])
         self.vec_points.clear()
@@ -344,6 +346,7 @@ class ResidualPanel(QWidget):
                 sc.clear()
             for t in self.res_text.values():
                 t.setText("")
+            t.hide()  # an empty label would still draw its box
             for hl in self.res_highlight.values():
                 hl.clear()
             return
@@ -366,6 +369,7 @@ class ResidualPanel(QWidget):
                 self.res_scatter[key].setData(x=xs, y=shown, brush=[ROLE_BRUSH[r] for r in roles],
                                               symbol=symbols, data=list(range(len(m))))
                 self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
+                self.res_text[key].show()
                 along = "x" if comp == "dx" else "y"
                 p.setLabel("left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
                 p.getAxis("left").setToolTip(
