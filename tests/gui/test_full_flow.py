@@ -133,3 +133,34 @@ def test_histogram_click_sets_offsets(qtbot, make_window, small_demo):
     assert (p.xoffset, p.yoffset, p.use2dhist) == (0.5, -0.25, False)
     assert win.params_panel.fields["xoffset"].text() == "0.5"
     assert not win.params_panel.fields["use2dhist"].isChecked()
+
+
+def test_exclusion_follows_its_star_when_another_finder_detects(qtbot, make_window, small_demo):
+    """Real detection: another finder renumbers the catalog; the excluded star stays excluded."""
+    win = make_window(abs_refcat=str(small_demo.refcat), fitgeometry="shift")
+    ctl = win.ctl
+    with qtbot.waitSignal(ctl.jobDone, timeout=30000):
+        win.add_inputs([str(p) for p in small_demo.paths])
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000):
+        ctl.run()
+    name = small_demo.paths[1].name
+    ctl.select_image(name)
+    fit = ctl.shown_fit(name)
+    mine = fit.matches[(fit.matches["image"] == name) & fit.matches["used"]]
+    key = (name, "SCI,1", int(mine["input_idx"][len(mine) // 2]))
+    cat = ctl.image_result(name).catalogs[0]
+    star = np.array([cat["x"][key[2]], cat["y"][key[2]]], float)
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000):
+        ctl.toggle_exclude(key)
+    ctl.update_param("starfinder", "dao")
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000) as b:
+        ctl.run()
+    assert b.args == ["run", True]
+    (new_key,) = ctl.excluded
+    assert new_key != key  # the rows moved
+    cat = ctl.image_result(name).catalogs[0]
+    assert np.hypot(*(np.array([cat["x"][new_key[2]], cat["y"][new_key[2]]], float) - star)) < 1.25
+    fit = ctl.shown_fit(name)
+    flagged = fit.matches[(fit.matches["image"] == name) & fit.matches["excluded"]]
+    assert list(flagged["input_idx"]) == [new_key[2]] and not flagged["used"][0]
+    assert ctl.dropped == [] and "dropped" not in win.status_outcome.text()
