@@ -21,10 +21,11 @@ from tweakgui.gui.residuals import ROLE_BRUSH, ROLE_SYMBOL, match_roles, plotted
 __all__ = ["DiagnosticsView", "SystematicsView", "catalog_quantities"]
 
 # (quantity, axis label, parameters drawn as cut lines)
-QUANTITIES = (("mag", "instrumental mag (−2.5 log10 flux)", ()),
-              ("peak", "peak (data units)", ("peakmax",)),
+QUANTITIES = (("mag", "mag (−2.5 log flux)", ()),
               ("sharpness", "sharpness", ("sharplo", "sharphi")),
-              ("roundness", "roundness", ("roundlo", "roundhi")))
+              ("roundness", "roundness", ("roundlo", "roundhi")),
+              ("peak", "peak (data units)", ("peakmax",)))
+MAX_COLUMNS = 3  # more would not fit beside the image
 
 
 def catalog_quantities(cat, rows) -> dict:
@@ -86,7 +87,8 @@ class DiagnosticsView(QWidget):
             for name in [n for n, _l, _c in QUANTITIES]:
                 if name in q:
                     values.setdefault(name, np.full(len(matches), np.nan))[sel] = q[name]
-        self.shown = [n for n, _l, _c in QUANTITIES if n in values and np.isfinite(values[n]).any()]
+        self.shown = [n for n, _l, _c in QUANTITIES
+                      if n in values and np.isfinite(values[n]).any()][:MAX_COLUMNS]
         if not self.shown:
             self.note.setText("The catalog has no flux, peak, sharpness or roundness to plot against")
             return
@@ -94,7 +96,7 @@ class DiagnosticsView(QWidget):
         self.note.setText("Residuals against source properties, along the detector axes"
                           if frame == "detector" else "Residuals against source properties, tangent plane")
         if missing:
-            self.note.setText(self.note.text() + f" (the catalog has no {', '.join(missing)})")
+            self.note.setText(self.note.text() + f" (not shown: {', '.join(missing)})")
         role = match_roles(matches)
         brushes = [ROLE_BRUSH[r] for r in role]
         symbols = [ROLE_SYMBOL[r] for r in role]
@@ -104,6 +106,8 @@ class DiagnosticsView(QWidget):
             for col, q in enumerate(self.shown):
                 p = self.widget.addPlot(row=r, col=col)
                 p.showGrid(x=True, y=True, alpha=0.2)
+                for ax in ("left", "bottom"):
+                    p.getAxis(ax).enableAutoSIPrefix(False)
                 p.setLabel("left", f"Δ{c_name[1]} {'detector' if frame == 'detector' else 'tangent'} (mas)")
                 p.setLabel("bottom", labels[q])
                 sc = pg.ScatterPlotItem(x=values[q], y=comp[c_name], brush=brushes, symbol=symbols,
