@@ -68,6 +68,7 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.tabs.addTab(self.diagnostics, "Diagnostics")
         self.residuals.tabs.addTab(self.systematics, "Systematics")
         self._systematics_dirty = True
+        self._diagnostics_dirty = True
         self.matches = MatchesPanel()
         self.visit_view = VisitView()
         self.ctl = SessionController(self, engine, params, parent=self)
@@ -191,7 +192,7 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
         self.residuals.offsetRefused.connect(self.show_status)
         self.residuals.wcs_of = self._fitted_wcs
-        self.residuals.tabs.currentChanged.connect(lambda _i: self._update_systematics())
+        self.residuals.tabs.currentChanged.connect(self._tab_changed)
         self.residuals.scopeChanged.connect(self._scope_changed)
         self.matches.matchSelected.connect(self._table_selected)
         self.matches.excludeRequested.connect(c.toggle_exclude)
@@ -370,10 +371,20 @@ class MainWindow(QMainWindow, SessionView):
         e = self.ctl.exposure(image)
         return str(e.meta.get("detector") or e.meta.get("DETECTOR") or "") if e is not None else ""
 
-    def _update_diagnostics(self) -> None:
+    def _update_diagnostics(self, force: bool = False) -> None:
+        # its plots are built when the tab is shown: selecting an image stays quick
+        self._diagnostics_dirty = True
+        if self.residuals.tabs.currentWidget() is not self.diagnostics and not force:
+            return
+        self._diagnostics_dirty = False
         res = self.residuals
         self.diagnostics.set_data(res.matches, res.comp, res.frame, self._catalog_of, self.ctl.params,
                                   res.y_range)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self._diagnostics_dirty:
+            self._update_diagnostics()
+        self._update_systematics()
 
     def _update_systematics(self, force: bool = False) -> None:
         # binned over the whole visit: computed when the tab is shown, once per result
