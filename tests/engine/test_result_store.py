@@ -84,3 +84,18 @@ def test_bin_residuals_means_per_cell():
     assert (mdx[0], mdy[0], mdx[-1]) == (2.0, 1.0, 5.0)
     assert (cx[0], cy[0], cx[-1]) == (125.0, 125.0, 875.0)
     assert np.isnan(mdx[1])
+
+
+def test_engine_dataclasses_in_a_fit_are_stored(tmp_path):
+    """A fit may carry engine objects (e.g. its offset histogram): stored and rebuilt; other
+    objects are left out rather than failing the session."""
+    visit = _visit(tmp_path)
+    fit = model.FitResult("b", "relative", model.STATUS_SUCCESS, images=["b_flt.fits"])
+    fit.checks = {"corr": model.Correction((1.0, 2.0), 3.0, 4.0, (0.1, 0.2), (1.0, 2.0), 0.5, 1.0)}
+    fit.matcher = object()  # no ASDF form: left out, read back as the default
+    images = [model.ImageResult(visit.exposures[1], model.STATUS_SUCCESS, fits=[fit])]
+    path = write_results(model.VisitResult(images, [fit], TweakRegParams()), tmp_path / "r.asdf", visit)
+    got = read_results(path, visit, TweakRegParams()).result.fits[0]
+    assert isinstance(got.checks["corr"], model.Correction)
+    assert list(got.checks["corr"].ref_pixel) == [1.0, 2.0] and got.checks["corr"].rotation_deg == 0.5
+    assert got.matcher == ""

@@ -37,22 +37,57 @@ def fingerprint(visit) -> dict:
     return out
 
 
-def _plain(v):
-    """Values asdf writes as they are: numpy scalars to Python, tuples to lists."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+class _Unstorable(TypeError):
+    """A value with no ASDF form (left out of the file)."""
+
+
+def _encode(v):
+    """Values asdf writes: Tables and arrays as they are, numpy scalars as Python, tuples as
+    lists, dataclasses of the engine (e.g. a fit's Histogram) as tagged dicts."""
+    from astropy.table import Table
+
+    if v is None or isinstance(v, (str, bool, int, float, Table, np.ndarray)):
+        return v
     if isinstance(v, np.generic):
         return v.item()
+    if isinstance(v, dict):
+        return {str(k): _encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_encode(x) for x in v]
+    if dataclasses.is_dataclass(v) and not isinstance(v, type) and type(v).__module__.startswith(_SAFE):
+        return {"__dataclass__": f"{type(v).__module__}:{type(v).__qualname__}",
+                "fields": {f.name: _encode(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+    raise _Unstorable(type(v).__name__)
+
+
+def _decode(v):
+    """The inverse of :func:`_encode`; only dataclasses of tweakgui's engine are rebuilt."""
+    import importlib
+
+    if isinstance(v, dict) and "__dataclass__" in v:
+        module, _sep, name = str(v["__dataclass__"]).partition(":")
+        if not module.startswith(_SAFE):
+            raise ValueError(f"refusing to rebuild {module}:{name}")
+        cls = getattr(importlib.import_module(module), name)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: _decode(x) for k, x in v["fields"].items() if k in known})
+    if isinstance(v, dict):
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
     return v
+
+
+_SAFE = "tweakgui.engine"
 
 
 def _fit_tree(f: model.FitResult) -> dict:
     d = {}
     for fl in dataclasses.fields(f):
-        v = getattr(f, fl.name)
-        d[fl.name] = v if fl.name in ("matches", "offsets", "matrix") else _plain(v)
+        try:
+            d[fl.name] = _encode(getattr(f, fl.name))
+        except _Unstorable as exc:
+            log.debug("fit field %s not stored (%s)", fl.name, exc)
     return {k: v for k, v in d.items() if v is not None}
 
 
@@ -75,7 +110,7 @@ def write_results(result: model.VisitResult, path, visit=None) -> Path:
             "fits": [index[id(f)] for f in r.fits],
             "new_wcs": list(r.new_wcs) if r.new_wcs else None,
             "catalogs": list(r.catalogs),
-            "correction": _plain(dataclasses.asdict(r.correction)) if r.correction is not None else None,
+            "correction": _encode(dataclasses.asdict(r.correction)) if r.correction is not None else None,
             "output": str(r.output) if r.output else None,
         })
     tree = {"format": FORMAT, "images": images, "fits": [_fit_tree(f) for f in fits],
@@ -111,8 +146,10 @@ def read_results(path, visit, params) -> StoredResults:
         if tree.get("format") != FORMAT:
             raise ValueError(f"{path}: not a tweakgui results file")
         fits = []
+        known = {f.name for f in dataclasses.fields(model.FitResult)}
         for d in tree["fits"]:
-            d = dict(d)
+            # fields of another version of tweakgui are left out
+            d = {k: _decode(v) for k, v in dict(d).items() if k in known}
             for k in _TUPLES:
                 if d.get(k) is not None:
                     d[k] = tuple(d[k])
