@@ -282,3 +282,20 @@ def test_sigma_radius_sets_the_kernel_footprint(field):
     dao = [np.median(detect_sources(field.data, params_for("dao", sigma_radius=k))["flux"])
            for k in (1.5, 3.0)]
     assert dao[1] > dao[0]
+
+
+def test_star_finders_keep_their_shape_measures():
+    """sharpness and roundness (what sharplo/hi and roundlo/hi cut on) stay in the catalog."""
+    from photutils.datasets import make_100gaussians_image
+
+    from tweakgui.engine.params import TweakRegParams
+
+    data = make_100gaussians_image().astype(np.float32)
+    bad = np.zeros(data.shape, bool)
+    for finder, rnd in (("iraf", "roundness"), ("dao", "roundness1")):
+        p = TweakRegParams(starfinder=finder, kernel_fwhm=3.0, snr_threshold=5.0, roundlo=-1.0)
+        cat = detect_sources(data, p, mask=bad)
+        assert len(cat) >= 3 and cat.colnames[:4] == list(COLUMNS)
+        assert "sharpness" in cat.colnames and rnd in cat.colnames
+        s = np.asarray(cat["sharpness"])
+        assert np.all((s >= p.sharplo) & (s <= p.sharphi))

@@ -56,8 +56,13 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     assert win.image_view.count("detected") == len(res.images[1].catalogs[0])
     assert win.image_view.count("refcat") > 0
     assert len(win.matches.model.rows) == len(mine)
-    rms_dx = np.sqrt(np.mean((np.asarray(mine["dx"])[np.asarray(mine["used"])] * 1000) ** 2))
-    assert win.residuals.rms_mas["dx"] == pytest.approx(rms_dx)
+    used = np.asarray(mine["used"])
+    rms_dx = np.sqrt(np.mean((np.asarray(mine["dx"])[used] * 1000) ** 2))
+    rms_dy = np.sqrt(np.mean((np.asarray(mine["dy"])[used] * 1000) ** 2))
+    # plotted along the detector axes: a rotation of the tangent-plane residuals, same total RMS
+    assert win.residuals.frame == "detector"
+    assert np.hypot(win.residuals.rms_mas["dx"], win.residuals.rms_mas["dy"]) == pytest.approx(
+        np.hypot(rms_dx, rms_dy), rel=2e-3)
     assert win.residuals.rms_mas["dx"] < 5  # mas: synthetic centroids are good
 
     # click a point in a residual panel → highlighted in the image and the table
@@ -128,3 +133,34 @@ def test_histogram_click_sets_offsets(qtbot, make_window, small_demo):
     assert (p.xoffset, p.yoffset, p.use2dhist) == (0.5, -0.25, False)
     assert win.params_panel.fields["xoffset"].text() == "0.5"
     assert not win.params_panel.fields["use2dhist"].isChecked()
+
+
+def test_exclusion_follows_its_star_when_another_finder_detects(qtbot, make_window, small_demo):
+    """Real detection: another finder renumbers the catalog; the excluded star stays excluded."""
+    win = make_window(abs_refcat=str(small_demo.refcat), fitgeometry="shift")
+    ctl = win.ctl
+    with qtbot.waitSignal(ctl.jobDone, timeout=30000):
+        win.add_inputs([str(p) for p in small_demo.paths])
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000):
+        ctl.run()
+    name = small_demo.paths[1].name
+    ctl.select_image(name)
+    fit = ctl.shown_fit(name)
+    mine = fit.matches[(fit.matches["image"] == name) & fit.matches["used"]]
+    key = (name, "SCI,1", int(mine["input_idx"][len(mine) // 2]))
+    cat = ctl.image_result(name).catalogs[0]
+    star = np.array([cat["x"][key[2]], cat["y"][key[2]]], float)
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000):
+        ctl.toggle_exclude(key)
+    ctl.update_param("starfinder", "dao")
+    with qtbot.waitSignal(ctl.jobDone, timeout=120000) as b:
+        ctl.run()
+    assert b.args == ["run", True]
+    (new_key,) = ctl.excluded
+    assert new_key != key  # the rows moved
+    cat = ctl.image_result(name).catalogs[0]
+    assert np.hypot(*(np.array([cat["x"][new_key[2]], cat["y"][new_key[2]]], float) - star)) < 1.25
+    fit = ctl.shown_fit(name)
+    flagged = fit.matches[(fit.matches["image"] == name) & fit.matches["excluded"]]
+    assert list(flagged["input_idx"]) == [new_key[2]] and not flagged["used"][0]
+    assert ctl.dropped == [] and "dropped" not in win.status_outcome.text()

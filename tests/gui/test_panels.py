@@ -170,11 +170,13 @@ def test_residual_panels_and_vectors(qtbot, win):
     rms = np.sqrt(np.mean((np.asarray(fit.matches["dx"])[used] * 1000) ** 2))
     assert win.residuals.rms_mas["dx"] == pytest.approx(rms)
     assert f"RMS {rms:.2f} mas" in win.residuals.res_text["dx_x"].toPlainText()
-    # vectors drawn as pairs: one segment per match, from (x, y) to (x + s dx, y + s dy)
+    # vectors drawn as pairs: one segment per match, from (x, y) to (x + s dx, y + s dy), along the
+    # detector axes: this chip's x axis points west (CDELT1 < 0), so dx along x is minus the east one
+    assert win.residuals.frame == "detector"
     xs, ys = win.residuals.vec_lines["used"].getData()
     assert len(xs) == 2 * int(used.sum())
     s = win.residuals.vector_scale
-    assert xs[1] - xs[0] == pytest.approx(s * fit.matches["dx"][0] * 1000)
+    assert xs[1] - xs[0] == pytest.approx(-s * fit.matches["dx"][0] * 1000, rel=1e-4)
     kx, _ky = win.residuals.vec_key.getData()
     key_mas = float(win.residuals.vec_key_text.toPlainText().split()[0])
     assert kx[1] - kx[0] == pytest.approx(s * key_mas)

@@ -52,6 +52,8 @@ def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tm
     menus.save_session(win, str(path))
     d = json.loads(path.read_text())
     assert d["excluded"] == [list(key)]
+    # kept by the source's sky position, which survives re-detection
+    assert d["exclusions"] == [x.to_dict() for x in ctl.exclusions] and d["exclusions"][0]["image"] == name
     assert d["params"]["fitgeometry"] == "shift" and d["group_ids"] == {small_demo.paths[0].name: "G0"}
     assert {r["image"]: r["nmatch"] for r in d["results"]} == {k: v[0] for k, v in want.items()}
 
@@ -59,7 +61,7 @@ def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tm
     with qtbot.waitSignal(win2.ctl.jobDone, timeout=30000):
         menus.open_session(win2, str(path))
     c2 = win2.ctl
-    assert c2.params.fitgeometry == "shift" and c2.excluded == {key}
+    assert c2.params.fitgeometry == "shift" and c2.exclusions == ctl.exclusions
     assert c2.exposure(small_demo.paths[0].name).group_id == "G0"
     assert win2.files.tree.topLevelItem(0).text(1) == "G0"
     assert c2.regions[(name, "SCI,1")][0].params == (50.0, 50.0, 20.0)
@@ -70,6 +72,7 @@ def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tm
     for n, (nm, shift) in want.items():
         assert got[n][0] == nm
         assert got[n][1] == pytest.approx(shift, abs=1e-6)  # arcsec
+    assert c2.excluded == {key}
     excluded_rows = c2.shown_fit(name).matches
     assert excluded_rows[excluded_rows["excluded"]]["input_idx"][0] == key[2]
     # a broken session file is refused with one line

@@ -212,6 +212,11 @@ def _find_stars(sub, threshold, bad, params) -> Table:
     if tab is None or len(tab) == 0:
         return empty_catalog()
     cat = _photutils_table(tab, ("x_centroid", "y_centroid", "flux", "peak"))
+    # the shape measures the finder cut on (sharplo/hi, roundlo/hi): kept so that a
+    # residual trend against them (a bad cut, chance matches) can be seen
+    for name in ("sharpness", "roundness", "roundness1", "roundness2"):
+        if name in tab.colnames:
+            cat[name] = np.asarray(getattr(tab[name], "value", tab[name]), dtype=np.float64)
     if params.starfinder == "iraf":
         # starfind's moments inside a 1.5-sigma window are pulled towards the
         # peak pixel by up to 0.1 px; a Gaussian-windowed centroid removes that

@@ -22,6 +22,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from tweakgui.engine import model
+from tweakgui.engine.exclusion_keys import (ExcludedRun, SourceExclusion, make_exclusion, result_catalogs,
+                                            rows_for, run_with_exclusions, tolerance_pix)
 from tweakgui.engine.params import ParameterError, TweakRegParams
 from tweakgui.gui import gcguard
 from tweakgui.gui.jobs import JobRunner
@@ -51,6 +53,18 @@ class EngineApi:
 
         return cls(load_visit=inputs.load_visit, run=pipeline.run,
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
+
+
+def load_with_results(load_visit: Callable, specs, params, path):
+    """Load the inputs, then bind the saved results of ``path`` to them (in the worker).
+    A results file that cannot be read is returned as its exception: the inputs still load."""
+    from tweakgui.engine.result_store import read_results
+
+    visit = load_visit(specs, params)
+    try:
+        return visit, read_results(path, visit, params)
+    except Exception as exc:  # noqa: BLE001 - reported, the session opens without results
+        return visit, ValueError(f"{path}: {describe_error(exc)}")
 
 
 def snapshot_visit(visit: model.Visit) -> model.Visit:
@@ -85,7 +99,17 @@ class SessionController(QObject):
         self.group_overrides: dict[str, str] = {}
         self.catalog_overrides: dict[str, str] = {}
         self.regions: dict[tuple[str, str], list[Shape]] = {}
-        self.excluded: set[MatchKey] = set()
+        # the user's exclusions, tied to the source's sky position; their rows in the
+        # shown result and those no longer found after re-detection
+        self.exclusions: list[SourceExclusion] = []
+        self.exclusion_rows: dict[SourceExclusion, int] = {}
+        self.dropped: list[SourceExclusion] = []
+        # what the last finished job did, kept for the status bar
+        self.outcome = ""
+        self.saved_stale = ""  # a session saved with stale results says why
+        self.results_path: Path | None = None  # saved results to show once the inputs are loaded
+        self.stale = ""  # why the shown results no longer match inputs/parameters ("" if they do)
+        self._selected_source: SourceExclusion | None = None
         self.accepted: dict[str, bool] = {}
         self.rejected: set[str] = set()  # images the user rejected
         self.selected: str | None = None
@@ -189,25 +213,49 @@ class SessionController(QObject):
         self._load()
 
     def add_inputs(self, specs: list[str]) -> None:
+        """Add inputs; an image already loaded is refused (named in the status bar) and
+        the results of the loaded images stay, marked stale when the visit changes."""
         specs = [str(s) for s in specs]
+        loaded = {e.name for e in self.visit.exposures} if self.visit is not None else set()
+        loaded_paths = {str(e.path.resolve()) for e in self.visit.exposures} if self.visit else set()
+        dup = [s for s in specs if not s.startswith("@") and not any(ch in s for ch in "*?,")
+               and (Path(s).name in loaded or str(Path(s).resolve()) in loaded_paths)]
+        if dup:
+            names = ", ".join(Path(s).name for s in dup)
+            log.warning("already loaded, not added again: %s", names)
+            self.view.show_status(f"Already loaded: {names}")
+        specs = [s for s in specs if s not in dup]
+        if not specs:
+            return
         self.removed -= {Path(s).name for s in specs}  # adding a removed file brings it back
         new = [s for s in specs if s not in self.inputs]
         if new:
             self.inputs += new
-        if new or specs:
-            self._load()
+        self._load(keep_result=True)
 
-    def _load(self) -> None:
-        self.result = None
-        self.view.show_result(None)
+    def _load(self, keep_result: bool = False) -> None:
+        if keep_result and self.result is not None:
+            self.mark_stale("images were added")
+        else:
+            self.result = None
+            self.stale = ""
+            self.view.show_result(None)
         if not self.inputs:
             self.visit = None
             self.view.show_visit(None)
             return
+        stored, self.results_path = self.results_path, None
+        if stored is not None:
+            self._start("load", load_with_results, self.engine.load_visit, list(self.inputs), self.params,
+                        stored, with_callbacks=False)
+            return
         self._start("load", self.engine.load_visit, list(self.inputs), self.params,
                     with_callbacks=False)
 
-    def _loaded(self, visit: model.Visit) -> None:
+    def _loaded(self, visit) -> None:
+        stored = None
+        if isinstance(visit, tuple):  # a session's inputs with its saved results
+            visit, stored = visit
         # the user's removals and order outlive reloads (inputs may be ASNs or wildcards)
         visit.exposures = [e for e in visit.exposures if e.name not in self.removed]
         spec_order = {Path(s).name: i for i, s in enumerate(self.inputs)}
@@ -221,12 +269,38 @@ class SessionController(QObject):
         log.info("loaded %d exposure%s, %d chip%s", n, "" if n == 1 else "s",
                  sum(len(e.chips) for e in visit.exposures),
                  "" if sum(len(e.chips) for e in visit.exposures) == 1 else "s")
+        if stored is not None:
+            self._restore(stored)
         self.view.show_visit(visit)
         if visit.exposures and (self.selected is None or self.exposure(self.selected) is None):
             self.select_image(visit.exposures[0].name)
         elif self.selected is not None:
             self.select_image(self.selected, self.selected_chip)
-        self.view.show_status(f"Loaded {n} exposures")
+        if stored is None:
+            self.view.show_status(f"Loaded {n} exposures")
+
+    def _restore(self, stored) -> None:
+        """Show a session's saved results as they were, without running."""
+        if isinstance(stored, Exception):
+            log.error("cannot read the saved results: %s", stored)
+            self.view.show_error("Cannot read the saved results", str(stored))
+            return
+        result = stored.result
+        rows, self.dropped = rows_for(self.exclusions, self.visit, result_catalogs(result),
+                                      tolerance_pix(self.params))
+        self.result, self.exclusion_rows = result, rows
+        self.session_summary = None
+        nok = sum(r.status != model.STATUS_FAILED for r in result.images)
+        self.outcome = f"Reopened: {nok}/{len(result.images)} images aligned (saved results)"
+        self.view.show_result(result)
+        self.stale = ""
+        self.view.show_status(self.outcome)
+        self.view.show_outcome(self.outcome)
+        why = "; ".join(w for w in (self.saved_stale, stored.stale) if w)
+        self.saved_stale = ""
+        if why:
+            self.mark_stale(why)
+        log.info("%s", self.outcome + (f"; stale: {stored.stale}" if stored.stale else ""))
 
     def _apply_overrides(self) -> None:
         for e in self.visit.exposures if self.visit else []:
@@ -250,12 +324,15 @@ class SessionController(QObject):
         self.removed.add(name)
         self.order = [x.name for x in self.visit.exposures]
         self.regions = {k: v for k, v in self.regions.items() if k[0] != name}
-        self.excluded = {k for k in self.excluded if k[0] != name}
+        self.exclusions = [x for x in self.exclusions if x.image != name]
+        self.exclusion_rows = {x: r for x, r in self.exclusion_rows.items() if x.image != name}
+        self.dropped = [x for x in self.dropped if x.image != name]
         if self.selected == name:
             self.selected = None
         self.view.show_visit(self.visit)
         if self.visit.exposures and self.selected is None:
             self.select_image(self.visit.exposures[0].name)
+        self.mark_stale(f"{name} removed")
         self.stateChanged.emit()
 
     def move_exposure(self, name: str, delta: int) -> None:
@@ -292,6 +369,7 @@ class SessionController(QObject):
         e.group_id = group_id
         self.group_overrides[name] = group_id
         self.view.show_visit(self.visit)
+        self.mark_stale(f"group of {name} changed")
         self.stateChanged.emit()
 
     def set_catalog(self, name: str, path: str | None) -> None:
@@ -305,6 +383,7 @@ class SessionController(QObject):
             self.catalog_overrides.pop(name, None)
         for c in e.chips:
             c.catalog_path = Path(path) if path else None
+        self.mark_stale(f"catalog of {name} changed")
         if path and not self.params.use_custom_catalogs:
             self.params = self.params.replace(use_custom_catalogs=True)
             self.view.show_params(self.params)
@@ -313,28 +392,59 @@ class SessionController(QObject):
 
     # ---------------------------------------------------------------- params
     def set_params(self, params: TweakRegParams) -> None:
+        changed = params != self.params
         self.params = params
         self.view.show_params(params)
+        if changed:
+            self.mark_stale("parameters changed")
+
+    def reset_params(self, keep=("catfile", "abs_refcat", "exclusions")) -> None:
+        """Defaults for every parameter but the files named (a reference catalog is data, not a
+        setting: resetting the finder must not drop it)."""
+        kept = {n: getattr(self.params, n) for n in keep if getattr(self.params, n)}
+        self.set_params(TweakRegParams(**kept))
+        if kept:
+            self.view.show_status("Parameters reset to their defaults; kept "
+                                  + ", ".join(f"{n}={Path(str(v)).name}" for n, v in kept.items()))
 
     def update_param(self, name: str, value: Any) -> None:
         """Change one parameter; raises ParameterError naming it when invalid."""
-        self.params = self.params.replace(**{name: value})
+        new = self.params.replace(**{name: value})
+        if new != self.params:
+            self.params = new
+            self.mark_stale(f"{name} changed")
+
+    def mark_stale(self, reason: str) -> None:
+        """The shown results no longer follow from the inputs and parameters."""
+        if self.result is None:
+            return
+        if not self.stale:
+            log.info("results are stale: %s", reason)
+        self.stale = reason
+        self.view.show_outcome(f"{self.outcome} — stale: {reason}; run again (F5)")
 
     def set_offset_from_histogram(self, dx: float, dy: float) -> None:
         """A click in the 2D histogram: the initial offset (arcsec) of the next run."""
         self.params = self.params.replace(xoffset=round(float(dx), 4), yoffset=round(float(dy), 4),
                                           use2dhist=False)
         self.view.show_params(self.params)
-        self.view.show_status(f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" "
-                              "(use2dhist off)")
+        self.mark_stale("xoffset/yoffset picked")
+        # said, not silent: the histogram search would otherwise pick its own peak again
+        msg = (f"Next run starts from xoffset={dx:+.3f}\", yoffset={dy:+.3f}\" (relative stage); "
+               "use2dhist turned off so that this offset is used")
+        log.info("%s", msg)
+        self.view.show_status(msg)
 
     # --------------------------------------------------------------- regions
     def set_regions(self, name: str, chip: str, shapes: list[Shape]) -> None:
         key = (name, chip)
+        if list(shapes) == self.regions.get(key, []):
+            return
         if shapes:
             self.regions[key] = list(shapes)
         else:
             self.regions.pop(key, None)
+        self.mark_stale(f"regions of {name} changed")
         self.stateChanged.emit()
 
     def regions_for(self, name: str, chip: str) -> list[Shape]:
@@ -354,21 +464,60 @@ class SessionController(QObject):
         except OSError as exc:
             self.view.show_error("Cannot run", f"cannot write the region files: {exc}")
             return
-        self._start("run", self.engine.run, snapshot_visit(self.visit), self.params,
-                    excluded=set(self.excluded) or None)
+        known = result_catalogs(self.result) if self.result is not None else None
+        self._remember_selected_source()
+        self._start("run", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+                    self.params, list(self.exclusions), known=known)
 
     def refit(self) -> None:
         """Fit again with the catalogs of the last run (no detection)."""
         if self.result is None:
             self.run()
             return
-        catalogs = {(r.exposure.name, c.name): cat for r in self.result.images
-                    for c, cat in zip(r.exposure.chips, r.catalogs)}
-        self._start("refit", self.engine.run, snapshot_visit(self.visit), self.params,
-                    catalogs=catalogs or None, excluded=set(self.excluded))
+        self._remember_selected_source()
+        self._start("refit", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+                    self.params, list(self.exclusions),
+                    catalogs=result_catalogs(self.result) or None)
 
-    def _ran(self, result: model.VisitResult) -> None:
+    @property
+    def excluded(self) -> set[MatchKey]:
+        """The user's exclusions as rows of the shown result's catalogs."""
+        return {(x.image, x.chip, r) for x, r in self.exclusion_rows.items()}
+
+    def _source_at(self, key: MatchKey, stage: str = "") -> SourceExclusion | None:
+        """The sky position of catalog row ``key`` of the shown result."""
+        r = self.image_result(key[0])
+        e = self.exposure(key[0])
+        if r is None or e is None:
+            return None
+        for ci, c in enumerate(e.chips):
+            if c.name == key[1] and ci < len(r.catalogs) and 0 <= key[2] < len(r.catalogs[ci]):
+                row = r.catalogs[ci][key[2]]
+                return make_exclusion(e, c, float(row["x"]), float(row["y"]), stage)
+        return None
+
+    def _remember_selected_source(self) -> None:
+        # a rerun may renumber the catalogs: the selected match is followed by position
+        key = self.selected_match
+        self._selected_source = (self._source_at(key) if key is not None and len(key) == 3
+                                 and self.result is not None else None)
+
+    def _ran(self, result) -> None:
+        if isinstance(result, ExcludedRun):
+            self.exclusion_rows, self.dropped = dict(result.rows), list(result.dropped)
+            result = result.result
+        else:
+            self.exclusion_rows, self.dropped = {}, list(self.exclusions)
         self.result = result
+        self.stale = ""
+        src = getattr(self, "_selected_source", None)
+        if src is not None and self.visit is not None:
+            found = rows_for([src], self.visit, result_catalogs(result), tolerance_pix(self.params))[0]
+            self.selected_match = (src.image, src.chip, found[src]) if src in found else None
+        self._selected_source = None
+        for x in self.dropped:
+            log.warning("exclusion of %s [%s] at x=%.1f y=%.1f dropped: no source there after "
+                        "detecting again", x.image, x.chip, x.x, x.y)
         self.session_summary = None
         for r in result.images:
             name = r.exposure.name
@@ -380,8 +529,12 @@ class SessionController(QObject):
         self.view.show_visit(self.visit)
         self.view.show_result(result)
         failed = result.n_failed
-        self.view.show_status(f"Aligned {nok}/{len(result.images)} images"
-                              + (f", {failed} failed" if failed else ""))
+        self.outcome = (f"Aligned {nok}/{len(result.images)} images"
+                        + (f", {failed} failed" if failed else "")
+                        + (f"; {len(self.dropped)} exclusion{'s' if len(self.dropped) != 1 else ''}"
+                           " dropped (source not found again)" if self.dropped else ""))
+        self.view.show_status(self.outcome)
+        self.view.show_outcome(self.outcome)
 
     def _show_selected(self, _arg=None) -> None:
         if self.selected is not None:
@@ -389,15 +542,34 @@ class SessionController(QObject):
         if self.selected_match is not None:
             self.view.show_match(self.selected_match)
 
-    def toggle_exclude(self, key: MatchKey, refit: bool = True) -> None:
-        """Exclude a match from the fit, or restore it, and fit again at once."""
-        key = (str(key[0]), str(key[1]), int(key[2]))
-        if key in self.excluded:
-            self.excluded.discard(key)
-            log.info("restored match %s %s #%d", *key)
+    def toggle_exclude(self, key, refit: bool = True) -> None:
+        """Exclude a match from the fit, or restore it, and fit again at once.
+
+        ``key`` is a row ``(image, chip, input_idx)`` of the shown result or a
+        :class:`SourceExclusion` (restore it, e.g. one dropped after re-detection).
+        """
+        if isinstance(key, SourceExclusion):
+            ex = key if key in self.exclusions else None
         else:
-            self.excluded.add(key)
-            log.info("excluded match %s %s #%d", *key)
+            key = (str(key[0]), str(key[1]), int(key[2]))
+            ex = next((x for x, r in self.exclusion_rows.items() if (x.image, x.chip, r) == key), None)
+        if ex is not None:
+            self.exclusions.remove(ex)
+            self.exclusion_rows.pop(ex, None)
+            if ex in self.dropped:
+                self.dropped.remove(ex)
+            log.info("restored source %s [%s] at x=%.1f y=%.1f", ex.image, ex.chip, ex.x, ex.y)
+        elif isinstance(key, SourceExclusion):
+            return
+        else:
+            fit = self.shown_fit(key[0])
+            ex = self._source_at(key, fit.kind if fit is not None else "")
+            if ex is None:
+                log.warning("cannot exclude %s [%s] #%d: no such source", *key)
+                return
+            self.exclusions.append(ex)
+            self.exclusion_rows[ex] = key[2]
+            log.info("excluded source %s [%s] #%d at x=%.1f y=%.1f", *key, ex.x, ex.y)
         self.stateChanged.emit()
         if refit:
             self.refit()
@@ -442,6 +614,27 @@ class SessionController(QObject):
                     return f
             return None
         return r.fit or r.fits[-1]
+
+    def review_step(self, accept: bool | None = None, step: int = 1) -> None:
+        """Review mode: accept or reject the selected image (None: leave it), then go to the
+        next (``step`` 1) or previous (-1) image, with its verdict in the status bar."""
+        names = [e.name for e in self.visit.exposures] if self.visit is not None else []
+        if not names:
+            return
+        if accept is not None and self.selected in names:
+            self.set_accepted(self.selected, accept)
+            self.view.show_visit(self.visit)
+        i = names.index(self.selected) if self.selected in names else -step
+        name = names[(i + step) % len(names)]
+        self.select_image(name)
+        r = self.image_result(name)
+        verdict = "not aligned yet" if r is None else r.status + (f": {r.reason}" if r.reason else "")
+        fit = r.fit if r is not None else None
+        if fit is not None:
+            verdict += f" ({fit.kind} {fit.fitgeom}, rmse {fit.rmse_arcsec * 1000:.2f} mas)"
+        choice = "rejected" if name in self.rejected else "accepted" if self.accepted.get(name, True) else "rejected"
+        self.view.show_status(f"Review {names.index(name) + 1}/{len(names)}: {name} — {verdict}; {choice}. "
+                              "A accept, R reject, N next, P previous")
 
     # ---------------------------------------------------------------- saving
     def set_accepted(self, name: str, accepted: bool) -> None:

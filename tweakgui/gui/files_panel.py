@@ -8,14 +8,19 @@ json) or by dropping them on the panel.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
                                QMenu, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from tweakgui.engine import model
+from tweakgui.engine.residual_frames import image_numbers
 from tweakgui.gui.icons import icon
+from tweakgui.gui.residuals import correction_text, verdict_text
 
 __all__ = ["FilesPanel", "COLUMNS"]
 
@@ -25,12 +30,39 @@ STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "statu
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
 
 
-def _short_summary(fit) -> str:
+def short_names(names: list[str], min_prefix: int = 8) -> dict[str, str]:
+    """Names without the prefix they all share (cut at an underscore), shown as "…rest": JWST
+    names differ only past "jw01345001001_02201_"; the full name stays in the tooltip."""
+    names = [str(n) for n in names]
+    if len(set(names)) < 2:
+        return {n: n for n in names}
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind("_") + 1
+    if cut < min_prefix:
+        return {n: n for n in names}
+    return {n: "…" + n[cut:] for n in names}
+
+
+def _plain(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _short_summary(fit, r=None) -> str:
+    """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
     if fit.status != model.STATUS_SUCCESS:
         return fit.summary()
-    sx, sy = fit.shift_arcsec
-    return (f"{fit.fitgeom} n={fit.nmatch} shift=({sx:+.3f}\", {sy:+.3f}\") "
-            f"rot={fit.rotation_deg:+.4f}° rmse={fit.rmse_arcsec * 1000:.2f} mas")
+    name = r.exposure.name if r is not None else None
+    n = image_numbers(fit.matches, name) if fit.matches is not None else None
+    corr = getattr(r, "correction", None)
+    text = f"{fit.kind[:3]} {fit.fitgeom}"
+    if n is not None and n.nmatch:
+        text += f" n={n.nused}/{n.nmatch} rms={np.hypot(n.rms_dx_mas, n.rms_dy_mas):.2f} mas"
+    else:
+        text += f" group n={fit.nmatch} rmse={fit.rmse_arcsec * 1000:.2f} mas"
+    if corr is not None:
+        sx, sy = corr.shift_arcsec
+        text += f" total shift=({sx:+.3f}\", {sy:+.3f}\") rot={corr.rotation_deg:+.4f}°"
+    return text
 
 
 class FilesPanel(QWidget):
@@ -60,12 +92,18 @@ class FilesPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         hdr = self.tree.header()
         hdr.setStretchLastSection(True)
-        for c in (C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE):
+        # long names (JWST: jw01345001001_02201_00001_nrca1_cal.fits) keep their distinct end
+        self.tree.setTextElideMode(Qt.ElideMiddle)
+        for c in (C_CAT, C_NSRC, C_SAVE):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        for c in (C_NAME, C_GROUP):
+            hdr.setSectionResizeMode(c, QHeaderView.Interactive)
         tips = ("Input file; its icon shows the fit status", "Group: images of a group get one "
                 "correction (double-click to edit)", "Custom source catalog (empty: detect)",
                 "Sources detected or read", "Save this image's outputs (accept the fit)",
-                "Fit summary: geometry, matches, shift, rotation, scale, rmse")
+                "This image's own numbers in its last fit: used/matched sources, RMS of its residuals "
+                "(reference tangent plane), and its total correction of all stages (shift ΔRA·cosδ, ΔDec "
+                "in arcsec, rotation)")
         for c, t in enumerate(tips):
             self.tree.headerItem().setToolTip(c, t)
         self.tree.itemChanged.connect(self._item_changed)
@@ -113,15 +151,18 @@ class FilesPanel(QWidget):
             if visit is None:
                 return
             by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
+            shown = short_names([e.name for e in visit.exposures])
+            groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
             for e in visit.exposures:
                 r = by_name.get(e.name)
                 item = QTreeWidgetItem()
                 item.setData(C_NAME, Qt.UserRole, (e.name, 0))
-                item.setText(C_NAME, e.name)
+                item.setText(C_NAME, shown[e.name])
                 item.setToolTip(C_NAME, f"{e.path}\n{r.status}{': ' + r.reason if r and r.reason else ''}"
                                 if r else str(e.path))
                 item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
-                item.setText(C_GROUP, str(e.group_id))
+                item.setText(C_GROUP, groups[str(e.group_id)])
+                item.setToolTip(C_GROUP, str(e.group_id))
                 cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
                 item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
                 item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
@@ -132,12 +173,18 @@ class FilesPanel(QWidget):
                 item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
                 if r is not None:
                     fit = r.fit
-                    text = (_short_summary(fit) if fit is not None
+                    text = (_short_summary(fit, r) if fit is not None
                             else f"{r.status}: {r.reason}" if r.reason else r.status)
                     if r.status == model.STATUS_REFERENCE and fit is None:
                         text = "reference"
+                    if not ok and r.status != model.STATUS_FAILED:  # failed ones are never saved
+                        text = "rejected by you · " + text
                     item.setText(C_FIT, text)
-                    item.setToolTip(C_FIT, "\n".join(f"{f.kind}: {f.summary()}" for f in r.fits) or text)
+                    # every stage's verdict (the group's fit), then the image's own total correction
+                    tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]
+                    if r.status != model.STATUS_REFERENCE:
+                        tip.append(_plain(correction_text(r.correction)))
+                    item.setToolTip(C_FIT, "\n".join(tip) or text)
                 for ci, c in enumerate(e.chips):
                     child = QTreeWidgetItem(item)
                     child.setData(C_NAME, Qt.UserRole, (e.name, ci))
@@ -151,6 +198,7 @@ class FilesPanel(QWidget):
                 self.tree.addTopLevelItem(item)
                 if len(e.chips) > 1:
                     item.setExpanded(True)
+            self._size_name_columns(visit)
             # the catalog column only when some image has a custom catalog
             self.tree.setColumnHidden(C_CAT, not any(c.catalog_path for e in visit.exposures
                                                      for c in e.chips))
@@ -158,6 +206,17 @@ class FilesPanel(QWidget):
                 self.select(*selected)
         finally:
             self._filling = False
+
+    def _size_name_columns(self, visit) -> None:
+        """Name and group columns as wide as their text, but never more than a share of the
+        panel: the fit column stays in view and long names are elided in the middle."""
+        fm = self.tree.fontMetrics()
+        width = max(self.tree.viewport().width(), 300)
+        names = short_names([e.name for e in visit.exposures])
+        groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
+        for col, texts, share in ((C_NAME, list(names.values()), 0.5), (C_GROUP, list(groups.values()), 0.18)):
+            want = max([fm.horizontalAdvance(t) for t in texts] + [60]) + (48 if col == C_NAME else 16)
+            self.tree.setColumnWidth(col, int(min(want, share * width)))
 
     def select(self, name: str, chip_index: int = 0) -> None:
         for i in range(self.tree.topLevelItemCount()):
@@ -172,7 +231,8 @@ class FilesPanel(QWidget):
                 return
 
     def names(self) -> list[str]:
-        return [self.tree.topLevelItem(i).text(C_NAME) for i in range(self.tree.topLevelItemCount())]
+        return [self.tree.topLevelItem(i).data(C_NAME, Qt.UserRole)[0]
+                for i in range(self.tree.topLevelItemCount())]
 
     def current_name(self) -> str | None:
         item = self.tree.currentItem()

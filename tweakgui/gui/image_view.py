@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
@@ -73,6 +73,7 @@ class ImageView(QWidget):
     hint = Signal(str)  # what to do next, for the status bar
     imageShown = Signal(object)  # key of the chip whose pixels are on display
     loadFailed = Signal(str)
+    layerToggled = Signal(str, bool)  # overlay name, visible
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -97,6 +98,9 @@ class ImageView(QWidget):
             item.setZValue(10 if name != "detected" else 5)
             self.plot.addItem(item)
             self.scatter[name] = item
+        for name, item in self.scatter.items():
+            # a click on the legend toggles the layer; the View menu follows
+            item.visibleChanged.connect(lambda n=name: self.layerToggled.emit(n, self.scatter[n].isVisible()))
         self.scatter["matched"].sigClicked.connect(self._scatter_clicked)
         self.scatter["clipped"].sigClicked.connect(self._scatter_clicked)
         self.scatter["excluded"].sigClicked.connect(self._scatter_clicked)
@@ -117,7 +121,6 @@ class ImageView(QWidget):
         self.stretch.currentTextChanged.connect(self._restretch)
 
         tools = QHBoxLayout()
-        tools.addWidget(self.title, 1)
         for kind, tip in (("circle", "Draw a circle: drag from its centre"),
                           ("box", "Draw a box: drag from corner to corner"),
                           ("polygon", "Draw a polygon: click its vertices, double-click to close")):
@@ -143,9 +146,13 @@ class ImageView(QWidget):
             b.setObjectName(name)
             b.clicked.connect(slot)
             tools.addWidget(b)
+        tools.addStretch(1)
         tools.addWidget(self.stretch)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        # the title on a row of its own: the tool buttons never squeeze it to a few letters
+        lay.addWidget(self.title)
         lay.addLayout(tools)
         lay.addWidget(self.plot_widget, 1)
         self._keys: dict[str, list] = {}
@@ -155,6 +162,9 @@ class ImageView(QWidget):
         self._key = None
         self._ranged = None
         self._title = ""
+        self._fit_shape = None  # (ny, nx) while the whole image is shown, None once the user zooms
+        self._fitting = False
+        self.vb.sigRangeChangedManually.connect(self._user_ranged)
 
     # ---------------------------------------------------------------- image
     def show_chip(self, key, title: str, load: Callable[[], tuple]) -> None:
@@ -204,10 +214,26 @@ class ImageView(QWidget):
         self.title.setText(self._title)
         self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
         if new or self._ranged != key:
-            ny, nx = shape
-            self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+            self._fit_shape = shape
+            self._fit_image()
             self._ranged = key
         self.imageShown.emit(key)
+
+    def _fit_image(self) -> None:
+        ny, nx = self._fit_shape
+        self._fitting = True
+        self.plot.setRange(xRange=(0, nx), yRange=(0, ny), padding=0.02)
+        self._fitting = False
+
+    def _user_ranged(self, *args) -> None:
+        # the user zoomed or panned: a resize keeps their view
+        self._fit_shape = None
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        # a whole image stays whole when the window or a dock changes size
+        if self._fit_shape is not None:
+            QTimer.singleShot(0, lambda: self._fit_shape is not None and self._fit_image())
 
     @property
     def loading(self) -> bool:
@@ -249,6 +275,14 @@ class ImageView(QWidget):
                                            data=keys)
         if ref_xy is not None and len(ref_xy[0]):
             self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+
+    @staticmethod
+    def layer_labels() -> dict:
+        return dict(LABELS)
+
+    def set_layer_visible(self, name: str, on: bool) -> None:
+        if self.scatter[name].isVisible() != bool(on):
+            self.scatter[name].setVisible(bool(on))
 
     def count(self, name: str) -> int:
         """Number of points drawn for one overlay (tests, status)."""

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QToolButton)
+                               QStackedWidget, QToolButton)
 
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui import menus
 from tweakgui.gui.controller import EngineApi, SessionController
+from tweakgui.gui.diagnostics import DiagnosticsView, SystematicsView
 from tweakgui.gui.files_panel import FilesPanel
 from tweakgui.gui.icons import icon
 from tweakgui.gui.image_view import ImageView
@@ -26,6 +27,7 @@ from tweakgui.gui.loghandler import QtLogHandler
 from tweakgui.gui.matches_table import MatchesPanel
 from tweakgui.gui.params_panel import ParamsPanel
 from tweakgui.gui.residuals import ResidualPanel
+from tweakgui.gui.start_page import StartPage
 from tweakgui.gui.view import SessionView
 from tweakgui.gui.visit_view import VisitView
 
@@ -45,17 +47,28 @@ class MainWindow(QMainWindow, SessionView):
         self.settings = settings
         self.setObjectName("MainWindow")
         self.setWindowTitle("tweakgui")
-        self.resize(1500, 950)
+        self._fit_to_screen()
         self.setDockNestingEnabled(True)
+        self._shown_once = False
         self.errors: list[tuple[str, str]] = []  # (title, message) of shown failures
 
         self._dialog = None
 
         self.image_view = ImageView()
-        self.setCentralWidget(self.image_view)
+        self.start_page = StartPage()
+        self.central = QStackedWidget()
+        self.central.addWidget(self.start_page)
+        self.central.addWidget(self.image_view)
+        self.setCentralWidget(self.central)
         self.files = FilesPanel()
         self.log_panel = LogPanel()
         self.residuals = ResidualPanel()
+        self.diagnostics = DiagnosticsView()
+        self.systematics = SystematicsView()
+        self.residuals.tabs.addTab(self.diagnostics, "Diagnostics")
+        self.residuals.tabs.addTab(self.systematics, "Systematics")
+        self._systematics_dirty = True
+        self._diagnostics_dirty = True
         self.matches = MatchesPanel()
         self.visit_view = VisitView()
         self.ctl = SessionController(self, engine, params, parent=self)
@@ -82,9 +95,7 @@ class MainWindow(QMainWindow, SessionView):
         self.tabifyDockWidget(self.docks["matches"], self.docks["log"])
         self.docks["residuals"].raise_()
         self.docks["matches"].raise_()
-        self.resizeDocks([self.docks["files"], self.docks["residuals"]], [430, 560], Qt.Horizontal)
-        self.resizeDocks([self.docks["files"], self.docks["settings"]], [230, 570], Qt.Vertical)
-        self.resizeDocks([self.docks["matches"]], [190], Qt.Vertical)
+        self._size_docks()
 
         self._build_status_bar()
         self.actions = menus.build(self)
@@ -103,6 +114,36 @@ class MainWindow(QMainWindow, SessionView):
         self.show_busy(False, "")
         self.setAcceptDrops(True)
 
+    def _size_docks(self) -> None:
+        """Dock sizes for the window's size: on a small screen the files list keeps room for its rows."""
+        small = self.height() < 900
+        self.resizeDocks([self.docks["files"], self.docks["residuals"]],
+                         [380, 500] if small else [430, 560], Qt.Horizontal)
+        self.resizeDocks([self.docks["files"], self.docks["settings"]],
+                         [250, 300] if small else [230, 570], Qt.Vertical)
+        self.resizeDocks([self.docks["matches"]], [150 if small else 190], Qt.Vertical)
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if not self._shown_once:
+            self._shown_once = True
+            if self.settings.value("window/state") is None:
+                # sizes take effect once the window has its real size
+                QTimer.singleShot(0, self._size_docks)
+
+    def _fit_to_screen(self) -> None:
+        """1500×950, or the screen's available area when smaller (a 1366×768 laptop)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screen = QGuiApplication.primaryScreen()
+        # the offscreen platform's nominal screen is no real limit (scripted screenshots)
+        offscreen = QGuiApplication.platformName() == "offscreen"
+        avail = screen.availableGeometry() if screen is not None and not offscreen else None
+        w, h = 1500, 950
+        if avail is not None and avail.width() > 200 and avail.height() > 200:
+            w, h = min(w, avail.width()), min(h, avail.height() - 30)
+        self.resize(w, h)
+
     # ----------------------------------------------------------- wiring
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -116,12 +157,20 @@ class MainWindow(QMainWindow, SessionView):
         self.cancel_button.clicked.connect(self.ctl.cancel)
         self.cancel_button.hide()
         self.status_counts = QLabel("")
+        # the last run's outcome stays in view while other messages come and go
+        self.status_outcome = QLabel("")
+        self.status_outcome.setObjectName("status_outcome")
+        sb.addPermanentWidget(self.status_outcome)
         sb.addPermanentWidget(self.status_counts)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
 
     def _connect(self) -> None:
         c, f = self.ctl, self.files
+        self.start_page.openFiles.connect(f.add_dialog)
+        self.start_page.openAsn.connect(f.open_asn_dialog)
+        self.start_page.openSession.connect(lambda: menus.open_session(self))
+        self.start_page.openDemo.connect(self.open_demo)
         f.addRequested.connect(self.add_inputs)
         f.openRequested.connect(self.open_inputs)
         f.removeRequested.connect(c.remove_exposure)
@@ -141,12 +190,15 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.excludeRequested.connect(c.toggle_exclude)
         self.visit_view.imageClicked.connect(c.select_image)
         self.residuals.offsetPicked.connect(c.set_offset_from_histogram)
+        self.residuals.offsetRefused.connect(self.show_status)
+        self.residuals.wcs_of = self._fitted_wcs
+        self.residuals.tabs.currentChanged.connect(self._tab_changed)
         self.residuals.scopeChanged.connect(self._scope_changed)
-        self.matches.matchSelected.connect(c.select_match)
+        self.matches.matchSelected.connect(self._table_selected)
         self.matches.excludeRequested.connect(c.toggle_exclude)
         self.params_panel.loadRequested.connect(self.load_params)
         self.params_panel.saveRequested.connect(self.save_params)
-        self.params_panel.resetRequested.connect(lambda: c.set_params(TweakRegParams()))
+        self.params_panel.resetRequested.connect(c.reset_params)
 
     def _restore_settings(self) -> None:
         geo = self.settings.value("window/geometry")
@@ -202,6 +254,20 @@ class MainWindow(QMainWindow, SessionView):
             self.remember_dir(str(specs[0]).lstrip("@"))
             menus.add_recent(self, "inputs", list(specs))
         self.ctl.add_inputs(specs)
+
+    def open_demo(self) -> None:
+        """Load the generated demo visit with its reference catalog."""
+        from tweakgui.gui.app import demo_inputs
+
+        try:
+            specs, over = demo_inputs()
+        except OSError as exc:
+            self.show_error("Cannot write the demo visit", str(exc))
+            return
+        for k, v in over.items():
+            self.ctl.update_param(k, v)
+        self.params_panel.set_params(self.ctl.params)
+        self.ctl.set_inputs(specs)
 
     def open_inputs(self, specs: list[str]) -> None:
         """Replace the inputs (an ASN, a recent list)."""
@@ -274,6 +340,95 @@ class MainWindow(QMainWindow, SessionView):
         self.remember_dir(path)
         self.show_status(f"Parameters saved to {Path(path).name}")
 
+    def _fitted_wcs(self, image: str, chip: str):
+        """The chip's WCS after the fits (its input WCS where not aligned)."""
+        e = self.ctl.exposure(image)
+        if e is None:
+            return None
+        r = self.ctl.image_result(image)
+        for ci, c in enumerate(e.chips):
+            if c.name == chip:
+                return r.new_wcs[ci] if r is not None and r.new_wcs and r.new_wcs[ci] is not None else c.wcs
+        return None
+
+    def _catalog_of(self, image: str, chip: str):
+        e, r = self.ctl.exposure(image), self.ctl.image_result(image)
+        if e is None or r is None:
+            return None
+        for ci, c in enumerate(e.chips):
+            if c.name == chip and ci < len(r.catalogs):
+                return r.catalogs[ci]
+        return None
+
+    def _chip_shape(self, image: str, chip: str):
+        e = self.ctl.exposure(image)
+        for c in e.chips if e is not None else []:
+            if c.name == chip:
+                return c.shape
+        return (1, 1)
+
+    def _detector(self, image: str) -> str:
+        e = self.ctl.exposure(image)
+        return str(e.meta.get("detector") or e.meta.get("DETECTOR") or "") if e is not None else ""
+
+    def _update_diagnostics(self, force: bool = False) -> None:
+        # its plots are built when the tab is shown: selecting an image stays quick
+        self._diagnostics_dirty = True
+        if self.residuals.tabs.currentWidget() is not self.diagnostics and not force:
+            return
+        self._diagnostics_dirty = False
+        res = self.residuals
+        self.diagnostics.set_data(res.matches, res.comp, res.frame, self._catalog_of, self.ctl.params,
+                                  res.y_range)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self._diagnostics_dirty:
+            self._update_diagnostics()
+        self._update_systematics()
+
+    def _update_systematics(self, force: bool = False) -> None:
+        # binned over the whole visit: computed when the tab is shown, once per result
+        if self.residuals.tabs.currentWidget() is not self.systematics and not force:
+            return
+        if self._systematics_dirty or force:
+            self._systematics_dirty = False
+            self.systematics.set_visit(self.ctl.result, self._fitted_wcs, self._chip_shape, self._detector)
+
+    def _table_selected(self, key) -> None:
+        if isinstance(key, tuple):
+            self.ctl.select_match(key)
+        else:  # an exclusion not in this fit's matches: show where it is
+            self.ctl.selected_match = None
+            self.residuals.show_match(None)
+            self.image_view.show_highlight((key.x, key.y))
+
+    def exclude_selected(self) -> None:
+        """Exclude or restore what is selected: the table's row (which may be an exclusion of
+        another stage) or the highlighted match."""
+        key = self.matches.current_key()
+        if key is not None and not isinstance(key, tuple):
+            self.ctl.toggle_exclude(key)
+        elif self.ctl.selected_match is not None:
+            self.ctl.toggle_exclude(self.ctl.selected_match)
+
+    def _exclusion_rows(self, name: str) -> list[tuple]:
+        """Rows for the table: the user's exclusions of the image(s) shown that the fit's
+        matches do not list (excluded in another stage, or dropped after re-detection)."""
+        shown = set(self.residuals.keys)
+        whole = self.residuals.whole_group.isChecked()
+        fit = self.ctl.shown_fit(name)
+        images = set(fit.images) if whole and fit is not None and fit.images else {name}
+        out = []
+        for x in self.ctl.exclusions:
+            if x.image not in images:
+                continue
+            row = self.ctl.exclusion_rows.get(x)
+            if row is not None and (x.image, x.chip, row) in shown:
+                continue
+            state = ("dropped" if row is None else "excluded by you") + (f" ({x.stage})" if x.stage else "")
+            out.append((x, x.image, x.chip, -1 if row is None else int(row), x.x, x.y, state))
+        return out
+
     def _scope_changed(self) -> None:
         self.ctl.fit_choice = self.residuals.fit_choice.currentText()
         self.show_selection(self.ctl.selected, self.ctl.selected_chip)
@@ -283,6 +438,9 @@ class MainWindow(QMainWindow, SessionView):
         sel = (self.ctl.selected, self.ctl.selected_chip) if self.ctl.selected else None
         self.files.set_visit(visit, self.ctl.result, self.ctl.accepted, sel)
         self.visit_view.set_visit(visit, self.ctl.result)
+        menus.update_save_actions(self, visit)
+        self.central.setCurrentWidget(self.image_view if visit is not None and visit.exposures
+                                      else self.start_page)
         n = len(visit.exposures) if visit else 0
         self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
         if visit is None:
@@ -314,6 +472,8 @@ class MainWindow(QMainWindow, SessionView):
 
     def show_result(self, result) -> None:
         self.visit_view.set_visit(self.ctl.visit, result)
+        self._systematics_dirty = True
+        self._update_systematics()
         if result is None:
             self.residuals.clear()
             self.matches.set_matches(None)
@@ -324,6 +484,7 @@ class MainWindow(QMainWindow, SessionView):
             self.image_view.clear()
             self.residuals.clear()
             self.matches.set_matches(None)
+            self._update_diagnostics()
             return
         self.files.select(name, chip_index)
         chip = e.chips[chip_index]
@@ -331,6 +492,9 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.show_chip((str(e.path), chip.name), f"{name} [{chip.name}]  group {e.group_id}",
                                   lambda e=e, chip=chip: read(e, chip))
         r = self.ctl.image_result(name)
+        # a fit that no longer exists (e.g. no absolute stage since) is not offered any more
+        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
+        self.ctl.fit_choice = self.residuals.fit_choice.currentText()
         fit = self.ctl.shown_fit(name)
         detected = matches = ref_xy = None
         if r is not None and chip_index < len(r.catalogs):
@@ -345,10 +509,14 @@ class MainWindow(QMainWindow, SessionView):
         self.image_view.set_sources(detected, matches, ref_xy)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
-        self.residuals.set_fit(fit, name, searchrad)
+        self.residuals.set_fit(fit, name, searchrad, r)
+        self._update_diagnostics()
+        p = self.ctl.params
+        picked = fit is not None and fit.kind == "relative" and not p.use2dhist
+        self.residuals.mark_pick(p.xoffset if picked else None, p.yoffset)
         if fit is None and r is not None:
             self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
-        self.matches.set_matches(self.residuals.matches)
+        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
         self.show_match(self.ctl.selected_match)
 
     def _refcat_pixels(self, r, chip_index, chip):
@@ -394,6 +562,12 @@ class MainWindow(QMainWindow, SessionView):
 
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
+
+    def show_outcome(self, message: str) -> None:
+        stale = bool(self.ctl.stale)
+        self.status_outcome.setStyleSheet("QLabel { color: #b35900; font-weight: bold; }" if stale else "")
+        self.status_outcome.setText(message)
+        self.status_outcome.setToolTip(f"Last run: {message}")
 
     # ------------------------------------------------------------ misc
     def grab_to(self, path: str | Path) -> bool:

@@ -13,8 +13,15 @@ from tweakgui.gui.icons import icon
 __all__ = ["MatchesPanel", "MatchesModel"]
 
 COLUMNS = [("image", "image"), ("chip", "chip"), ("input_idx", "#"), ("ref_idx", "ref #"),
-           ("x", "x"), ("y", "y"), ("dx", "dx (mas)"), ("dy", "dy (mas)"), ("state", "state")]
-STATE_COLOR = {"used": None, "clipped": QColor(245, 150, 0, 60), "excluded": QColor(230, 40, 40, 60)}
+           ("x", "x (px)"), ("y", "y (px)"), ("dx", "dx tan. (mas)"), ("dy", "dy tan. (mas)"), ("state", "state")]
+HEADER_TIPS = {"input_idx": "row of the source in its chip's catalog",
+               "ref_idx": "row of the matched source in the reference catalog",
+               "x": "source position on its chip, 0-based detector pixels",
+               "y": "source position on its chip, 0-based detector pixels",
+               "dx": "residual after the fit, input − reference, in the reference tangent plane (mas)",
+               "dy": "residual after the fit, input − reference, in the reference tangent plane (mas)"}
+STATE_COLOR = {"used": None, "clipped": QColor(245, 150, 0, 60), "excluded": QColor(230, 40, 40, 60),
+               "excluded by you": QColor(230, 40, 40, 60), "dropped": QColor(150, 150, 150, 60)}
 
 
 class MatchesModel(QAbstractTableModel):
@@ -26,7 +33,9 @@ class MatchesModel(QAbstractTableModel):
         self.keys: list[tuple] = []
         self._sort: tuple[int, Qt.SortOrder] | None = None
 
-    def set_matches(self, m) -> None:
+    def set_matches(self, m, extra=()) -> None:
+        """Rows of ``m``, then ``extra`` rows ``(key, image, chip, row, x, y, state)`` of the
+        user's exclusions that ``m`` does not hold (excluded in another stage, or dropped)."""
         self.beginResetModel()
         self.rows, self.keys = [], []
         if m is not None:
@@ -39,6 +48,10 @@ class MatchesModel(QAbstractTableModel):
                                   float(r["x"]), float(r["y"]), float(r["dx"]) * 1000,
                                   float(r["dy"]) * 1000, state))
                 self.keys.append((str(r["image"]), str(r["chip"]), int(r["input_idx"])))
+        nan = float("nan")
+        for key, image, chip, row, x, y, state in extra:
+            self.rows.append((image, chip, row, -1, x, y, nan, nan, state))
+            self.keys.append(key)
         if self._sort is not None:
             self._order(*self._sort)
         self.endResetModel()
@@ -67,6 +80,8 @@ class MatchesModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if role == Qt.DisplayRole and orientation == Qt.Horizontal:
             return COLUMNS[section][1]
+        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+            return HEADER_TIPS.get(COLUMNS[section][0])
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -76,10 +91,18 @@ class MatchesModel(QAbstractTableModel):
         v = row[index.column()]
         if role == Qt.DisplayRole:
             if isinstance(v, float):
+                if not np.isfinite(v):
+                    return "—"
                 return f"{v:.2f}" if index.column() in (4, 5, 6, 7) else f"{v:g}"
-            return str(v)
+            return "—" if isinstance(v, int) and v < 0 else str(v)
+        if role == Qt.ToolTipRole and row[-1] in ("excluded by you", "dropped"):
+            return ("Excluded by you in another stage or not in this fit's matches: "
+                    "left out of every fit; Exclude / restore puts it back"
+                    if row[-1] != "dropped" else
+                    "Excluded by you, but no source was found there after detecting again; "
+                    "Exclude / restore forgets it")
         if role == Qt.BackgroundRole:
-            c = STATE_COLOR[row[-1]]
+            c = STATE_COLOR.get(row[-1].split(" (")[0])
             return QBrush(c) if c is not None else None
         if role == Qt.TextAlignmentRole and isinstance(v, (int, float)):
             return int(Qt.AlignRight | Qt.AlignVCenter)
@@ -102,10 +125,11 @@ class MatchesPanel(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SingleSelection)
         self.view.verticalHeader().setVisible(False)
+        self.view.setTextElideMode(Qt.ElideMiddle)  # long image names keep their distinct end
         self.view.verticalHeader().setDefaultSectionSize(20)
         # sizing columns to contents reads every row on each reset: size them once
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-        for col, width in enumerate((130, 60, 50, 55, 70, 70, 70, 70, 70)):
+        for col, width in enumerate((170, 60, 50, 55, 70, 70, 95, 95, 120)):
             self.view.setColumnWidth(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.view.doubleClicked.connect(lambda _i: self.toggle_current())
@@ -123,14 +147,17 @@ class MatchesPanel(QWidget):
         lay.addWidget(self.view, 1)
         self._quiet = False
 
-    def set_matches(self, m) -> None:
+    def set_matches(self, m, extra=()) -> None:
         self._quiet = True
-        self.model.set_matches(m)
+        self.model.set_matches(m, extra)
         self._quiet = False
-        n = len(self.model.rows)
-        states = [r[-1] for r in self.model.rows]
-        self.info.setText(f"{n} matches: {states.count('used')} used, {states.count('clipped')} clipped, "
-                          f"{states.count('excluded')} excluded" if n else "No matches")
+        states = [r[-1].split(" (")[0] for r in self.model.rows]
+        n = len(states) - len(extra)
+        text = (f"{n} matches: {states.count('used')} used, {states.count('clipped')} clipped, "
+                f"{states.count('excluded')} excluded" if n else "No matches")
+        if extra:
+            text += f"; {len(extra)} more excluded by you (not in this fit)"
+        self.info.setText(text)
 
     def current_key(self):
         idx = self.view.currentIndex()

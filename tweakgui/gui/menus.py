@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QFileDialog, QToolBar
 
 from tweakgui.gui.icons import icon
 
-__all__ = ["build", "add_recent", "save_outputs_dialog", "open_session", "save_session"]
+__all__ = ["build", "add_recent", "save_outputs_dialog", "open_session", "save_session",
+           "update_save_actions"]
 
 MAX_RECENT = 10
 
@@ -69,8 +70,18 @@ def build(win) -> dict:
     m.addAction(_action(win, "cancel", "&Cancel", c.cancel, "Esc", "cancel", "Cancel the running job"))
     m.addSeparator()
     m.addAction(_action(win, "exclude", "&Exclude / Restore Selected Match",
-                        lambda: c.selected_match and c.toggle_exclude(c.selected_match), "Del",
+                        win.exclude_selected, "Del",
                         "exclude", "Leave the highlighted match out of the fit (or restore it) and refit"))
+
+    m.addSeparator()
+    review = m.addMenu("Re&view Images")
+    for key, text, args, sc, tip in (
+        ("review_accept", "&Accept and Next", (True, 1), "A", "Accept the image's fit for saving, go to the next"),
+        ("review_reject", "&Reject and Next", (False, 1), "R", "Reject the image's fit (not saved), go to the next"),
+        ("review_next", "&Next Image", (None, 1), "N", "Go to the next image"),
+        ("review_prev", "&Previous Image", (None, -1), "P", "Go to the previous image"),
+    ):
+        review.addAction(_action(win, key, text, lambda a=args: c.review_step(*a), sc, tip=tip))
 
     m = mb.addMenu("&Save")
     m.addAction(_action(win, "save_outputs", "Save &Outputs…", lambda: save_outputs_dialog(win),
@@ -82,10 +93,25 @@ def build(win) -> dict:
                        ("report", "&Report…")):
         m.addAction(_action(win, f"save_{kind}", text,
                             lambda k=kind: save_outputs_dialog(win, kinds=[k])))
+    win.actions["save_wcs"].setToolTip("GWCS files (ASDF) of JWST inputs")
 
     m = mb.addMenu("&View")
     for dock in win.docks.values():
         m.addAction(dock.toggleViewAction())
+    m.addSeparator()
+    layers = m.addMenu("Image &Overlays")
+    for n, (name, label) in enumerate(win.image_view.layer_labels().items()):
+        a = QAction(label, win)
+        a.setCheckable(True)
+        a.setChecked(True)
+        a.setShortcut(QKeySequence(f"Alt+{n + 1}"))
+        a.setObjectName(f"layer_{name}")
+        a.setToolTip(f"Show or hide the {label} symbols on the image (or click the legend)")
+        a.toggled.connect(lambda on, k=name: win.image_view.set_layer_visible(k, on))
+        win.image_view.layerToggled.connect(
+            lambda k, on, a=a, name=name: a.setChecked(on) if k == name else None)
+        win.actions[f"layer_{name}"] = a
+        layers.addAction(a)
     m.addSeparator()
     m.addAction(_action(win, "reset_layout", "Reset &Layout", lambda: _reset_layout(win)))
 
@@ -206,6 +232,20 @@ def save_session(win, path: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------------- outputs
+def update_save_actions(win, visit) -> None:
+    """WCS files are JWST GWCS files: offered only when the visit has JWST inputs."""
+    a = win.actions.get("save_wcs")
+    if a is None:
+        return
+    jwst = visit is not None and any(e.kind == "jwst" for e in visit.exposures)
+    a.setEnabled(jwst)
+    a.setText("&WCS Files (ASDF)…" if jwst or visit is None or not visit.exposures
+              else "&WCS Files (ASDF) — JWST inputs only")
+    reason = ("GWCS files (ASDF) of the JWST inputs" if jwst else
+              "WCS files are GWCS (ASDF) files of JWST inputs; for FITS inputs save updated "
+              "images or headerlets")
+    a.setToolTip(reason)
+    a.setStatusTip(reason)
 def save_outputs_dialog(win, kinds=None) -> None:
     from tweakgui.gui.dialogs import SaveDialog
 

@@ -11,6 +11,8 @@ value stays in force.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Signal
@@ -39,6 +41,31 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
+
+
+# parameters naming a file get a Browse button (abs_refcat may also name a Gaia release)
+FILE_PARAMS = {"catfile": "Catfile (*.txt *.lst *.cat);;All files (*)",
+               "abs_refcat": "Reference catalogs (*.ecsv *.fits *.csv *.cat *.txt);;All files (*)",
+               "exclusions": "Exclusions (*.txt *.reg *.lst);;All files (*)"}
+# parameters whose value a run reads from a file: kept by Defaults
+FILE_VALUED = tuple(FILE_PARAMS)
+
+
+def unit_of(spec: ParamSpec) -> str:
+    """The unit of a numeric parameter, read from its description."""
+    if spec.type not in (float, int, list):
+        return ""
+    doc = spec.doc
+    m = re.search(r"(?:, |many )(arcsec|pixels)\b", doc)
+    if m:
+        return "arcsec" if m.group(1) == "arcsec" else "px"
+    if "in units of kernel_fwhm" in doc:
+        return "× kernel_fwhm"
+    if "in units of the background RMS" in doc or "in units of their sigma" in doc:
+        return "σ"
+    if "in units of its sigma" in doc:
+        return "× σ"
+    return ""
 
 
 def tooltip_for(spec: ParamSpec) -> str:
@@ -71,6 +98,7 @@ class ParamsPanel(QWidget):
         super().__init__(parent)
         self.apply = apply
         self.fields: dict[str, QWidget] = {}
+        self.browse: dict[str, QPushButton] = {}
         self.errors: dict[str, QLabel] = {}
         self._forms: dict[str, QFormLayout] = {}
         self._updating = False
@@ -94,7 +122,8 @@ class ParamsPanel(QWidget):
                                  self._load),
                                 ("Save…", "Save the parameters as ASDF pars (.asdf) or INI cfg (.cfg)",
                                  self._save),
-                                ("Defaults", "Reset every parameter to its default",
+                                ("Defaults", "Reset every parameter to its default, except the "
+                                 "files named (" + ", ".join(FILE_VALUED) + ")",
                                  self.resetRequested.emit)):
             b = QPushButton(text)
             b.setToolTip(tip)
@@ -129,9 +158,22 @@ class ParamsPanel(QWidget):
         cl = QVBoxLayout(cell)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(1)
-        cl.addWidget(w)
+        if spec.name in FILE_PARAMS:
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(w, 1)
+            b = QPushButton("Browse…")
+            b.setObjectName(f"browse_{spec.name}")
+            b.setToolTip(f"Choose the {spec.name} file")
+            b.clicked.connect(lambda _c=False, n=spec.name: self._browse(n))
+            row.addWidget(b)
+            self.browse[spec.name] = b
+            cl.addLayout(row)
+        else:
+            cl.addWidget(w)
         cl.addWidget(err)
-        label = QLabel(spec.name)
+        unit = unit_of(spec)
+        label = QLabel(f"{spec.name} ({unit})" if unit else spec.name)
         label.setToolTip(tooltip_for(spec))
         form.addRow(label, cell)
         self.fields[spec.name] = w
@@ -203,6 +245,15 @@ class ParamsPanel(QWidget):
         return self.fields[name].isVisibleTo(self)
 
     # -------------------------------------------------------------- files
+    def _browse(self, name: str) -> None:
+        start = self.fields[name].text().strip()
+        start = str(Path(start).parent) if start and Path(start).parent.is_dir() else self.last_dir
+        path, _ = QFileDialog.getOpenFileName(self, f"Choose {name}", start, FILE_PARAMS[name])
+        if not path:
+            return
+        self.fields[name].setText(path)
+        self._commit(name, path)
+
     def _load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Load parameters", self.last_dir,

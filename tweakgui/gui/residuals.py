@@ -15,7 +15,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTabWidget,
                                QVBoxLayout, QWidget)
 
-__all__ = ["ResidualPanel", "rms"]
+from tweakgui.engine.residual_frames import (detector_components, image_numbers, robust_range,
+                                             sky_residuals)
+
+__all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text",
+           "plotted_components", "ROLE_BRUSH", "ROLE_SYMBOL", "match_roles"]
 
 ROLE_BRUSH = {"used": pg.mkBrush(40, 110, 220, 200), "clipped": pg.mkBrush(245, 150, 0, 220),
               "excluded": pg.mkBrush(230, 40, 40, 230)}
@@ -27,7 +31,7 @@ def rms(v) -> float:
     return float(np.sqrt(np.mean(v ** 2))) if v.size else float("nan")
 
 
-def _roles(m) -> np.ndarray:
+def match_roles(m) -> np.ndarray:
     used = np.asarray(m["used"], bool)
     exc = np.asarray(m["excluded"], bool)
     return np.where(exc, "excluded", np.where(used, "used", "clipped"))
@@ -42,12 +46,94 @@ def _nice_scale_key(values_mas: np.ndarray) -> float:
     return float(min((1, 2, 5, 10), key=lambda m: abs(m * e - p)) * e)
 
 
+def plotted_components(m, wcs_of):
+    """({"dx", "dy"} in mas, frame) of a matches table: along each chip's detector axes
+    ("detector") when the sky positions and every chip's WCS are known, else the reference
+    tangent plane ("tangent")."""
+    if m is None or not len(m):
+        return {"dx": np.zeros(0), "dy": np.zeros(0)}, "tangent"
+    tangent = {"dx": np.asarray(m["dx"], float) * 1000, "dy": np.asarray(m["dy"], float) * 1000}
+    sky = sky_residuals(m)
+    if sky is None or wcs_of is None:
+        return tangent, "tangent"
+    cx, cy = np.full(len(m), np.nan), np.full(len(m), np.nan)
+    images, chips = np.asarray(m["image"]).astype(str), np.asarray(m["chip"]).astype(str)
+    x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
+    for im, ch in set(zip(images, chips)):
+        wcs = wcs_of(im, ch)
+        if wcs is None:
+            return tangent, "tangent"
+        sel = (images == im) & (chips == ch)
+        try:
+            cx[sel], cy[sel] = detector_components(wcs, x[sel], y[sel], sky[0][sel], sky[1][sel])
+        except Exception:  # noqa: BLE001 - a WCS that cannot be evaluated: stay in the tangent plane
+            return tangent, "tangent"
+    if not (np.isfinite(cx).all() and np.isfinite(cy).all()):
+        return tangent, "tangent"
+    return {"dx": cx * 1000, "dy": cy * 1000}, "detector"
+
+
+def _num(v, fmt: str, unit: str = "") -> str:
+    """``v`` formatted, or an em dash where the engine gave nothing (None, NaN)."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return format(v, fmt) + unit if np.isfinite(v) else "—"
+
+
+def verdict_text(fit) -> str:
+    """One fit's verdict: status, how the match stands above chance, counts, rmse."""
+    parts = [f"<b>{fit.status}</b>" + (f" ({fit.reason})" if fit.reason else "")]
+    if fit.matcher:
+        parts.append(f"matcher {fit.matcher}")
+    if fit.significance is not None and np.isfinite(fit.significance or np.nan):
+        parts.append(f"significance {_num(fit.significance, '.1f')}σ")
+    if fit.n_chance is not None and np.isfinite(fit.n_chance or np.nan):
+        parts.append(f"{_num(fit.n_chance, '.1f')} chance matches within "
+                     f"{_num(fit.match_radius_arcsec, '.3f', '″')}")
+    parts.append(f"nmatch {fit.nmatch}" + (f", used {fit.nused}" if fit.nused else ""))
+    parts.append(f"rmse {_num(fit.rmse_arcsec * 1000 if fit.rmse_arcsec is not None else None, '.2f')} mas")
+    if fit.fitgeom:
+        parts.append(fit.fitgeom)
+    return " · ".join(parts)
+
+
+def correction_text(corr) -> str:
+    """An image's total correction with the frame of each number."""
+    if corr is None:
+        return "total correction: not given"
+    (px, py), (se, sn), (dx, dy) = corr.ref_pixel, corr.shift_arcsec, corr.shift_pix
+    return (f"<b>total correction</b> (all stages) at pixel ({_num(px, '.1f')}, {_num(py, '.1f')}): "
+            f"shift ΔRA·cosδ {_num(se, '+.4f', '″')}, ΔDec {_num(sn, '+.4f', '″')} on the sky "
+            f"= ({_num(dx, '+.2f')}, {_num(dy, '+.2f')}) detector px; rotation "
+            f"{_num(corr.rotation_deg, '+.5f', '°')} (N through E); scale {_num(corr.scale, '.7f')}")
+
+
+def summary_html(fit, image, image_result=None, whole_group=False) -> str:
+    """The group's fit with its verdict, then the image's own numbers and total correction."""
+    n_img = len(fit.images or [])
+    head = (f"<b>{fit.kind} fit of group {fit.group_id}</b>"
+            + (f" ({n_img} images)" if n_img > 1 else "") + ": " + verdict_text(fit))
+    lines = [head]
+    if image is not None and fit.matches is not None:
+        n = image_numbers(fit.matches, None if whole_group else image)
+        who = "whole group" if whole_group else image
+        lines.append(f"<b>{who}</b> in this fit: {n.nmatch} matches, {n.nused} used, {n.nclipped} clipped, "
+                     f"{n.nexcluded} excluded; RMS dx {_num(n.rms_dx_mas, '.2f')}, "
+                     f"dy {_num(n.rms_dy_mas, '.2f')} mas (reference tangent plane)")
+    if image_result is not None and image_result.status != "REFERENCE":
+        lines.append(correction_text(image_result.correction))
+    return "<br>".join(lines)
+
+
 class ResidualPanel(QWidget):
     """Four residual panels, a vector plot and the 2D histogram of one fit."""
 
     matchClicked = Signal(object)
     excludeRequested = Signal(object)  # a double-click on a point
     offsetPicked = Signal(float, float)
+    offsetRefused = Signal(str)  # a click where no offset parameter exists, and why
     scopeChanged = Signal()
 
     def __init__(self, parent=None):
@@ -84,7 +170,13 @@ class ResidualPanel(QWidget):
         self.matches = None
         self.keys: list[tuple] = []
         self.rms_mas: dict[str, float] = {}
+        self.y_range: dict[str, tuple] = {}
         self.vector_scale = 1.0
+        self.fit = None
+        self.frame = "tangent"  # the frame of the plotted components: "detector" or "tangent"
+        self.comp = {"dx": np.zeros(0), "dy": np.zeros(0)}
+        # (image, chip) -> the chip's WCS, to rotate residuals into its pixel axes
+        self.wcs_of = None
 
     # ---------------------------------------------------------------- build
     def _build_residuals(self) -> None:
@@ -95,7 +187,7 @@ class ResidualPanel(QWidget):
         self.res_highlight = {}
         for r, comp in enumerate(("dx", "dy")):
             for c, axis in enumerate(("x", "y")):
-                p = self.res_widget.addPlot(row=r, col=c)
+                p = self.res_widget.addPlot(row=r + 1, col=c)
                 p.setLabel("left", f"{comp} (mas)")
                 p.setLabel("bottom", f"{axis} (pixels)")
                 p.showGrid(x=True, y=True, alpha=0.2)
@@ -111,6 +203,7 @@ class ResidualPanel(QWidget):
                 p.addItem(hl)
                 txt = pg.TextItem(anchor=(0, 0), color=(60, 60, 60), fill=pg.mkBrush(255, 255, 255, 190))
                 txt.setZValue(50)
+                txt.hide()
                 p.addItem(txt, ignoreBounds=True)
                 key = f"{comp}_{axis}"
                 self.res_plots[key], self.res_scatter[key] = p, sc
@@ -118,6 +211,14 @@ class ResidualPanel(QWidget):
                 p.sigRangeChanged.connect(lambda *a, k=key: self._place_text(k))
         self.res_plots["dx_y"].setYLink(self.res_plots["dx_x"])
         self.res_plots["dy_y"].setYLink(self.res_plots["dy_x"])
+        # what the symbols mean, in a row of its own above the plots (it hides no point)
+        self.res_legend = pg.LegendItem(labelTextSize="8pt", colCount=4, horSpacing=6, verSpacing=-4)
+        self.res_widget.addItem(self.res_legend, row=0, col=0, colspan=2)
+        for role, label in (("used", "used"), ("clipped", "clipped"), ("excluded", "excluded by you")):
+            self.res_legend.addItem(pg.ScatterPlotItem(symbol=ROLE_SYMBOL[role], brush=ROLE_BRUSH[role],
+                                                       pen=None, size=8), label)
+        self.res_legend.addItem(pg.ScatterPlotItem(symbol="t1", brush=pg.mkBrush(120, 120, 120), pen=None,
+                                                   size=8), "beyond range (at edge)")
         self.tabs.addTab(self.res_widget, "Residuals")
 
     def _build_vectors(self) -> None:
@@ -162,6 +263,12 @@ class ResidualPanel(QWidget):
         self.hist_peak_text = pg.TextItem(anchor=(-0.15, 1.2), color=(255, 255, 255),
                                           fill=pg.mkBrush(0, 0, 0, 120))
         p.addItem(self.hist_peak_text)
+        self.hist_pick = pg.ScatterPlotItem(symbol="+", size=22, pen=pg.mkPen(255, 255, 255, width=2.5),
+                                            brush=pg.mkBrush(255, 255, 255))
+        self.hist_pick.setZValue(20)
+        p.addItem(self.hist_pick)
+        self.hist_note = pg.TextItem(anchor=(0, 0), color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 150))
+        p.addItem(self.hist_note, ignoreBounds=True)
         self.hist_widget.scene().sigMouseClicked.connect(self._hist_clicked)
         self.hist_widget.setToolTip("2D histogram of candidate offsets before the fit; "
                                     "click to start the next run from that offset")
@@ -177,6 +284,7 @@ class ResidualPanel(QWidget):
             sc.clear()
         for t in self.res_text.values():
             t.setText("")
+            t.hide()  # an empty label would still draw its box
         for item in self.vec_lines.values():
             item.setData([], [])
         self.vec_points.clear()
@@ -185,46 +293,106 @@ class ResidualPanel(QWidget):
         self.hist_image.clear()
         self.hist_peak.clear()
         self.hist_peak_text.setText("")
+        self.hist_note.setText("")
+        self.hist_pick.clear()
+        self.fit = None
+        self.y_range = {}
+        self.comp = {"dx": np.zeros(0), "dy": np.zeros(0)}
         self.show_match(None)
 
-    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0) -> None:
+    def set_available(self, kinds) -> None:
+        """Offer only the fits the image has; a choice that no longer exists falls back to last."""
+        want = ["last"] + [k for k in ("relative", "absolute") if k in kinds]
+        have = [self.fit_choice.itemText(i) for i in range(self.fit_choice.count())]
+        if want == have:
+            return
+        current = self.fit_choice.currentText()
+        self.fit_choice.blockSignals(True)
+        self.fit_choice.clear()
+        self.fit_choice.addItems(want)
+        self.fit_choice.setCurrentText(current if current in want else "last")
+        self.fit_choice.blockSignals(False)
+
+    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None) -> None:
         """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked."""
         if fit is None:
             self.clear()
             return
-        self.summary.setText(f"<b>{fit.kind} fit of group {fit.group_id}</b>: {fit.summary()}")
+        self.fit = fit
+        self.summary.setText(summary_html(fit, image, image_result,
+                                          whole_group=self.whole_group.isChecked()))
         m = fit.matches
         if m is not None and len(m) and image is not None and not self.whole_group.isChecked():
-            m = m[np.asarray(m["image"]) == image]
+            m = m[np.asarray(m["image"]).astype(str) == image]
         self.matches = m
         self.keys = ([(str(r["image"]), str(r["chip"]), int(r["input_idx"])) for r in m]
                      if m is not None else [])
+        self._components()
         self._draw_residuals()
         self._draw_vectors()
         self._draw_hist(fit, searchrad)
 
+    def _components(self) -> None:
+        """Residual components (mas) along the axes they are plotted against."""
+        self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
+
     def _draw_residuals(self) -> None:
         m = self.matches
+        self.rms_mas = {}
+        self.y_range = {}
         if m is None or not len(m):
+            # an empty plot says nothing: no stale "RMS … (N=…)" of the previous image
             for sc in self.res_scatter.values():
                 sc.clear()
+            for t in self.res_text.values():
+                t.setText("")
+            t.hide()  # an empty label would still draw its box
+            for hl in self.res_highlight.values():
+                hl.clear()
             return
-        roles = _roles(m)
-        brushes = [ROLE_BRUSH[r] for r in roles]
-        symbols = [ROLE_SYMBOL[r] for r in roles]
+        roles = match_roles(m)
         used = roles == "used"
+        det = self.frame == "detector"
         for comp in ("dx", "dy"):
-            v = np.asarray(m[comp], float) * 1000.0
+            v = self.comp[comp]
             self.rms_mas[comp] = rms(v[used])
+            # the range is set by the used points; the others are drawn at its edge
+            # (all used points: sigma clipping already left out the outliers)
+            rng = (robust_range(v[used], margin=0.15, lo=0, hi=100, floor=0.2) if used.any()
+                   else robust_range(v, margin=0.3, floor=0.2)) or (-1.0, 1.0)
+            self.y_range[comp] = rng
+            shown, symbols = self._clamped(v, rng, roles)
             for axis in ("x", "y"):
                 key = f"{comp}_{axis}"
-                self.res_scatter[key].setData(x=np.asarray(m[axis], float), y=v, brush=brushes,
+                p = self.res_plots[key]
+                xs = np.asarray(m[axis], float)
+                self.res_scatter[key].setData(x=xs, y=shown, brush=[ROLE_BRUSH[r] for r in roles],
                                               symbol=symbols, data=list(range(len(m))))
                 self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
-        for key, p in self.res_plots.items():
-            p.enableAutoRange()
-            p.autoRange()
-            self._place_text(key)
+                self.res_text[key].show()
+                along = "x" if comp == "dx" else "y"
+                p.setLabel("left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
+                p.getAxis("left").setToolTip(
+                    f"residual component along the chip's {along} axis (the tangent-plane residual "
+                    "rotated by the local Jacobian of its WCS), mas" if det else
+                    f"residual {comp} in the reference tangent plane, mas")
+                p.setLabel("bottom", f"{axis} (detector px)")
+                lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
+                pad = max(0.05 * (hi - lo), 5.0)
+                p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
+                self._place_text(key)
+        self._sizes = None
+
+    @staticmethod
+    def _clamped(v, rng, roles):
+        """Values inside ``rng`` and, for points beyond it, the edge with ▲/▼ symbols."""
+        lo, hi = rng
+        edge = 0.96
+        shown = np.clip(v, lo * edge if lo < 0 else lo, hi * edge)
+        symbols = [ROLE_SYMBOL[r] for r in roles]
+        for i in np.flatnonzero((v > hi * edge) | (v < (lo * edge if lo < 0 else lo))):
+            symbols[i] = "t1" if v[i] > 0 else "t"
+        return shown, symbols
 
     def _place_text(self, key: str) -> None:
         (x0, _x1), (_y0, y1) = self.res_plots[key].viewRange()
@@ -237,28 +405,40 @@ class ResidualPanel(QWidget):
         if m is None or not len(m):
             self.vec_points.clear()
             self.vec_key.setData([], [])
+            self.vec_key_text.setText("")
             return
         x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
-        dx, dy = np.asarray(m["dx"], float) * 1000, np.asarray(m["dy"], float) * 1000
-        roles = _roles(m)
+        dx, dy = self.comp["dx"], self.comp["dy"]
+        roles = match_roles(m)
+        used = roles == "used"
         length = np.hypot(dx, dy)
-        key_mas = _nice_scale_key(length[roles == "used"] if (roles == "used").any() else length)
-        span = max(np.ptp(x) if len(x) > 1 else 100.0, np.ptp(y) if len(y) > 1 else 100.0, 50.0)
-        # a key-length vector spans 8% of the field
+        key_mas = _nice_scale_key(length[used] if used.any() else length)
+        # the field is where the sources are (all of them: clipped ones are real positions)
+        x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+        span = max(x1 - x0, y1 - y0, 50.0)
+        # a key-length vector spans 8% of the field; clipped vectors are cut at 3 keys
         self.vector_scale = s = 0.08 * span / key_mas
+        cut = np.minimum(1.0, 3 * key_mas / np.maximum(length, 1e-12))
         for role, item in self.vec_lines.items():
             sel = roles == role
             xs = np.empty(2 * sel.sum())
             ys = np.empty(2 * sel.sum())
-            xs[0::2], xs[1::2] = x[sel], x[sel] + s * dx[sel]
-            ys[0::2], ys[1::2] = y[sel], y[sel] + s * dy[sel]
+            xs[0::2], xs[1::2] = x[sel], x[sel] + s * dx[sel] * cut[sel]
+            ys[0::2], ys[1::2] = y[sel], y[sel] + s * dy[sel] * cut[sel]
             item.setData(xs, ys)
         self.vec_points.setData(x=x, y=y, brush=[ROLE_BRUSH[r] for r in roles], data=list(range(len(m))))
-        kx, ky = float(x.min()), float(y.min()) - 0.08 * span
+        # the key below the sources, inside the range
+        pad = 0.12 * span
+        kx, ky = x0, y0 - 0.6 * pad
         self.vec_key.setData([kx, kx + s * key_mas], [ky, ky])
         self.vec_key_text.setText(f"{key_mas:g} mas")
         self.vec_key_text.setPos(kx, ky)
-        self.vec_plot.autoRange()
+        det = self.frame == "detector"
+        self.vec_plot.setLabel("bottom", "x (detector px)")
+        self.vec_plot.setLabel("left", "y (detector px)")
+        self.vec_plot.setTitle("residuals along the detector axes" if det
+                               else "residuals in the reference tangent plane", size="9pt")
+        self.vec_plot.setRange(xRange=(x0 - pad, x1 + pad), yRange=(y0 - pad, y1 + pad), padding=0)
 
     def _draw_hist(self, fit, searchrad: float) -> None:
         off = getattr(fit, "offsets", None)
@@ -266,6 +446,7 @@ class ResidualPanel(QWidget):
             self.hist_image.clear()
             self.hist_peak.clear()
             self.hist_peak_text.setText("no candidate offsets")
+            self.hist_note.setText("")
             return
         off = np.asarray(off, float)
         r = float(searchrad)
@@ -281,13 +462,25 @@ class ResidualPanel(QWidget):
             self.hist_peak_text.setText(f"peak ({peak[0]:+.3f}\", {peak[1]:+.3f}\")")
             self.hist_peak_text.setPos(peak[0], peak[1])
         self.hist_plot.setRange(xRange=(-r, r), yRange=(-r, r), padding=0.02)
+        self._note_hist(fit, r)
+
+    def _note_hist(self, fit, r: float) -> None:
+        if fit.kind == "relative":
+            self.hist_note.setText("click: start the next run from that offset (xoffset, yoffset)")
+            self.hist_widget.setToolTip("2D histogram of candidate offsets before the relative fit; "
+                                        "click to set xoffset/yoffset for the next run")
+        else:
+            self.hist_note.setText("absolute fit: no offset parameter (clicks do nothing)")
+            self.hist_widget.setToolTip("2D histogram of candidate offsets before the absolute fit. "
+                                        "TweakRegStep has no initial offset for this stage.")
+        self.hist_note.setPos(-r, r)
 
     def _tip(self, x=None, y=None, data=None) -> str:
         """Tooltip of a point: which source, its residuals and role."""
         if self.matches is None or data is None or not 0 <= int(data) < len(self.matches):
             return ""
         r = self.matches[int(data)]
-        role = _roles(self.matches[int(data):int(data) + 1])[0]
+        role = match_roles(self.matches[int(data):int(data) + 1])[0]
         return (f"{r['image']} [{r['chip']}] source #{int(r['input_idx'])} → ref #{int(r['ref_idx'])}\n"
                 f"x={float(r['x']):.1f} y={float(r['y']):.1f}  "
                 f"dx={float(r['dx']) * 1000:+.2f} dy={float(r['dy']) * 1000:+.2f} mas  ({role})\n"
@@ -301,11 +494,28 @@ class ResidualPanel(QWidget):
             if ev is not None and hasattr(ev, "double") and ev.double():
                 self.excludeRequested.emit(key)
 
+    def hist_pickable(self) -> bool:
+        """TweakRegStep's xoffset/yoffset belong to the relative stage only."""
+        return self.fit is not None and self.fit.kind == "relative"
+
     def _hist_clicked(self, ev) -> None:
         if ev.button() != Qt.LeftButton or self.hist_image.image is None:
             return
+        if not self.hist_pickable():
+            self.offsetRefused.emit("The absolute stage has no initial-offset parameter in "
+                                    "TweakRegStep (xoffset/yoffset are the relative stage's): "
+                                    "widen abs_searchrad instead")
+            return
         pos = self.hist_plot.vb.mapSceneToView(ev.scenePos())
+        self.mark_pick(float(pos.x()), float(pos.y()))
         self.offsetPicked.emit(float(pos.x()), float(pos.y()))
+
+    def mark_pick(self, dx: float | None, dy: float | None = None) -> None:
+        """Mark the offset the next run starts from (None clears)."""
+        if dx is None:
+            self.hist_pick.clear()
+            return
+        self.hist_pick.setData(x=[dx], y=[dy])
 
     def show_match(self, key) -> None:
         """Ring the point of ``key`` in every panel (or clear)."""
@@ -314,9 +524,13 @@ class ResidualPanel(QWidget):
                 hl.clear()
             self.vec_highlight.clear()
             return
-        row = self.matches[self.keys.index(key)]
+        i = self.keys.index(key)
+        row = self.matches[i]
         for comp in ("dx", "dy"):
+            v = float(self.comp[comp][i])
+            if comp in self.y_range:
+                lo, hi = self.y_range[comp]
+                v = float(np.clip(v, lo, hi))
             for axis in ("x", "y"):
-                self.res_highlight[f"{comp}_{axis}"].setData(x=[float(row[axis])],
-                                                             y=[float(row[comp]) * 1000])
+                self.res_highlight[f"{comp}_{axis}"].setData(x=[float(row[axis])], y=[v])
         self.vec_highlight.setData(x=[float(row["x"])], y=[float(row["y"])])

@@ -9,14 +9,18 @@ restores the rest; running again reproduces the results.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 from tweakgui import __version__
+from tweakgui.engine.exclusion_keys import SourceExclusion
 from tweakgui.engine.params import TweakRegParams
 from tweakgui.gui.region_shapes import Shape
 
-__all__ = ["session_to_dict", "write_session", "read_session", "results_summary"]
+log = logging.getLogger(__name__)
+
+__all__ = ["session_to_dict", "write_session", "read_session", "results_summary", "results_path_for"]
 
 FORMAT = "tweakgui-session"
 FORMAT_VERSION = 1
@@ -60,6 +64,9 @@ def session_to_dict(ctl) -> dict:
         "catalogs": dict(ctl.catalog_overrides),
         "regions": [{"image": k[0], "chip": k[1], "shapes": [s.to_dict() for s in v]}
                     for k, v in sorted(ctl.regions.items())],
+        # exclusions are kept by the source's sky position (rows change on re-detection);
+        # "excluded" holds their rows in the saved results, for reading only
+        "exclusions": [x.to_dict() for x in ctl.exclusions],
         "excluded": [list(k) for k in sorted(ctl.excluded)],
         "accepted": dict(ctl.accepted),
         "results": results_summary(ctl.result) if ctl.result is not None
@@ -67,12 +74,27 @@ def session_to_dict(ctl) -> dict:
     }
 
 
+def results_path_for(path: str | Path) -> Path:
+    """The results file beside a session file: ``visit.tweakgui.json`` → ``visit.tweakgui.results.asdf``."""
+    path = Path(path)
+    name = path.name[:-5] if path.name.endswith(".json") else path.name
+    return path.with_name(name + ".results.asdf")
+
+
 def write_session(ctl, path: str | Path) -> Path:
-    """Write the session atomically; returns the path."""
+    """Write the session atomically, and its results beside it; returns the path."""
     from tweakgui.engine.atomic import atomic_write_text
+    from tweakgui.engine.result_store import write_results
 
     path = Path(path)
-    atomic_write_text(path, json.dumps(session_to_dict(ctl), indent=1) + "\n")
+    d = session_to_dict(ctl)
+    if ctl.result is not None:
+        rp = results_path_for(path)
+        write_results(ctl.result, rp, ctl.visit)
+        d["results_file"] = rp.name
+        # results that were stale when saved stay marked so on reopening
+        d["stale"] = ctl.stale
+    atomic_write_text(path, json.dumps(d, indent=1) + "\n")
     return path
 
 
@@ -89,11 +111,14 @@ def read_session(path: str | Path) -> dict:
         d["params"] = TweakRegParams(**d.get("params", {}))
         d["regions"] = {(r["image"], r["chip"]): [Shape.from_dict(s) for s in r["shapes"]]
                         for r in d.get("regions", [])}
+        d["exclusions"] = [SourceExclusion.from_dict(x) for x in d.get("exclusions", [])]
         d["excluded"] = {(str(a), str(b), int(c)) for a, b, c in d.get("excluded", [])}
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: bad session content ({exc})") from None
     # relative input paths are relative to the session file
     d["inputs"] = [_resolve(p, path.parent) for p in d.get("inputs", [])]
+    rf = d.get("results_file")
+    d["results_file"] = (path.parent / rf) if rf and (path.parent / rf).is_file() else None
     return d
 
 
@@ -111,11 +136,17 @@ def apply_session(ctl, d: dict) -> None:
     ctl.group_overrides = dict(d.get("group_ids", {}))
     ctl.catalog_overrides = dict(d.get("catalogs", {}))
     ctl.regions = dict(d["regions"])
-    ctl.excluded = set(d["excluded"])
+    ctl.exclusions = list(d["exclusions"])
+    ctl.exclusion_rows, ctl.dropped = {}, []
+    if d["excluded"] and not d["exclusions"]:
+        log.warning("%d exclusions of an older session are kept by catalog row only: "
+                    "exclude those sources again", len(d["excluded"]))
     ctl.accepted = {k: bool(v) for k, v in d.get("accepted", {}).items()}
     ctl.rejected = {k for k, v in ctl.accepted.items() if not v}
     ctl.selected = None
     ctl.view.show_params(ctl.params)
+    ctl.results_path = d.get("results_file")
+    ctl.saved_stale = str(d.get("stale") or "")
     ctl.set_inputs(d["inputs"])
     ctl.removed = set(d.get("removed", []))
     ctl.order = list(d.get("order", []))

@@ -41,3 +41,6 @@ class SessionView:
 
     def show_status(self, message: str) -> None:
         """A short message for the status bar."""
+
+    def show_outcome(self, message: str) -> None:
+        """What the last run gave (kept in the status bar until the next one)."""
