@@ -551,3 +551,32 @@ def test_long_jwst_names_shown_by_what_differs(qtbot, make_window):
     item = win.files.tree.topLevelItem(1)
     assert item.text(0) == "…00001_nrca2_cal.fits" and win.files.names()[1] == names[1]
     assert names[1] in item.toolTip(0)
+
+
+def test_histogram_is_the_engines(qtbot, tmp_path):
+    """The 2D histogram drawn is the one the engine matched with: pixel-sized bins, its peak."""
+    from tweakgui.engine import pipeline
+    from tweakgui.engine.inputs import load_visit
+    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.synthetic import make_demo_visit
+    from tweakgui.gui.residuals import ResidualPanel
+
+    demo = make_demo_visit(tmp_path, n_images=2, shape=(384, 384), seed=3, exact_first=True)
+    params = TweakRegParams()
+    result = pipeline.run(load_visit([str(p) for p in demo.paths], params), params, cache=None, jobs=1)
+    fit = result.images[1].fits[0]
+    assert fit.histogram.binsize == pytest.approx(0.04, rel=0.02)  # one 0.04" pixel
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.set_fit(fit, result.images[1].exposure.name, searchrad=params.searchrad)
+    assert panel.hist_counts is fit.histogram.counts or np.array_equal(panel.hist_counts, fit.histogram.counts)
+    rect = panel.hist_image.mapRectToParent(panel.hist_image.boundingRect())
+    assert rect.left() == pytest.approx(fit.histogram.xedges[0]) and rect.width() == pytest.approx(4.0, rel=1e-3)
+    # the peak is the injected pointing error (input − reference, in the reference pixel axes)
+    dx, dy, _ = demo.injected[demo.paths[1].name]
+    peak = fit.hist_peak_arcsec
+    assert abs(np.hypot(*peak) - np.hypot(dx, dy)) < 0.05
+    # and the fit's shift undoes it: opposite sign
+    assert np.hypot(fit.shift_arcsec[0] + peak[0], fit.shift_arcsec[1] + peak[1]) < 0.05
+    pts = panel.hist_peak.getData()
+    assert pts[0][0] == pytest.approx(peak[0]) and pts[1][0] == pytest.approx(peak[1])

@@ -449,12 +449,17 @@ class ResidualPanel(QWidget):
             self.hist_note.setText("")
             return
         off = np.asarray(off, float)
-        r = float(searchrad)
-        # bins of about a pixel (tweakwcs uses the pixel scale), at most 80 across
-        nb = int(np.clip(2 * r / 0.06, 21, 80))
-        h, xe, ye = np.histogram2d(off[:, 0], off[:, 1], bins=nb, range=[[-r, r], [-r, r]])
+        engine = getattr(fit, "histogram", None)
+        if engine is not None and getattr(engine, "counts", None) is not None:
+            # the engine's own histogram (detector-pixel bins, the peak the fit started from)
+            h, xe, ye = np.asarray(engine.counts), np.asarray(engine.xedges), np.asarray(engine.yedges)
+            r = float(max(abs(xe[0]), abs(xe[-1])))
+        else:  # a fit without one (results of another version): bins of about a pixel
+            r = float(searchrad)
+            nb = int(np.clip(2 * r / 0.06, 21, 80))
+            h, xe, ye = np.histogram2d(off[:, 0], off[:, 1], bins=nb, range=[[-r, r], [-r, r]])
         self.hist_image.setImage(np.log1p(h.T), autoLevels=True)
-        self.hist_image.setRect(-r, -r, 2 * r, 2 * r)
+        self.hist_image.setRect(xe[0], ye[0], xe[-1] - xe[0], ye[-1] - ye[0])
         self.hist_counts = h
         peak = fit.hist_peak_arcsec
         if peak is not None:
