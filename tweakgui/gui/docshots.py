@@ -3,7 +3,9 @@
 ``QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" python -m tweakgui.gui.docshots docs/screenshots``
 aligns the demo visit and writes ``main-window.png`` (residual panels, matches),
 ``vectors-and-footprints.png`` (vector plot, visit footprints) and
-``histogram-regions-log.png`` (2D offset histogram, regions drawn on the image, fit log).
+``histogram-regions-log.png`` (2D offset histogram, regions drawn on the image, fit log),
+``diagnostics.png`` (an image's residuals against its sources' magnitude, sharpness,
+roundness) and ``systematics.png`` (the visit's residuals binned on the detector).
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def main(outdir: str) -> int:
         win.visit_view.exaggerate.setCurrentText("×10")
         settle()
         win.grab_to(out / "vectors-and-footprints.png")
+        # 4, 5: an image's residuals against its sources' quantities; the visit's systematics
+        win.docks["visit"].hide()
+        win.residuals.tabs.setCurrentWidget(win.diagnostics)
+        settle()
+        win.grab_to(out / "diagnostics.png")
+        win.residuals.tabs.setCurrentWidget(win.systematics)
+        settle()
+        win.grab_to(out / "systematics.png")
         state["code"] = 0
         win.close()
         app.quit()

@@ -107,7 +107,7 @@ def correction_text(corr) -> str:
     return (f"<b>total correction</b> (all stages) at pixel ({_num(px, '.1f')}, {_num(py, '.1f')}): "
             f"shift ΔRA·cosδ {_num(se, '+.4f', '″')}, ΔDec {_num(sn, '+.4f', '″')} on the sky "
             f"= ({_num(dx, '+.2f')}, {_num(dy, '+.2f')}) detector px; rotation "
-            f"{_num(corr.rotation_deg, '+.5f', '°')} (N through E); scale {_num(corr.scale, '.7f')}")
+            f"{_num(corr.rotation_deg, '+.5f', '°')} (counter-clockwise, E toward N); scale {_num(corr.scale, '.7f')}")
 
 
 def summary_html(fit, image, image_result=None, whole_group=False) -> str:
