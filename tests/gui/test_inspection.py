@@ -494,6 +494,17 @@ def test_diagnostics_tab_plots_residuals_against_source_properties(qtbot, win, e
     sym = d.scatter[("dx", "mag")].data["symbol"]
     assert set(sym) == {"o", "t"}  # 29 used, the clipped star
     assert "not shown: peak" in d.note.text()
+    # a star the user excludes (a real click on its row and the button) is drawn as such
+    key = ("b_flt.fits", "SCI,1", int(np.asarray(m["input_idx"])[np.asarray(m["used"], bool)][0]))
+    click_row(qtbot, win, key)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        qtbot.mouseClick(win.matches.button, Qt.LeftButton)
+    win.residuals.tabs.setCurrentWidget(win.diagnostics)
+    m = win.residuals.matches
+    sym = np.asarray(d.scatter[("dx", "mag")].data["symbol"])
+    assert set(sym) == {"o", "t", "x"}
+    row = int(np.flatnonzero(np.asarray(m["input_idx"]) == key[2])[0])
+    assert sym[row] == "x" and bool(m["excluded"][row])
 
 
 def test_systematics_map_bins_every_image_on_the_chip(qtbot, win, eng):
