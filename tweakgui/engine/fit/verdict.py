@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 from scipy import stats
-from scipy.spatial import ConvexHull, Delaunay, QhullError
+from scipy.spatial import ConvexHull, QhullError
 
 __all__ = ["chance_matches", "judge", "sigma_of_log", "MATCH_FALSE_ALARM", "MAX_RMSE_FRACTION", "MIN_FRACTION"]
 
@@ -37,9 +37,11 @@ def _inside(points, hull_points) -> np.ndarray:
     if len(hull_points) < 3:
         return np.ones(len(points), bool)
     try:
-        return Delaunay(hull_points).find_simplex(points) >= 0
+        eq = ConvexHull(hull_points).equations  # (facets, 3): n·p + d <= 0 inside
     except QhullError:  # collinear: a line has no inside, take every point
         return np.ones(len(points), bool)
+    scale = float(np.ptp(hull_points, axis=0).max()) or 1.0
+    return np.all(points @ eq[:, :2].T + eq[:, 2] <= 1e-9 * scale, axis=1)
 
 
 def _buffered_area(points, radius) -> float:
