@@ -457,10 +457,14 @@ def _tolerate_unusable_home() -> None:
 
         tmp = tempfile.mkdtemp(prefix="tweakgui-home-")
         atexit.register(shutil.rmtree, tmp, True)
+        _TEMP_HOMES.append(tmp)
         os.environ["HOME"] = tmp
         for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
             os.environ.pop(var, None)
         log.debug("HOME %s cannot be used; using %s for this run", home, tmp)
+
+
+_TEMP_HOMES: list[str] = []  # private HOMEs made for this process (removed at exit)
 
 
 def main(argv=None) -> int:
@@ -476,9 +480,32 @@ def main(argv=None) -> int:
     # SIGINT and SIGTERM: stop within seconds, one line, nothing left behind
     with handle_signals(restore=not process) as cancel:
         try:
-            return _run_command(argv, cancel)
+            rc = _run_command(argv, cancel)
         except KeyboardInterrupt as e:  # a signal during the handling of another error
-            return _interrupted(e)
+            rc = _interrupted(e)
+    if process and rc in (130, 143):
+        _exit_interrupted(rc)
+    return rc
+
+
+def _exit_interrupted(rc: int) -> None:
+    """End an interrupted process now: its temporaries are gone and its workers stopped.
+
+    Interpreter shutdown would run concurrent.futures' exit hook, which writes
+    to the wake-up pipe of a pool whose workers were killed and prints an
+    "Exception ignored" traceback.
+    """
+    import os
+    import shutil
+
+    for d in _TEMP_HOMES:
+        shutil.rmtree(d, ignore_errors=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
 
 
 def _interrupted(exc=None) -> int:
