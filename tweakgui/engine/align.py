@@ -164,18 +164,23 @@ class _Chip:
     key: np.ndarray | None = None
 
 
+def _grid(corrector, n=5):
+    """An n×n grid of detector points over the corrector's bounding box, and its centre."""
+    (x0, x1), (y0, y1) = corrector.bounding_box
+    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return xx.ravel(), yy.ravel(), 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+
+
 def _prepare(entries, ref_tpwcs) -> list[_Chip]:
     chips = []
     for e in entries:
         c = make_corrector(e.wcs, e.exposure, e.chip.meta, None, e.label)
-        (x0, x1), (y0, y1) = c.bounding_box
-        xx, yy = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
-        xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+        xx, yy, xc, yc = _grid(c)
         cx = np.asarray(e.catalog["x"], float) if len(e.catalog) else np.zeros(0)
         cy = np.asarray(e.catalog["y"], float) if len(e.catalog) else np.zeros(0)
         # one evaluation of the (G)WCS for the footprint, the pixel scale and the sources
-        ra, dec = c.det_to_world(np.concatenate([xx.ravel(), [xc, xc + 1, xc], cx]),
-                                 np.concatenate([yy.ravel(), [yc, yc, yc + 1], cy]))
+        ra, dec = c.det_to_world(np.concatenate([xx, [xc, xc + 1, xc], cx]),
+                                 np.concatenate([yy, [yc, yc, yc + 1], cy]))
         ra, dec = np.asarray(ra, float), np.asarray(dec, float)
         c.meta["_pixel_scale"] = (weakref.ref(c.wcs), _scale_from(ra[25:28], dec[25:28]))
         xy = np.column_stack(ref_tpwcs.world_to_tanp(ra[28:], dec[28:])) if len(cx) else np.zeros((0, 2))
@@ -233,13 +238,9 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
         fits = runner.absolute(groups, refcat)
     else:
         fits = runner.relative(groups, ref_gid)
-    new_wcs = [ch.corrector.wcs if fits_by(fits, ch.entry.group_id).status == STATUS_SUCCESS else ch.entry.wcs
-               for ch in chips]
+    status = {f.group_id: f.status for f in fits}
+    new_wcs = [ch.corrector.wcs if status[ch.entry.group_id] == STATUS_SUCCESS else ch.entry.wcs for ch in chips]
     return fits, new_wcs
-
-
-def fits_by(fits, gid) -> FitResult:
-    return next(f for f in fits if f.group_id == gid)
 
 
 # moves above this (arcsec) are refitted from the corrected GWCS: the error of one linear step
@@ -269,12 +270,13 @@ class _StageRun:
         todo = [g for g in groups if g != ref_gid]
         expand = bool(self.params.expand_refcat)
         while todo:
-            gid = todo[0] if (not expand or self.params.enforce_user_order) else self._most_overlap(todo, index)
+            gid = (todo[0] if (not expand or self.params.enforce_user_order)
+                   else self._most_overlap(todo, groups, index))
             todo.remove(gid)
             fit = self._fit(gid, groups[gid], index, f"reference group {ref_name}", relative_to=ref_gid)
             fits[gid] = fit
             if expand and fit.status == STATUS_SUCCESS:
-                index = self._expanded(index, groups[gid], fit)
+                index = self._expanded(index, groups[gid], fit.matches)
         return [fits[g] for g in groups]
 
     def _sky_sources(self, idx):
@@ -293,15 +295,16 @@ class _StageRun:
         key = np.concatenate(k) if k and all(x is not None for x in k) else None
         return np.concatenate(ra), np.concatenate(dec), weight, np.concatenate(b), key
 
-    def _expanded(self, index: ReferenceIndex, idx, fit: FitResult) -> ReferenceIndex:
+    def _expanded(self, index: ReferenceIndex, idx, matches: Table | None) -> ReferenceIndex:
         """The reference list grown by the group's sources that matched nothing (as corrected)."""
         ra, dec, w, b, k = self._sky_sources(idx)
-        matched = np.zeros(len(ra), bool)
-        if fit.matches is not None and len(fit.matches):
-            offsets = np.cumsum([0] + [len(self.chips[i].entry.catalog) for i in idx])
-            for j, i in enumerate(idx):
-                rows_in_chip = self._matched_positions.get(i, np.zeros(0, int))
-                matched[offsets[j] + rows_in_chip] = True
+        matched = []
+        for i in idx:  # in the order of _sky_sources: chips with sources
+            e = self.chips[i].entry
+            if len(e.catalog):
+                own = (np.asarray(matches["image"]) == e.exposure.name) & (np.asarray(matches["chip"]) == e.chip.name)
+                matched.append(np.isin(e.rows, np.asarray(matches["input_idx"])[own]))
+        matched = np.concatenate(matched)
         new_w = None
         if index.weight is not None and w is not None:
             new_w = np.concatenate([index.weight, w[~matched]])
@@ -310,9 +313,8 @@ class _StageRun:
         return ReferenceIndex(np.concatenate([index.ra, ra[~matched]]), np.concatenate([index.dec, dec[~matched]]),
                               new_w, np.concatenate([old_b, b[~matched]]), new_k)
 
-    def _most_overlap(self, todo, index: ReferenceIndex) -> str:
+    def _most_overlap(self, todo, groups, index: ReferenceIndex) -> str:
         """The group whose footprint holds the most reference sources (tweakwcs' order)."""
-        groups = _groups(self.entries)
 
         def count(gid):
             n = 0
@@ -357,8 +359,7 @@ class _StageRun:
             self.chips[i].corrector.set_correction(gf.matrix, gf.shift, ref_tpwcs=self.ref_tpwcs)
         gf, xy = self._polish(gf, idx, members, ref_xy, ref_w, pix_tp)
         self._fill(result, gf, members, rows, index, xy)
-        moved = max(float(_separation_arcsec(*self.chips[i].footprint,
-                                             *_world(self.chips[i].corrector, self.chips[i])).max()) for i in idx)
+        moved = max(self._moved_arcsec(self.chips[i]) for i in idx)
         limit = st.max_correction()
         if moved > limit:
             result.status = STATUS_FAILED
@@ -370,6 +371,12 @@ class _StageRun:
         result.status = STATUS_SUCCESS
         log.info("%s %s fit: %s", gid, st.kind, result.summary())
         return result
+
+    @staticmethod
+    def _moved_arcsec(chip: _Chip) -> float:
+        """How far the correction moved the chip's footprint grid on the sky (largest move)."""
+        after = chip.corrector.det_to_world(*_grid(chip.corrector)[:2])
+        return float(_separation_arcsec(*chip.footprint, *after).max())
 
     def _polish(self, gf: GroupFit, idx, members, ref_xy, ref_w, pix_tp):
         """Refit once from the corrected WCS: a GWCS corrected by a large move is not linear in it.
@@ -431,7 +438,6 @@ class _StageRun:
         if not gf.pairs:
             return
         result.nmatch = gf.nmatch
-        self._matched_positions = {i: p[1] for i, p in zip(members, gf.pairs)}
         result.matches = self._matches_table(result.group_id, gf, members, rows, index, xy)
         used = np.asarray(result.matches["used"], bool)
         result.nused = int(used.sum())
@@ -499,8 +505,3 @@ def _decompose(m: np.ndarray) -> tuple[float, float, float, float]:
     sy = np.hypot(m[0, 1], m[1, 1])
     return float(0.5 * (rx + ry)), float(np.sqrt(sx * sy)), float(ry - rx), proper_rotation_deg(m)
 
-
-def _world(corrector, chip: _Chip):
-    (x0, x1), (y0, y1) = corrector.bounding_box
-    xx, yy = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
-    return corrector.det_to_world(xx.ravel(), yy.ravel())

@@ -336,9 +336,8 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
             progress("absolute", 0, 1, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({abs_mode})")
         rel_failed = {i for i in range(n_exp)
                       if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fits_of[i])}
-        use = [ok[i] for i in range(n_exp)]
-        if any(use):
-            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], use, excluded, params.brightest)
+        if any(ok):
+            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded, params.brightest)
             if abs_mode == "visit":
                 # one correction for the relatively aligned images; an image the relative
                 # stage could not reach is fitted to the catalog on its own
@@ -352,14 +351,9 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
             _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
             by_gid = {f.group_id: f for f in fits}
             all_fits += fits
-            for e in entries:
+            for e in entries:  # an image alone in its group: its reason says so (_image_status)
                 if e.chip_index == 0:
-                    f = by_gid[e.group_id]
-                    if abs_mode == "visit" and e.exp_index in rel_failed:
-                        f.reason = f.reason or ""
-                        f.checks.setdefault("note", {"value": "fitted to the catalog alone: the relative "
-                                                     "fit failed", "passed": True})
-                    fits_of[e.exp_index].append(f)
+                    fits_of[e.exp_index].append(by_gid[e.group_id])
         if progress:
             progress("absolute", 1, 1, "done")
     _check(cancel)

@@ -147,8 +147,7 @@ def _image_dict(r: ImageResult) -> dict:
         # the image's own total correction of every stage, at its reference pixel
         d.update(shift_arcsec=list(c.shift_arcsec), shift_pix=list(c.shift_pix), rotation_deg=c.rotation_deg,
                  scale=c.scale)
-    if fit is not None and fit.status == STATUS_SUCCESS:
-        own = fit.image_numbers(exp.name)
+    if fit is not None and fit.status == STATUS_SUCCESS:  # ``own`` counted above
         d.update(skew_deg=fit.skew_deg, rmse_arcsec=own["rmse_arcsec"], mae_arcsec=own["mae_arcsec"])
         if c is None:  # a result made without the engine's total (older sessions): the fit's numbers
             d.update(shift_arcsec=list(fit.shift_arcsec), shift_pix=list(fit.shift_pix),

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import cKDTree
 from tweakwcs.linearfit import iter_linear_fit
 
 from . import match
@@ -123,13 +124,13 @@ def _weights(chips, idx_per_chip):
 
 def _match_all(chips, ref_xy, ref_iso, matrix, shift, radius, sep):
     """Unique nearest-neighbour pairs of every chip, isolated sources only."""
+    keep_ref = np.flatnonzero(ref_iso)
+    tree = cKDTree(ref_xy[keep_ref]) if len(keep_ref) else None
     pairs = []
     for c in chips:
         moved = c.xy @ matrix.T + shift
-        iso = match.isolated(c.xy, sep)
-        keep_in = np.flatnonzero(iso)
-        keep_ref = np.flatnonzero(ref_iso)
-        mr, mi = match.nearest_pairs(ref_xy[keep_ref], moved[keep_in], radius)
+        keep_in = np.flatnonzero(match.isolated(c.xy, sep))
+        mr, mi = match.nearest_pairs(ref_xy[keep_ref], moved[keep_in], radius, tree=tree)
         pairs.append((keep_ref[mr], keep_in[mi]))
     return pairs
 

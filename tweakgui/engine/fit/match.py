@@ -120,11 +120,14 @@ def peak_radius(offsets, hist: Histogram, rmin: float, rmax: float) -> float:
     return float(np.clip(3.0 * np.percentile(core, 90) + hist.binsize, rmin, rmax))
 
 
-def nearest_pairs(ref_xy, xy, radius) -> tuple[np.ndarray, np.ndarray]:
-    """Unique nearest-neighbour pairs (reference rows, input rows) closer than ``radius``."""
+def nearest_pairs(ref_xy, xy, radius, tree=None) -> tuple[np.ndarray, np.ndarray]:
+    """Unique nearest-neighbour pairs (reference rows, input rows) closer than ``radius``.
+
+    ``tree``: a ``cKDTree`` of ``ref_xy`` when the caller matches several lists to it.
+    """
     if len(ref_xy) == 0 or len(xy) == 0:
         return np.zeros(0, int), np.zeros(0, int)
-    d, j = cKDTree(ref_xy).query(xy, distance_upper_bound=radius)
+    d, j = (tree or cKDTree(ref_xy)).query(xy, distance_upper_bound=radius)
     i = np.flatnonzero(np.isfinite(d))
     j, d = j[i], d[i]
     # each reference source keeps only its closest input source
