@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -44,25 +43,9 @@ from astropy.wcs import WCS
 
 from tweakgui.cli import main
 from tweakgui.engine.restore import wcs_cards
-from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.synthetic import wcs_error_mas
 
-SHAPE = (256, 256)
-
-
-@pytest.fixture(scope="module")
-def _visit_source(tmp_path_factory):
-    d = tmp_path_factory.mktemp("visit_src")
-    demo = make_demo_visit(d, n_images=2, shape=SHAPE, seed=2)
-    return SimpleNamespace(dir=d, truth=demo.truth)
-
-
-@pytest.fixture
-def visit(_visit_source, tmp_path):
-    d = tmp_path / "visit"
-    shutil.copytree(_visit_source.dir, d)
-    return SimpleNamespace(dir=d, a=d / "demo01_flt.fits", b=d / "demo02_flt.fits",
-                           refcat=d / "refcat.ecsv", out=tmp_path / "out", truth=_visit_source.truth,
-                           original=_visit_source.dir)
+from cli_visit import SHAPE, visit, visit_source  # noqa: F401  (fixtures)
 
 
 def _hashes(d: Path) -> dict[str, str]:

@@ -28,6 +28,8 @@ from tweakgui.engine.atomic import TMP_MARKER
 from tweakgui.engine.restore import wcs_cards, wcs_history
 from tweakgui.engine.synthetic import make_demo_visit
 
+import procs
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")]
 
@@ -102,25 +104,6 @@ def test_sigkill_during_in_place_run(tmp_path, capsys):
     assert len(outcomes) == 8
 
 
-def _children(pid: int) -> set[int]:
-    out = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out |= {int(x) for x in f.read().split()}
-        except OSError:
-            pass
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 def test_detection_workers_die_with_a_killed_run(tmp_path):
     """SIGKILL of the run alone (as the OOM killer does): its detection workers do not linger."""
@@ -133,16 +116,16 @@ def test_detection_workers_die_with_a_killed_run(tmp_path):
         workers: set[int] = set()
         t_end = time.monotonic() + 120
         while len(workers) < 2 and proc.poll() is None and time.monotonic() < t_end:
-            workers = _children(proc.pid)
+            workers = procs.children(proc.pid)
             time.sleep(0.01)
         if len(workers) < 2:
             pytest.skip("the run finished before its detection pool was seen")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         t_end = time.monotonic() + 10
-        while any(_alive(w) for w in workers) and time.monotonic() < t_end:
+        while any(procs.alive(w) for w in workers) and time.monotonic() < t_end:
             time.sleep(0.05)
-        left = [w for w in workers if _alive(w)]
+        left = [w for w in workers if procs.alive(w)]
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, never beyond this test

@@ -37,7 +37,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,25 +46,9 @@ from astropy.wcs import WCS
 
 from tweakgui.cli import main
 from tweakgui.engine.atomic import TMP_MARKER
-from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.synthetic import wcs_error_mas
 
-SHAPE = (256, 256)
-
-
-@pytest.fixture(scope="module")
-def _source(tmp_path_factory):
-    d = tmp_path_factory.mktemp("safety_src")
-    demo = make_demo_visit(d, n_images=2, shape=SHAPE, seed=2)
-    return SimpleNamespace(dir=d, truth=demo.truth)
-
-
-@pytest.fixture
-def visit(_source, tmp_path):
-    d = tmp_path / "visit"
-    shutil.copytree(_source.dir, d)
-    return SimpleNamespace(dir=d, a=d / "demo01_flt.fits", b=d / "demo02_flt.fits",
-                           refcat=d / "refcat.ecsv", out=tmp_path / "out", truth=_source.truth,
-                           root=tmp_path, original=_source.dir)
+from cli_visit import SHAPE, visit, visit_source  # noqa: F401  (fixtures)
 
 
 def _hashes(d: Path) -> dict[str, str]:

@@ -36,6 +36,8 @@ import pytest
 from tweakgui.engine.atomic import TMP_MARKER
 from tweakgui.engine.synthetic import make_demo_visit
 
+import procs
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not os.path.isdir("/proc/self/task") or not hasattr(signal, "SIGTERM"),
@@ -56,29 +58,6 @@ def source(tmp_path_factory):
 
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out |= {int(x) for x in f.read().split()}
-        except OSError:
-            pass
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _group(pgid: int) -> list[int]:
@@ -171,7 +150,7 @@ def test_signal_at_each_stage(tmp_path, source, point, signame, in_place):
             reached = _wait_for(proc, lambda _: _catches_sigterm(proc.pid), lines)
         elif point == "detection":
             def ready(_):
-                workers.update(_children(proc.pid))
+                workers.update(procs.children(proc.pid))
                 return lines.has("detecting sources") and len(workers) >= 2
             reached = _wait_for(proc, ready, lines)
         elif point == "fitting":
@@ -179,7 +158,7 @@ def test_signal_at_each_stage(tmp_path, source, point, signame, in_place):
         else:
             where = (d,) if in_place else (out,)
             reached = _wait_for(proc, lambda _: bool(_tmp_files(*where)), lines)
-        workers |= _children(proc.pid)
+        workers |= procs.children(proc.pid)
         t0 = time.monotonic()
         if signame == "SIGINT":
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
@@ -208,9 +187,9 @@ def test_signal_at_each_stage(tmp_path, source, point, signame, in_place):
         assert err.strip().splitlines() == [f"tweakgui: interrupted by {signame}"], err
     # no worker outlives the run
     end = time.monotonic() + 3
-    while any(_alive(w) for w in workers) and time.monotonic() < end:
+    while any(procs.alive(w) for w in workers) and time.monotonic() < end:
         time.sleep(0.02)
-    assert not [w for w in workers if _alive(w)], "a detection worker outlived the run"
+    assert not [w for w in workers if procs.alive(w)], "a detection worker outlived the run"
     assert not left, f"processes {left} of the run's group outlived it"
     assert not _tmp_files(d, out), _tmp_files(d, out)
     after = {p.name: _sha(p) for p in d.iterdir()}
@@ -247,7 +226,7 @@ def test_sigint_to_the_run_alone_while_its_workers_start(tmp_path, source):
         try:
             end = time.monotonic() + 120
             while not workers and proc.poll() is None and time.monotonic() < end:
-                workers = _children(proc.pid)
+                workers = procs.children(proc.pid)
             os.kill(proc.pid, signal.SIGINT)
             rc = proc.wait(timeout=5.0)
             err = proc.stderr.read()
@@ -263,6 +242,6 @@ def test_sigint_to_the_run_alone_while_its_workers_start(tmp_path, source):
         assert err.strip().splitlines() == ["tweakgui: interrupted by SIGINT"], err
         assert not out.exists() or not any(out.iterdir())
         end = time.monotonic() + 3
-        while any(_alive(w) for w in workers) and time.monotonic() < end:
+        while any(procs.alive(w) for w in workers) and time.monotonic() < end:
             time.sleep(0.02)
-        assert not [w for w in workers if _alive(w)]
+        assert not [w for w in workers if procs.alive(w)]

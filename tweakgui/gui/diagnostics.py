@@ -51,8 +51,8 @@ def catalog_quantities(cat, rows) -> dict:
     return out
 
 
-class DiagnosticsView(QWidget):
-    """dx, dy (as plotted in the residual panels) against catalog quantities of one image."""
+class _PlotsWithNote(QWidget):
+    """A line of explanation above a grid of plots."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -63,6 +63,13 @@ class DiagnosticsView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.note)
         lay.addWidget(self.widget, 1)
+
+
+class DiagnosticsView(_PlotsWithNote):
+    """dx, dy (as plotted in the residual panels) against catalog quantities of one image."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
         self.plots: dict[tuple[str, str], pg.PlotItem] = {}
         self.scatter: dict[tuple[str, str], pg.ScatterPlotItem] = {}
         self.cuts: dict[tuple[str, str], list] = {}
@@ -130,19 +137,12 @@ class DiagnosticsView(QWidget):
                 self.cuts[(c_name, q)] = lines
 
 
-class SystematicsView(QWidget):
+class SystematicsView(_PlotsWithNote):
     """The visit's residuals binned on each chip's detector grid, averaged, as vectors."""
 
     def __init__(self, parent=None, nbin: int = 6):
         super().__init__(parent)
         self.nbin = nbin
-        self.widget = pg.GraphicsLayoutWidget()
-        self.note = QLabel("")
-        self.note.setWordWrap(True)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.note)
-        lay.addWidget(self.widget, 1)
         self.binned: dict[str, tuple] = {}  # chip name -> (cx, cy, mean dx, mean dy, counts)
         self.plots: dict[str, pg.PlotItem] = {}
         self.scale = 1.0
