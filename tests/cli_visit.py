@@ -25,3 +25,17 @@ def visit(visit_source, tmp_path):
     return SimpleNamespace(dir=d, a=d / "demo01_flt.fits", b=d / "demo02_flt.fits",
                            refcat=d / "refcat.ecsv", out=tmp_path / "out", truth=visit_source.truth,
                            root=tmp_path, original=visit_source.dir)
+
+
+def run_cli(capsys, args):
+    """``tweakgui ARGS`` in this process: (exit code, stdout, stderr)."""
+    from tweakgui.cli import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]

@@ -44,27 +44,17 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from tweakgui.cli import main
 from tweakgui.engine.atomic import TMP_MARKER
 from tweakgui.engine.synthetic import wcs_error_mas
 
 from cli_visit import SHAPE, visit, visit_source  # noqa: F401  (fixtures)
+from cli_visit import nonblank_lines as _lines
+from cli_visit import run_cli as _run
 
 
 def _hashes(d: Path) -> dict[str, str]:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(d.rglob("*")) if p.is_file() and not p.is_symlink()}
-
-
-def _run(capsys, args):
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 def _no_tmp(*dirs: Path) -> None:
