@@ -14,15 +14,16 @@ import argparse
 import time
 import warnings
 
+import _common as C
 import numpy as np
+from anchor_tweakreg import catalog as anchor_catalog
 from scipy.spatial import cKDTree
 
-import _common as C
-from anchor_tweakreg import catalog as anchor_catalog
-from tweakgui.engine import detect
-from tweakgui.engine.inputs import load_visit, read_pixels
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.detect import finders as detect
+from tweakgui.engine.io.inputs import read_pixels
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.pipeline import _detect_chip
+from tweakgui.engine.visit import load_visit
 
 
 def timed(fn, repeat):

@@ -20,13 +20,13 @@ import os
 import resource
 import time
 
-import numpy as np
-
 import _common as C
 import ceers_mosaic as M
+import numpy as np
+
 from tweakgui.engine import pipeline
 from tweakgui.engine.model import Visit
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 
 
 def cpu():
@@ -41,13 +41,15 @@ def baseline(visit, truth, k):
     from tweakwcs import align_wcs
     from tweakwcs.matchutils import XYXYMatch
 
-    from tweakgui.engine import align, catalogs
+    from tweakgui.engine.detect import custom
+    from tweakgui.engine.fit import align
+    from tweakgui.engine.refcat import files as refcat_files
 
-    ref = catalogs.read_refcat(M.REFCAT)
+    ref = refcat_files.read_refcat(M.REFCAT)
     refcat = Table({"RA": np.asarray(ref["RA"], float), "DEC": np.asarray(ref["DEC"], float)})
     cs = []
     for e in visit.exposures[:k]:
-        cat = catalogs.read_custom_catalog(e.chips[0].catalog_path)
+        cat = custom.read_custom_catalog(e.chips[0].catalog_path)
         c = align.make_corrector(e.chips[0].wcs, e, e.chips[0].meta, cat, e.name)
         c.meta["group_id"] = e.name
         cs.append(c)
@@ -69,7 +71,7 @@ def main():
     if not (d / "visit.pkl").is_file():
         M.prepare(d, n=args.n)
     files = M.files(args.n)
-    from tweakgui.engine.jwst import read_wcs_exposure
+    from tweakgui.engine.io.jwst import read_wcs_exposure
 
     t0 = time.perf_counter()
     for f in files[:20]:

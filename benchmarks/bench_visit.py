@@ -21,11 +21,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import _common as C
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
-
-import _common as C
 
 HERE = Path(__file__).resolve().parent
 

@@ -43,7 +43,7 @@ def prepare(out_dir: Path, n: int | None = None, every: int = 1, noise_px: float
     """Write catalogs and ``visit.pkl`` for the first ``n`` (every ``every``-th) published WCS files."""
     from ceers_render import untweak
 
-    from tweakgui.engine.jwst import read_wcs_exposure
+    from tweakgui.engine.io.jwst import read_wcs_exposure
 
     out_dir = Path(out_dir)
     (out_dir / "cats").mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-
 PEERS_PYTHON = Path("/opt/peers/bin/python")
 
 

@@ -40,13 +40,11 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
-
-from tweakgui.engine.restore import wcs_cards
-from tweakgui.engine.synthetic import wcs_error_mas
-
 from cli_visit import SHAPE, visit, visit_source  # noqa: F401  (fixtures)
 from cli_visit import nonblank_lines as _lines
 from cli_visit import run_cli as _run
+
+from tweakgui.engine.synthetic import wcs_error_mas
 
 
 def _hashes(d: Path) -> dict[str, str]:

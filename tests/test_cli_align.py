@@ -99,7 +99,7 @@ def test_version():
 
 @pytest.mark.parametrize("argv", [["align", "--help"], ["--help"]])
 def test_help_lists_every_parameter(capsys, argv):
-    from tweakgui.engine.params import SPEC
+    from tweakgui.engine.params.spec import SPEC
 
     with pytest.raises(SystemExit):
         main(argv)

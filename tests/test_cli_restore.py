@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from tweakgui.cli import main
-from tweakgui.engine.restore import wcs_cards, wcs_history
+from tweakgui.engine.outputs.history import wcs_cards, wcs_history
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
 
 SHAPE = (256, 256)

@@ -20,15 +20,14 @@ import sys
 import time
 
 import numpy as np
+import procs
 import pytest
 from astropy.io import fits
 
 from tweakgui.cli import main
-from tweakgui.engine.atomic import TMP_MARKER
-from tweakgui.engine.restore import wcs_cards, wcs_history
+from tweakgui.engine.io.atomic import TMP_MARKER
+from tweakgui.engine.outputs.history import wcs_cards, wcs_history
 from tweakgui.engine.synthetic import make_demo_visit
-
-import procs
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")]

@@ -43,13 +43,12 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
-
-from tweakgui.engine.atomic import TMP_MARKER
-from tweakgui.engine.synthetic import wcs_error_mas
-
 from cli_visit import SHAPE, visit, visit_source  # noqa: F401  (fixtures)
 from cli_visit import nonblank_lines as _lines
 from cli_visit import run_cli as _run
+
+from tweakgui.engine.io.atomic import TMP_MARKER
+from tweakgui.engine.synthetic import wcs_error_mas
 
 
 def _hashes(d: Path) -> dict[str, str]:
@@ -152,8 +151,8 @@ def test_same_base_name_in_two_folders(capsys, visit):
 
 
 def test_same_base_name_gets_distinct_group_ids(visit):
-    from tweakgui.engine.inputs import load_visit
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
+    from tweakgui.engine.visit import load_visit
 
     (visit.dir / "a").mkdir()
     (visit.dir / "b").mkdir()
@@ -182,10 +181,10 @@ def test_in_place_with_no_free_wcs_letter(capsys, visit):
 def test_save_is_all_or_nothing_when_one_image_cannot_be_archived(visit):
     """The save itself (the GUI's path, no pre-check): image 1 ready, image 2 fails, no input changed."""
     from tweakgui.engine import pipeline
-    from tweakgui.engine.inputs import load_visit
     from tweakgui.engine.model import InputError
-    from tweakgui.engine.params import TweakRegParams
-    from tweakgui.engine.save import save_visit_outputs
+    from tweakgui.engine.outputs.save import save_visit_outputs
+    from tweakgui.engine.params.spec import TweakRegParams
+    from tweakgui.engine.visit import load_visit
 
     params = TweakRegParams(abs_refcat=str(visit.refcat))
     v = load_visit([str(visit.a), str(visit.b)], params)
@@ -312,7 +311,7 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
 
 def test_catalog_service_that_trickles_meets_the_overall_deadline(monkeypatch, capsys, visit):
     """One byte a second never trips a per-read timeout; the 2 s deadline of the whole query ends it."""
-    from tweakgui.engine import gaia
+    from tweakgui.engine.refcat import gaia
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
@@ -332,7 +331,7 @@ def test_catalog_service_that_trickles_meets_the_overall_deadline(monkeypatch, c
 
 
 def test_gaia_offline_is_one_line(monkeypatch, capsys, visit):
-    from tweakgui.engine import gaia
+    from tweakgui.engine.refcat import gaia
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -512,7 +511,7 @@ def test_restore_gives_back_a_header_without_wcsname(capsys, visit):
     assert rc == 0, err
     restored = fits.getheader(visit.a, "SCI")
     assert "WCSNAME" not in restored
-    from tweakgui.engine.restore import wcs_cards
+    from tweakgui.engine.outputs.history import wcs_cards
 
     assert wcs_cards(restored) == wcs_cards(original)
 
@@ -545,7 +544,7 @@ def test_restore_of_several_images_is_all_or_nothing(capsys, visit, monkeypatch)
     monkeypatch.undo()
     rc, so, err = _run(capsys, ["restore", visit.a, visit.b])
     assert rc == 0, err
-    from tweakgui.engine.restore import wcs_cards
+    from tweakgui.engine.outputs.history import wcs_cards
 
     for p in (visit.a, visit.b):
         assert wcs_cards(fits.getheader(p, "SCI")) == wcs_cards(fits.getheader(visit.original / p.name, "SCI"))
@@ -590,8 +589,8 @@ def test_apply_wcs_in_place_is_all_or_nothing(capsys, shared_data, tmp_path, mon
     """Two JWST images; writing the second fails: the first, already written, is not swapped in."""
     import ceers_render as cr
 
-    from tweakgui.engine import jwst_outputs
-    from tweakgui.engine.atomic import OutputError
+    from tweakgui.engine.io.atomic import OutputError
+    from tweakgui.engine.outputs import jwst as jwst_outputs
 
     name = "jw01345001001_02201_00001"
     ceers = shared_data / "ceers-nircam"

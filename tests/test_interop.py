@@ -25,6 +25,11 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from tweakgui.engine import pipeline, synthetic
+from tweakgui.engine.detect import exclusions
+from tweakgui.engine.params import spec as params_mod
+from tweakgui.engine.visit import load_visit
+
 PEERS_PYTHON = Path("/opt/peers/bin/python")
 PEER_TIMEOUT_S = 600
 MAS_PER_DEG = 3.6e6
@@ -55,23 +60,6 @@ def _missing(why: str):
     pytest.skip(why)
 
 
-def engine_or_skip(*names):
-    """Import engine modules that land during development; skip until they exist."""
-    import importlib
-
-    mods = []
-    for name in names:
-        mod_name, _, attr = name.partition(":")
-        try:
-            mod = importlib.import_module(f"tweakgui.engine.{mod_name}")
-        except ImportError as e:
-            pytest.skip(f"tweakgui.engine.{mod_name} is not available yet ({e})")
-        if attr and not hasattr(mod, attr):
-            pytest.skip(f"tweakgui.engine.{mod_name}.{attr} is not available yet")
-        mods.append(mod)
-    return mods
-
-
 def sky_distance_mas(w1, w2, shape, n=9):
     """Largest sky distance (mas) between two WCS over an n x n grid of pixels."""
     ny, nx = shape
@@ -87,7 +75,12 @@ def sky_distance_mas(w1, w2, shape, n=9):
 
 def _pixel_regions():
     from astropy.coordinates import Angle
-    from regions import CirclePixelRegion, PixCoord, PolygonPixelRegion, RectanglePixelRegion
+    from regions import (
+        CirclePixelRegion,
+        PixCoord,
+        PolygonPixelRegion,
+        RectanglePixelRegion,
+    )
 
     regs = [
         CirclePixelRegion(PixCoord(100.25, 50.5), 12.5),
@@ -111,7 +104,6 @@ def _tan_wcs():
 def test_pixel_regions_written_by_tweakgui_read_by_regions(tmp_path):
     from regions import Regions
 
-    (exclusions,) = engine_or_skip("exclusions:write_ds9_regions")
     path = exclusions.write_ds9_regions(_pixel_regions(), tmp_path / "chip1.reg")
     text = path.read_text()
     # DS9 image coordinates are 1-based: 0-based 100.25 is written 101.25
@@ -130,7 +122,6 @@ def test_pixel_regions_written_by_tweakgui_read_by_regions(tmp_path):
 def test_sky_regions_written_by_tweakgui_read_by_regions(tmp_path):
     from regions import Regions
 
-    (exclusions,) = engine_or_skip("exclusions:write_ds9_regions")
     w = _tan_wcs()
     path = exclusions.write_ds9_regions(_pixel_regions(), tmp_path / "sky.reg", wcs=w, sky=True)
     back = Regions.read(str(path), format="ds9")
@@ -166,7 +157,6 @@ def test_real_ds9_files_round_trip(tmp_path, shared_data):
     """Real DS9 files read by tweakgui, written back, and read by regions: same shapes."""
     from regions import Regions
 
-    (exclusions,) = engine_or_skip("exclusions:write_ds9_regions")
     src = shared_data / "ds9-regions" / "bow-shock-boxes-pixels.reg"
     original = Regions.read(str(src), format="ds9")
     ours = exclusions.regions_from_file(src)
@@ -194,13 +184,10 @@ def test_real_ds9_files_round_trip(tmp_path, shared_data):
 @pytest.fixture(scope="module")
 def aligned_fits_visit(tmp_path_factory):
     """A 3-image synthetic HST visit aligned to its reference catalog, outputs saved."""
-    synthetic, pipeline, inputs, params_mod = engine_or_skip(
-        "synthetic:make_demo_visit", "pipeline:save_outputs", "inputs:load_visit",
-        "params:TweakRegParams")
     root = tmp_path_factory.mktemp("interop_fits")
     demo = synthetic.make_demo_visit(root / "in", n_images=3, shape=(768, 768), seed=7)
     params = params_mod.TweakRegParams(abs_refcat=str(demo.refcat))
-    visit = inputs.load_visit([str(p) for p in demo.paths], params)
+    visit = load_visit([str(p) for p in demo.paths], params)
     result = pipeline.run(visit, params)
     out = root / "out"
     out.mkdir()
@@ -277,13 +264,10 @@ def test_updated_fits_read_by_stwcs(aligned_fits_visit, tmp_path):
 @pytest.fixture(scope="module")
 def aligned_two_chip_visit(tmp_path_factory):
     """A 3-image, 2-chip synthetic visit with injected shifts and rotations, aligned, saved."""
-    synthetic, pipeline, inputs, params_mod = engine_or_skip(
-        "synthetic:make_demo_visit", "pipeline:save_outputs", "inputs:load_visit",
-        "params:TweakRegParams")
     root = tmp_path_factory.mktemp("interop_2chip")
     demo = synthetic.make_demo_visit(root / "in", n_images=3, shape=(400, 600), n_chips=2, seed=5)
     params = params_mod.TweakRegParams(abs_refcat=str(demo.refcat))
-    result = pipeline.run(inputs.load_visit([str(p) for p in demo.paths], params), params)
+    result = pipeline.run(load_visit([str(p) for p in demo.paths], params), params)
     out = root / "out"
     out.mkdir()
     pipeline.save_outputs(result, out, params)
@@ -374,8 +358,6 @@ def test_jwst_applies_tweakreg_asdf(tmp_path, shared_data):
 
     import asdf
 
-    pipeline, inputs, params_mod = engine_or_skip("pipeline:save_outputs", "inputs:load_visit",
-                                                  "params:TweakRegParams")
     sys.path.insert(0, str(Path(__file__).parent))
     try:
         import ceers_render
@@ -389,7 +371,7 @@ def test_jwst_applies_tweakreg_asdf(tmp_path, shared_data):
     params = params_mod.TweakRegParams(abs_refcat=str(refcat), snr_threshold=10.0,
                                        abs_searchrad=1.0, abs_separation=0.5, abs_tolerance=0.2,
                                        abs_fitgeometry="rshift")
-    visit = inputs.load_visit([str(r.path) for r in rendered], params)
+    visit = load_visit([str(r.path) for r in rendered], params)
     result = pipeline.run(visit, params)
     out = tmp_path / "out"
     out.mkdir()

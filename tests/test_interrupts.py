@@ -31,12 +31,11 @@ import sys
 import time
 from pathlib import Path
 
+import procs
 import pytest
 
-from tweakgui.engine.atomic import TMP_MARKER
+from tweakgui.engine.io.atomic import TMP_MARKER
 from tweakgui.engine.synthetic import make_demo_visit
-
-import procs
 
 pytestmark = [
     pytest.mark.slow,

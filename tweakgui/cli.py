@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _param_help() -> str:
-    from tweakgui.engine.params import GROUPS, SPEC
+    from tweakgui.engine.params.spec import GROUPS, SPEC
 
     lines = ["parameters (TweakRegStep names; --<name> VALUE):"]
     for g in GROUPS:
@@ -182,7 +182,7 @@ def _summary(result, stream):
 
 
 def align_main(argv, cancel=None) -> int:
-    from tweakgui.engine import paramfiles
+    from tweakgui.engine.params import files as paramfiles
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     args = _align_parser().parse_args(rest)
@@ -199,9 +199,11 @@ def align_main(argv, cancel=None) -> int:
 
 
 def _align(args, overrides, cancel=None) -> int:
-    from tweakgui.engine import paramfiles, pipeline, save
-    from tweakgui.engine.atomic import check_writable_dir
-    from tweakgui.engine.inputs import load_visit
+    from tweakgui.engine import pipeline
+    from tweakgui.engine.io.atomic import check_writable_dir
+    from tweakgui.engine.outputs import save
+    from tweakgui.engine.params import files as paramfiles
+    from tweakgui.engine.visit import load_visit
 
     if args.config:
         _check_regular_input(args.config, "--config")
@@ -213,7 +215,7 @@ def _align(args, overrides, cancel=None) -> int:
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
     visit = load_visit(args.inputs, params)
-    from tweakgui.engine.limits import check_limits
+    from tweakgui.engine.params.limits import check_limits
 
     check_limits(params, visit)
     _check_paths(args, params, visit, out)
@@ -261,8 +263,8 @@ def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:
 
 
 def _check_log_path(args) -> None:
-    from tweakgui.engine.inputs import expand_inputs
-    from tweakgui.engine.save import check_output_paths
+    from tweakgui.engine.io.inputs import expand_inputs
+    from tweakgui.engine.outputs.save import check_output_paths
 
     class _P:  # parameters are not resolved yet: the input images and lists suffice here
         pass
@@ -286,7 +288,7 @@ def _check_log_path(args) -> None:
 def _check_paths(args, params, visit, out: Path) -> None:
     # before anything runs: no output may be an input (symlinks and hard links included)
     # nor another output of the same run
-    from tweakgui.engine.save import check_output_paths, planned_outputs
+    from tweakgui.engine.outputs.save import check_output_paths, planned_outputs
 
     planned = planned_outputs(visit.exposures, out, params, in_place=args.in_place, report_path=args.report)
     if args.log:
@@ -313,7 +315,7 @@ def _check_archivable(visit) -> None:
     # every written image archives its WCS under a free letter: found out now, not after the fit
     from astropy.io import fits
 
-    from tweakgui.engine.restore import LETTERS, _same_wcs, wcs_keys_in_use
+    from tweakgui.engine.outputs.history import LETTERS, same_wcs, wcs_keys_in_use
 
     for e in visit.exposures:
         if e.kind != "fits":
@@ -322,20 +324,20 @@ def _check_archivable(visit) -> None:
             headers = [h[c.hdu].header for c in e.chips]
             used = set().union(*(wcs_keys_in_use(x) for x in headers))
             # an identical archived copy is reused, no letter needed
-            again = any(all(_same_wcs(x, k) for x in headers) for k in used)
+            again = any(all(same_wcs(x, k) for x in headers) for k in used)
         if not again and not [k for k in LETTERS if k not in used]:
             raise UsageError(f"{e.path}: all 26 alternate WCS letters are in use; the current WCS "
                              "could not be archived (free one with stwcs or astropy first)")
 
 
 def _check_regular_input(path, what: str) -> None:
-    from tweakgui.engine.inputs import check_regular_file
+    from tweakgui.engine.io.inputs import check_regular_file
 
     check_regular_file(Path(path), what)
 
 
 def _check_params(params) -> None:
-    from tweakgui.engine.limits import check_limits
+    from tweakgui.engine.params.limits import check_limits
 
     check_limits(params)
 
@@ -366,7 +368,7 @@ def _check_output_dir(out: Path, check, what: str = ""):
 
 
 def _gui_main(argv) -> int:
-    from tweakgui.engine import paramfiles
+    from tweakgui.engine.params import files as paramfiles
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     p = _Parser(prog="tweakgui", description="tweakgui: align HST/JWST visits (GUI). "
@@ -387,13 +389,14 @@ def _gui_main(argv) -> int:
         paramfiles.resolve_params(None, None, overrides)  # validate now: one line, exit 2
     if args.inputs and (args.run or args.exit_after or args.screenshot):
         # a scripted run reports a bad input the way align does, before any window opens
-        from tweakgui.engine.inputs import expand_inputs
+        from tweakgui.engine.io.inputs import expand_inputs
 
         expand_inputs(args.inputs)
     if args.screenshot:
         _check_screenshot_path(Path(args.screenshot))
     try:
         from tweakgui.gui import app
+
     except ImportError as e:
         if args.demo:
             return _headless_demo()
@@ -404,7 +407,7 @@ def _gui_main(argv) -> int:
 
 
 def _check_screenshot_path(path: Path) -> None:
-    from tweakgui.engine.atomic import check_writable_dir
+    from tweakgui.engine.io.atomic import check_writable_dir
 
     if path.is_dir():
         raise UsageError(f"--screenshot {path}: is a directory")
@@ -509,8 +512,8 @@ def _exit_interrupted(rc: int) -> None:
 
 
 def _interrupted(exc=None) -> int:
-    from tweakgui.engine.atomic import remove_live_temporaries
     from tweakgui.engine.interrupts import pending
+    from tweakgui.engine.io.atomic import remove_live_temporaries
 
     remove_live_temporaries()
     signum = pending() or getattr(exc, "signum", None)
@@ -527,7 +530,7 @@ def _run_command(argv, cancel) -> int:
         if argv and argv[0] == "align":
             return align_main(argv[1:], cancel)
         if argv and argv[0] == "restore":
-            from tweakgui.engine.restore import restore_main
+            from tweakgui.engine.outputs.restore import restore_main
 
             rest = argv[1:]
             if not rest or rest[0] in ("-h", "--help"):
@@ -535,8 +538,8 @@ def _run_command(argv, cancel) -> int:
                 return 0 if rest else 2
             return restore_main(rest)
         if argv and argv[0] == "apply-wcs":
-            from tweakgui.engine.atomic import transaction
-            from tweakgui.engine.jwst_outputs import apply_wcs_main
+            from tweakgui.engine.io.atomic import transaction
+            from tweakgui.engine.outputs.jwst import apply_wcs_main
 
             # every image written, then all swapped in together (or none, on any failure)
             with transaction(cancel) as tx:
@@ -553,7 +556,7 @@ def _run_command(argv, cancel) -> int:
     except Exception as e:
         from tweakgui.engine.interrupts import pending
         from tweakgui.engine.model import InputError
-        from tweakgui.engine.params import ParameterError
+        from tweakgui.engine.params.spec import ParameterError
 
         if cancel is not None and pending() is not None:
             # whatever broke (a worker pool torn down, Cancelled) broke because of the signal

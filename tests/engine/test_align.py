@@ -9,11 +9,14 @@ from tweakwcs import align_wcs
 from tweakwcs.correctors import FITSWCSCorrector
 from tweakwcs.matchutils import XYXYMatch
 
-from tweakgui.engine import align, pipeline
-from tweakgui.engine.inputs import load_visit, read_fits_exposure
+from tweakgui.engine import pipeline
+from tweakgui.engine.detect.visit import detect_visit
+from tweakgui.engine.fit import align
+from tweakgui.engine.io.inputs import read_fits_exposure
 from tweakgui.engine.model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS, Visit
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.visit import load_visit
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,7 @@ def test_arcsec_passed_unconverted_to_fits_corrector_finds_no_matches(visit1k):
     """The pitfall: a FITS corrector's plane is in pixels, so 2" given as 2 means 2 px."""
     params = TweakRegParams(abs_refcat=str(visit1k.refcat), abs_mode="group")
     visit = load_visit([str(visit1k.paths[0])], params)
-    cats, _ = pipeline.detect_visit(visit, params)
+    cats, _ = detect_visit(visit, params)
     exp = visit.exposures[0]
     ref = Table.read(visit1k.refcat)
 

@@ -16,10 +16,16 @@ import pytest
 from _fits_images import image_result, make_image
 from astropy.io import fits
 
-from tweakgui.engine.atomic import (TMP_MARKER, OutputError, atomic_write, atomic_write_bytes,
-                                    atomic_write_text, check_writable_dir)
+from tweakgui.engine.io.atomic import (
+    TMP_MARKER,
+    OutputError,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable_dir,
+)
 from tweakgui.engine.model import InputError
-from tweakgui.engine.outputs import write_updated_fits
+from tweakgui.engine.outputs.images import write_updated_fits
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,10 +122,12 @@ def test_read_only_directory(tmp_path):
 
 WRITER = textwrap.dedent("""
     import os, sys, time
+
     sys.path.insert(0, {here!r})
     from _fits_images import exposure_of, image_result
-    from tweakgui.engine import atomic
-    from tweakgui.engine.outputs import write_updated_fits
+    from tweakgui.engine.io import atomic
+    from tweakgui.engine.outputs.images import write_updated_fits
+
     src, outdir, mode = sys.argv[1:4]
     if mode == "pause":
         real = os.fsync

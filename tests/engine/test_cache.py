@@ -7,11 +7,13 @@ import pytest
 from astropy.io import fits
 
 from tweakgui.engine import pipeline
-from tweakgui.engine.cache import CatalogCache, detection_params
-from tweakgui.engine.inputs import load_visit
+from tweakgui.engine.detect import parallel as detection_workers
+from tweakgui.engine.detect.cache import CatalogCache, detection_params
+from tweakgui.engine.detect.visit import detect_visit
 from tweakgui.engine.model import STATUS_SUCCESS
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.visit import load_visit
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +25,13 @@ def demo(tmp_path_factory):
 def counted(monkeypatch):
     """Count detections (in-process: jobs=1)."""
     calls = []
-    real = pipeline._detect_chip
+    real = detection_workers.detect_chip
 
     def counting(exposure, chip, params):
         calls.append(exposure.name)
         return real(exposure, chip, params)
 
-    monkeypatch.setattr(pipeline, "_detect_chip", counting)
+    monkeypatch.setattr(detection_workers, "detect_chip", counting)
     return calls
 
 
@@ -62,11 +64,11 @@ def test_detection_parameters_and_file_content_are_in_the_key(tmp_path, demo, co
         q.write_bytes(p.read_bytes())
         paths.append(str(q))
     params = TweakRegParams()
-    pipeline.detect_visit(load_visit(paths, params), params, jobs=1, cache=cache)
+    detect_visit(load_visit(paths, params), params, jobs=1, cache=cache)
     assert len(counted) == 3
     # a detection parameter: all again
     p2 = TweakRegParams(snr_threshold=20.0)
-    pipeline.detect_visit(load_visit(paths, p2), p2, jobs=1, cache=cache)
+    detect_visit(load_visit(paths, p2), p2, jobs=1, cache=cache)
     assert len(counted) == 6
     # one file rewritten with other pixels: only that one again
     with fits.open(paths[1], mode="update") as h:
@@ -74,7 +76,7 @@ def test_detection_parameters_and_file_content_are_in_the_key(tmp_path, demo, co
     st = os.stat(paths[1])
     os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     counted.clear()
-    cats, _ = pipeline.detect_visit(load_visit(paths, params), params, jobs=1, cache=cache)
+    cats, _ = detect_visit(load_visit(paths, params), params, jobs=1, cache=cache)
     assert counted == [demo.paths[1].name]
     # matching and fit parameters are not
     assert set(detection_params(params)) >= {"starfinder", "snr_threshold", "bkg_boxsize", "kernel_fwhm"}
@@ -94,11 +96,11 @@ def test_exclusion_regions_are_in_the_key(demo):
 def test_disk_cache_serves_a_new_process(tmp_path, demo, counted):
     params = TweakRegParams()
     paths = [str(p) for p in demo.paths]
-    first, _ = pipeline.detect_visit(load_visit(paths, params), params, jobs=1,
+    first, _ = detect_visit(load_visit(paths, params), params, jobs=1,
                                      cache=CatalogCache(directory=tmp_path / "c"))
     assert len(counted) == 3 and len(list((tmp_path / "c").glob("*.npy"))) == 3
     fresh = CatalogCache(directory=tmp_path / "c")  # as a later process would
-    again, _ = pipeline.detect_visit(load_visit(paths, params), params, jobs=1, cache=fresh)
+    again, _ = detect_visit(load_visit(paths, params), params, jobs=1, cache=fresh)
     assert len(counted) == 3 and fresh.hits == 3
     for a, b in zip(first, again):
         for c in ("x", "y", "flux", "peak"):
@@ -109,11 +111,11 @@ def test_damaged_cache_file_is_a_miss(tmp_path, demo, counted, caplog):
     params = TweakRegParams()
     cache = CatalogCache(directory=tmp_path)
     visit = load_visit([str(demo.paths[0])], params)
-    pipeline.detect_visit(visit, params, jobs=1, cache=cache)
+    detect_visit(visit, params, jobs=1, cache=cache)
     (f,) = tmp_path.glob("*.npy")
     f.write_bytes(b"not numpy")
     fresh = CatalogCache(directory=tmp_path)
-    cats, errors = pipeline.detect_visit(visit, params, jobs=1, cache=fresh)
+    cats, errors = detect_visit(visit, params, jobs=1, cache=fresh)
     assert errors == [None] and len(cats[0][0]) > 50
     assert len(counted) == 2 and fresh.misses == 1
     assert "unreadable" in caplog.text

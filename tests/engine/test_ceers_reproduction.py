@@ -23,13 +23,16 @@ from __future__ import annotations
 import json
 
 import asdf
+import ceers_render as cr
 import numpy as np
 import pytest
 
-import ceers_render as cr
-from tweakgui.engine import inputs, jwst, jwst_outputs, pipeline
+from tweakgui.engine import pipeline
+from tweakgui.engine.io import jwst
 from tweakgui.engine.model import STATUS_SUCCESS
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.outputs import jwst as jwst_outputs
+from tweakgui.engine.params.spec import TweakRegParams
+from tweakgui.engine.visit import load_visit
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -61,7 +64,7 @@ def rendered(shared_data, tmp_path_factory):
 def aligned(rendered, shared_data):
     out, images, asn_path = rendered
     params = TweakRegParams(abs_refcat=str(shared_data / "ceers-nircam" / cr.REFCAT), **CEERS_F115W)
-    visit = inputs.load_visit([str(asn_path)], params)
+    visit = load_visit([str(asn_path)], params)
     result = pipeline.run(visit, params)
     return params, visit, result
 
@@ -134,7 +137,7 @@ def test_visit_mode_moves_every_dither(rendered, shared_data):
     _, images, _ = rendered
     params = TweakRegParams(abs_refcat=str(shared_data / "ceers-nircam" / cr.REFCAT),
                             **{**CEERS_F115W, "abs_mode": "visit"})
-    visit = inputs.load_visit([str(r.path) for r in images], params)
+    visit = load_visit([str(r.path) for r in images], params)
     assert len(visit.groups()) == 3
     result = pipeline.run(visit, params)
     assert result.abs_mode == "visit"
@@ -157,7 +160,7 @@ def test_visit_mode_with_default_finder_and_ceers_radii(rendered, shared_data):
              if k.replace("abs_", "") in ("minobj", "searchrad", "separation", "tolerance")}
     params = TweakRegParams(abs_refcat=str(shared_data / "ceers-nircam" / cr.REFCAT), **radii)
     assert params.starfinder == "iraf" and params.abs_mode == "visit"
-    visit = inputs.load_visit([str(asn_path)], params)
+    visit = load_visit([str(asn_path)], params)
     result = pipeline.run(visit, params, cache=None)
     alone = 0
     for img, r in zip(result.images, images):

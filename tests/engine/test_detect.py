@@ -7,11 +7,10 @@ Tolerances are in pixels.
 
 import numpy as np
 import pytest
-
-from tweakgui.engine.detect import COLUMNS, detect_sources
-from tweakgui.engine.params import TweakRegParams
-
 from _stars import make_star_field, match_to_truth
+
+from tweakgui.engine.detect.finders import COLUMNS, detect_sources
+from tweakgui.engine.params.spec import TweakRegParams
 
 FINDERS = ("dao", "iraf", "segmentation", "sep")
 
@@ -288,7 +287,7 @@ def test_star_finders_keep_their_shape_measures():
     """sharpness and roundness (what sharplo/hi and roundlo/hi cut on) stay in the catalog."""
     from photutils.datasets import make_100gaussians_image
 
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
 
     data = make_100gaussians_image().astype(np.float32)
     bad = np.zeros(data.shape, bool)

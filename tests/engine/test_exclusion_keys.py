@@ -7,8 +7,12 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from tweakgui.engine import model
-from tweakgui.engine.exclusion_keys import make_exclusion, rows_for, run_with_exclusions
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.detect.exclusion_keys import (
+    make_exclusion,
+    rows_for,
+    run_with_exclusions,
+)
+from tweakgui.engine.params.spec import TweakRegParams
 
 
 def _visit():

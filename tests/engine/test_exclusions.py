@@ -9,17 +9,24 @@ import math
 
 import numpy as np
 import pytest
+from _stars import make_star_field, match_to_truth
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from tweakgui.engine.detect import detect_sources
-from tweakgui.engine.exclusions import (exclusion_mask, exclusions_for, fits_mask, is_include,
-                                        read_exclusions_file, region_mask, region_to_pixel,
-                                        regions_from_file, write_ds9_regions)
+from tweakgui.engine.detect.exclusions import (
+    exclusion_mask,
+    exclusions_for,
+    fits_mask,
+    is_include,
+    read_exclusions_file,
+    region_mask,
+    region_to_pixel,
+    regions_from_file,
+    write_ds9_regions,
+)
+from tweakgui.engine.detect.finders import detect_sources
 from tweakgui.engine.model import InputError
-from tweakgui.engine.params import TweakRegParams
-
-from _stars import make_star_field, match_to_truth
+from tweakgui.engine.params.spec import TweakRegParams
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ Parameter files (cfg text, ASDF trees), command-line overrides, catfiles, ASN
 json, exclusions files, DS9 region files and catalogs are fed random content.
 Each call must return normally or raise the project's own
 :class:`~tweakgui.engine.model.InputError` or
-:class:`~tweakgui.engine.params.ParameterError` with a one-line message --
+:class:`~tweakgui.engine.params.spec.ParameterError` with a one-line message --
 never another exception, which the command line would report as an internal
 error.  The runs are bounded (``max_examples``) to keep the suite fast.
 """
@@ -24,9 +24,17 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tweakgui.engine import catalogs, exclusions, inputs, paramfiles
+from tweakgui.engine.detect import custom, exclusions
+from tweakgui.engine.io import inputs
 from tweakgui.engine.model import InputError
-from tweakgui.engine.params import SPEC, SPEC_BY_NAME, ParameterError, TweakRegParams
+from tweakgui.engine.params import files as paramfiles
+from tweakgui.engine.params.spec import (
+    SPEC,
+    SPEC_BY_NAME,
+    ParameterError,
+    TweakRegParams,
+)
+from tweakgui.engine.refcat import files as refcat_files
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -194,7 +202,7 @@ def test_param_file_from_random_bytes(workdir, data):
 def test_catfile_from_random_content(workdir, content):
     path = _write(workdir, "catfile.txt", content)
     with clean_errors_only():
-        table = catalogs.parse_catfile(path)
+        table = custom.parse_catfile(path)
         for image, entries in table.items():
             assert isinstance(image, str)
             assert all(e is None or isinstance(e, Path) for e in entries)
@@ -317,8 +325,8 @@ _FORMATS = {"ecsv": "ascii.ecsv", "csv": "ascii.csv", "fits": "fits", "txt": "as
 
 
 def _table_file(workdir, cols, ext, unit):
-    from astropy.table import Table
     import astropy.units as u
+    from astropy.table import Table
 
     n = min((len(v) for v in cols.values()), default=0)
     t = Table({k: np.asarray(v[:n]) for k, v in cols.items()})
@@ -339,7 +347,7 @@ def _table_file(workdir, cols, ext, unit):
 def test_custom_catalog_from_random_tables(workdir, cols, ext, unit):
     path = _table_file(workdir, cols, ext, unit)
     with clean_errors_only():
-        t = catalogs.read_custom_catalog(path)
+        t = custom.read_custom_catalog(path)
         assert {"x", "y"} <= set(t.colnames)
         assert np.all(np.isfinite(t["x"])) and np.all(np.isfinite(t["y"]))
 
@@ -349,7 +357,7 @@ def test_custom_catalog_from_random_tables(workdir, cols, ext, unit):
 def test_refcat_from_random_tables(workdir, cols, ext, unit):
     path = _table_file(workdir, cols, ext, unit)
     with clean_errors_only():
-        t = catalogs.read_refcat(path)
+        t = refcat_files.read_refcat(path)
         assert {"RA", "DEC"} <= set(t.colnames)
         assert np.all(np.isfinite(t["RA"])) and np.all(np.isfinite(t["DEC"]))
 
@@ -359,9 +367,9 @@ def test_refcat_from_random_tables(workdir, cols, ext, unit):
 def test_catalogs_from_random_content(workdir, content, ext):
     path = _write(workdir, f"raw_cat.{ext}", content)
     with clean_errors_only():
-        catalogs.read_custom_catalog(path)
+        custom.read_custom_catalog(path)
     with clean_errors_only():
-        catalogs.read_refcat(path)
+        refcat_files.read_refcat(path)
 
 
 @pytest.mark.parametrize("sign,expected", [("", 0), ("-", 64 * 64)])
@@ -377,9 +385,9 @@ def test_custom_catalog_columns_must_be_numbers(workdir, text):
     path = _write(workdir, "words.csv", text)
     if "abc" in text:
         with pytest.raises(InputError, match="column 'y' is not numeric"):
-            catalogs.read_custom_catalog(path)
+            custom.read_custom_catalog(path)
     else:  # an empty cell is a missing value: that row is dropped
-        t = catalogs.read_custom_catalog(path)
+        t = custom.read_custom_catalog(path)
         assert list(t["x"]) == [1.0] and list(t["y"]) == [2.0]
 
 

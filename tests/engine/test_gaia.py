@@ -17,13 +17,13 @@ import urllib.parse
 import astropy.units as u
 import numpy as np
 import pytest
+from _gaia_service import CatalogServer, free_port_url
+from _gaia_service import space_motion as _space_motion
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from _gaia_service import CatalogServer, free_port_url
-from _gaia_service import space_motion as _space_motion
-from tweakgui.engine import gaia
 from tweakgui.engine.model import Chip, Exposure, InputError, Visit
+from tweakgui.engine.refcat import gaia
 
 GAIA_ECSV = "astroquery-gaia/1712337806100O-result.ecsv"
 GAIA_VOT = "astroquery-gaia/1710099405832VAL-result.vot"

@@ -12,12 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fits_images import exposure_of, fit_result, image_result, make_image, max_sep_mas, sky_grid
+from _fits_images import (
+    exposure_of,
+    fit_result,
+    image_result,
+    make_image,
+    max_sep_mas,
+    sky_grid,
+)
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from tweakgui.engine.headerlet import headerlet_path, read_headerlet, write_headerlet
 from tweakgui.engine.model import InputError
+from tweakgui.engine.outputs.headerlet import (
+    headerlet_path,
+    read_headerlet,
+    write_headerlet,
+)
 
 EXACT_MAS = 1e-6
 
@@ -108,9 +119,11 @@ def test_reads_a_real_stwcs_headerlet(shared_data):
 
 STWCS_SCRIPT = textwrap.dedent("""
     import json, sys, warnings
+
     warnings.simplefilter("ignore")
     import numpy as np
     from stwcs.wcsutil import headerlet, HSTWCS
+
     path, img, out = sys.argv[1:4]
     h = headerlet.Headerlet.fromfile(path)
     h.hverify()
@@ -156,8 +169,8 @@ def test_stwcs_reads_and_applies_our_headerlet(tmp_path, peer_python):
 
 def test_in_place_archive_is_also_an_embedded_headerlet(tmp_path):
     """write_updated_fits keeps the replaced WCS as an stwcs HDRLET extension too."""
-    from tweakgui.engine.headerlet import attached_headerlets
-    from tweakgui.engine.outputs import write_updated_fits
+    from tweakgui.engine.outputs.headerlet import attached_headerlets
+    from tweakgui.engine.outputs.images import write_updated_fits
 
     src = tmp_path / "emb_flt.fits"
     exp = make_image(src, nchips=2)
@@ -177,8 +190,10 @@ def test_in_place_archive_is_also_an_embedded_headerlet(tmp_path):
 
 RESTORE_SCRIPT = textwrap.dedent("""
     import sys, warnings
+
     warnings.simplefilter("ignore")
     from stwcs.wcsutil import headerlet
+
     img, hdrname = sys.argv[1:3]
     print(headerlet.get_headerlet_kw_names(img, kw="HDRNAME"))
     headerlet.restore_from_headerlet(img, hdrname=hdrname, archive=False, force=True)
@@ -188,7 +203,7 @@ RESTORE_SCRIPT = textwrap.dedent("""
 @pytest.mark.realdata
 def test_stwcs_restores_from_our_embedded_headerlet(shared_data, tmp_path, peer_python):
     """stwcs' restore_from_headerlet brings back the pre-tweak WCS of a real FLC."""
-    from tweakgui.engine.outputs import write_updated_fits
+    from tweakgui.engine.outputs.images import write_updated_fits
 
     src = tmp_path / "ib4606c5q_flc.fits"
     shutil.copy(shared_data / "drizzlepac/hap_samples/sample_ipppssoot_flc.fits", src)
@@ -214,7 +229,7 @@ def test_stwcs_restores_from_our_embedded_headerlet(shared_data, tmp_path, peer_
 
 def test_nmatch_counts_the_sources_used(tmp_path):
     """NMATCH is what the fit used (after clipping / exclusions), not what was matched."""
-    from tweakgui.engine.headerlet import sources_used
+    from tweakgui.engine.outputs.headerlet import sources_used
 
     exp = make_image(tmp_path / "nm12cd34q_flt.fits", nchips=1)
     fit = fit_result(nmatch=40)
@@ -260,11 +275,14 @@ def test_headerlet_of_a_pc_cdelt_image_is_in_cd_form(tmp_path):
 
 APPLY_SCRIPT = textwrap.dedent("""
     import json, sys, warnings
+
     warnings.simplefilter("ignore")
     import logging
+
     logging.disable(logging.CRITICAL)
     import numpy as np
     from stwcs.wcsutil import headerlet, HSTWCS
+
     hlet, target, out, nx, ny = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     h = headerlet.Headerlet.fromfile(hlet)
     x, y = np.meshgrid(np.linspace(0, nx - 1, 9), np.linspace(0, ny - 1, 9))
@@ -359,7 +377,7 @@ def test_stwcs_applies_our_headerlet_to_a_real_cd_form_file(name, shape, shared_
 def test_tweakgui_applies_our_headerlet_to_a_pc_cdelt_file(tmp_path):
     """What stwcs cannot do, tweakgui's own apply_headerlet does: the PC+CDELT target keeps its
     form (PC from our CD with its CDELT) and its WCS becomes ours (<= 0.1 mas)."""
-    from tweakgui.engine.restore import apply_headerlet
+    from tweakgui.engine.outputs.restore import apply_headerlet
 
     exp = _pc_cdelt_image(tmp_path / "pc12cd34q_flt.fits")
     res = image_result(exp, dra_arcsec=0.3, ddec_arcsec=-0.2, rot_deg=0.02, scale=1.00005)

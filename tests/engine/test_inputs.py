@@ -7,11 +7,13 @@ import pytest
 from astropy.table import Table
 
 from tweakgui.engine import pipeline
-from tweakgui.engine.catalogs import parse_catfile, read_custom_catalog, read_refcat
-from tweakgui.engine.inputs import expand_inputs, load_visit, output_root, read_asn
+from tweakgui.engine.detect.custom import parse_catfile, read_custom_catalog
+from tweakgui.engine.io.inputs import expand_inputs, output_root, read_asn
 from tweakgui.engine.model import InputError
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
+from tweakgui.engine.refcat.files import read_refcat
 from tweakgui.engine.synthetic import make_demo_visit
+from tweakgui.engine.visit import load_visit
 
 
 @pytest.fixture(scope="module")

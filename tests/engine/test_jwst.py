@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import ceers_render as cr
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-import ceers_render as cr
-from tweakgui.engine import jwst
+from tweakgui.engine.io import jwst
 from tweakgui.engine.model import InputError
 
 pytestmark = pytest.mark.realdata
@@ -84,7 +84,7 @@ def test_group_id_format_as_jwst():
 
 def test_missing_observation_attribute_groups_alone(cal, tmp_path, caplog):
     p = _copy_with(cal, tmp_path, exposure_number=None)
-    with caplog.at_level(logging.WARNING, logger="tweakgui.engine.jwst"):
+    with caplog.at_level(logging.WARNING, logger="tweakgui.engine.io.jwst"):
         e = jwst.read_jwst_exposure(p)
     assert e.group_id == f"{NAME}_{DET}" and e.meta["group_source"] == "file"
     assert "exposure_number" in caplog.text

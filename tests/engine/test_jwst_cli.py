@@ -15,15 +15,16 @@ import json
 import urllib.parse
 
 import asdf
+import ceers_render as cr
 import numpy as np
 import pytest
+from _gaia_service import CatalogServer, free_port_url
 from astropy.table import Table
 from astropy.time import Time
 
-import ceers_render as cr
-from _gaia_service import CatalogServer, free_port_url
 from tweakgui import cli
-from tweakgui.engine import gaia, jwst
+from tweakgui.engine.io import jwst
+from tweakgui.engine.refcat import gaia
 
 pytestmark = pytest.mark.realdata
 

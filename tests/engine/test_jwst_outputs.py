@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 
 import asdf
+import ceers_render as cr
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 from tweakwcs.correctors import JWSTWCSCorrector
 
-import ceers_render as cr
-from tweakgui.engine import jwst, jwst_outputs
-from tweakgui.engine.atomic import OutputError
+from tweakgui.engine.io import jwst
+from tweakgui.engine.io.atomic import OutputError
 from tweakgui.engine.model import FitResult, ImageResult, InputError
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.outputs import jwst as jwst_outputs
+from tweakgui.engine.params.spec import TweakRegParams
 
 pytestmark = pytest.mark.realdata
 

@@ -24,18 +24,21 @@ import textwrap
 import time
 from pathlib import Path
 
+import ceers_render as cr
 import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 from tweakwcs.correctors import JWSTWCSCorrector
 
-import ceers_render as cr
 from tweakgui import cli
-from tweakgui.engine import jwst, jwst_history, jwst_outputs
-from tweakgui.engine.atomic import TMP_MARKER
+from tweakgui.engine.io import jwst
+from tweakgui.engine.io.atomic import TMP_MARKER
 from tweakgui.engine.model import FitResult, ImageResult, InputError
-from tweakgui.engine.params import TweakRegParams
-from tweakgui.engine.restore import restore, restore_main, wcs_history
+from tweakgui.engine.outputs import jwst as jwst_outputs
+from tweakgui.engine.outputs import jwst_history
+from tweakgui.engine.outputs.history import wcs_history
+from tweakgui.engine.outputs.restore import restore, restore_main
+from tweakgui.engine.params.spec import TweakRegParams
 
 pytestmark = pytest.mark.realdata
 
@@ -287,8 +290,10 @@ def test_restore_errors_are_one_line(image, capsys):
 
 WRITER = textwrap.dedent("""
     import os, sys, time
+
     sys.path.insert(0, {here!r})
     import test_jwst_restore as t
+
     path, mode = sys.argv[1:3]
     if mode == "pause":  # hold still once the new file is written, before the rename
         real = os.fsync

@@ -7,16 +7,17 @@ published one without v2v3corr); aligning to the HST catalog must give back
 the published WCS.  Cost is checked by counting operations, never by timing.
 """
 
+import ceers_render as cr
 import numpy as np
 import pytest
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-import ceers_render as cr
-from tweakgui.engine import align, pipeline
-from tweakgui.engine.overlap import unit_vectors
+from tweakgui.engine import pipeline
+from tweakgui.engine.fit import align
 from tweakgui.engine.model import STATUS_SUCCESS, Visit
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.overlap import unit_vectors
+from tweakgui.engine.params.spec import TweakRegParams
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -27,7 +28,7 @@ CEERS_PARAMS = cr.CEERS_MOSAIC
 def ceers(shared_data, tmp_path_factory):
     from ceers_render import untweak
 
-    from tweakgui.engine.jwst import read_wcs_exposure
+    from tweakgui.engine.io.jwst import read_wcs_exposure
 
     d = shared_data / "ceers-nircam"
     refpath = d / "tweakreg" / "CEERS_EGS_HST_v1.9_cat_radecmag.ecsv"

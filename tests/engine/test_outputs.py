@@ -6,16 +6,24 @@ import shutil
 
 import numpy as np
 import pytest
-from _fits_images import (exposure_of, fit_result, image_result, make_image, max_sep_mas,
-                          sky_grid, tweaked)
+from _fits_images import (
+    exposure_of,
+    fit_result,
+    image_result,
+    make_image,
+    max_sep_mas,
+    sky_grid,
+    tweaked,
+)
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from tweakgui.engine.atomic import OutputError
+from tweakgui.engine.io.atomic import OutputError
 from tweakgui.engine.model import ImageResult
-from tweakgui.engine.outputs import output_path, write_catalogs, write_updated_fits
-from tweakgui.engine.restore import wcs_cards
+from tweakgui.engine.outputs.fitsio import output_path
+from tweakgui.engine.outputs.history import wcs_cards
+from tweakgui.engine.outputs.images import write_catalogs, write_updated_fits
 
 EXACT_MAS = 1e-6
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tweakgui.engine import parallel, pipeline
-from tweakgui.engine.inputs import load_visit
+from tweakgui.engine import pipeline, processes
+from tweakgui.engine.detect.visit import detect_visit
 from tweakgui.engine.model import STATUS_SUCCESS, Cancelled, InputError
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.visit import load_visit
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def demo(tmp_path_factory):
 def serial(demo):
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)
-    cats, errors = pipeline.detect_visit(visit, params, jobs=1, cache=None)
+    cats, errors = detect_visit(visit, params, jobs=1, cache=None)
     assert errors == [None] * 5
     return cats
 
@@ -47,7 +48,7 @@ def test_pool_gives_the_serial_catalogs_in_input_order(demo, serial):
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)
     events = []
-    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None,
+    cats, errors = detect_visit(visit, params, jobs=2, cache=None,
                                          progress=lambda *a: events.append(a))
     assert errors == [None] * 5
     _same(cats, serial)
@@ -63,9 +64,9 @@ def test_order_kept_when_the_first_image_is_the_slowest(tmp_path, demo, serial):
     params = TweakRegParams()
     paths = [str(big.paths[0])] + [str(p) for p in demo.paths]
     visit = load_visit(paths, params)
-    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None)
+    cats, errors = detect_visit(visit, params, jobs=2, cache=None)
     assert errors == [None] * 6
-    ref_big, _ = pipeline.detect_visit(load_visit(paths[:1], params), params, jobs=1, cache=None)
+    ref_big, _ = detect_visit(load_visit(paths[:1], params), params, jobs=1, cache=None)
     _same(cats[:1], ref_big)
     _same(cats[1:], serial)
 
@@ -87,7 +88,7 @@ def test_one_bad_image_fails_alone(tmp_path, demo, serial):
         h.writeto(bad)
     params = TweakRegParams()
     visit = load_visit([str(demo.paths[1]), str(bad), str(demo.paths[2])], params)
-    cats, errors = pipeline.detect_visit(visit, params, jobs=2, cache=None)
+    cats, errors = detect_visit(visit, params, jobs=2, cache=None)
     assert errors[0] is None and errors[2] is None
     assert "no valid pixels" in errors[1]
     _same([cats[0], cats[2]], [serial[1], serial[2]])
@@ -104,7 +105,7 @@ def test_cancel_stops_submitting_and_ends_the_workers(demo):
         ev.set()  # cancel at the first report
 
     with pytest.raises(Cancelled):
-        pipeline.detect_visit(visit, params, progress=progress, cancel=ev, jobs=2, cache=None)
+        detect_visit(visit, params, progress=progress, cancel=ev, jobs=2, cache=None)
     assert events == [0]
     assert not mp.active_children()
 
@@ -113,17 +114,18 @@ def test_jobs_must_be_positive(demo):
     params = TweakRegParams()
     visit = load_visit([str(demo.paths[0])], params)
     with pytest.raises(InputError, match="jobs"):
-        pipeline.detect_visit(visit, params, jobs=0, cache=None)
+        detect_visit(visit, params, jobs=0, cache=None)
 
 
 def test_default_jobs_is_the_core_count():
-    assert parallel.default_jobs() >= 1
+    assert processes.default_jobs() >= 1
 
 
 def _distributed():
     """dask.distributed, in the test extra: skipped where absent, a failure under CI=true."""
     try:
         import distributed
+
     except ImportError as e:
         if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
             pytest.fail(f"CI=true: dask.distributed is missing ({e})")
@@ -146,7 +148,7 @@ def test_dask_address_gives_the_local_catalogs(demo, serial, loopback_cluster):
     addr = loopback_cluster.scheduler_address
     assert addr.startswith("tcp://127.0.0.1:")
     events = []
-    cats, errors = pipeline.detect_visit(visit, params, scheduler=addr, cache=None,
+    cats, errors = detect_visit(visit, params, scheduler=addr, cache=None,
                                          progress=lambda *a: events.append(a))
     assert errors == [None] * 5
     _same(cats, serial)
@@ -171,7 +173,7 @@ def test_unreachable_scheduler_is_an_input_error(demo):
     params = TweakRegParams()
     visit = load_visit([str(demo.paths[0])], params)
     with pytest.raises(InputError, match="scheduler: cannot connect"):
-        pipeline.detect_visit(visit, params, scheduler="tcp://127.0.0.1:9", cache=None)
+        detect_visit(visit, params, scheduler="tcp://127.0.0.1:9", cache=None)
 
 
 @pytest.mark.slow
@@ -179,7 +181,7 @@ def test_many_groups_fitted_in_processes_give_the_one_process_result(tmp_path, c
     """40 groups: relative (to the first) and absolute fits in 2 processes equal those of one."""
     import logging
 
-    caplog.set_level(logging.INFO, logger="tweakgui.engine.mosaic")
+    caplog.set_level(logging.INFO, logger="tweakgui.engine.fit.mosaic")
     demo = make_demo_visit(tmp_path, n_images=40, shape=(384, 384), seed=41, n_stars=150)
     params = TweakRegParams(abs_refcat=str(demo.refcat), abs_mode="group")
     paths = [str(p) for p in demo.paths]
@@ -194,15 +196,15 @@ def test_many_groups_fitted_in_processes_give_the_one_process_result(tmp_path, c
 
 
 def test_from_a_worker_thread_after_warm_up(demo, serial):
-    """The GUI's case: detection from a thread (forkserver workers), after parallel.warm_up()."""
-    t = parallel.warm_up()
+    """The GUI's case: detection from a thread (forkserver workers), after processes.warm_up()."""
+    t = processes.warm_up()
     if t is not None:
         t.join(60)
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)
     out = {}
     th = threading.Thread(target=lambda: out.update(
-        r=pipeline.detect_visit(visit, params, jobs=2, cache=None)))
+        r=detect_visit(visit, params, jobs=2, cache=None)))
     th.start()
     th.join(120)
     cats, errors = out["r"]

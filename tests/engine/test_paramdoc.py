@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from tweakgui.engine.paramaliases import DRIZZLEPAC_ALIASES
-from tweakgui.engine.paramdoc import REGENERATE, render_parameter_reference
-from tweakgui.engine.params import SPEC
+from tweakgui.engine.params.aliases import DRIZZLEPAC_ALIASES
+from tweakgui.engine.params.doc import REGENERATE, render_parameter_reference
+from tweakgui.engine.params.spec import SPEC
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "parameters.md"
 

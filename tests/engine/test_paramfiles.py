@@ -9,7 +9,7 @@ import asdf
 import pytest
 
 from tweakgui.engine.model import InputError
-from tweakgui.engine.paramfiles import (
+from tweakgui.engine.params.files import (
     JWST_STEP_CLASS,
     cfg_sections,
     load_asdf_pars,
@@ -19,7 +19,12 @@ from tweakgui.engine.paramfiles import (
     save_asdf_pars,
     save_cfg,
 )
-from tweakgui.engine.params import SPEC, TWEAKGUI_ONLY, ParameterError, TweakRegParams
+from tweakgui.engine.params.spec import (
+    SPEC,
+    TWEAKGUI_ONLY,
+    ParameterError,
+    TweakRegParams,
+)
 
 CEERS_CFGS = "ceers-nircam/batch_scripts/tweakreg_cfgs"
 JWST_NAMES = {s.name for s in SPEC} - set(TWEAKGUI_ONLY)
@@ -393,6 +398,7 @@ def test_jwst_reads_our_asdf(tmp_path, peer_python):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     import json
+
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     expected = {k: p.to_dict()[k] for k in names}
     expected["starfinder"] = "segmentation"
@@ -470,7 +476,7 @@ def _drizzlepac_cfg(path, searchunits="pixels", searchrad=40.0, separation=4.0, 
 def test_drizzlepac_pixel_values_converted_with_the_pixel_scale(tmp_path):
     """A drizzlepac cfg in pixels, on HST/HRC (0.025"/px): searchrad 40 px = 1", separation
     4 px = 0.1", tolerance 2 px = 0.05"; the marker is gone once converted."""
-    from tweakgui.engine.params import resolve_pixel_units
+    from tweakgui.engine.params.spec import resolve_pixel_units
 
     cfg = _drizzlepac_cfg(tmp_path / "tweakreg.cfg")
     params = resolve_params(cfg)
@@ -492,7 +498,7 @@ def test_drizzlepac_pixel_values_converted_with_the_pixel_scale(tmp_path):
 
 
 def test_command_line_values_stay_in_arcsec(tmp_path):
-    from tweakgui.engine.params import resolve_pixel_units
+    from tweakgui.engine.params.spec import resolve_pixel_units
 
     cfg = _drizzlepac_cfg(tmp_path / "tweakreg.cfg")
     params = resolve_params(cfg, overrides={"tolerance": "0.04"})
@@ -502,7 +508,7 @@ def test_command_line_values_stay_in_arcsec(tmp_path):
 
 
 def test_pixel_units_errors_name_the_cause(tmp_path):
-    from tweakgui.engine.params import resolve_pixel_units
+    from tweakgui.engine.params.spec import resolve_pixel_units
 
     with pytest.raises(ParameterError, match="pixel_units: 'nclip' is not one of searchrad"):
         TweakRegParams(pixel_units="nclip")

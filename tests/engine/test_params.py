@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tweakgui.engine.params import (
+from tweakgui.engine.params.spec import (
     GROUPS,
     SPEC,
     SPEC_BY_NAME,

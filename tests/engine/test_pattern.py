@@ -15,10 +15,10 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from tweakgui.engine import pipeline
-from tweakgui.engine.inputs import load_visit
-from tweakgui.engine.model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.model import STATUS_FAILED, STATUS_SUCCESS
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.visit import load_visit
 
 
 def _lose(src, dst, shift_arcsec, rot_deg, scale=1.0):
@@ -94,8 +94,8 @@ def test_lost_jwst_pointing_is_recovered(shared_data, tmp_path):
     """A CEERS NIRCam GWCS turned by 2° and moved by 20": the absolute stage finds it back."""
     from tweakwcs.correctors import JWSTWCSCorrector
 
-    from tweakgui.engine.align import tanp_scale_arcsec
-    from tweakgui.engine.jwst import read_wcs_exposure
+    from tweakgui.engine.fit.align import tanp_scale_arcsec
+    from tweakgui.engine.io.jwst import read_wcs_exposure
     from tweakgui.engine.model import Visit
 
     d = shared_data / "ceers-nircam"

@@ -6,9 +6,9 @@ import numpy as np
 from astropy.table import Table
 
 from tweakgui.engine import pipeline
-from tweakgui.engine.inputs import load_visit
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit
+from tweakgui.engine.visit import load_visit
 
 
 def test_qa_table_rows_per_image_and_stage(tmp_path):

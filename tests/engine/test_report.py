@@ -11,8 +11,8 @@ import pytest
 from _fits_images import fit_result, image_result, make_image
 
 from tweakgui.engine.model import FitResult, ImageResult, VisitResult
-from tweakgui.engine.params import TweakRegParams
-from tweakgui.engine.report import jsonable, write_report
+from tweakgui.engine.outputs.report import jsonable, write_report
+from tweakgui.engine.params.spec import TweakRegParams
 
 REQUIRED = ("input", "output", "group_id", "status", "reason", "fitgeom", "nmatch",
             "shift_arcsec", "rotation_deg", "scale", "rmse_arcsec")

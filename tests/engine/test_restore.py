@@ -12,8 +12,9 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from tweakgui.engine.model import InputError
-from tweakgui.engine.outputs import write_updated_fits
-from tweakgui.engine.restore import restore, restore_main, wcs_cards, wcs_history
+from tweakgui.engine.outputs.history import wcs_cards, wcs_history
+from tweakgui.engine.outputs.images import write_updated_fits
+from tweakgui.engine.outputs.restore import restore, restore_main
 
 
 def _primaries(path):
@@ -123,8 +124,8 @@ def test_restore_real_flc_exactly(shared_data, tmp_path):
 
 def test_apply_headerlet_file_and_embedded(tmp_path):
     """A saved solution is applied again exactly; the WCS it replaces is archived."""
-    from tweakgui.engine.headerlet import write_headerlet
-    from tweakgui.engine.restore import apply_headerlet
+    from tweakgui.engine.outputs.headerlet import write_headerlet
+    from tweakgui.engine.outputs.restore import apply_headerlet
 
     src = tmp_path / "h_flt.fits"
     exp = make_image(src, nchips=2)

@@ -1,16 +1,15 @@
 """A run's results written to ASDF and read back onto the loaded visit, with staleness."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from tweakgui.engine import model
-from tweakgui.engine.params import TweakRegParams
-from tweakgui.engine.residual_frames import bin_residuals
-from tweakgui.engine.result_store import read_results, write_results
+from tweakgui.engine.fit.residual_frames import bin_residuals
+from tweakgui.engine.outputs.result_store import read_results, write_results
+from tweakgui.engine.params.spec import TweakRegParams
 
 
 def _wcs(shift=0.0):

@@ -14,7 +14,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 from astropy.wcs import WCS
 
 from tweakgui.engine.model import STATUS_SUCCESS, Chip, Exposure, FitResult, ImageResult
-from tweakgui.engine.samp import SampError, SampSender, sources_table
+from tweakgui.engine.outputs.samp import SampError, SampSender, sources_table
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", AstropyDeprecationWarning)

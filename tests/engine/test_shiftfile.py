@@ -10,12 +10,20 @@ import textwrap
 
 import numpy as np
 import pytest
-from _fits_images import exposure_of, fit_result, image_result, make_image, max_sep_mas, sky_grid
+from _fits_images import (
+    exposure_of,
+    fit_result,
+    image_result,
+    make_image,
+    max_sep_mas,
+    sky_grid,
+)
 from astropy.io import fits
 from astropy.wcs import WCS
 
 from tweakgui.engine.model import ImageResult, InputError, VisitResult
-from tweakgui.engine.shiftfile import read_shiftfile, write_shiftfile
+from tweakgui.engine.outputs.shiftfile import read_shiftfile, write_shiftfile
+
 
 def _visit(tmp_path):
     """REFERENCE (no new WCS), one SUCCESS image moved by a known correction, one FAILED."""
@@ -129,9 +137,9 @@ def aligned_demo(request, tmp_path_factory):
     """A 3-image demo visit with injected shifts (<= 0.6") and rotations (<= 0.02 deg), aligned
     relatively and to its reference catalog (abs_mode=visit): every image has two stages."""
     from tweakgui.engine import pipeline
-    from tweakgui.engine.inputs import load_visit
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
     from tweakgui.engine.synthetic import make_demo_visit
+    from tweakgui.engine.visit import load_visit
 
     root = tmp_path_factory.mktemp(f"shift{request.param}")
     demo = make_demo_visit(root / "in", n_images=3, shape=(400, 600), n_chips=request.param, seed=5)
@@ -222,15 +230,18 @@ def test_reader_errors(tmp_path):
 
 PEER_SCRIPT = textwrap.dedent("""
     import json, sys, os, warnings
+
     warnings.simplefilter("ignore")
     from astropy.io import fits
     from astropy.wcs import WCS
     from stsci.tools.asnutil import ShiftFile
+
     ours, outdir = sys.argv[1:3]
     sf = ShiftFile(ours)
     res = {"ours": {k: sf[k] for k in sf["order"]}, "refimage": sf["refimage"]}
     # drizzlepac's own writer, fed with objects that behave like its images
     from drizzlepac import tweakutils
+
     class Img:
         def __init__(self, name, row, refwcs):
             self.name, self.row, self.refWCS = name, row, refwcs
@@ -282,13 +293,16 @@ def test_interop_with_drizzlepac(tmp_path, peer_python):
 
 DRZ_APPLY = textwrap.dedent("""
     import json, os, sys, warnings
+
     warnings.simplefilter("ignore")
     import logging
+
     logging.disable(logging.CRITICAL)
     import numpy as np
     from astropy.io import fits
     from astropy.wcs import WCS
     from drizzlepac import updatehdr
+
     shiftfile, work, out = sys.argv[1:4]
     lines = open(shiftfile).read().splitlines()
     refimage = next(l.split(":", 1)[1].strip() for l in lines if l.startswith("# refimage"))
@@ -352,7 +366,7 @@ def test_drizzlepac_applies_rows_to_real_hrc_frames(shared_data, tmp_path, peer_
 def test_reference_frame_has_square_pixels():
     """The reference WCS file's frame: CRVAL and CRPIX kept, pixel area and orientation kept,
     skew removed (ACS/HRC-like CD); a square-pixel CD is kept as it is."""
-    from tweakgui.engine.shiftfile import output_frame
+    from tweakgui.engine.outputs.shiftfile import output_frame
 
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
@@ -384,7 +398,7 @@ def test_a_correction_with_skew_is_approximated_with_a_warning(tmp_path, caplog)
     skewed.wcs.cd = skewed.wcs.cd @ np.array([[1.0, 5e-3], [0.0, 1.0]])  # 0.3 deg of skew
     skewed.wcs.set()
     ok.new_wcs = [skewed]
-    with caplog.at_level(logging.WARNING, logger="tweakgui.engine.shiftfile"):
+    with caplog.at_level(logging.WARNING, logger="tweakgui.engine.outputs.shiftfile"):
         write_shiftfile(vr, tmp_path / "s.txt")
     assert any("im1_flt.fits" in r.getMessage() and "no skew" in r.getMessage() for r in caplog.records)
     row = read_shiftfile(tmp_path / "s.txt").rows[1]

@@ -12,13 +12,14 @@ from astropy.io import fits
 from astropy.table import Table
 
 from tweakgui.engine import pipeline
+from tweakgui.engine.detect.visit import detect_visit
 from tweakgui.engine.fit import match
-from tweakgui.engine.fit.stage import Stage
 from tweakgui.engine.fit.group import ChipSources, fit_group
-from tweakgui.engine.inputs import load_visit
+from tweakgui.engine.fit.stage import Stage
 from tweakgui.engine.model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+from tweakgui.engine.visit import load_visit
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_image_catalogs_without_common_sources_fail(demo):
     """Relative fit of two images whose catalogs share no source: FAILED, not ~200 chance matches."""
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)
-    cats, _ = pipeline.detect_visit(visit, params, cache=None, jobs=1)
+    cats, _ = detect_visit(visit, params, cache=None, jobs=1)
     first, second = visit.exposures
     c2 = cats[1][0].copy()
     rng = np.random.default_rng(5)
@@ -143,7 +144,7 @@ def test_chip_without_sources_gets_its_group_correction(tmp_path):
     demo = make_demo_visit(tmp_path, n_images=2, shape=(512, 512), n_chips=2, seed=23, exact_first=True)
     params = TweakRegParams(abs_refcat=str(demo.refcat))
     visit = load_visit([str(p) for p in demo.paths], params)
-    cats, _ = pipeline.detect_visit(visit, params, cache=None, jobs=1)
+    cats, _ = detect_visit(visit, params, cache=None, jobs=1)
     second = visit.exposures[1]
     reuse = {(e.name, c.name): cats[i][k] for i, e in enumerate(visit.exposures) for k, c in enumerate(e.chips)}
     reuse[(second.name, second.chips[1].name)] = cats[1][1][:0]  # no sources on chip 2

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
     from tweakgui.engine.synthetic import make_demo_visit
     from tweakgui.gui.main_window import MainWindow
 

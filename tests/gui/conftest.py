@@ -1,5 +1,4 @@
 import pytest
-
 from fake_engine import FakeEngine
 
 
@@ -29,7 +28,7 @@ def make_window(qtbot, tmp_path):
     made = []
 
     def make(engine=None, **params):
-        from tweakgui.engine.params import TweakRegParams
+        from tweakgui.engine.params.spec import TweakRegParams
 
         settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.IniFormat)
         win = MainWindow(settings, engine=engine, params=TweakRegParams(**params))

@@ -5,7 +5,7 @@ from unittest.mock import Mock
 
 import pytest
 
-from tweakgui.engine.params import ParameterError
+from tweakgui.engine.params.spec import ParameterError
 from tweakgui.gui.controller import SessionController
 from tweakgui.gui.region_shapes import Shape
 from tweakgui.gui.view import SessionView
@@ -144,6 +144,7 @@ def test_regions_become_exclusions_file(qtbot, ctl, fake_engine):
     assert "-circle(51.0000,61.0000,10.0000)" in reg and "\nbox(11.0000,11.0000" in reg
     # read back: the same shapes in 0-based pixels
     from tweakgui.gui.region_shapes import shapes_from_ds9
+
     back = shapes_from_ds9(ctl.exposure("b_flt.fits").chips[0].meta["exclusion"])
     assert [(s.kind, s.include) for s in back] == [("circle", False), ("box", True)]
     assert back[0].params == pytest.approx((50, 60, 10))

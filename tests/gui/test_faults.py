@@ -2,10 +2,9 @@
 
 import time
 
+from fake_engine import FakeEngine
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QMessageBox
-
-from fake_engine import FakeEngine
 
 
 def _inputs_dir_state(paths):

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-
 from fake_engine import FakeEngine
+from PySide6.QtCore import Qt
 
 
 @pytest.fixture
@@ -567,9 +566,9 @@ def test_long_jwst_names_shown_by_what_differs(qtbot, make_window):
 def test_histogram_is_the_engines(qtbot, tmp_path):
     """The 2D histogram drawn is the one the engine matched with: pixel-sized bins, its peak."""
     from tweakgui.engine import pipeline
-    from tweakgui.engine.inputs import load_visit
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
     from tweakgui.engine.synthetic import make_demo_visit
+    from tweakgui.engine.visit import load_visit
     from tweakgui.gui.residuals import ResidualPanel
 
     demo = make_demo_visit(tmp_path, n_images=2, shape=(384, 384), seed=3, exact_first=True)

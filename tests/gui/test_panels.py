@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from fake_engine import FakeEngine
 from PySide6.QtCore import Qt
 
-from tweakgui.engine.params import SPEC, TweakRegParams
+from tweakgui.engine.params.spec import SPEC, TweakRegParams
 from tweakgui.gui import menus
 from tweakgui.gui.dialogs import about_text
 from tweakgui.gui.region_shapes import Shape
-
-from fake_engine import FakeEngine
 
 
 @pytest.fixture

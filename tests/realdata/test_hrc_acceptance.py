@@ -14,14 +14,12 @@ The total correction reported for each frame must undo the injected error
 import json
 import subprocess
 import sys
-from pathlib import Path
 
+import hrc_truth as H
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
-import hrc_truth as H
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 
+import hrc_truth as H
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
-import hrc_truth as H
 from peer_env import require_peer
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]

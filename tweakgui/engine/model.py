@@ -8,6 +8,7 @@ receive one correction.  A run returns a :class:`VisitResult` with one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 from astropy.table import Table
 
 __all__ = [
+    "ProgressFn",
     "Chip",
     "Exposure",
     "Visit",
@@ -30,6 +32,9 @@ __all__ = [
     "STATUS_REFERENCE",
     "STATUS_FAILED",
 ]
+
+# progress(stage, done, total, message): how a run reports, to a terminal or the GUI
+ProgressFn = Callable[[str, int, int, str], None]
 
 STATUS_SUCCESS = "SUCCESS"
 STATUS_REFERENCE = "REFERENCE"
@@ -61,6 +66,12 @@ class InputError(ValueError):
 
 class Cancelled(RuntimeError):
     """The run was cancelled through its ``threading.Event``."""
+
+    @classmethod
+    def check(cls, cancel) -> None:
+        """Raise when ``cancel`` (a ``threading.Event`` or None) is set."""
+        if cancel is not None and cancel.is_set():
+            raise cls("alignment cancelled")
 
 
 @dataclass

@@ -12,163 +12,34 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
-from . import align, catalogs, parallel
-from .fit.correction import image_correction
-from .model import (
+from tweakgui.engine.detect.visit import detect_visit
+from tweakgui.engine.fit import align
+from tweakgui.engine.fit.correction import image_correction
+from tweakgui.engine.fit.mosaic import align_groups
+from tweakgui.engine.model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
     STATUS_SUCCESS,
     Cancelled,
     FitResult,
     ImageResult,
-    InputError,
+    ProgressFn,
     Visit,
     VisitResult,
 )
+from tweakgui.engine.processes import default_jobs
+from tweakgui.engine.refcat.load import load_refcat
 
-__all__ = ["run", "detect_visit", "load_refcat", "save_outputs", "ProgressFn", "catalog_key"]
+__all__ = ["run", "save_outputs"]
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[str, int, int, str], None]
 VISIT_GROUP = "visit"
-
-
-def catalog_key(exposure, chip) -> tuple[str, str]:
-    return (exposure.name, chip.name)
-
-
-def _check(cancel: threading.Event | None):
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("alignment cancelled")
-
-
-def load_refcat(visit: Visit, params) -> Table | None:
-    """The absolute reference catalog of ``params.abs_refcat`` (file or Gaia), or None."""
-    name = (params.abs_refcat or "").strip()
-    if not name:
-        return None
-    if name.upper() in catalogs.GAIA_CATALOGS:
-        from . import gaia
-
-        ref = gaia.reference_catalog_for_visit(visit, name.upper())
-    else:
-        path = Path(name)
-        if not path.is_file():
-            raise InputError(f"abs_refcat: {path}: file not found")
-        ref = catalogs.read_refcat(path)
-        try:
-            from . import gaia
-
-            ref = gaia.maybe_propagate_local(path, ref, visit)
-        except (ImportError, AttributeError):
-            pass
-    ref = catalogs.drop_far_sources(ref, visit)
-    ref = catalogs.to_visit_frame(ref, visit)
-    if len(ref) < params.abs_minobj:
-        raise InputError(
-            f"abs_refcat: {name}: {len(ref)} sources, fewer than abs_minobj={params.abs_minobj}"
-        )
-    ref.meta.setdefault("name", Path(name).name if not name.upper().startswith("GAIA") else name.upper())
-    return ref
-
-
-def _detect_chip(exposure, chip, params) -> Table:
-    from . import detect
-    from .inputs import read_pixels
-
-    data, mask = read_pixels(exposure, chip)
-    spec = chip.meta.get("exclusion")
-    if spec:
-        from . import exclusions
-
-        ex = exclusions.exclusion_mask(spec, data.shape, chip.wcs)
-        if ex is not None:
-            mask = mask | ex
-    if not np.isfinite(data[~mask]).any():
-        raise ValueError("no valid pixels (all NaN or masked)")
-    return detect.detect_sources(data, params, mask=mask)
-
-
-def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None, reuse: dict | None = None,
-                 jobs: int | None = None, scheduler=None, cache="default"):
-    """Source catalogs per exposure and chip; errors per exposure (None where fine).
-
-    Catalogs come, in this order, from ``reuse``, the custom catalog, the
-    ``cache`` (a :class:`~tweakgui.engine.cache.CatalogCache`; ``"default"``
-    is the process-wide one, None disables it) or detection, which runs on
-    ``jobs`` processes or on the Dask ``scheduler`` (see
-    :mod:`tweakgui.engine.parallel`) and fills the cache.
-    """
-    from .cache import default_cache
-
-    reuse = reuse or {}
-    if isinstance(cache, str) and cache == "default":
-        cache = default_cache()
-    n = len(visit.exposures)
-    cats: list[list] = [[None] * len(e.chips) for e in visit.exposures]
-    errs: list[list] = [[None] * len(e.chips) for e in visit.exposures]
-    keys: dict[tuple[int, int], str] = {}
-    tasks, task_of = [], []
-    ready = 0
-    for ei, exp in enumerate(visit.exposures):
-        todo = []
-        for ci, chip in enumerate(exp.chips):
-            key = catalog_key(exp, chip)
-            try:
-                if key in reuse:
-                    cats[ei][ci] = reuse[key]
-                elif params.use_custom_catalogs and chip.catalog_path is not None:
-                    cats[ei][ci] = catalogs.read_custom_catalog(chip.catalog_path)
-                else:
-                    if cache is not None:
-                        keys[(ei, ci)] = cache.key(exp, chip, params)
-                        cats[ei][ci] = cache.get(keys[(ei, ci)])
-                    if cats[ei][ci] is None:
-                        todo.append(ci)
-            except InputError as e:
-                errs[ei][ci] = str(e)
-            except Exception as e:  # one image's failure never stops the others
-                log.debug("catalog failed", exc_info=True)
-                errs[ei][ci] = f"{chip.name}: {e}"
-        if todo:
-            tasks.append((exp, todo))
-            task_of.append(ei)
-        else:  # reused, custom or cached: reported as the serial loop would
-            _check(cancel)
-            if progress:
-                progress("detect", ready, n, exp.name)
-            ready += 1
-    if tasks:
-        log.info("detecting sources in %d of %d images", len(tasks), n)
-    results = parallel.run_detection(tasks, params, jobs=jobs, scheduler=scheduler, progress=progress,
-                                     cancel=cancel, done_before=ready, total=n)
-    for ei, res in zip(task_of, results):
-        for ci, cat, err in res:
-            cats[ei][ci], errs[ei][ci] = cat, err
-            if err is None and cache is not None and (ei, ci) in keys:
-                cache.put(keys[(ei, ci)], cat)
-    errors: list[str | None] = []
-    for ei, exp in enumerate(visit.exposures):
-        err = None
-        for ci in range(len(exp.chips)):
-            if errs[ei][ci] is not None:
-                err = errs[ei][ci]
-                cats[ei][ci] = Table(names=("x", "y"), dtype=(float, float))
-        if err is None and sum(len(c) for c in cats[ei]) == 0:
-            err = "no sources found (lower snr_threshold, check the image or the exclusions)"
-        log.info("%s: %d sources%s", exp.name, sum(len(c) for c in cats[ei]), f" ({err})" if err else "")
-        errors.append(err)
-    if progress:
-        progress("detect", n, n, "done")
-    return cats, errors
 
 
 def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
@@ -204,7 +75,7 @@ def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
 
 def _resolve_pixel_units(visit: Visit, params):
     """drizzlepac cfg lengths given in pixels, in arcsec of the first image's pixels (its reference)."""
-    from .params import pixel_unit_names, resolve_pixel_units
+    from tweakgui.engine.params.spec import pixel_unit_names, resolve_pixel_units
 
     if not pixel_unit_names(params) or not visit.exposures:
         return params
@@ -230,8 +101,8 @@ def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, 
     """Report the user's excluded sources in the fit's table (nearest reference within tolerance)."""
     if fit.matches is None or not excluded or ref is None or len(ref) == 0:
         return
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     names = set(fit.images)
     rows = []
@@ -297,10 +168,10 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     excluded = set(excluded or ())
     params = _resolve_pixel_units(visit, params)
     refcat = load_refcat(visit, params)
-    _check(cancel)
+    Cancelled.check(cancel)
     cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs, jobs=jobs,
                                 scheduler=scheduler, cache=cache)
-    _check(cancel)
+    Cancelled.check(cancel)
     n_exp = len(visit.exposures)
     ok = [errors[i] is None for i in range(n_exp)]
     wcs = {(ei, ci): chip.wcs for ei, e in enumerate(visit.exposures) for ci, chip in enumerate(e.chips)}
@@ -314,8 +185,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         if progress:
             progress("relative", 0, 1, f"aligning {len(groups_ok)} groups")
         entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded, params.brightest)
-        fits, new = align.run_alignment(entries, params, "relative",
-                                        jobs=parallel.default_jobs() if jobs is None else jobs)
+        fits, new = align_groups(entries, params, "relative", jobs=default_jobs() if jobs is None else jobs)
         for e, w in zip(entries, new):
             wcs[(e.exp_index, e.chip_index)] = w
         by_gid = {f.group_id: f for f in fits}
@@ -327,7 +197,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                 fits_of[i].append(f)
         if progress:
             progress("relative", 1, 1, "done")
-    _check(cancel)
+    Cancelled.check(cancel)
 
     abs_mode = ""
     if refcat is not None:
@@ -344,8 +214,8 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                 for e in entries:
                     if e.exp_index not in rel_failed:
                         e.group_id = VISIT_GROUP
-            fits, new = align.run_alignment(entries, params, "absolute", refcat=refcat,
-                                            jobs=parallel.default_jobs() if jobs is None else jobs)
+            fits, new = align_groups(entries, params, "absolute", refcat=refcat,
+                                     jobs=default_jobs() if jobs is None else jobs)
             for e, w in zip(entries, new):
                 wcs[(e.exp_index, e.chip_index)] = w
             _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
@@ -356,7 +226,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
                     fits_of[e.exp_index].append(by_gid[e.group_id])
         if progress:
             progress("absolute", 1, 1, "done")
-    _check(cancel)
+    Cancelled.check(cancel)
 
     images = []
     for i, exp in enumerate(visit.exposures):
@@ -364,7 +234,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         status, reason = _image_status(i, ok, reasons, fl, refcat is not None, len(groups_ok))
         if status == STATUS_FAILED and ok[i]:
             # "not enough matches" may mean the image is nowhere near the others: say so
-            from .overlap import no_overlap_reason
+            from tweakgui.engine.overlap import no_overlap_reason
 
             hint = no_overlap_reason(visit, i, [j for j in range(n_exp) if ok[j]], params, refcat)
             reason = hint or reason
@@ -422,7 +292,7 @@ def save_outputs(result: VisitResult, output_dir, params, in_place: bool = False
                  kinds=("images", "headerlets", "wcs", "shiftfile", "report", "catalogs"),
                  report_path=None) -> list[Path]:
     """Write the chosen outputs for the aligned images (all, or the names in ``selected``)."""
-    from . import save
+    from tweakgui.engine.outputs import save
 
     return save.save_visit_outputs(result, Path(output_dir), params, in_place=in_place, selected=selected,
                                       kinds=kinds, report_path=report_path)

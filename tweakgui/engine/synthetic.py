@@ -18,7 +18,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, Sip
 
-from tweakgui.engine.headerlet import wcs_header
+from tweakgui.engine.outputs.headerlet import wcs_header
 
 __all__ = ["DemoVisit", "make_demo_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas", "render"]
 

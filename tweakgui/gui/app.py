@@ -100,7 +100,7 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from tweakgui.engine.params import ParameterError, TweakRegParams
+    from tweakgui.engine.params.spec import ParameterError, TweakRegParams
 
     overrides = dict(params_overrides or {})
     if demo:
@@ -118,7 +118,7 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
         print(f"tweakgui: {exc}", file=sys.stderr)
         return 2
 
-    from tweakgui.engine.parallel import warm_up
+    from tweakgui.engine.detect.parallel import warm_up
 
     # detection workers start in the background now, not at the first run (no pause then)
     warm_up()

@@ -22,9 +22,16 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from tweakgui.engine import model
-from tweakgui.engine.exclusion_keys import (ExcludedRun, SourceExclusion, make_exclusion, result_catalogs,
-                                            rows_for, run_with_exclusions, tolerance_pix)
-from tweakgui.engine.params import ParameterError, TweakRegParams
+from tweakgui.engine.detect.exclusion_keys import (
+    ExcludedRun,
+    SourceExclusion,
+    make_exclusion,
+    result_catalogs,
+    rows_for,
+    run_with_exclusions,
+    tolerance_pix,
+)
+from tweakgui.engine.params.spec import ParameterError, TweakRegParams
 from tweakgui.gui import gcguard
 from tweakgui.gui.jobs import JobRunner
 from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
@@ -49,16 +56,18 @@ class EngineApi:
 
     @classmethod
     def default(cls) -> "EngineApi":
-        from tweakgui.engine import inputs, pipeline
+        from tweakgui.engine import pipeline
+        from tweakgui.engine.io import inputs
+        from tweakgui.engine.visit import load_visit
 
-        return cls(load_visit=inputs.load_visit, run=pipeline.run,
+        return cls(load_visit=load_visit, run=pipeline.run,
                    save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
 
 
 def load_with_results(load_visit: Callable, specs, params, path):
     """Load the inputs, then bind the saved results of ``path`` to them (in the worker).
     A results file that cannot be read is returned as its exception: the inputs still load."""
-    from tweakgui.engine.result_store import read_results
+    from tweakgui.engine.outputs.result_store import read_results
 
     visit = load_visit(specs, params)
     try:

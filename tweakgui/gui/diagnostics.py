@@ -15,8 +15,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from tweakgui.engine.residual_frames import bin_residuals
-from tweakgui.gui.residuals import ROLE_BRUSH, ROLE_SYMBOL, match_roles, plotted_components
+from tweakgui.engine.fit.residual_frames import bin_residuals
+from tweakgui.gui.residuals import (
+    ROLE_BRUSH,
+    ROLE_SYMBOL,
+    match_roles,
+    plotted_components,
+)
 
 __all__ = ["DiagnosticsView", "SystematicsView", "catalog_quantities"]
 

@@ -15,12 +15,11 @@ from pathlib import Path
 
 
 def main(outdir: str) -> int:
+    import pyqtgraph as pg
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import pyqtgraph as pg
-
-    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.engine.params.spec import TweakRegParams
     from tweakgui.gui.app import demo_inputs
     from tweakgui.gui.main_window import MainWindow
 
@@ -111,6 +110,7 @@ def _shrink(out: Path) -> None:
     """Quantize the PNGs to 256 colours (a third of the size) when Pillow is available."""
     try:
         from PIL import Image
+
     except ImportError:
         return
     for p in out.glob("*.png"):

@@ -14,11 +14,22 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
-                               QMenu, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QMenu,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tweakgui.engine import model
-from tweakgui.engine.residual_frames import image_numbers
+from tweakgui.engine.fit.residual_frames import image_numbers
 from tweakgui.gui.icons import icon
 from tweakgui.gui.residuals import correction_text, verdict_text
 

@@ -6,7 +6,14 @@ import logging
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tweakgui.gui.icons import icon
 
@@ -83,7 +90,7 @@ class LogPanel(QWidget):
         QGuiApplication.clipboard().setText(self.plain_text())
 
     def save(self, path: str) -> None:
-        from tweakgui.engine.atomic import atomic_write_text
+        from tweakgui.engine.io.atomic import atomic_write_text
 
         atomic_write_text(path, self.plain_text() + "\n")
 

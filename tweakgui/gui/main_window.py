@@ -12,10 +12,17 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QStackedWidget, QToolButton)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QToolButton,
+)
 
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.gui import menus
 from tweakgui.gui.controller import EngineApi, SessionController
 from tweakgui.gui.diagnostics import DiagnosticsView, SystematicsView
@@ -311,7 +318,7 @@ class MainWindow(QMainWindow, SessionView):
         self.remember_dir(path)
 
     def load_params(self, path: str, section) -> None:
-        from tweakgui.engine.paramfiles import load_params_file
+        from tweakgui.engine.params.files import load_params_file
 
         try:
             if isinstance(section, Exception):
@@ -327,7 +334,7 @@ class MainWindow(QMainWindow, SessionView):
                          + (f" [{section}]" if section else ""))
 
     def save_params(self, path: str, section) -> None:
-        from tweakgui.engine import paramfiles
+        from tweakgui.engine.params import files as paramfiles
 
         try:
             if section:

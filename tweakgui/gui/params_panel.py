@@ -1,6 +1,6 @@
 """Detection and fit settings, built from the parameter spec.
 
-One field per :data:`~tweakgui.engine.params.SPEC` entry, grouped as the spec
+One field per :data:`~tweakgui.engine.params.spec.SPEC` entry, grouped as the spec
 groups them; each field's tooltip is the parameter's description with its
 default and allowed range; fields that do not apply to the chosen
 ``starfinder`` are hidden.  A value is validated when the field is left: an
@@ -16,11 +16,30 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-from tweakgui.engine.params import GROUPS, SPEC, SPEC_BY_NAME, ParameterError, ParamSpec, TweakRegParams
+from tweakgui.engine.params.spec import (
+    GROUPS,
+    SPEC,
+    SPEC_BY_NAME,
+    ParameterError,
+    ParamSpec,
+    TweakRegParams,
+)
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +281,7 @@ class ParamsPanel(QWidget):
             return
         section = None
         if path.lower().endswith((".cfg", ".ini")):
-            from tweakgui.engine.paramfiles import cfg_sections
+            from tweakgui.engine.params.files import cfg_sections
 
             try:
                 sections = cfg_sections(path)

@@ -116,7 +116,7 @@ def polygon_vertices(shape: Shape) -> list[tuple[float, float]]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    from tweakgui.engine.atomic import atomic_write_text
+    from tweakgui.engine.io.atomic import atomic_write_text
 
     atomic_write_text(Path(path), text)
 
@@ -132,10 +132,16 @@ def shapes_from_ds9(path: str | Path, wcs=None) -> list[Shape]:
 
     Raises ValueError with a one-line message naming the file.
     """
-    from regions import (CirclePixelRegion, CircleSkyRegion, PolygonPixelRegion,
-                         PolygonSkyRegion, RectanglePixelRegion, RectangleSkyRegion)
+    from regions import (
+        CirclePixelRegion,
+        CircleSkyRegion,
+        PolygonPixelRegion,
+        PolygonSkyRegion,
+        RectanglePixelRegion,
+        RectangleSkyRegion,
+    )
 
-    from tweakgui.engine.exclusions import regions_from_file, region_to_pixel
+    from tweakgui.engine.detect.exclusions import region_to_pixel, regions_from_file
 
     path = Path(path)
     try:

@@ -12,11 +12,23 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from tweakgui.engine.residual_frames import (detector_components, image_numbers, robust_range,
-                                             sky_residuals)
+from tweakgui.engine.fit.residual_frames import (
+    detector_components,
+    image_numbers,
+    robust_range,
+    sky_residuals,
+)
 
 __all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text",
            "plotted_components", "ROLE_BRUSH", "ROLE_SYMBOL", "match_roles"]

@@ -6,7 +6,7 @@ import logging
 
 from PySide6.QtGui import QAction
 
-from tweakgui.engine.samp import SampError, SampSender
+from tweakgui.engine.outputs.samp import SampError, SampSender
 
 __all__ = ["SampMenu"]
 

@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 
 from tweakgui import __version__
-from tweakgui.engine.exclusion_keys import SourceExclusion
-from tweakgui.engine.params import TweakRegParams
+from tweakgui.engine.detect.exclusion_keys import SourceExclusion
+from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.gui.region_shapes import Shape
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ def results_path_for(path: str | Path) -> Path:
 
 def write_session(ctl, path: str | Path) -> Path:
     """Write the session atomically, and its results beside it; returns the path."""
-    from tweakgui.engine.atomic import atomic_write_text
-    from tweakgui.engine.result_store import write_results
+    from tweakgui.engine.io.atomic import atomic_write_text
+    from tweakgui.engine.outputs.result_store import write_results
 
     path = Path(path)
     d = session_to_dict(ctl)

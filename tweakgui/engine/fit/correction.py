@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Correction
+from tweakgui.engine.model import Correction
 
 __all__ = ["image_correction", "reference_pixel"]
 

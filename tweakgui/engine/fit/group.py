@@ -14,9 +14,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 from tweakwcs.linearfit import iter_linear_fit
 
-from . import match
-from .stage import Stage
-from .verdict import chance_matches, judge
+from tweakgui.engine.fit import match
+from tweakgui.engine.fit.stage import Stage
+from tweakgui.engine.fit.verdict import chance_matches, judge
 
 __all__ = ["ChipSources", "GroupFit", "fit_group", "FALLBACK"]
 
@@ -159,7 +159,7 @@ def _coarse(chips, ref_xy, stage: Stage, scale, pix_tp, ref_bright=None):
 
 def _pattern(chips, ref_xy, ref_key, stage: Stage, scale, pix_tp):
     """The pattern matcher's seed ``((matrix, shift), why)`` when the histogram found nothing."""
-    from .pattern import pattern_match
+    from tweakgui.engine.fit.pattern import pattern_match
 
     in_xy = np.concatenate([c.xy for c in chips])
     keys = [c.key for c in chips]

@@ -31,18 +31,17 @@ class Stage:
 
     @classmethod
     def of(cls, params, kind: str) -> "Stage":
-        p = "abs_" if kind == "absolute" else ""
-
-        def g(name):
-            return getattr(params, p + name)
-
-        rel = kind == "relative"
-        return cls(kind=kind, searchrad=float(g("searchrad")), separation=float(g("separation")),
-                   tolerance=float(g("tolerance")), use2dhist=bool(g("use2dhist")),
-                   xoffset=float(params.xoffset) if rel else 0.0, yoffset=float(params.yoffset) if rel else 0.0,
-                   fitgeometry=str(g("fitgeometry")), nclip=int(g("nclip")), sigma=float(g("sigma")),
-                   minobj=int(g("minobj")),
-                   reject_large_corrections=float(getattr(params, "reject_large_corrections", 0.0)))
+        common = {"reject_large_corrections": float(getattr(params, "reject_large_corrections", 0.0))}
+        if kind == "absolute":
+            return cls(kind=kind, searchrad=float(params.abs_searchrad), separation=float(params.abs_separation),
+                       tolerance=float(params.abs_tolerance), use2dhist=bool(params.abs_use2dhist),
+                       xoffset=0.0, yoffset=0.0, fitgeometry=str(params.abs_fitgeometry),
+                       nclip=int(params.abs_nclip), sigma=float(params.abs_sigma), minobj=int(params.abs_minobj),
+                       **common)
+        return cls(kind=kind, searchrad=float(params.searchrad), separation=float(params.separation),
+                   tolerance=float(params.tolerance), use2dhist=bool(params.use2dhist),
+                   xoffset=float(params.xoffset), yoffset=float(params.yoffset), fitgeometry=str(params.fitgeometry),
+                   nclip=int(params.nclip), sigma=float(params.sigma), minobj=int(params.minobj), **common)
 
     @property
     def prefix(self) -> str:

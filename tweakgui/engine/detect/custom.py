@@ -1,0 +1,110 @@
+"""Custom source catalogs: pixel positions per image instead of detection.
+
+Custom catalogs (``use_custom_catalogs``) list pixel positions per image
+(``x``/``y`` or ``xcentroid``/``ycentroid``, 0-based, optional ``weight``).
+They come from ``catfile`` (image name then one catalog per chip, paths
+relative to the catfile; an empty entry means detect) or from an ASN
+member's ``tweakreg_catalog``; ``catfile`` wins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from tweakgui.engine.io.tables import find_column, is_file, numbers, read_table
+from tweakgui.engine.model import Exposure, InputError
+
+__all__ = ["parse_catfile", "attach_custom_catalogs", "check_custom_catalogs", "read_custom_catalog"]
+
+
+def parse_catfile(path) -> dict[str, list[Path | None]]:
+    """Parse a catfile: ``image cat_chip1 [cat_chip2 ...]`` per line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read catfile: {getattr(e, 'strerror', None) or e}") from None
+    out: dict[str, list[Path | None]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        if not parts:  # a line of commas
+            continue
+        image, cats = parts[0], parts[1:]
+        entries: list[Path | None] = []
+        for c in cats:
+            if c.lower() in ("none", "indef", '""', "''"):
+                entries.append(None)
+            else:
+                entries.append(Path(c) if Path(c).is_absolute() else path.parent / c)
+        out[Path(image).name] = entries
+    return out
+
+
+def attach_custom_catalogs(exposures: list[Exposure], catfile: str | None) -> None:
+    """Set ``chip.catalog_path`` from the catfile (which wins over ASN catalogs).
+
+    Every catalog named (by the catfile or an ASN) must exist.
+    """
+    if catfile:
+        table = parse_catfile(catfile)
+        for e in exposures:
+            entries = table.get(e.name)
+            if entries is None:
+                continue
+            for i, chip in enumerate(e.chips):
+                chip.catalog_path = entries[i] if i < len(entries) else None
+    for e in exposures:
+        for c in e.chips:
+            if c.catalog_path is not None and not is_file(c.catalog_path):
+                where = f" (named in catfile {catfile})" if catfile else ""
+                raise InputError(f"{c.catalog_path}: custom catalog for {e.name} not found{where}")
+
+
+def check_custom_catalogs(exposures: list[Exposure]) -> None:
+    """Read every attached custom catalog once, so that a bad one stops the run before it starts.
+
+    Raises
+    ------
+    InputError
+        A catalog cannot be read or has no x/y columns; the message names it
+        and the image it belongs to.
+    """
+    for e in exposures:
+        for c in e.chips:
+            if c.catalog_path is None:
+                continue
+            try:
+                read_custom_catalog(c.catalog_path)
+            except InputError as exc:
+                raise InputError(f"{exc} (custom catalog of {e.name}[{c.name}])") from None
+
+
+def read_custom_catalog(path) -> Table:
+    """A custom source catalog as a table with ``x``, ``y`` (0-based) and optional ``weight``."""
+    t = read_table(path)
+    xc = find_column(t, "x", "xcentroid", "x_centroid")
+    yc = find_column(t, "y", "ycentroid", "y_centroid")
+    if xc is None or yc is None:
+        if t.colnames and all(c.startswith("col") for c in t.colnames) and len(t.colnames) >= 2:
+            xc, yc = t.colnames[:2]
+        else:
+            raise InputError(f"{path}: catalog has no x/y (or xcentroid/ycentroid) columns")
+    out = Table()
+    out["x"] = numbers(t, xc, path)
+    out["y"] = numbers(t, yc, path)
+    wc = find_column(t, "weight")
+    if wc is not None:
+        out["weight"] = numbers(t, wc, path)
+    fc = find_column(t, "flux", "flux_auto", "segment_flux")
+    if fc is not None:
+        out["flux"] = numbers(t, fc, path)
+    out.meta["name"] = Path(path).name
+    good = np.isfinite(out["x"]) & np.isfinite(out["y"])
+    return out[good]
+

@@ -1,0 +1,123 @@
+"""Worker processes of a run: how they start, and that they die with it.
+
+Worker processes are forked from a single-threaded parent (the command
+line); from a multithreaded one (the GUI's worker thread) they come from a
+``forkserver`` that imported the engine once, since forking a multithreaded
+process is not safe and spawning would import photutils again for every
+pool.  Detection (:mod:`tweakgui.engine.detect.parallel`) and the fits of
+many groups (:mod:`tweakgui.engine.fit.mosaic`) share one forkserver.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+
+__all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "warm_up"]
+
+log = logging.getLogger(__name__)
+
+_PRELOAD = ["tweakgui.engine.pipeline", "tweakgui.engine.detect.finders", "tweakgui.engine.io.inputs",
+            "tweakgui.engine.detect.exclusions", "tweakgui.engine.fit.align", "tweakgui.engine.fit.mosaic",
+            "photutils.detection", "photutils.background", "sep", "scipy.ndimage"]
+
+
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pool_context():
+    """The start method for a pool started from this thread."""
+    # fork is fast and needs no importable __main__, but forking a process
+    # with other threads (the GUI runs this in a QThread) can deadlock the child
+    alone = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
+    if alone and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
+    if "forkserver" in mp.get_all_start_methods():
+        return forkserver_context()
+    return mp.get_context("spawn")
+
+
+def die_with_parent(parent: int) -> None:
+    """Make a worker exit when the run that started it dies.
+
+    A run killed with SIGKILL cannot stop its pool: the workers would wait for
+    work forever.  On Linux the kernel sends SIGKILL to a forked or spawned
+    worker when its parent, the run, goes away; a forkserver's worker (the
+    GUI's case) has the forkserver as parent, which outlives the run, so a
+    daemon thread also checks every second that the run is still there.
+    """
+    import sys
+
+    from tweakgui.engine.interrupts import worker_setup
+
+    # Ctrl-C reaches the whole process group: the run, not each worker, handles it
+    worker_setup()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog below still works
+            pass
+    if not _running(parent):  # the run died before this worker started
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="tweakgui-watch-run", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's (the pid was reused)
+        return False
+    return True
+
+
+def _watch(parent: int) -> None:
+    while _running(parent):
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def warm_up() -> threading.Thread | None:
+    """Start the forkserver (and its imports of the detection code) in the background.
+
+    An application that runs alignments from a worker thread (the GUI) calls
+    this once at start-up, so its first detection neither waits ~2 s for the
+    server's imports nor pauses the event loop while the server is forked.
+    Returns the thread doing it, or None where there is no forkserver.
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return None
+
+    def start():
+        from multiprocessing import forkserver
+
+        forkserver_context()
+        try:
+            forkserver.ensure_running()
+        except Exception:  # a failure here only means a slower first run
+            log.debug("forkserver warm-up failed", exc_info=True)
+
+    t = threading.Thread(target=start, name="tweakgui-forkserver-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+def forkserver_context():
+    """The forkserver context, its server importing the engine once."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+

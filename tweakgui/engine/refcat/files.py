@@ -1,0 +1,161 @@
+"""Absolute reference catalogs read from files: positions in degrees, cut to the visit.
+
+Reference catalogs hold ``RA``/``DEC`` in degrees (any case), galactic
+``l``/``b``, or a ``sky_centroid`` column.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from tweakgui.engine.io.tables import degrees, find_column, numbers, read_table
+from tweakgui.engine.model import InputError
+
+__all__ = ["read_refcat", "drop_far_sources", "visit_frame", "to_visit_frame"]
+
+log = logging.getLogger(__name__)
+
+def read_refcat(path) -> Table:
+    """An absolute reference catalog as a table with ``RA``, ``DEC`` (deg) and optional ``weight``."""
+    t = read_table(path)
+    out = Table()
+    rc = find_column(t, "ra", "raj2000", "ra_icrs", "alpha_j2000")
+    dc = find_column(t, "dec", "dej2000", "decj2000", "dec_icrs", "de_icrs", "delta_j2000")
+    if rc is not None and dc is not None:
+        out["RA"] = degrees(t, rc, path)
+        out["DEC"] = degrees(t, dc, path)
+    elif find_column(t, "l", "glon") is not None and find_column(t, "b", "glat") is not None:
+        from astropy.coordinates import SkyCoord
+
+        lon, lat = degrees(t, find_column(t, "l", "glon"), path), degrees(t, find_column(t, "b", "glat"), path)
+        lat = np.where(np.abs(lat) <= 90.0, lat, np.nan)  # dropped below, as any non-finite row
+        g = SkyCoord(lon, lat, unit="deg", frame="galactic").icrs
+        out["RA"] = g.ra.deg
+        out["DEC"] = g.dec.deg
+    else:
+        sc = find_column(t, "sky_centroid", "skycoord", "coord")
+        if sc is None:
+            raise InputError(f"{path}: reference catalog has no RA/DEC (or sky_centroid) columns")
+        coords = t[sc]
+        try:
+            icrs = coords.icrs
+            out["RA"] = icrs.ra.deg
+            out["DEC"] = icrs.dec.deg
+        except AttributeError:
+            raise InputError(f"{path}: column '{sc}' is not a sky coordinate") from None
+    wc = find_column(t, "weight")
+    if wc is not None:
+        out["weight"] = numbers(t, wc, path)
+    for extra in ("mag", "MAG", "phot_g_mean_mag", "source_id", "id"):
+        if extra in t.colnames and extra not in out.colnames and len(t[extra].shape) == 1:
+            out[extra] = t[extra]
+    # a position that is not a number is an error in the file, not a star to skip quietly
+    if rc is not None and dc is not None:
+        names = {"RA": rc, "DEC": dc}
+    elif find_column(t, "l", "glon") is not None:
+        names = {"RA": find_column(t, "l", "glon"), "DEC": find_column(t, "b", "glat")}
+    else:
+        names = {"RA": find_column(t, "sky_centroid", "skycoord", "coord")}
+        names["DEC"] = names["RA"]
+    for axis in ("RA", "DEC"):
+        values = np.asarray(out[axis], float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) if axis == "RA" else ~(np.abs(values) <= 90.0)
+        if bad.any():
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+            more = ", ..." if bad.sum() > 5 else ""
+            what = "not finite" if axis == "RA" else "not finite or beyond ±90 deg"
+            raise InputError(f"{path}: column '{names[axis]}' has {int(bad.sum())} value(s) {what} "
+                             f"(rows {rows}{more})")
+    out.meta["name"] = Path(path).name
+    return out
+
+
+def drop_far_sources(ref: Table, visit, margin_deg: float = 10.0) -> Table:
+    """Drop reference sources more than ``margin_deg`` beyond the visit's footprint, with a count logged.
+
+    A star on the far side of the sky has no position on the tangent plane of
+    the visit (the projection diverges at 90 deg): it could never match and
+    would break the fit.
+    """
+    if ref is None or len(ref) == 0 or visit is None or not getattr(visit, "exposures", None):
+        return ref
+    try:
+        from tweakgui.engine.refcat.gaia import footprint_search_params
+
+        ra0, dec0, radius = footprint_search_params(visit.exposures)
+    except Exception:  # no usable footprint: the fit reports the images' own problems
+        log.debug("no footprint for the reference catalog cut", exc_info=True)
+        return ref
+    r1, d1 = np.radians(ra0), np.radians(dec0)
+    r2, d2 = np.radians(np.asarray(ref["RA"], float)), np.radians(np.asarray(ref["DEC"], float))
+    cos_sep = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r2 - r1)
+    sep = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
+    keep = sep <= radius + margin_deg
+    n = int(np.count_nonzero(~keep))
+    if n:
+        log.warning("reference catalog %s: %d of %d sources lie more than %.3g deg beyond the visit "
+                    "and were dropped", ref.meta.get("name", ""), n, len(ref), margin_deg)
+        meta = dict(ref.meta)
+        ref = ref[keep]
+        ref.meta.update(meta)
+        ref.meta["dropped_far"] = n
+    return ref
+
+
+def visit_frame(visit):
+    """The celestial frame of the visit's FITS WCS when it is not equatorial (ICRS, FK5), else None.
+
+    Raises
+    ------
+    InputError
+        The images use different frames.
+    """
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    frames = {}
+    for e in getattr(visit, "exposures", []):
+        if e.kind != "fits":
+            return None
+        for c in e.chips:
+            try:
+                f = wcs_to_celestial_frame(c.wcs)
+            except Exception:  # unknown frame: left as the catalog's
+                return None
+            frames.setdefault(f.name, (f, e.path))
+    if len(frames) > 1:
+        (a, pa), (b, pb) = list(frames.values())[:2]
+        raise InputError(f"{pa} and {pb} use different celestial frames ({a.name}, {b.name}); "
+                         "align them separately")
+    if not frames:
+        return None
+    frame, _ = next(iter(frames.values()))
+    return None if frame.name in ("icrs", "fk5") else frame
+
+
+def to_visit_frame(ref: Table, visit) -> Table:
+    """Reference positions (ICRS) expressed in the frame of the visit's WCS.
+
+    Images with a galactic (GLON/GLAT), ecliptic or FK4 WCS are aligned in
+    their own frame: the ``RA``/``DEC`` columns then hold that frame's
+    longitude and latitude (``meta['frame']`` says which).
+    """
+    frame = visit_frame(visit)
+    if ref is None or len(ref) == 0 or frame is None:
+        return ref
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float), unit="deg",
+                 frame="icrs").transform_to(frame)
+    sph = c.spherical
+    out = ref.copy()
+    out["RA"] = sph.lon.deg
+    out["DEC"] = sph.lat.deg
+    out.meta["frame"] = frame.name
+    log.info("reference catalog converted from ICRS to the images' %s frame", frame.name)
+    return out
+

@@ -1,0 +1,72 @@
+"""A visit from the command line's or the GUI's input list: exposures, custom catalogs, exclusions.
+
+Everything a run reads besides the pixels is checked here, so that a bad
+file stops the run before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+from tweakgui.engine.detect import custom, exclusions
+from tweakgui.engine.io.inputs import (
+    distinct_default_groups,
+    expand_inputs,
+    read_exposure,
+)
+from tweakgui.engine.model import Exposure, InputError, Visit
+
+__all__ = ["load_visit"]
+
+
+def load_visit(specs: list[str], params) -> Visit:
+    """Expand ``specs`` and read every exposure, attaching custom catalogs and exclusions.
+
+    Everything a run reads besides the pixels is checked here, so that a bad
+    file stops the run before anything is computed or written: custom catalogs
+    are read (x/y columns) and exclusion region files and masks are applied to
+    each chip's shape and WCS.  Only problems of the pixels themselves (all
+    NaN, no sources) are left to mark one image FAILED.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the cause.
+    """
+    items = expand_inputs(specs)
+    exposures = [read_exposure(it) for it in items]
+    distinct_default_groups(items, exposures)
+    kinds = {e.kind for e in exposures}
+    if len(kinds) > 1:
+        raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images; align them separately")
+    if params.use_custom_catalogs:
+        custom.attach_custom_catalogs(exposures, params.catfile or None)
+        custom.check_custom_catalogs(exposures)
+    if params.exclusions:
+        _attach_exclusions(exposures, params.exclusions)
+    return Visit(exposures, source=" ".join(map(str, specs)))
+
+
+def _attach_exclusions(exposures: list[Exposure], path) -> None:
+    try:
+        table = exclusions.read_exclusions_file(path)
+    except InputError:
+        raise
+    except Exception as e:  # a binary or otherwise unreadable file
+        raise InputError(f"exclusions file {path}: cannot read ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:100] if str(e) else ''})") from None
+    for e in exposures:
+        specs_ = table.get(e.name) or table.get(e.root)
+        if specs_ is None:
+            continue
+        for c, s in zip(e.chips, specs_):
+            if not s:
+                continue
+            try:
+                exclusions.exclusion_mask(s, c.shape, c.wcs)
+            except InputError as exc:
+                raise InputError(f"{exc} (exclusions of {e.name}[{c.name}])") from None
+            except Exception as exc:  # regions/astropy raise many kinds on odd files
+                raise InputError(f"exclusion file {s} for {e.name}[{c.name}]: cannot be applied "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
+                                 ) from None
+            c.meta["exclusion"] = s
+
