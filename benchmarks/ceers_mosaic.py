@@ -31,7 +31,7 @@ REFCAT = CEERS / "tweakreg" / "CEERS_EGS_HST_v1.9_cat_radecmag.ecsv"
 sys.path.insert(0, str(REPO / "tests"))
 from ceers_render import CEERS_MOSAIC as CEERS_PARAMS  # noqa: E402,F401  (bench_mosaic uses it)
 
-from tweakgui.engine.overlap import unit_vectors  # noqa: E402
+from tweakgui.engine.footprint import unit_vectors  # noqa: E402
 
 
 def files(n: int | None = None, every: int = 1) -> list[str]:

@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 from tweakgui.engine import pipeline
 from tweakgui.engine.fit import align
 from tweakgui.engine.model import STATUS_SUCCESS, Visit
-from tweakgui.engine.overlap import unit_vectors
+from tweakgui.engine.footprint import unit_vectors
 from tweakgui.engine.params.spec import TweakRegParams
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]

@@ -1,4 +1,4 @@
-"""Numbers of a linear correction read from its 2×2 matrix.
+"""Numbers of a linear correction read from its 2×2 matrix, and the one pixel scale of a WCS.
 
 A fit is refined in steps (coarse match, then refits), each a small matrix; what an image
 received is their product, the *total* matrix.  The rotation reported for it must come from
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["proper_rotation_deg", "compose"]
+__all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "scale_from_steps", "pixel_scale_arcsec"]
 
 
 def proper_rotation_deg(matrix) -> float:
@@ -41,3 +41,25 @@ def compose(*matrices) -> np.ndarray:
     for m in matrices:
         total = np.asarray(m, dtype=float) @ total
     return total
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+    """Angular distance (arcsec) between positions in degrees (haversine)."""
+    r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
+    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(s))) * 3600.0
+
+
+def scale_from_steps(ra, dec) -> float:
+    """Arcsec per unit step from the sky positions of (x, y), (x + 1, y), (x, y + 1).
+
+    The geometric mean of the two steps: the square root of the pixel's area.
+    """
+    steps = separation_arcsec(ra[0], dec[0], ra[1:3], dec[1:3])
+    return float(np.sqrt(steps[0] * steps[1]))
+
+
+def pixel_scale_arcsec(to_world, x: float, y: float) -> float:
+    """Arcsec per pixel at (x, y) of any pixel → (lon, lat) function (a WCS, a corrector's det_to_world)."""
+    ra, dec = to_world(np.array([x, x + 1.0, x]), np.array([y, y, y + 1.0]))[:2]
+    return scale_from_steps(np.asarray(ra, float), np.asarray(dec, float))

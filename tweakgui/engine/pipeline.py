@@ -234,7 +234,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         status, reason = _image_status(i, ok, reasons, fl, refcat is not None, len(groups_ok))
         if status == STATUS_FAILED and ok[i]:
             # "not enough matches" may mean the image is nowhere near the others: say so
-            from tweakgui.engine.overlap import no_overlap_reason
+            from tweakgui.engine.footprint import no_overlap_reason
 
             hint = no_overlap_reason(visit, i, [j for j in range(n_exp) if ok[j]], params, refcat)
             reason = hint or reason

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tweakgui.engine.fit.match import offset_histogram
 from tweakgui.engine.fit.residual_frames import (
     detector_components,
     image_numbers,
@@ -466,10 +467,10 @@ class ResidualPanel(QWidget):
             # the engine's own histogram (detector-pixel bins, the peak the fit started from)
             h, xe, ye = np.asarray(engine.counts), np.asarray(engine.xedges), np.asarray(engine.yedges)
             r = float(max(abs(xe[0]), abs(xe[-1])))
-        else:  # a fit without one (results of another version): bins of about a pixel
+        else:  # a fit without one (results of another version): the engine's histogram, bins of ~a pixel
             r = float(searchrad)
-            nb = int(np.clip(2 * r / 0.06, 21, 80))
-            h, xe, ye = np.histogram2d(off[:, 0], off[:, 1], bins=nb, range=[[-r, r], [-r, r]])
+            hist = offset_histogram(off, r, max(2 * r / 80, 0.06))
+            h, xe, ye = hist.counts, hist.xedges, hist.yedges
         self.hist_image.setImage(np.log1p(h.T), autoLevels=True)
         self.hist_image.setRect(xe[0], ye[0], xe[-1] - xe[0], ye[-1] - ye[0])
         self.hist_counts = h

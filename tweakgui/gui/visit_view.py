@@ -9,6 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from tweakgui.engine import footprint
+
 log = logging.getLogger(__name__)
 
 __all__ = ["VisitView", "chip_footprint", "group_color"]
@@ -23,18 +25,9 @@ def group_color(index: int):
 
 
 def chip_footprint(wcs, shape) -> np.ndarray | None:
-    """(4, 2) RA, Dec (deg) of the chip corners: ``calc_footprint`` or gwcs ``footprint``."""
-    ny, nx = shape
+    """The engine's footprint of a chip, or None where its WCS cannot give one (drawn as far as possible)."""
     try:
-        if hasattr(wcs, "calc_footprint"):
-            return np.asarray(wcs.calc_footprint(axes=(nx, ny), undistort=True), float)
-        try:
-            fp = np.asarray(wcs.footprint(), float)
-        except Exception:  # noqa: BLE001 - a gwcs without a bounding box
-            x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
-            y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
-            fp = np.column_stack(wcs.pixel_to_world_values(x, y))
-        return fp[:, :2]
+        return footprint.chip_footprint(wcs, shape)
     except Exception as exc:  # noqa: BLE001 - draw what can be drawn
         log.debug("no footprint: %s", exc)
         return None

@@ -28,7 +28,13 @@ from tweakwcs.correctors import FITSWCSCorrector, JWSTWCSCorrector
 
 from tweakgui.engine.fit.group import ChipSources, GroupFit, fit_group
 from tweakgui.engine.fit.stage import Stage
-from tweakgui.engine.geometry import proper_rotation_deg
+from tweakgui.engine.footprint import unit_vectors
+from tweakgui.engine.geometry import (
+    pixel_scale_arcsec,
+    proper_rotation_deg,
+    scale_from_steps,
+    separation_arcsec,
+)
 from tweakgui.engine.model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
@@ -36,7 +42,6 @@ from tweakgui.engine.model import (
     Exposure,
     FitResult,
 )
-from tweakgui.engine.overlap import unit_vectors
 
 __all__ = ["ChipCatalog", "make_corrector", "tanp_scale_arcsec", "run_alignment", "ReferenceIndex",
            "image_pixel_scale"]
@@ -80,29 +85,12 @@ def make_corrector(chip_wcs, exposure: Exposure, chip_meta: dict, catalog: Table
     return FITSWCSCorrector(chip_wcs.deepcopy(), meta=meta)
 
 
-def _separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Angular distances (arcsec), haversine form: exact for the tiny angles compared here."""
-    r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
-    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(s))) * 3600.0
-
-
-def _scale_from(ra, dec) -> float:
-    steps = _separation_arcsec(ra[0], dec[0], ra[1:3], dec[1:3])
-    return float(np.sqrt(steps[0] * steps[1]))
-
-
 def tanp_scale_arcsec(corrector) -> float:
     """Arcsec per unit of the corrector's tangent plane, measured at its centre."""
     bb = corrector.bounding_box
-    if bb is not None:
-        (x0, x1), (y0, y1) = bb
-        xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-    else:
-        xc = yc = 0.0
+    xc, yc = (0.5 * sum(bb[0]), 0.5 * sum(bb[1])) if bb is not None else (0.0, 0.0)
     tx, ty = corrector.det_to_tanp(xc, yc)
-    ra, dec = corrector.tanp_to_world(np.array([tx, tx + 1.0, tx]), np.array([ty, ty, ty + 1.0]))
-    return _scale_from(np.asarray(ra), np.asarray(dec))
+    return pixel_scale_arcsec(corrector.tanp_to_world, tx, ty)
 
 
 def image_pixel_scale(corrector) -> float:
@@ -111,10 +99,9 @@ def image_pixel_scale(corrector) -> float:
     if cached is not None and cached[0]() is corrector.wcs:
         return cached[1]
     (x0, x1), (y0, y1) = corrector.bounding_box
-    xc, yc = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-    ra, dec = corrector.det_to_world(np.array([xc, xc + 1, xc]), np.array([yc, yc, yc + 1]))
-    corrector.meta["_pixel_scale"] = (weakref.ref(corrector.wcs), _scale_from(ra, dec))
-    return corrector.meta["_pixel_scale"][1]
+    scale = pixel_scale_arcsec(corrector.det_to_world, 0.5 * (x0 + x1), 0.5 * (y0 + y1))
+    corrector.meta["_pixel_scale"] = (weakref.ref(corrector.wcs), scale)
+    return scale
 
 
 class ReferenceIndex:
@@ -188,7 +175,7 @@ def _prepare(entries, ref_tpwcs) -> list[_Chip]:
         ra, dec = c.det_to_world(np.concatenate([xx, [xc, xc + 1, xc], cx]),
                                  np.concatenate([yy, [yc, yc, yc + 1], cy]))
         ra, dec = np.asarray(ra, float), np.asarray(dec, float)
-        c.meta["_pixel_scale"] = (weakref.ref(c.wcs), _scale_from(ra[25:28], dec[25:28]))
+        c.meta["_pixel_scale"] = (weakref.ref(c.wcs), scale_from_steps(ra[25:28], dec[25:28]))
         xy = np.column_stack(ref_tpwcs.world_to_tanp(ra[28:], dec[28:])) if len(cx) else np.zeros((0, 2))
         w = np.asarray(e.catalog["weight"], float) if len(cx) and "weight" in e.catalog.colnames else None
         bright = None if e.bright is None or len(e.bright) != len(cx) else np.asarray(e.bright, bool)
@@ -376,7 +363,7 @@ class _StageRun:
     def _moved_arcsec(chip: _Chip) -> float:
         """How far the correction moved the chip's footprint grid on the sky (largest move)."""
         after = chip.corrector.det_to_world(*_grid(chip.corrector)[:2])
-        return float(_separation_arcsec(*chip.footprint, *after).max())
+        return float(separation_arcsec(*chip.footprint, *after).max())
 
     def _polish(self, gf: GroupFit, idx, members, ref_xy, ref_w, pix_tp):
         """Refit once from the corrected WCS: a GWCS corrected by a large move is not linear in it.

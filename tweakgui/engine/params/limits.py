@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from tweakgui.engine.geometry import pixel_scale_arcsec
 from tweakgui.engine.params.spec import ParameterError
 
 __all__ = ["check_limits", "MAX_KERNEL_FWHM", "MAX_HIST_SIDE"]
@@ -41,9 +42,8 @@ def _finest_scale(visit) -> tuple[float, bool]:
     for e in visit.exposures:
         for c in e.chips:
             try:
-                from astropy.wcs.utils import proj_plane_pixel_scales
-
-                s = float(np.min(proj_plane_pixel_scales(c.wcs.celestial))) * 3600.0
+                ny, nx = c.shape
+                s = pixel_scale_arcsec(c.wcs.pixel_to_world_values, 0.5 * (nx - 1), 0.5 * (ny - 1))
             except Exception:  # the WCS checks of inputs report a bad WCS by name
                 continue
             if np.isfinite(s) and s > 0:

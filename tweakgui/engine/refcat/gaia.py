@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from tweakgui.engine.footprint import chip_footprint, unit_vectors
 from tweakgui.engine.model import InputError
-from tweakgui.engine.overlap import unit_vectors
 
 __all__ = [
     "GAIA_CATALOGS",
@@ -255,18 +255,6 @@ def _fetch(req, deadline_s: float, shown: str, cat: str) -> bytes:
     return box["body"]
 
 
-def _footprint(wcs, shape) -> np.ndarray:
-    if hasattr(wcs, "pipeline"):  # gwcs
-        if wcs.bounding_box is None:
-            ny, nx = shape
-            x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
-            y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
-            return np.column_stack(wcs(x, y))
-        return np.asarray(wcs.footprint(center=False))
-    ny, nx = shape
-    return np.asarray(wcs.calc_footprint(axes=(nx, ny)))
-
-
 def _icrs(wcs, lonlat: np.ndarray) -> np.ndarray:
     """Footprint corners in ICRS when the WCS is in another frame (galactic, ecliptic, FK4)."""
     if hasattr(wcs, "pipeline"):
@@ -286,7 +274,7 @@ def _icrs(wcs, lonlat: np.ndarray) -> np.ndarray:
 
 def footprint_search_params(exposures) -> tuple[float, float, float]:
     """Centre (ra, dec) and radius (deg, ICRS) of a cone covering every chip's footprint."""
-    corners = np.vstack([_icrs(c.wcs, _footprint(c.wcs, c.shape)) for e in exposures for c in e.chips])
+    corners = np.vstack([_icrs(c.wcs, chip_footprint(c.wcs, c.shape)) for e in exposures for c in e.chips])
     v = unit_vectors(corners[:, 0], corners[:, 1])
     m = v.mean(axis=0)
     m /= np.linalg.norm(m)

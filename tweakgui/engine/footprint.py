@@ -1,4 +1,8 @@
-"""Why an image found no matches: it does not overlap the others or the reference catalog.
+"""Footprints of chips on the sky, and why an image found no matches when it overlaps nothing.
+
+:func:`chip_footprint` is the one footprint of a chip (its corners through
+its WCS, astropy or gwcs) used by the Gaia query, the overlap checks and the
+GUI's visit view.
 
 tweakwcs reports only "not enough matches" for an image whose starting WCS puts
 it away from every other image (or from every reference source).  The user's
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sky_circle", "no_overlap_reason", "unit_vectors"]
+__all__ = ["chip_footprint", "sky_circle", "no_overlap_reason", "unit_vectors"]
 
 _ARCSEC = np.pi / 180.0 / 3600.0
 
@@ -24,22 +28,35 @@ def unit_vectors(ra_deg, dec_deg) -> np.ndarray:
     return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
 
 
+def chip_footprint(wcs, shape) -> np.ndarray:
+    """(4, 2) longitude, latitude (deg) of the chip's outer pixel corners, in the WCS's own frame.
+
+    The corners are those of the pixel edges (-0.5 and n - 0.5), as astropy's
+    ``calc_footprint`` and gwcs' bounding box give them.
+    """
+    ny, nx = shape
+    x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+    y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+    if hasattr(wcs, "pipeline"):  # gwcs: the edges may lie on its bounding box, which would give NaN
+        lon, lat = wcs(x, y, with_bounding_box=False)[:2]
+    else:
+        lon, lat = wcs.pixel_to_world_values(x, y)[:2]
+    return np.column_stack([np.asarray(lon, float), np.asarray(lat, float)])
+
+
 def sky_circle(exposure) -> tuple[np.ndarray, float] | None:
     """Centre (unit vector) and radius (arcsec) of a circle holding every chip, or None.
 
-    Corners, edge midpoints and centre of each chip are projected through the
-    chip's WCS (astropy or gwcs); None when none of them lands on the sky.
+    The corners of each chip (:func:`chip_footprint`); None when none of
+    them lands on the sky.
     """
     pts = []
     for chip in exposure.chips:
-        ny, nx = chip.shape
-        fx = np.array([0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.5])
-        fy = np.array([0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.5])
         try:
-            ra, dec = chip.wcs.pixel_to_world_values(fx * (nx - 1), fy * (ny - 1))
+            corners = chip_footprint(chip.wcs, chip.shape)
         except Exception:  # a WCS that cannot project its own corners: no claim
             continue
-        pts.append(unit_vectors(ra, dec))
+        pts.append(unit_vectors(corners[:, 0], corners[:, 1]))
     if not pts:
         return None
     v = np.concatenate(pts)
