@@ -21,12 +21,13 @@ def main(outdir: str) -> int:
     import pyqtgraph as pg
 
     from tweakgui.engine.params import TweakRegParams
-    from tweakgui.gui.app import demo_inputs
+    from tweakgui.gui.app import demo_inputs, ensure_gc
     from tweakgui.gui.main_window import MainWindow
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    ensure_gc(app)
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     inputs, over = demo_inputs()
     import tempfile
