@@ -1,7 +1,6 @@
-"""SAMP sending, against astropy's own hub on loopback with a receiving test client."""
+"""SAMP sending, against pyvo's hub on loopback with a receiving test client."""
 
 import queue
-import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -10,15 +9,12 @@ import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
-from astropy.utils.exceptions import AstropyDeprecationWarning
 from astropy.wcs import WCS
 
 from tweakgui.engine.model import STATUS_SUCCESS, Chip, Exposure, FitResult, ImageResult
 from tweakgui.engine.outputs.samp import SampError, SampSender, sources_table
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", AstropyDeprecationWarning)
-    from astropy.samp import SAMPHubServer, SAMPIntegratedClient, conf
+from pyvo.samp import SAMPHubServer, SAMPIntegratedClient, conf
 
 WAIT_S = 10.0
 

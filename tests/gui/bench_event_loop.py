@@ -29,9 +29,11 @@ def main(argv=None) -> int:
 
     from tweakgui.engine.params.spec import TweakRegParams
     from tweakgui.engine.synthetic import make_demo_visit
+    from tweakgui.gui.app import ensure_gc
     from tweakgui.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    ensure_gc(app)
     d = Path(tempfile.mkdtemp(prefix="tweakgui-bench-"))
     demo = make_demo_visit(d, n_images=args.images, shape=(args.size, args.size), seed=args.seed)
     win = MainWindow(QSettings(str(d / "s.ini"), QSettings.IniFormat),

@@ -2,6 +2,15 @@ import pytest
 from fake_engine import FakeEngine
 
 
+@pytest.fixture(scope="session")
+def qapp(qapp):
+    """pytest-qt's application, given the GUI-thread collector as ``tweakgui`` gives its own."""
+    from tweakgui.gui.app import ensure_gc
+
+    ensure_gc(qapp)
+    return qapp
+
+
 @pytest.fixture
 def fake_engine():
     eng = FakeEngine()

@@ -1,7 +1,6 @@
-"""File ▸ Send via SAMP, against astropy's own hub on loopback with a receiving client."""
+"""File ▸ Send via SAMP, against pyvo's hub on loopback with a receiving client."""
 
 import queue
-import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -9,11 +8,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
-from astropy.utils.exceptions import AstropyDeprecationWarning
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", AstropyDeprecationWarning)
-    from astropy.samp import SAMPHubServer, SAMPIntegratedClient, conf
+from pyvo.samp import SAMPHubServer, SAMPIntegratedClient, conf
 
 
 @pytest.fixture

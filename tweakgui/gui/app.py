@@ -14,7 +14,41 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["main", "demo_inputs", "Automation"]
+__all__ = ["main", "demo_inputs", "ensure_gc", "Automation"]
+
+# the collector of each application, kept on the application object under this name
+_GC_ATTR = "_tweakgui_gc"
+
+
+def ensure_gc(app):
+    """Collect reference cycles in the GUI thread only, for as long as ``app`` lives.
+
+    Python's cyclic collector runs in whichever thread happens to allocate; in
+    the worker thread it may destroy Qt objects caught in cycles (pyqtgraph
+    items of a closed window) outside the GUI thread, and Qt crashes.
+    pyqtgraph's ``GarbageCollector`` turns automatic collection off and
+    collects from a timer in the GUI thread with the interpreter's thresholds.
+    Call this in the GUI thread right after creating the application; calling
+    it again for the same application does nothing.
+
+    Parameters
+    ----------
+    app : QCoreApplication
+        The application tweakgui runs in.
+
+    Returns
+    -------
+    pyqtgraph.util.garbage_collector.GarbageCollector
+        The application's collector.
+    """
+    collector = getattr(app, _GC_ATTR, None)
+    if collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        collector = GarbageCollector(interval=0.5)
+        collector.timer.setParent(app)  # stops and goes with the application
+        setattr(app, _GC_ATTR, collector)
+    return collector
 
 
 def demo_inputs(directory: str | Path | None = None, **kwargs) -> tuple[list[str], dict]:
@@ -123,6 +157,7 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
     # detection workers start in the background now, not at the first run (no pause then)
     warm_up()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    ensure_gc(app)
     app.setApplicationName("tweakgui")
     app.setOrganizationName("tweakgui")
     app.setApplicationDisplayName("tweakgui")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from tweakgui.engine import model
 from tweakgui.engine.detect.exclusion_keys import (
@@ -32,7 +32,6 @@ from tweakgui.engine.detect.exclusion_keys import (
     tolerance_pix,
 )
 from tweakgui.engine.params.spec import ParameterError, TweakRegParams
-from tweakgui.gui import gcguard
 from tweakgui.gui.jobs import JobRunner
 from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
 from tweakgui.gui.view import SessionView
@@ -127,9 +126,6 @@ class SessionController(QObject):
         self.fit_choice = "last"  # "last", "relative" or "absolute"
         self.session_summary: list[dict] | None = None
         self.last_saved: list[Path] = []
-        # while this session may run Python in other threads, collect cycles in the GUI thread only
-        gcguard.acquire(QCoreApplication.instance())
-        self._gc_held = True
         self.jobs = JobRunner(self)
         self.jobs.started.connect(self._on_started)
         self.jobs.progress.connect(self._on_progress)
@@ -158,9 +154,6 @@ class SessionController(QObject):
         if stopped and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-        if stopped and self._gc_held:
-            self._gc_held = False
-            gcguard.release()
         return stopped
 
     @Slot(str)

@@ -19,13 +19,16 @@ def main(outdir: str) -> int:
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from tweakgui.engine.params.spec import TweakRegParams
-    from tweakgui.gui.app import demo_inputs
+    import pyqtgraph as pg
+
+    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.gui.app import demo_inputs, ensure_gc
     from tweakgui.gui.main_window import MainWindow
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    ensure_gc(app)
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     inputs, over = demo_inputs()
     import tempfile

@@ -15,19 +15,13 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from astropy.utils.exceptions import AstropyDeprecationWarning
-
-with warnings.catch_warnings():
-    # astropy 8 deprecates astropy.samp in favour of pyvo.samp; the API is the same.
-    warnings.simplefilter("ignore", AstropyDeprecationWarning)
-    from astropy.samp import SAMPHubError, SAMPIntegratedClient, SAMPProxyError
-    from astropy.samp.lockfile_helpers import read_lockfile
+from pyvo.samp import SAMPHubError, SAMPIntegratedClient, SAMPProxyError
+from pyvo.samp.lockfile_helpers import read_lockfile
 
 from tweakgui.engine.model import ImageResult
 
@@ -162,7 +156,7 @@ class SampSender:
 
         self._metadata = {"samp.name": name, "samp.description.text":
                           "tweakgui astrometric alignment", "tweakgui.version": __version__}
-        # callable=True: astropy counts a non-callable client as never connected
+        # callable (the default): pyvo counts a non-callable client as never connected
         self._client = SAMPIntegratedClient(name=name, metadata=self._metadata, addr=addr)
         self._tmpdir: Path | None = None
         self._count = 0

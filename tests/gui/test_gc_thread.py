@@ -1,0 +1,58 @@
+"""Reference cycles are collected in the GUI thread only, for as long as the application lives.
+
+The cyclic collector runs in whichever thread allocates; in the worker thread it may
+destroy Qt objects of a closed window there, and Qt crashes.
+"""
+
+import gc
+import threading
+
+from tweakgui.gui.app import ensure_gc
+
+_freed_in: list[str] = []  # names of the threads that destroyed a _Node
+
+
+class _Node:
+    """A member of a reference cycle that records the thread that destroys it."""
+
+    def __init__(self):
+        self.other = None
+
+    def __del__(self):
+        _freed_in.append(threading.current_thread().name)
+
+
+def _cycles_and_churn(kept, n_cycles=50, n_churn=200_000):
+    """Make cycles, then allocate far past every collection threshold.
+
+    The last 5000 allocations stay in ``kept``: the collector's timer collects
+    when more containers were allocated than freed since the last collection.
+    """
+    for _ in range(n_cycles):
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+    for i in range(n_churn):  # container allocations are what trigger automatic collection
+        kept.append([i])
+        if len(kept) > 5000 and i < n_churn - 5000:
+            kept.clear()
+
+
+def test_one_collector_per_application(qapp):
+    collector = ensure_gc(qapp)
+    assert ensure_gc(qapp) is collector
+    assert collector.timer.isActive() and collector.timer.parent() is qapp
+    assert collector.timer.thread() is qapp.thread()
+    assert not gc.isenabled()
+
+
+def test_cycles_made_in_a_worker_are_freed_in_the_gui_thread(qapp, qtbot):
+    _freed_in.clear()
+    kept = []
+    worker = threading.Thread(target=_cycles_and_churn, args=(kept,), name="worker")
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive()
+    # with automatic collection on, the churn would have freed the cycles in the worker
+    assert _freed_in == []
+    qtbot.waitUntil(lambda: len(_freed_in) == 100, timeout=5000)
+    assert set(_freed_in) == {threading.main_thread().name}
