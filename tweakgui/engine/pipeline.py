@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tweakgui.engine.detect.visit import detect_visit
 from tweakgui.engine.fit import align
 from tweakgui.engine.fit.correction import image_correction
 from tweakgui.engine.fit.mosaic import align_groups
+from tweakgui.engine.footprint import no_overlap_reason
 from tweakgui.engine.model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
@@ -165,88 +167,114 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
         detection parameters): a refit with other matching or fit
         parameters does not detect again.  None: always detect.
     """
-    excluded = set(excluded or ())
     params = _resolve_pixel_units(visit, params)
     refcat = load_refcat(visit, params)
     Cancelled.check(cancel)
     cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs, jobs=jobs,
                                 scheduler=scheduler, cache=cache)
     Cancelled.check(cancel)
-    n_exp = len(visit.exposures)
-    ok = [errors[i] is None for i in range(n_exp)]
-    wcs = {(ei, ci): chip.wcs for ei, e in enumerate(visit.exposures) for ci, chip in enumerate(e.chips)}
-    all_fits: list[FitResult] = []
-    fits_of: dict[int, list[FitResult]] = {i: [] for i in range(n_exp)}
-    reasons: dict[int, str] = {i: errors[i] for i in range(n_exp) if errors[i]}
-
-    groups_ok = {visit.exposures[i].group_id for i in range(n_exp) if ok[i]}
-    # relative alignment
-    if len(groups_ok) >= 2:
-        if progress:
-            progress("relative", 0, 1, f"aligning {len(groups_ok)} groups")
-        entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded, params.brightest)
-        fits, new = align_groups(entries, params, "relative", jobs=default_jobs() if jobs is None else jobs)
-        for e, w in zip(entries, new):
-            wcs[(e.exp_index, e.chip_index)] = w
-        by_gid = {f.group_id: f for f in fits}
-        _add_all_excluded(fits, entries, wcs, cats, excluded, params.tolerance)
-        all_fits += fits
-        for i, exp in enumerate(visit.exposures):
-            f = by_gid.get(exp.group_id)
-            if ok[i] and f is not None:
-                fits_of[i].append(f)
-        if progress:
-            progress("relative", 1, 1, "done")
+    state = _RunState(visit, params, cats, errors, set(excluded or ()),
+                      default_jobs() if jobs is None else jobs, progress)
+    if len(state.groups_ok) >= 2:
+        _relative_stage(state)
     Cancelled.check(cancel)
-
-    abs_mode = ""
     if refcat is not None:
-        abs_mode = params.abs_mode
-        if progress:
-            progress("absolute", 0, 1, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({abs_mode})")
-        rel_failed = {i for i in range(n_exp)
-                      if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fits_of[i])}
-        if any(ok):
-            entries = _entries(visit, cats, lambda ei, ci: wcs[(ei, ci)], ok, excluded, params.brightest)
-            if abs_mode == "visit":
-                # one correction for the relatively aligned images; an image the relative
-                # stage could not reach is fitted to the catalog on its own
-                for e in entries:
-                    if e.exp_index not in rel_failed:
-                        e.group_id = VISIT_GROUP
-            fits, new = align_groups(entries, params, "absolute", refcat=refcat,
-                                     jobs=default_jobs() if jobs is None else jobs)
-            for e, w in zip(entries, new):
-                wcs[(e.exp_index, e.chip_index)] = w
-            _add_all_excluded(fits, entries, wcs, cats, excluded, params.abs_tolerance, refcat)
-            by_gid = {f.group_id: f for f in fits}
-            all_fits += fits
-            for e in entries:  # an image alone in its group: its reason says so (_image_status)
-                if e.chip_index == 0:
-                    fits_of[e.exp_index].append(by_gid[e.group_id])
-        if progress:
-            progress("absolute", 1, 1, "done")
+        _absolute_stage(state, refcat)
     Cancelled.check(cancel)
-
-    images = []
-    for i, exp in enumerate(visit.exposures):
-        fl = fits_of[i]
-        status, reason = _image_status(i, ok, reasons, fl, refcat is not None, len(groups_ok))
-        if status == STATUS_FAILED and ok[i]:
-            # "not enough matches" may mean the image is nowhere near the others: say so
-            from tweakgui.engine.footprint import no_overlap_reason
-
-            hint = no_overlap_reason(visit, i, [j for j in range(n_exp) if ok[j]], params, refcat)
-            reason = hint or reason
-        new_wcs = correction = None
-        if status in (STATUS_SUCCESS, STATUS_REFERENCE):
-            new_wcs = [wcs[(i, ci)] for ci in range(len(exp.chips))]
-            correction = image_correction(exp, new_wcs)
-        images.append(ImageResult(exposure=exp, status=status, reason=reason, fits=fl, new_wcs=new_wcs,
-                                  catalogs=cats[i], correction=correction))
+    images = [_image_result(state, i, refcat) for i in range(len(visit.exposures))]
     for r in images:
         log.info("%s: %s%s", r.exposure.name, r.status, f" ({r.reason})" if r.reason else "")
-    return VisitResult(images=images, fits=all_fits, params=params, refcat=refcat, abs_mode=abs_mode)
+    return VisitResult(images=images, fits=state.fits, params=params, refcat=refcat,
+                       abs_mode=params.abs_mode if refcat is not None else "")
+
+
+@dataclass
+class _RunState:
+    """What the stages of one run share: catalogs, the current WCS of every chip, the fits so far."""
+
+    visit: Visit
+    params: object
+    cats: list
+    errors: list
+    excluded: set
+    jobs: int
+    progress: ProgressFn | None
+    wcs: dict = field(default_factory=dict)
+    fits: list = field(default_factory=list)
+    fits_of: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        exps = self.visit.exposures
+        self.ok = [self.errors[i] is None for i in range(len(exps))]
+        self.wcs = {(ei, ci): chip.wcs for ei, e in enumerate(exps) for ci, chip in enumerate(e.chips)}
+        self.fits_of = {i: [] for i in range(len(exps))}
+        self.groups_ok = {exps[i].group_id for i in range(len(exps)) if self.ok[i]}
+
+    def entries(self):
+        return _entries(self.visit, self.cats, lambda ei, ci: self.wcs[(ei, ci)], self.ok, self.excluded,
+                        self.params.brightest)
+
+    def report(self, stage: str, done: int, message: str) -> None:
+        if self.progress:
+            self.progress(stage, done, 1, message)
+
+    def take(self, entries, fits, new_wcs, tol, refcat=None) -> dict:
+        """Keep a stage's fits and new WCS; the fits by group id."""
+        for e, w in zip(entries, new_wcs):
+            self.wcs[(e.exp_index, e.chip_index)] = w
+        _add_all_excluded(fits, entries, self.wcs, self.cats, self.excluded, tol, refcat)
+        self.fits += fits
+        return {f.group_id: f for f in fits}
+
+
+def _relative_stage(state: _RunState) -> None:
+    state.report("relative", 0, f"aligning {len(state.groups_ok)} groups")
+    entries = state.entries()
+    fits, new = align_groups(entries, state.params, "relative", jobs=state.jobs)
+    by_gid = state.take(entries, fits, new, state.params.tolerance)
+    for i, exp in enumerate(state.visit.exposures):
+        f = by_gid.get(exp.group_id)
+        if state.ok[i] and f is not None:
+            state.fits_of[i].append(f)
+    state.report("relative", 1, "done")
+
+
+def _absolute_stage(state: _RunState, refcat: Table) -> None:
+    params = state.params
+    state.report("absolute", 0, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({params.abs_mode})")
+    rel_failed = {i for i, fl in state.fits_of.items()
+                  if any(f.kind == "relative" and f.status == STATUS_FAILED for f in fl)}
+    if any(state.ok):
+        entries = state.entries()
+        if params.abs_mode == "visit":
+            # one correction for the relatively aligned images; an image the relative
+            # stage could not reach is fitted to the catalog on its own
+            for e in entries:
+                if e.exp_index not in rel_failed:
+                    e.group_id = VISIT_GROUP
+        fits, new = align_groups(entries, params, "absolute", refcat=refcat, jobs=state.jobs)
+        by_gid = state.take(entries, fits, new, params.abs_tolerance, refcat)
+        for e in entries:  # an image alone in its group: its reason says so (_image_status)
+            if e.chip_index == 0:
+                state.fits_of[e.exp_index].append(by_gid[e.group_id])
+    state.report("absolute", 1, "done")
+
+
+def _image_result(state: _RunState, i: int, refcat) -> ImageResult:
+    visit, exp = state.visit, state.visit.exposures[i]
+    fl = state.fits_of[i]
+    reasons = {k: e for k, e in enumerate(state.errors) if e}
+    status, reason = _image_status(i, state.ok, reasons, fl, refcat is not None, len(state.groups_ok))
+    if status == STATUS_FAILED and state.ok[i]:
+        # "not enough matches" may mean the image is nowhere near the others: say so
+        others = [j for j in range(len(visit.exposures)) if state.ok[j]]
+        reason = no_overlap_reason(visit, i, others, state.params, refcat) or reason
+    new_wcs = correction = None
+    if status in (STATUS_SUCCESS, STATUS_REFERENCE):
+        new_wcs = [state.wcs[(i, ci)] for ci in range(len(exp.chips))]
+        correction = image_correction(exp, new_wcs)
+    return ImageResult(exposure=exp, status=status, reason=reason, fits=fl, new_wcs=new_wcs,
+                       catalogs=state.cats[i], correction=correction)
 
 
 def _add_all_excluded(fits, entries, wcs, cats, excluded, tol, refcat=None):

@@ -173,28 +173,7 @@ def make_demo_visit(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    ny, nx = shape
-    crval0 = (150.1, 2.2)
-    chip_gap = 50  # px between stacked chips
-    fov = scale_arcsec * max(nx, ny * n_chips + chip_gap * (n_chips - 1)) / 3600.0
-    span = fov * 1.6
-    density = 1.0 / (scale_arcsec * 512) ** 2  # about 1 star per 512×512 px^2 ... scaled below
-    area_px = nx * ny * n_chips
-    if n_stars is None:
-        n_stars = int(max(150, 300 * area_px / 1024**2 * 1.6**2))
-    if n_galaxies is None:
-        n_galaxies = n_stars // 3
-    del density
-    cosd = np.cos(np.radians(crval0[1]))
-    ra_s = crval0[0] + rng.uniform(-span / 2, span / 2, n_stars) / cosd
-    dec_s = crval0[1] + rng.uniform(-span / 2, span / 2, n_stars)
-    flux_s = 10 ** rng.uniform(2.7, 4.7, n_stars)
-    ra_g = crval0[0] + rng.uniform(-span / 2, span / 2, n_galaxies) / cosd
-    dec_g = crval0[1] + rng.uniform(-span / 2, span / 2, n_galaxies)
-    flux_g = 10 ** rng.uniform(3.0, 4.5, n_galaxies)
-    sig_g = rng.uniform(3.0, 8.0, n_galaxies)
-    psf_sigma = 2.5 / 2.3548
-
+    sky = _Sky.random(rng, shape, n_chips, scale_arcsec, n_stars, n_galaxies)
     paths, truth, injected = [], {}, {}
     for i in range(n_images):
         dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))  # arcsec
@@ -208,64 +187,117 @@ def make_demo_visit(
             dx, dy = (0.0, 0.0) if exact_first else (max_shift_arcsec * 0.9, -max_shift_arcsec * 0.7)
             rot = 0.0 if exact_first else rot
         root = f"demo{i + 1:02d}"
-        hdus = [fits.PrimaryHDU()]
-        ph = hdus[0].header
-        ph["TELESCOP"] = "HST"
-        ph["INSTRUME"] = "SYNTH"
-        ph["ROOTNAME"] = root
-        ph["FILTER"] = "F814W"
-        ph["EXPTIME"] = 400.0
-        ph["DATE-OBS"] = "2024-03-01"
+        hdus = [_primary_hdu(root)]
         chips_true = []
         for c in range(n_chips):
-            # chips stacked along y with a gap; each chip its own CRPIX
-            crpix = [(nx + 1) / 2, (ny + 1) / 2 - (c - (n_chips - 1) / 2) * (ny + chip_gap)]
-            w_true = make_sip_wcs(
-                shape,
-                (crval0[0] + dither[0] / 3600 / cosd, crval0[1] + dither[1] / 3600),
-                scale_arcsec,
-                pa,
-                crpix=crpix,
-            )
-            w_hdr = perturb_wcs(w_true, dx, dy, rot)
-            xs, ys = w_true.all_world2pix(ra_s, dec_s, 0)
-            xg, yg = w_true.all_world2pix(ra_g, dec_g, 0)
-            x = np.concatenate([xs, xg])
-            y = np.concatenate([ys, yg])
-            fl = np.concatenate([flux_s, flux_g])
-            sg = np.concatenate([np.full(n_stars, psf_sigma), sig_g])
-            inside = (x > -20) & (x < nx + 20) & (y > -20) & (y < ny + 20)
-            img = render(shape, x[inside], y[inside], fl[inside], sg[inside], rng)
-            # CD form, as in HST's calibrated files: drizzlepac and stwcs update only the CD
-            # matrix, and leave a PC+CDELT header's rotation unchanged
-            hdr = wcs_header(w_hdr, use_cd=True)
-            hdr["WCSNAME"] = "OPUS"
-            sci = fits.ImageHDU(img, header=hdr, name="SCI")
-            sci.header["EXTVER"] = c + 1
-            sci.header["BUNIT"] = "ELECTRONS"
-            dq = np.zeros(shape, dtype=np.int16)
-            dq[rng.integers(0, ny, 30), rng.integers(0, nx, 30)] = 16  # hot pixels
-            dqh = fits.ImageHDU(dq, name="DQ")
-            dqh.header["EXTVER"] = c + 1
-            hdus += [sci, dqh]
+            w_true, chip_hdus = _chip(sky, rng, shape, n_chips, c, scale_arcsec, dither, pa, (dx, dy, rot))
+            hdus += chip_hdus
             chips_true.append(w_true)
         path = directory / f"{root}_flt.fits"
         fits.HDUList(hdus).writeto(path, overwrite=True)
         paths.append(path)
         truth[path.name] = chips_true
         injected[path.name] = (dx, dy, rot)
-
-    noise = refcat_noise_mas / 3.6e6
-    ref = Table()
-    ref["RA"] = ra_s + rng.normal(0, noise, n_stars) / cosd
-    ref["DEC"] = dec_s + rng.normal(0, noise, n_stars)
-    ref["mag"] = -2.5 * np.log10(flux_s) + 30
-    ref.meta["comments"] = ["synthetic reference catalog (true star positions)"]
-    refpath = directory / "refcat.ecsv"
-    ref.write(refpath, overwrite=True)
+    refpath = _write_refcat(directory / "refcat.ecsv", sky, rng, refcat_noise_mas)
     list_file = None
     if write_list:
         list_file = directory / "images.lst"
         list_file.write_text("".join(f"{p.name}\n" for p in paths))
     log.info("wrote a synthetic visit of %d images to %s", n_images, directory)
     return DemoVisit(paths, refpath, truth, injected, list_file)
+
+
+CRVAL0 = (150.1, 2.2)
+CHIP_GAP = 50  # px between stacked chips
+PSF_SIGMA = 2.5 / 2.3548
+
+
+@dataclass
+class _Sky:
+    """Stars and galaxies of a demo field (degrees, fluxes, galaxy widths in px)."""
+
+    ra_s: np.ndarray
+    dec_s: np.ndarray
+    flux_s: np.ndarray
+    ra_g: np.ndarray
+    dec_g: np.ndarray
+    flux_g: np.ndarray
+    sig_g: np.ndarray
+
+    @property
+    def cosd(self) -> float:
+        return float(np.cos(np.radians(CRVAL0[1])))
+
+    @classmethod
+    def random(cls, rng, shape, n_chips, scale_arcsec, n_stars, n_galaxies) -> "_Sky":
+        ny, nx = shape
+        fov = scale_arcsec * max(nx, ny * n_chips + CHIP_GAP * (n_chips - 1)) / 3600.0
+        span = fov * 1.6
+        if n_stars is None:
+            n_stars = int(max(150, 300 * nx * ny * n_chips / 1024**2 * 1.6**2))
+        if n_galaxies is None:
+            n_galaxies = n_stars // 3
+        cosd = np.cos(np.radians(CRVAL0[1]))
+        ra_s = CRVAL0[0] + rng.uniform(-span / 2, span / 2, n_stars) / cosd
+        dec_s = CRVAL0[1] + rng.uniform(-span / 2, span / 2, n_stars)
+        flux_s = 10 ** rng.uniform(2.7, 4.7, n_stars)
+        ra_g = CRVAL0[0] + rng.uniform(-span / 2, span / 2, n_galaxies) / cosd
+        dec_g = CRVAL0[1] + rng.uniform(-span / 2, span / 2, n_galaxies)
+        flux_g = 10 ** rng.uniform(3.0, 4.5, n_galaxies)
+        sig_g = rng.uniform(3.0, 8.0, n_galaxies)
+        return cls(ra_s, dec_s, flux_s, ra_g, dec_g, flux_g, sig_g)
+
+
+def _primary_hdu(root: str) -> fits.PrimaryHDU:
+    hdu = fits.PrimaryHDU()
+    ph = hdu.header
+    ph["TELESCOP"] = "HST"
+    ph["INSTRUME"] = "SYNTH"
+    ph["ROOTNAME"] = root
+    ph["FILTER"] = "F814W"
+    ph["EXPTIME"] = 400.0
+    ph["DATE-OBS"] = "2024-03-01"
+    return hdu
+
+
+def _chip(sky: _Sky, rng, shape, n_chips, c, scale_arcsec, dither, pa, error) -> tuple[WCS, list]:
+    """The true WCS of chip ``c`` and its SCI and DQ extensions (the header WCS carries ``error``)."""
+    ny, nx = shape
+    cosd = sky.cosd
+    # chips stacked along y with a gap; each chip its own CRPIX
+    crpix = [(nx + 1) / 2, (ny + 1) / 2 - (c - (n_chips - 1) / 2) * (ny + CHIP_GAP)]
+    w_true = make_sip_wcs(shape, (CRVAL0[0] + dither[0] / 3600 / cosd, CRVAL0[1] + dither[1] / 3600),
+                          scale_arcsec, pa, crpix=crpix)
+    w_hdr = perturb_wcs(w_true, *error)
+    xs, ys = w_true.all_world2pix(sky.ra_s, sky.dec_s, 0)
+    xg, yg = w_true.all_world2pix(sky.ra_g, sky.dec_g, 0)
+    x = np.concatenate([xs, xg])
+    y = np.concatenate([ys, yg])
+    fl = np.concatenate([sky.flux_s, sky.flux_g])
+    sg = np.concatenate([np.full(len(sky.ra_s), PSF_SIGMA), sky.sig_g])
+    inside = (x > -20) & (x < nx + 20) & (y > -20) & (y < ny + 20)
+    img = render(shape, x[inside], y[inside], fl[inside], sg[inside], rng)
+    # CD form, as in HST's calibrated files: drizzlepac and stwcs update only the CD
+    # matrix, and leave a PC+CDELT header's rotation unchanged
+    hdr = wcs_header(w_hdr, use_cd=True)
+    hdr["WCSNAME"] = "OPUS"
+    sci = fits.ImageHDU(img, header=hdr, name="SCI")
+    sci.header["EXTVER"] = c + 1
+    sci.header["BUNIT"] = "ELECTRONS"
+    dq = np.zeros(shape, dtype=np.int16)
+    dq[rng.integers(0, ny, 30), rng.integers(0, nx, 30)] = 16  # hot pixels
+    dqh = fits.ImageHDU(dq, name="DQ")
+    dqh.header["EXTVER"] = c + 1
+    return w_true, [sci, dqh]
+
+
+def _write_refcat(path: Path, sky: _Sky, rng, noise_mas: float) -> Path:
+    """The reference catalog: true star positions with ``noise_mas`` of noise."""
+    noise = noise_mas / 3.6e6
+    ref = Table()
+    ref["RA"] = sky.ra_s + rng.normal(0, noise, len(sky.ra_s)) / sky.cosd
+    ref["DEC"] = sky.dec_s + rng.normal(0, noise, len(sky.ra_s))
+    ref["mag"] = -2.5 * np.log10(sky.flux_s) + 30
+    ref.meta["comments"] = ["synthetic reference catalog (true star positions)"]
+    ref.write(path, overwrite=True)
+    return path

@@ -316,26 +316,7 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         frame = _wcs_frame(wcs)
     else:
         frame = None
-    areas = []
-    for i, r in enumerate(regs, 1):
-        try:
-            pix = _as_pixel(r, wcs, frame)
-            if _much_larger(pix, ny, nx):
-                # a region far larger than the chip: test the chip's pixel centres
-                # (a mask of the region itself could need gigabytes)
-                big, cut = _contains_on_chip(pix, ny, nx)
-            else:
-                m = pix.to_mask(mode="center")
-                # keep only the cutout: a full-size array per region is slow on big chips
-                big, small = m.get_overlap_slices((ny, nx))
-                cut = None if big is None else np.asarray(m.data[small], dtype=bool)
-        except (AttributeError, NotImplementedError, TypeError):
-            log.debug("region %d of %s (%s) has no area: ignored", i, path, type(r).__name__)
-            continue
-        except (ValueError, OverflowError, IndexError) as exc:  # IndexError: polygon()
-            raise InputError(f"region file {path}: region {i} ({type(r).__name__}) "
-                             f"cannot be projected on the chip ({exc})") from None
-        areas.append((is_include(r), big, cut))
+    areas = [a for i, r in enumerate(regs, 1) if (a := _region_area(path, i, r, wcs, frame, ny, nx))]
     if not areas:
         log.warning("region file %s has no region with an area: nothing excluded", path)
         return np.zeros((ny, nx), dtype=bool)
@@ -356,6 +337,28 @@ def region_mask(path, shape, wcs=None) -> np.ndarray:
         else:
             usable[big] &= ~cut
     return ~usable
+
+
+def _region_area(path, i: int, region, wcs, frame, ny: int, nx: int):
+    """``(include?, chip slices, cutout mask)`` of region ``i`` on the chip, or None without an area."""
+    try:
+        pix = _as_pixel(region, wcs, frame)
+        if _much_larger(pix, ny, nx):
+            # a region far larger than the chip: test the chip's pixel centres
+            # (a mask of the region itself could need gigabytes)
+            big, cut = _contains_on_chip(pix, ny, nx)
+        else:
+            m = pix.to_mask(mode="center")
+            # keep only the cutout: a full-size array per region is slow on big chips
+            big, small = m.get_overlap_slices((ny, nx))
+            cut = None if big is None else np.asarray(m.data[small], dtype=bool)
+    except (AttributeError, NotImplementedError, TypeError):
+        log.debug("region %d of %s (%s) has no area: ignored", i, path, type(region).__name__)
+        return None
+    except (ValueError, OverflowError, IndexError) as exc:  # IndexError: polygon()
+        raise InputError(f"region file {path}: region {i} ({type(region).__name__}) "
+                         f"cannot be projected on the chip ({exc})") from None
+    return is_include(region), big, cut
 
 
 def _much_larger(pix, ny: int, nx: int) -> bool:

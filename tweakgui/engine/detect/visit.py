@@ -32,7 +32,6 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     ``jobs`` processes or on the Dask ``scheduler`` (see
     :mod:`tweakgui.engine.detect.parallel`) and fills the cache.
     """
-    reuse = reuse or {}
     if isinstance(cache, str) and cache == "default":
         cache = default_cache()
     n = len(visit.exposures)
@@ -42,25 +41,8 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     tasks, task_of = [], []
     ready = 0
     for ei, exp in enumerate(visit.exposures):
-        todo = []
-        for ci, chip in enumerate(exp.chips):
-            key = catalog_key(exp, chip)
-            try:
-                if key in reuse:
-                    cats[ei][ci] = reuse[key]
-                elif params.use_custom_catalogs and chip.catalog_path is not None:
-                    cats[ei][ci] = read_custom_catalog(chip.catalog_path)
-                else:
-                    if cache is not None:
-                        keys[(ei, ci)] = cache.key(exp, chip, params)
-                        cats[ei][ci] = cache.get(keys[(ei, ci)])
-                    if cats[ei][ci] is None:
-                        todo.append(ci)
-            except InputError as e:
-                errs[ei][ci] = str(e)
-            except Exception as e:  # one image's failure never stops the others
-                log.debug("catalog failed", exc_info=True)
-                errs[ei][ci] = f"{chip.name}: {e}"
+        todo = [ci for ci in range(len(exp.chips))
+                if not _known_catalog(exp, (ei, ci), params, reuse or {}, cache, cats[ei], errs[ei], keys)]
         if todo:
             tasks.append((exp, todo))
             task_of.append(ei)
@@ -78,18 +60,44 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
             cats[ei][ci], errs[ei][ci] = cat, err
             if err is None and cache is not None and (ei, ci) in keys:
                 cache.put(keys[(ei, ci)], cat)
-    errors: list[str | None] = []
-    for ei, exp in enumerate(visit.exposures):
-        err = None
-        for ci in range(len(exp.chips)):
-            if errs[ei][ci] is not None:
-                err = errs[ei][ci]
-                cats[ei][ci] = Table(names=("x", "y"), dtype=(float, float))
-        if err is None and sum(len(c) for c in cats[ei]) == 0:
-            err = "no sources found (lower snr_threshold, check the image or the exclusions)"
-        log.info("%s: %d sources%s", exp.name, sum(len(c) for c in cats[ei]), f" ({err})" if err else "")
-        errors.append(err)
+    errors = [_exposure_error(exp, cats[ei], errs[ei]) for ei, exp in enumerate(visit.exposures)]
     if progress:
         progress("detect", n, n, "done")
     return cats, errors
 
+
+def _known_catalog(exp, index, params, reuse, cache, cats, errs, keys) -> bool:
+    """Fill ``cats[ci]`` from ``reuse``, the custom catalog or the cache; False when it must be detected.
+
+    ``index`` is (exposure, chip) index; the cache key of a chip to detect goes to ``keys[index]``.
+    """
+    ci = index[1]
+    chip = exp.chips[ci]
+    key = catalog_key(exp, chip)
+    try:
+        if key in reuse:
+            cats[ci] = reuse[key]
+        elif params.use_custom_catalogs and chip.catalog_path is not None:
+            cats[ci] = read_custom_catalog(chip.catalog_path)
+        elif cache is not None:
+            keys[index] = cache.key(exp, chip, params)
+            cats[ci] = cache.get(keys[index])
+    except InputError as e:
+        errs[ci] = str(e)
+    except Exception as e:  # one image's failure never stops the others
+        log.debug("catalog failed", exc_info=True)
+        errs[ci] = f"{chip.name}: {e}"
+    return cats[ci] is not None or errs[ci] is not None
+
+
+def _exposure_error(exp, cats: list, errs: list) -> str | None:
+    """The exposure's error (its chips' catalogs emptied), or None; logged with the source count."""
+    err = None
+    for ci in range(len(exp.chips)):
+        if errs[ci] is not None:
+            err = errs[ci]
+            cats[ci] = Table(names=("x", "y"), dtype=(float, float))
+    if err is None and sum(len(c) for c in cats) == 0:
+        err = "no sources found (lower snr_threshold, check the image or the exclusions)"
+    log.info("%s: %d sources%s", exp.name, sum(len(c) for c in cats), f" ({err})" if err else "")
+    return err

@@ -240,76 +240,93 @@ def fit_group(chips: list[ChipSources], ref_xy: np.ndarray, ref_w, stage: Stage,
     return out
 
 
+@dataclass
+class _Solution:
+    """The last accepted fit of the refinement and the matches it used."""
+
+    fit: dict
+    geom: str
+    note: str | None
+    pairs: list
+    radius: float
+
+
 def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out: GroupFit) -> GroupFit:
     """Nearest-neighbour matching and fitting from ``seed``, then the verdict (fills ``out``)."""
     tol = stage.tolerance / scale
-    matrix, shift, radius, hist = seed.matrix, seed.shift, seed.radius, seed.hist
-    coarse_radius = radius
+    matrix, shift, radius = seed.matrix, seed.shift, seed.radius
     ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
-    fit = geom = note = None
-    pairs = None
+    sol = None
     for _ in range(REFINE_PASSES):
-        sep = ratio * radius
-        ref_iso = match.isolated(ref_xy, sep)
-        new_pairs = _match_all(chips, ref_xy, ref_iso, matrix, shift, radius, sep)
+        new_pairs = _match_all(chips, ref_xy, match.isolated(ref_xy, ratio * radius), matrix, shift, radius,
+                               ratio * radius)
         n = sum(len(p[0]) for p in new_pairs)
         if n < max(stage.minobj, 1):
-            if fit is None:
-                hint = (f"if the offset exceeds {stage.prefix}searchrad={stage.searchrad:g}\", {_raise(stage)}"
-                        if stage.use2dhist else
-                        f"if the offset exceeds {stage.prefix}tolerance={stage.tolerance:g}\", turn on "
-                        f"{stage.prefix}use2dhist or set x/yoffset")
-                out.reason = (f"{n} matches within {radius * scale * 1000:.0f} mas, fewer than "
-                              f"{stage.prefix}minobj={stage.minobj}; {hint}")
-                out.radius = radius
-                out.pairs = [(a, b, np.zeros(len(a), bool)) for a, b in new_pairs]
-                out.checks = {"minobj": {"value": n, "limit": stage.minobj, "passed": False}}
-                return out
+            if sol is None:
+                return _too_few_matches(out, stage, n, radius, scale, new_pairs)
             break  # keep the previous solution
         mr = np.concatenate([p[0] for p in new_pairs])
         mi = [p[1] for p in new_pairs]
         in_xy = np.concatenate([c.xy[i] for c, i in zip(chips, mi)])
         try:
-            new_fit, geom_used, note_used = _fit_with_fallback(
+            fit, geom, note = _fit_with_fallback(
                 ref_xy[mr], in_xy, None if ref_w is None else ref_w[mr], _weights(chips, mi), stage)
         except ValueError as e:
-            if fit is None:
+            if sol is None:
                 out.reason = str(e)
                 return out
             break
-        same = pairs is not None and all(
-            np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(pairs, new_pairs))
-        fit, geom, note, pairs, used_radius = new_fit, geom_used, note_used, new_pairs, radius
+        same = sol is not None and all(
+            np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(sol.pairs, new_pairs))
+        sol = _Solution(fit, geom, note, new_pairs, radius)
         matrix, shift = np.asarray(fit["matrix"], float), np.asarray(fit["shift"], float)
         used = np.asarray(fit["fitmask"], bool).ravel()
         resid = np.hypot(*(in_xy[used] @ matrix.T + shift - ref_xy[mr][used]).T)
         if same or resid.size == 0:
             break
         radius = float(np.clip(RADIUS_PER_MEDIAN * np.median(resid), min(pix_tp, tol), tol))
-    radius = used_radius
+    return _finish(out, chips, ref_xy, stage, seed, sol, pix_tp)
+
+
+def _too_few_matches(out: GroupFit, stage: Stage, n: int, radius: float, scale: float, pairs) -> GroupFit:
+    """FAILED before any fit: too few matches at the first radius, with what to change."""
+    hint = (f"if the offset exceeds {stage.prefix}searchrad={stage.searchrad:g}\", {_raise(stage)}"
+            if stage.use2dhist else
+            f"if the offset exceeds {stage.prefix}tolerance={stage.tolerance:g}\", turn on "
+            f"{stage.prefix}use2dhist or set x/yoffset")
+    out.reason = (f"{n} matches within {radius * scale * 1000:.0f} mas, fewer than "
+                  f"{stage.prefix}minobj={stage.minobj}; {hint}")
+    out.radius = radius
+    out.pairs = [(a, b, np.zeros(len(a), bool)) for a, b in pairs]
+    out.checks = {"minobj": {"value": n, "limit": stage.minobj, "passed": False}}
+    return out
+
+
+def _finish(out: GroupFit, chips, ref_xy, stage: Stage, seed: _Seed, sol: _Solution, pix_tp) -> GroupFit:
+    """Fill ``out`` with the solution and its verdict, judged on the sources the final matching could use."""
+    fit, radius, hist = sol.fit, sol.radius, seed.hist
+    matrix, shift = np.asarray(fit["matrix"], float), np.asarray(fit["shift"], float)
     used = np.asarray(fit["fitmask"], bool).ravel()
-    bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
-    out.pairs = [(p[0], p[1], used[a:b]) for p, a, b in zip(pairs, bounds[:-1], bounds[1:])]
-    out.matrix, out.shift, out.fitgeom, out.radius = matrix, shift, geom, radius
+    bounds = np.cumsum([0] + [len(p[0]) for p in sol.pairs])
+    out.pairs = [(p[0], p[1], used[a:b]) for p, a, b in zip(sol.pairs, bounds[:-1], bounds[1:])]
+    out.matrix, out.shift, out.fitgeom, out.radius = matrix, shift, sol.geom, radius
     out.info = {k: fit[k] for k in ("rmse", "mae", "<rot>", "proper_rot", "<scale>", "skew", "rot", "scale")
                 if k in fit}
-    # the verdict, on the sources the final matching could use
+    ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
     in_all = np.concatenate([c.xy[match.isolated(c.xy, ratio * radius)] for c in chips])
     ref_all = ref_xy[match.isolated(ref_xy, ratio * radius)]
-    moved_all = np.concatenate([c.xy for c in chips])
     n_chance, n_in, n_ref = chance_matches(in_all @ matrix.T + shift, ref_all, radius)
-    centre = moved_all.mean(axis=0)
-    final_offset = centre @ matrix.T + shift - centre
-    trials = max(seed.search_area / (np.pi * radius ** 2), 1.0)
+    centre = np.concatenate([c.xy for c in chips]).mean(axis=0)
     checks, reason, significance = judge(
-        nmatch=out.nmatch, n_chance=n_chance, n_in=n_in, n_ref=n_ref, trials=trials, radius=radius,
-        rmse=float(fit["rmse"]), coarse_offset=seed.offset, final_offset=final_offset,
-        coarse_radius=max(coarse_radius, 3 * (hist.binsize if hist else pix_tp)), minobj=stage.minobj,
+        nmatch=out.nmatch, n_chance=n_chance, n_in=n_in, n_ref=n_ref,
+        trials=max(seed.search_area / (np.pi * radius ** 2), 1.0), radius=radius,
+        rmse=float(fit["rmse"]), coarse_offset=seed.offset, final_offset=centre @ matrix.T + shift - centre,
+        coarse_radius=max(seed.radius, 3 * (hist.binsize if hist else pix_tp)), minobj=stage.minobj,
         peak_false_alarm=hist.false_alarm if hist is not None else None)
     out.checks, out.n_chance, out.significance = checks, n_chance, significance
-    if note:
-        out.checks["geometry"] = {"value": geom, "limit": stage.fitgeometry, "passed": True, "note": note}
-        log.warning("%s", note)
+    if sol.note:
+        out.checks["geometry"] = {"value": sol.geom, "limit": stage.fitgeometry, "passed": True, "note": sol.note}
+        log.warning("%s", sol.note)
     out.status = "FAILED" if reason else "SUCCESS"
     out.reason = reason
     return out

@@ -166,43 +166,14 @@ def atomic_path(path: str | os.PathLike, verify=None) -> Iterator[Path]:
         When writing fails with an ``OSError`` (disk full, permission, ...),
         or the replaced file's owner cannot be kept.
     """
-    from tweakgui.engine.interrupts import deferred
-
     target = Path(path)
     d = target.parent if str(target.parent) else Path(".")
-    # a signal between mkstemp and the try below would leave the file behind
-    with deferred():
-        try:
-            # keep the extension: libraries pick compression by name (.fits.gz)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARKER}",
-                                       suffix="".join(target.suffixes[-2:]), dir=d)
-        except OSError as exc:
-            raise OutputError(f"{target}: cannot create a file in {d}: {_describe(exc)}") from exc
-        os.close(fd)
-        tmp_path = Path(tmp)
-        _live.add(tmp_path)
+    tmp_path = _temporary_beside(target, d)
     try:
         yield tmp_path
         if verify is not None:
             verify(tmp_path)
-        fd = os.open(tmp_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # Keep the owner and permissions of a file we replace; new files get the umask default.
-        try:
-            st = os.stat(target)
-        except FileNotFoundError:
-            os.chmod(tmp_path, 0o666 & ~_umask())
-        else:
-            _keep_owner(tmp_path, target, st)
-        tx = _current_transaction()
-        if tx is not None:
-            tx.stage(tmp_path, target)
-        else:
-            os.replace(tmp_path, target)
-            _fsync_dir(d)
+        _commit(tmp_path, target, d)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
@@ -213,6 +184,45 @@ def atomic_path(path: str | os.PathLike, verify=None) -> Iterator[Path]:
     if _current_transaction() is None:
         _live.discard(tmp_path)
         log.debug("wrote %s", target)
+
+
+def _temporary_beside(target: Path, d: Path) -> Path:
+    """An empty temporary file in ``d`` named after ``target``, registered for clean-up."""
+    from tweakgui.engine.interrupts import deferred
+
+    # a signal between mkstemp and the registration would leave the file behind
+    with deferred():
+        try:
+            # keep the extension: libraries pick compression by name (.fits.gz)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARKER}",
+                                       suffix="".join(target.suffixes[-2:]), dir=d)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot create a file in {d}: {_describe(exc)}") from exc
+        os.close(fd)
+        _live.add(Path(tmp))
+    return Path(tmp)
+
+
+def _commit(tmp_path: Path, target: Path, d: Path) -> None:
+    """fsync the new file, give it the replaced file's owner and mode, rename it (or stage it)."""
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # Keep the owner and permissions of a file we replace; new files get the umask default.
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        os.chmod(tmp_path, 0o666 & ~_umask())
+    else:
+        _keep_owner(tmp_path, target, st)
+    tx = _current_transaction()
+    if tx is not None:
+        tx.stage(tmp_path, target)
+    else:
+        os.replace(tmp_path, target)
+        _fsync_dir(d)
 
 
 # temporary files of this process not yet renamed: removed on any way out

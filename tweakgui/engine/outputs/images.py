@@ -129,22 +129,25 @@ def write_updated_fits(image_result: ImageResult, output_dir: str | Path | None 
     if in_place and new is None:
         return dest
     check_writable_dir(dest.parent, create=True)
-    key = None
     with open_fits(src) as hdul:
-        if new is not None:
-            if len(new) != len(exp.chips):
-                raise ValueError(f"{src}: {len(new)} new WCS for {len(exp.chips)} chips")
-            hdus = [c.hdu for c in exp.chips]
-            for chip, w in zip(exp.chips, new):
-                check_sip(hdul[chip.hdu].header, w, f"{src}[{chip.name}]")
-            key = archive_current_wcs(hdul, hdus, exp.root)
-            for chip, w in zip(exp.chips, new):
-                set_primary_wcs(hdul[chip.hdu].header, w, wcsname, image_result.fit)
+        key = None if new is None else _replace_wcs(hdul, exp, new, wcsname, image_result.fit)
         _record(hdul[0].header, image_result, wcsname, key)
         write_hdulist(hdul, dest)
     image_result.output = dest
     log.info("%s: wrote %s (WCS %s, previous kept as %s)", exp.name, dest, wcsname, key)
     return dest
+
+
+def _replace_wcs(hdul, exp, new: list, wcsname: str, fit) -> str:
+    """Archive every chip's primary WCS, then make ``new`` primary; the archive's letter."""
+    if len(new) != len(exp.chips):
+        raise ValueError(f"{exp.path}: {len(new)} new WCS for {len(exp.chips)} chips")
+    for chip, w in zip(exp.chips, new):
+        check_sip(hdul[chip.hdu].header, w, f"{exp.path}[{chip.name}]")
+    key = archive_current_wcs(hdul, [c.hdu for c in exp.chips], exp.root)
+    for chip, w in zip(exp.chips, new):
+        set_primary_wcs(hdul[chip.hdu].header, w, wcsname, fit)
+    return key
 
 
 _EXT = {"ecsv": "ecsv", "csv": "csv", "fits": "fits", "votable": "xml", "hdf5": "h5",

@@ -23,6 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
+from tweakgui.engine.io.atomic import transaction
 from tweakgui.engine.io.jwst import is_jwst_file
 from tweakgui.engine.model import InputError
 from tweakgui.engine.outputs.fitsio import check_sip, set_primary_wcs, write_hdulist
@@ -81,21 +82,7 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
         if not hdus:
             raise InputError(f"{path}: no image extension with a WCS")
         first = hdul[hdus[0]].header
-        available = sorted(set.intersection(*(wcs_keys_in_use(hdul[i].header) for i in hdus)))
-        listing = ", ".join(f"{k}={first.get('WCSNAME' + k, '')!s}" for k in available) or "none"
-        if name is not None:
-            matches = [k for k in available if str(first.get("WCSNAME" + k, "")).strip() == name]
-            if not matches:
-                raise InputError(f"{path}: no archived WCS named {name!r} (archived: {listing})")
-            key = matches[-1]
-        if key is None:
-            key = str(hdul[0].header.get("TWKORIG", "")).strip()
-            if not key:
-                raise InputError(f"{path}: no WCS archived by tweakgui; choose one with a key "
-                                 f"(archived: {listing})")
-        key = key.strip().upper()
-        if key not in available:
-            raise InputError(f"{path}: no archived WCS with key {key!r} (archived: {listing})")
+        key = _chosen_key(path, hdul, hdus, key, name)
         target = [as_archived(wcs_cards(hdul[i].header, key)) for i in hdus]
         saved = archive_current_wcs(hdul, hdus)
         for i, cards in zip(hdus, target):
@@ -105,6 +92,27 @@ def restore(path: str | Path, key: str | None = None, name: str | None = None) -
             f"tweakgui: restored WCS {key} ({wname}); previous WCS archived as {saved}")
         write_hdulist(hdul, path.resolve())
     log.info("%s: restored WCS %s (%s); previous one kept as %s", path, key, wname, saved)
+    return key
+
+
+def _chosen_key(path, hdul, hdus, key: str | None, name: str | None) -> str:
+    """The archived WCS letter asked for (by key, by name, or tweakgui's first archive); listed if absent."""
+    first = hdul[hdus[0]].header
+    available = sorted(set.intersection(*(wcs_keys_in_use(hdul[i].header) for i in hdus)))
+    listing = ", ".join(f"{k}={first.get('WCSNAME' + k, '')!s}" for k in available) or "none"
+    if name is not None:
+        matches = [k for k in available if str(first.get("WCSNAME" + k, "")).strip() == name]
+        if not matches:
+            raise InputError(f"{path}: no archived WCS named {name!r} (archived: {listing})")
+        key = matches[-1]
+    if key is None:
+        key = str(hdul[0].header.get("TWKORIG", "")).strip()
+        if not key:
+            raise InputError(f"{path}: no WCS archived by tweakgui; choose one with a key "
+                             f"(archived: {listing})")
+    key = key.strip().upper()
+    if key not in available:
+        raise InputError(f"{path}: no archived WCS with key {key!r} (archived: {listing})")
     return key
 
 
@@ -128,29 +136,10 @@ def apply_headerlet(path: str | Path, headerlet: str | Path) -> str:
         Missing files, no SIPWCS for a science extension of the image, or a
         different SIP distortion.
     """
-    import warnings
-
-    from astropy.wcs import WCS, FITSFixedWarning
-
-
     path = Path(path)
     with read_fits(path) as hdul:
         hdus = science_hdus(hdul)
-        if Path(headerlet).is_file():
-            hl = read_headerlet(headerlet)
-            wcs, wcsname, label = hl.wcs, hl.wcsname, str(headerlet)
-        else:
-            found = [h for h in attached_headerlets(hdul) if h[0].header.get("HDRNAME") == str(headerlet)]
-            if not found:
-                names = [str(h[0].header.get("HDRNAME")) for h in attached_headerlets(hdul)]
-                raise InputError(f"{path}: no headerlet file or embedded headerlet named {headerlet!r} "
-                                 f"(embedded: {', '.join(names) or 'none'})")
-            emb = found[-1]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                wcs = {(str(h.header.get("TG_ENAME", "SCI")).strip(), int(h.header.get("TG_EVER", h.ver))):
-                       WCS(h.header, emb) for h in emb[1:] if h.name == "SIPWCS"}
-            wcsname, label = str(emb[0].header.get("WCSNAME", "")), f"embedded {headerlet}"
+        wcs, wcsname, label = _headerlet_wcs(path, hdul, headerlet)
         targets = []
         for i in hdus:
             h = hdul[i].header
@@ -171,6 +160,28 @@ def apply_headerlet(path: str | Path, headerlet: str | Path) -> str:
     return wcsname
 
 
+def _headerlet_wcs(path, hdul, headerlet) -> tuple[dict, str, str]:
+    """``({(EXTNAME, EXTVER): WCS}, WCSNAME, label)`` of a headerlet file or of one embedded in ``hdul``."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    if Path(headerlet).is_file():
+        hl = read_headerlet(headerlet)
+        return hl.wcs, hl.wcsname, str(headerlet)
+    found = [h for h in attached_headerlets(hdul) if h[0].header.get("HDRNAME") == str(headerlet)]
+    if not found:
+        names = [str(h[0].header.get("HDRNAME")) for h in attached_headerlets(hdul)]
+        raise InputError(f"{path}: no headerlet file or embedded headerlet named {headerlet!r} "
+                         f"(embedded: {', '.join(names) or 'none'})")
+    emb = found[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = {(str(h.header.get("TG_ENAME", "SCI")).strip(), int(h.header.get("TG_EVER", h.ver))):
+               WCS(h.header, emb) for h in emb[1:] if h.name == "SIPWCS"}
+    return wcs, str(emb[0].header.get("WCSNAME", "")), f"embedded {headerlet}"
+
+
 class _ArgError(Exception):
     pass
 
@@ -187,6 +198,27 @@ def _parse(argv: list[str]):
     p.add_argument("--key")
     p.add_argument("--list", action="store_true")
     return p.parse_args(argv)
+
+
+def _list_or_check(p: str, key: str | None, listing: bool, out) -> str | None:
+    """Print the image's WCS history (``listing``) or check the WCS to restore exists; the problem, if any."""
+    try:
+        hist = wcs_history(p)
+    except InputError as exc:
+        return str(exc)
+    if listing:
+        for h in hist:
+            tag = "primary" if h["primary"] else ("original" if h["original"] else "")
+            words = [h["key"] if h["key"].strip() else "-", h["name"], tag,
+                     str(h.get("date") or ""), str(h.get("reason") or "")]
+            print(f"{p}: " + " ".join(w for w in words if w), file=out)
+        return None
+    keys = {h["key"] for h in hist if not h["primary"]}
+    want = key.upper() if key else next((h["key"] for h in hist if h["original"]), None)
+    if want is None or want not in keys:
+        what = f"WCS with key {key!r}" if key else "WCS archived by tweakgui"
+        return f"{p}: no {what} to restore"
+    return None
 
 
 def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
@@ -216,28 +248,12 @@ def restore_main(paths: list[str], key: str | None = None, stream=None) -> int:
         print("tweakgui restore: no image given", file=err)
         return 2
     for p in args.images:
-        try:
-            hist = wcs_history(p)
-        except InputError as exc:
-            print(f"tweakgui: error: {exc}", file=err)
-            return 2
-        if args.list:
-            for h in hist:
-                tag = "primary" if h["primary"] else ("original" if h["original"] else "")
-                words = [h["key"] if h["key"].strip() else "-", h["name"], tag,
-                         str(h.get("date") or ""), str(h.get("reason") or "")]
-                print(f"{p}: " + " ".join(w for w in words if w), file=out)
-            continue
-        keys = {h["key"] for h in hist if not h["primary"]}
-        want = key.upper() if key else next((h["key"] for h in hist if h["original"]), None)
-        if want is None or want not in keys:
-            what = f"WCS with key {key!r}" if key else "WCS archived by tweakgui"
-            print(f"tweakgui: error: {p}: no {what} to restore", file=err)
+        problem = _list_or_check(p, key, args.list, out)
+        if problem:
+            print(f"tweakgui: error: {problem}", file=err)
             return 2
     if args.list:
         return 0
-    from tweakgui.engine.io.atomic import transaction
-
     done = []
     try:
         # all images or none: a failure on the last leaves the first ones as they were

@@ -145,44 +145,55 @@ def read_results(path, visit, params) -> StoredResults:
         tree = af.tree
         if tree.get("format") != FORMAT:
             raise ValueError(f"{path}: not a tweakgui results file")
-        fits = []
         known = {f.name for f in dataclasses.fields(model.FitResult)}
-        for d in tree["fits"]:
-            # fields of another version of tweakgui are left out
-            d = {k: _decode(v) for k, v in dict(d).items() if k in known}
-            for k in _TUPLES:
-                if d.get(k) is not None:
-                    d[k] = tuple(d[k])
-            if d.get("offsets") is not None:
-                d["offsets"] = np.asarray(d["offsets"])
-            if d.get("matrix") is not None:
-                d["matrix"] = np.asarray(d["matrix"])
-            if d.get("matches") is not None:
-                d["matches"] = d["matches"].copy()
-            d["images"] = list(d.get("images", []))
-            d["checks"] = dict(d.get("checks", {}))
-            fits.append(model.FitResult(**d))
-        by_name = {e.name: e for e in visit.exposures}
-        images, missing = [], []
-        for d in tree["images"]:
-            e = by_name.get(d["name"])
-            if e is None:
-                missing.append(d["name"])
-                continue
-            corr = d.get("correction")
-            if corr is not None:
-                corr = model.Correction(**{k: tuple(v) if isinstance(v, list) else v for k, v in corr.items()})
-            images.append(model.ImageResult(
-                e, d["status"], d.get("reason", ""), fits=[fits[i] for i in d["fits"]],
-                new_wcs=list(d["new_wcs"]) if d.get("new_wcs") else None,
-                catalogs=[c.copy() for c in d.get("catalogs", [])],
-                output=Path(d["output"]) if d.get("output") else None, correction=corr))
+        fits = [_fit_from_tree(d, known) for d in tree["fits"]]
+        images, missing = _images_from_tree(tree["images"], visit, fits)
         saved_params = TweakRegParams(**dict(tree.get("params", {})))
         refcat = tree.get("refcat")
         result = model.VisitResult(images, fits, saved_params,
                                    refcat=refcat.copy() if refcat is not None else None,
                                    abs_mode=tree.get("abs_mode", ""), log=list(tree.get("log", [])))
         saved_inputs = dict(tree.get("inputs", {}))
+    return StoredResults(result, _stale_reasons(visit, params, saved_params, saved_inputs, missing))
+
+
+def _fit_from_tree(d, known: set) -> model.FitResult:
+    # fields of another version of tweakgui are left out
+    d = {k: _decode(v) for k, v in dict(d).items() if k in known}
+    for k in _TUPLES:
+        if d.get(k) is not None:
+            d[k] = tuple(d[k])
+    for k in ("offsets", "matrix"):
+        if d.get(k) is not None:
+            d[k] = np.asarray(d[k])
+    if d.get("matches") is not None:
+        d["matches"] = d["matches"].copy()
+    d["images"] = list(d.get("images", []))
+    d["checks"] = dict(d.get("checks", {}))
+    return model.FitResult(**d)
+
+
+def _images_from_tree(entries, visit, fits) -> tuple[list, list]:
+    """The stored image results of the exposures loaded now, and the names of those not loaded."""
+    by_name = {e.name: e for e in visit.exposures}
+    images, missing = [], []
+    for d in entries:
+        e = by_name.get(d["name"])
+        if e is None:
+            missing.append(d["name"])
+            continue
+        corr = d.get("correction")
+        if corr is not None:
+            corr = model.Correction(**{k: tuple(v) if isinstance(v, list) else v for k, v in corr.items()})
+        images.append(model.ImageResult(
+            e, d["status"], d.get("reason", ""), fits=[fits[i] for i in d["fits"]],
+            new_wcs=list(d["new_wcs"]) if d.get("new_wcs") else None,
+            catalogs=[c.copy() for c in d.get("catalogs", [])],
+            output=Path(d["output"]) if d.get("output") else None, correction=corr))
+    return images, missing
+
+
+def _stale_reasons(visit, params, saved_params, saved_inputs: dict, missing: list) -> str:
     reasons = []
     now = fingerprint(visit)
     changed = [n for n, fp in saved_inputs.items() if n in now and list(fp)[1:] != now[n][1:]]
@@ -196,4 +207,4 @@ def read_results(path, visit, params) -> StoredResults:
     if params is not None and saved_params != params:
         diff = [f.name for f in dataclasses.fields(params) if getattr(params, f.name) != getattr(saved_params, f.name)]
         reasons.append("parameters changed since: " + ", ".join(diff))
-    return StoredResults(result, "; ".join(reasons))
+    return "; ".join(reasons)

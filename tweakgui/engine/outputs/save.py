@@ -6,7 +6,19 @@ import logging
 import os
 from pathlib import Path
 
+from tweakgui.engine.io.atomic import atomic_path, check_writable_dir, transaction
 from tweakgui.engine.model import STATUS_FAILED, InputError, VisitResult
+from tweakgui.engine.outputs.fitsio import output_path
+from tweakgui.engine.outputs.headerlet import headerlet_path, write_headerlet
+from tweakgui.engine.outputs.images import (
+    catalog_extension,
+    write_catalogs,
+    write_updated_fits,
+)
+from tweakgui.engine.outputs.jwst import write_jwst_tweaked, write_wcs_file
+from tweakgui.engine.outputs.qa_table import QA_TABLE_NAME, write_fits_table
+from tweakgui.engine.outputs.report import write_report
+from tweakgui.engine.outputs.shiftfile import write_shiftfile
 
 __all__ = ["save_visit_outputs", "ALL_KINDS", "default_report_path", "planned_outputs", "check_output_paths"]
 
@@ -32,7 +44,6 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     target, inputs included with ``in_place``, byte-identical.  Returns the
     paths written, in order.
     """
-    from tweakgui.engine.io.atomic import check_writable_dir, transaction
 
     chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
     # the command line checked this before the run; other callers (the GUI) get it here
@@ -69,78 +80,51 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
 
 def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path, written):
     for r in chosen:
-        if r.status == STATUS_FAILED:
-            continue
-        jwst = r.exposure.kind == "jwst"
-        if "images" in kinds:
-            if jwst:
-                from tweakgui.engine.outputs.jwst import write_jwst_tweaked
-
-                r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
-            else:
-                from tweakgui.engine.outputs.images import write_updated_fits
-
-                r.output = write_updated_fits(r, output_dir, wcsname=params.wcsname, in_place=in_place)
-            written.append(r.output)
-        if "wcs" in kinds and jwst:
-            from tweakgui.engine.outputs.jwst import write_wcs_file
-
-            p = write_wcs_file(r, output_dir, params)
-            r.extra_outputs.append(p)
-            written.append(p)
-        if "headerlets" in kinds and not jwst:
-            from tweakgui.engine.outputs.headerlet import (
-                headerlet_path,
-                write_headerlet,
-            )
-
-            fit = r.fit
-            p = write_headerlet(
-                r, headerlet_path(r.exposure, output_dir), wcsname=params.wcsname,
-                catalog=params.abs_refcat or "relative",
-                descrip=f"tweakgui {fit.kind} {fit.fitgeom} fit" if fit else "tweakgui reference image",
-            )
-            r.extra_outputs.append(p)
-            written.append(p)
-        if "catalogs" in kinds and params.save_catalogs:
-            from tweakgui.engine.outputs.images import write_catalogs
-
-            ps = write_catalogs(r, output_dir, params.catalog_format)
-            r.extra_outputs += ps
-            written += ps
+        if r.status != STATUS_FAILED:
+            written += _write_image_outputs(r, output_dir, params, in_place, kinds)
     fits_images = [r for r in chosen if r.exposure.kind == "fits" and r.status != STATUS_FAILED]
     if "shiftfile" in kinds and fits_images:
-        from tweakgui.engine.outputs.shiftfile import write_shiftfile
-
-        out = write_shiftfile(result, output_dir / "tweakreg_shifts.txt")
-        if out:
-            written += list(out)
+        written += list(write_shiftfile(result, output_dir / "tweakreg_shifts.txt") or ())
     if params.save_abs_catalog and result.refcat is not None:
-        from tweakgui.engine.io.atomic import atomic_path
-
-        p = output_dir / f"tweakreg_abs_refcat.{_ext(params.catalog_format)}"
+        p = output_dir / f"tweakreg_abs_refcat.{catalog_extension(params.catalog_format)}"
         with atomic_path(p) as tmp:
             result.refcat.write(tmp, format=_fmt(params.catalog_format), overwrite=True)
         written.append(p)
     if "report" in kinds:
-        from tweakgui.engine.outputs.report import write_report
-
         p = Path(report_path) if report_path else default_report_path(output_dir)
         result.report_path = write_report(result, p) or p
         written.append(result.report_path)
-        from tweakgui.engine.outputs.qa_table import QA_TABLE_NAME, write_fits_table
-
         written.append(write_fits_table(result, Path(result.report_path).with_name(QA_TABLE_NAME)))
+
+
+def _write_image_outputs(r, output_dir, params, in_place: bool, kinds) -> list[Path]:
+    """The files of one image: updated image, WCS file (JWST), headerlet (HST), catalogs."""
+    jwst = r.exposure.kind == "jwst"
+    written = []
+    if "images" in kinds:
+        if jwst:
+            r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
+        else:
+            r.output = write_updated_fits(r, output_dir, wcsname=params.wcsname, in_place=in_place)
+        written.append(r.output)
+    extra = []
+    if "wcs" in kinds and jwst:
+        extra.append(write_wcs_file(r, output_dir, params))
+    if "headerlets" in kinds and not jwst:
+        fit = r.fit
+        extra.append(write_headerlet(
+            r, headerlet_path(r.exposure, output_dir), wcsname=params.wcsname,
+            catalog=params.abs_refcat or "relative",
+            descrip=f"tweakgui {fit.kind} {fit.fitgeom} fit" if fit else "tweakgui reference image"))
+    if "catalogs" in kinds and params.save_catalogs:
+        extra += write_catalogs(r, output_dir, params.catalog_format)
+    r.extra_outputs += extra
+    return written + extra
 
 
 def _fmt(fmt: str) -> str:
     fmt = fmt or "ecsv"
     return "ascii.ecsv" if fmt == "ecsv" else fmt
-
-
-def _ext(fmt: str) -> str:
-    fmt = (fmt or "ecsv").split(".")[-1]
-    return {"fits": "fits", "votable": "xml", "csv": "csv"}.get(fmt, "ecsv")
 
 
 # ------------------------------------------------------------------ paths, checked before a run
@@ -154,9 +138,6 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     themselves; headerlets; JWST WCS files; catalogs; shiftfile and its WCS
     file; the absolute reference catalog; the report).
     """
-    from tweakgui.engine.outputs.fitsio import output_path
-    from tweakgui.engine.outputs.headerlet import headerlet_path
-    from tweakgui.engine.outputs.images import catalog_extension
 
     out = Path(output_dir)
     kinds = set(kinds)
@@ -184,7 +165,7 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
         plan.append((out / "tweakreg_shifts.txt", "shiftfile", None))
         plan.append((out / "tweakreg_shifts_wcs.fits", "shiftfile's WCS file", None))
     if params.save_abs_catalog and (params.abs_refcat or "").strip():
-        plan.append((out / f"tweakreg_abs_refcat.{_ext(params.catalog_format)}", "absolute reference catalog",
+        plan.append((out / f"tweakreg_abs_refcat.{catalog_extension(params.catalog_format)}", "absolute reference catalog",
                      None))
     if "report" in kinds:
         from tweakgui.engine.outputs.qa_table import QA_TABLE_NAME

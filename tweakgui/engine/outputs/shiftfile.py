@@ -209,6 +209,13 @@ def _row_values(r, ref: WCS, scale_arcsec: float, with_rms: bool) -> list[float]
     return [0.0 if not math.isfinite(v) else v for v in vals]
 
 
+def _row_text(name: str, vals: list, with_rms: bool) -> str:
+    text = f"{name}    {vals[0]:.6f}  {vals[1]:.6f}    {vals[2]:.8f}     {vals[3]:.8f}"
+    if with_rms:
+        text += f"   {vals[4]:.6f}  {vals[5]:.6f}"
+    return text + "\n"
+
+
 def write_shiftfile(visit_result: VisitResult, path: str | Path, ref_wcs: WCS | None = None,
                     ref_shape: tuple[int, int] | None = None,
                     wcsfile: str | Path | None = None, with_rms: bool = True) -> tuple[Path, Path] | None:
@@ -248,15 +255,8 @@ def write_shiftfile(visit_result: VisitResult, path: str | Path, ref_wcs: WCS | 
         ref_shape = ref_shape or shape
     lin = output_frame(ref_wcs)
     scale = math.sqrt(abs(np.linalg.det(lin.wcs.cd))) * 3600.0
-    rows = []
-    for r in visit_result.images:
-        vals = _row_values(r, lin, scale, with_rms)
-        if vals is None:
-            continue
-        text = f"{r.exposure.name}    {vals[0]:.6f}  {vals[1]:.6f}    {vals[2]:.8f}     {vals[3]:.8f}"
-        if with_rms:
-            text += f"   {vals[4]:.6f}  {vals[5]:.6f}"
-        rows.append(text + "\n")
+    rows = [_row_text(r.exposure.name, v, with_rms) for r in visit_result.images
+            if (v := _row_values(r, lin, scale, with_rms)) is not None]
     if not rows:
         log.warning("no image has a fit: shiftfile %s not written", path)
         return None
