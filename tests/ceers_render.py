@@ -65,7 +65,7 @@ CEERS_F115W = dict(
     abs_sigma=0.6, abs_fitgeometry="rshift", abs_mode="group",
 )
 
-# Catalog-level mosaic of CEERS images (tests/engine/test_mosaic.py, benchmarks/): CEERS' own TweakReg
+# Catalog-level mosaic of CEERS images (tests/engine/fit/test_mosaic.py, benchmarks/): CEERS' own TweakReg
 # settings, tight radii for a dense catalog whose pre-tweak errors are below 0.4"
 CEERS_MOSAIC = dict(use_custom_catalogs=True, minobj=20, searchrad=1.0, separation=0.1, tolerance=0.05,
                     fitgeometry="shift", nclip=1, sigma=0.7, abs_minobj=15, abs_searchrad=1.0,

@@ -1,6 +1,6 @@
 """``tweakgui align --in_place`` killed with SIGKILL at random moments loses nothing.
 
-The engine-level test (tests/engine/test_atomic.py) kills a writer loop; this
+The engine-level test (tests/engine/io/test_atomic.py) kills a writer loop; this
 one kills the real command while it aligns and rewrites the inputs.  After
 every kill each input is either its old bytes or a complete new file: same
 pixels, a valid tweaked WCS, and the original WCS archived so that

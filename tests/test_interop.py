@@ -137,10 +137,8 @@ def test_sky_regions_written_by_tweakgui_read_by_regions(tmp_path):
 def test_gui_region_files_read_by_regions(tmp_path):
     from regions import Regions
 
-    try:
-        from tweakgui.gui.region_shapes import Shape, save_ds9
-    except ImportError as e:
-        pytest.skip(f"tweakgui.gui.region_shapes is not available yet ({e})")
+    from tweakgui.gui.region_shapes import Shape, save_ds9
+
     shapes = [Shape("circle", (20.0, 30.0, 5.0), include=True),
               Shape("box", (64.5, 80.0, 10.0, 6.0, 15.0), include=False),
               Shape("polygon", (0.0, 0.0, 9.0, 0.0, 4.5, 7.0), include=False)]

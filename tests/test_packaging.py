@@ -122,10 +122,8 @@ def test_frozen_headless_align(frozen_app, tmp_path):
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    try:
-        from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
-    except ImportError as e:
-        pytest.skip(f"tweakgui.engine.synthetic is not available yet ({e})")
+    from tweakgui.engine.synthetic import make_demo_visit, wcs_error_mas
+
     demo = make_demo_visit(tmp_path / "visit", n_images=2, shape=(512, 512), seed=3)
     out = tmp_path / "out"
     proc = subprocess.run(

@@ -22,7 +22,7 @@ well-sampled stars).  IRAF starfind's moments inside a 1.5-sigma window are
 pulled towards the peak pixel by up to 0.1 px, so ``iraf`` positions are
 refined with a Gaussian-windowed centroid; ``segmentation`` uses
 SourceCatalog's windowed centroid and ``sep`` its ``winpos``: 0.008 px RMS on
-the same stars (tests/engine/test_detect.py).
+the same stars (tests/engine/detect/test_detect.py).
 """
 
 from __future__ import annotations

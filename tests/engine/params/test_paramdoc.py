@@ -6,7 +6,7 @@ from tweakgui.engine.params.aliases import DRIZZLEPAC_ALIASES
 from tweakgui.engine.params.doc import REGENERATE, render_parameter_reference
 from tweakgui.engine.params.spec import SPEC
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "parameters.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "parameters.md"
 
 
 def test_docs_parameters_md_is_up_to_date():

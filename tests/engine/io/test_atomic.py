@@ -27,7 +27,7 @@ from tweakgui.engine.io.atomic import (
 from tweakgui.engine.model import InputError
 from tweakgui.engine.outputs.images import write_updated_fits
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/engine: the shared helpers
 
 
 def _leftovers(d: Path):
