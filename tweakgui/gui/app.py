@@ -152,7 +152,7 @@ def main(inputs: list[str], demo: bool, run: bool, screenshot: str | None, exit_
         print(f"tweakgui: {exc}", file=sys.stderr)
         return 2
 
-    from tweakgui.engine.detect.parallel import warm_up
+    from tweakgui.engine.processes import warm_up
 
     # detection workers start in the background now, not at the first run (no pause then)
     warm_up()

@@ -159,6 +159,27 @@ class SystematicsView(_PlotsWithNote):
         chips are all "SCI": NRCA1 and NRCA2 must not share a grid)."""
         self.widget.clear()
         self.binned, self.plots = {}, {}
+        per_chip, shapes, n_img = self._used_residuals(result, wcs_of, shape_of, detector_of)
+        if not per_chip:
+            self.note.setText("No residuals along detector axes to bin yet: run the alignment")
+            return
+        means = []
+        for ch, parts in per_chip.items():
+            x, y, dx, dy = (np.concatenate([p[i] for p in parts]) for i in range(4))
+            b = bin_residuals(x, y, dx, dy, shapes[ch], self.nbin)
+            self.binned[ch] = b
+            means.append(np.hypot(b[2], b[3]))
+        lengths = np.concatenate(means)
+        key = float(np.nanpercentile(lengths, 80)) if np.isfinite(lengths).any() else 1.0
+        key = float(f"{max(key, 1e-3):.1g}")
+        self.note.setText(f"Used residuals of {n_img} images binned {self.nbin}×{self.nbin} on each "
+                          f"chip and averaged, along the detector axes; black bar: {key:g} mas")
+        for col, (ch, binned) in enumerate(sorted(self.binned.items())):
+            self.plots[ch] = self._chip_plot(col, ch, binned, shapes[ch], key)
+
+    @staticmethod
+    def _used_residuals(result, wcs_of, shape_of, detector_of) -> tuple[dict, dict, int]:
+        """Used residuals along the detector axes per chip key: ``{key: [(x, y, dx, dy), ...]}``, shapes, images."""
         per_chip: dict[str, list] = {}
         shapes: dict[str, tuple] = {}
         n_img = 0
@@ -182,35 +203,24 @@ class SystematicsView(_PlotsWithNote):
                 shapes[key] = shape_of(r.exposure.name, ch)
                 per_chip.setdefault(key, []).append((np.asarray(m["x"], float)[sel], np.asarray(m["y"], float)[sel],
                                                     comp["dx"][sel], comp["dy"][sel]))
-        if not per_chip:
-            self.note.setText("No residuals along detector axes to bin yet: run the alignment")
-            return
-        means = []
-        for ch, parts in per_chip.items():
-            x, y, dx, dy = (np.concatenate([p[i] for p in parts]) for i in range(4))
-            b = bin_residuals(x, y, dx, dy, shapes[ch], self.nbin)
-            self.binned[ch] = b
-            means.append(np.hypot(b[2], b[3]))
-        lengths = np.concatenate(means)
-        key = float(np.nanpercentile(lengths, 80)) if np.isfinite(lengths).any() else 1.0
-        key = float(f"{max(key, 1e-3):.1g}")
-        self.note.setText(f"Used residuals of {n_img} images binned {self.nbin}×{self.nbin} on each "
-                          f"chip and averaged, along the detector axes; black bar: {key:g} mas")
-        for col, (ch, (cx, cy, mdx, mdy, cnt)) in enumerate(sorted(self.binned.items())):
-            ny, nx = shapes[ch]
-            p = self.widget.addPlot(row=col // 4, col=col % 4, title=ch)
-            p.setAspectLocked(True)
-            p.setLabel("bottom", "x (detector px)")
-            p.setLabel("left", "y (detector px)")
-            # a key-length vector spans most of a bin
-            self.scale = s = 0.8 * (nx / self.nbin) / key
-            ok = cnt > 0
-            xs, ys = np.empty(2 * ok.sum()), np.empty(2 * ok.sum())
-            xs[0::2], xs[1::2] = cx[ok], cx[ok] + s * mdx[ok]
-            ys[0::2], ys[1::2] = cy[ok], cy[ok] + s * mdy[ok]
-            p.addItem(pg.PlotDataItem(xs, ys, connect="pairs", pen=pg.mkPen(40, 110, 220, width=2)))
-            p.addItem(pg.ScatterPlotItem(x=cx[ok], y=cy[ok], size=4, brush=pg.mkBrush(40, 110, 220), pen=None))
-            p.addItem(pg.PlotDataItem([0, s * key], [-0.08 * ny, -0.08 * ny], pen=pg.mkPen(0, 0, 0, width=2.5)))
-            p.addItem(pg.PlotDataItem([0, nx, nx, 0, 0], [0, 0, ny, ny, 0], pen=pg.mkPen(150, 150, 150)))
-            p.setRange(xRange=(-0.05 * nx, 1.05 * nx), yRange=(-0.15 * ny, 1.05 * ny), padding=0)
-            self.plots[ch] = p
+        return per_chip, shapes, n_img
+
+    def _chip_plot(self, col: int, ch: str, binned, shape, key: float) -> pg.PlotItem:
+        cx, cy, mdx, mdy, cnt = binned
+        ny, nx = shape
+        p = self.widget.addPlot(row=col // 4, col=col % 4, title=ch)
+        p.setAspectLocked(True)
+        p.setLabel("bottom", "x (detector px)")
+        p.setLabel("left", "y (detector px)")
+        # a key-length vector spans most of a bin
+        self.scale = s = 0.8 * (nx / self.nbin) / key
+        ok = cnt > 0
+        xs, ys = np.empty(2 * ok.sum()), np.empty(2 * ok.sum())
+        xs[0::2], xs[1::2] = cx[ok], cx[ok] + s * mdx[ok]
+        ys[0::2], ys[1::2] = cy[ok], cy[ok] + s * mdy[ok]
+        p.addItem(pg.PlotDataItem(xs, ys, connect="pairs", pen=pg.mkPen(40, 110, 220, width=2)))
+        p.addItem(pg.ScatterPlotItem(x=cx[ok], y=cy[ok], size=4, brush=pg.mkBrush(40, 110, 220), pen=None))
+        p.addItem(pg.PlotDataItem([0, s * key], [-0.08 * ny, -0.08 * ny], pen=pg.mkPen(0, 0, 0, width=2.5)))
+        p.addItem(pg.PlotDataItem([0, nx, nx, 0, 0], [0, 0, ny, ny, 0], pen=pg.mkPen(150, 150, 150)))
+        p.setRange(xRange=(-0.05 * nx, 1.05 * nx), yRange=(-0.15 * ny, 1.05 * ny), padding=0)
+        return p

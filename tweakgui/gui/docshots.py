@@ -15,33 +15,16 @@ from pathlib import Path
 
 
 def main(outdir: str) -> int:
-    import pyqtgraph as pg
-    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    import pyqtgraph as pg
-
-    from tweakgui.engine.params import TweakRegParams
-    from tweakgui.gui.app import demo_inputs, ensure_gc
-    from tweakgui.gui.main_window import MainWindow
+    from tweakgui.gui.app import ensure_gc
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     ensure_gc(app)
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    inputs, over = demo_inputs()
-    import tempfile
-
-    settings = QSettings(str(Path(tempfile.mkdtemp(prefix="tweakgui-docshots-")) / "s.ini"),
-                         QSettings.IniFormat)
-    win = MainWindow(settings, params=TweakRegParams(**over))
-    win.resize(1600, 960)
-    # for the second picture the footprints sit beside the matches (hidden until then)
-    win.removeDockWidget(win.docks["visit"])
-    win.addDockWidget(Qt.BottomDockWidgetArea, win.docks["visit"], Qt.Horizontal)
-    win.docks["visit"].hide()
-    win.show()
+    win, inputs = _window()
     state = {"code": 1}
 
     def settle():
@@ -50,46 +33,8 @@ def main(outdir: str) -> int:
         app.processEvents()
 
     def shots():
-        ctl = win.ctl
-        first = next(r for r in ctl.result.images if r.status == "SUCCESS")
-        ctl.select_image(first.exposure.name)
-        keys = win.residuals.keys
-        ctl.select_match(keys[len(keys) // 3])
-        settle()
-        win.grab_to(out / "main-window.png")
-        # 3: the 2D histogram of a relative fit, regions on the image, the fit log
-        win.resizeDocks([win.docks["log"]], [200], Qt.Vertical)
-        second = [r for r in ctl.result.images if r.status == "SUCCESS"][1]
-        win.residuals.fit_choice.setCurrentText("relative")
-        ctl.select_image(second.exposure.name)
-        win.residuals.tabs.setCurrentIndex(2)
-        win.docks["log"].raise_()
-        win.image_view.regions.add("circle", (300, 700), 160, include=False)
-        win.image_view.regions.add("polygon", (700, 300), 260, include=True)
-        settle()
-        win.grab_to(out / "histogram-regions-log.png")
-        win.image_view.regions.clear()
-        # 2: vector plot, and the footprints docked beside the matches
-        win.residuals.tabs.setCurrentIndex(1)
-        first_name = first.exposure.name
-        ctl.select_image(first_name)
-        win.residuals.fit_choice.setCurrentText("last")
-        ctl.select_match(win.residuals.keys[len(win.residuals.keys) // 3])
-        win.docks["matches"].raise_()
-        win.docks["visit"].show()
-        win.resizeDocks([win.docks["matches"], win.docks["visit"]], [900, 700], Qt.Horizontal)
-        win.resizeDocks([win.docks["matches"]], [300], Qt.Vertical)
-        win.visit_view.exaggerate.setCurrentText("×10")
-        settle()
-        win.grab_to(out / "vectors-and-footprints.png")
-        # 4, 5: an image's residuals against its sources' quantities; the visit's systematics
-        win.docks["visit"].hide()
-        win.residuals.tabs.setCurrentWidget(win.diagnostics)
-        settle()
-        win.grab_to(out / "diagnostics.png")
-        win.residuals.tabs.setCurrentWidget(win.systematics)
-        settle()
-        win.grab_to(out / "systematics.png")
+        for shot in (_main_window, _histogram_regions_log, _vectors_and_footprints, _diagnostics):
+            shot(win, out, settle)
         state["code"] = 0
         win.close()
         app.quit()
@@ -107,6 +52,88 @@ def main(outdir: str) -> int:
     app.exec()
     _shrink(out)
     return state["code"]
+
+
+def _window():
+    """The main window on the demo visit, 1600×960, the footprints docked at the bottom and hidden."""
+    import tempfile
+
+    import pyqtgraph as pg
+    from PySide6.QtCore import QSettings, Qt
+
+    from tweakgui.engine.params import TweakRegParams
+    from tweakgui.gui.app import demo_inputs
+    from tweakgui.gui.main_window import MainWindow
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    inputs, over = demo_inputs()
+    settings = QSettings(str(Path(tempfile.mkdtemp(prefix="tweakgui-docshots-")) / "s.ini"),
+                         QSettings.IniFormat)
+    win = MainWindow(settings, params=TweakRegParams(**over))
+    win.resize(1600, 960)
+    # for the vectors picture the footprints sit beside the matches (hidden until then)
+    win.removeDockWidget(win.docks["visit"])
+    win.addDockWidget(Qt.BottomDockWidgetArea, win.docks["visit"], Qt.Horizontal)
+    win.docks["visit"].hide()
+    win.show()
+    return win, inputs
+
+
+def _successes(win):
+    return [r for r in win.ctl.result.images if r.status == "SUCCESS"]
+
+
+def _main_window(win, out, settle):
+    ctl = win.ctl
+    ctl.select_image(_successes(win)[0].exposure.name)
+    keys = win.residuals.keys
+    ctl.select_match(keys[len(keys) // 3])
+    settle()
+    win.grab_to(out / "main-window.png")
+
+
+def _histogram_regions_log(win, out, settle):
+    """The 2D histogram of a relative fit, regions on the image, the fit log."""
+    from PySide6.QtCore import Qt
+
+    win.resizeDocks([win.docks["log"]], [200], Qt.Vertical)
+    win.residuals.fit_choice.setCurrentText("relative")
+    win.ctl.select_image(_successes(win)[1].exposure.name)
+    win.residuals.tabs.setCurrentIndex(2)
+    win.docks["log"].raise_()
+    win.image_view.regions.add("circle", (300, 700), 160, include=False)
+    win.image_view.regions.add("polygon", (700, 300), 260, include=True)
+    settle()
+    win.grab_to(out / "histogram-regions-log.png")
+    win.image_view.regions.clear()
+
+
+def _vectors_and_footprints(win, out, settle):
+    """The vector plot, and the footprints docked beside the matches."""
+    from PySide6.QtCore import Qt
+
+    win.residuals.tabs.setCurrentIndex(1)
+    win.ctl.select_image(_successes(win)[0].exposure.name)
+    win.residuals.fit_choice.setCurrentText("last")
+    win.ctl.select_match(win.residuals.keys[len(win.residuals.keys) // 3])
+    win.docks["matches"].raise_()
+    win.docks["visit"].show()
+    win.resizeDocks([win.docks["matches"], win.docks["visit"]], [900, 700], Qt.Horizontal)
+    win.resizeDocks([win.docks["matches"]], [300], Qt.Vertical)
+    win.visit_view.exaggerate.setCurrentText("×10")
+    settle()
+    win.grab_to(out / "vectors-and-footprints.png")
+
+
+def _diagnostics(win, out, settle):
+    """An image's residuals against its sources' quantities; the visit's systematics."""
+    win.docks["visit"].hide()
+    win.residuals.tabs.setCurrentWidget(win.diagnostics)
+    settle()
+    win.grab_to(out / "diagnostics.png")
+    win.residuals.tabs.setCurrentWidget(win.systematics)
+    settle()
+    win.grab_to(out / "systematics.png")
 
 
 def _shrink(out: Path) -> None:

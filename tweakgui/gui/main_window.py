@@ -61,6 +61,18 @@ class MainWindow(QMainWindow, SessionView):
 
         self._dialog = None
 
+        self._build_panels(engine, params)
+        self._build_docks()
+        self._build_status_bar()
+        self.actions = menus.build(self)
+        self._connect()
+        self._attach_log()
+        self.default_state = self.saveState()  # for View ▸ Reset Layout
+        self._restore_settings()
+        self.show_busy(False, "")
+        self.setAcceptDrops(True)
+
+    def _build_panels(self, engine, params) -> None:
         self.image_view = ImageView()
         self.start_page = StartPage()
         self.central = QStackedWidget()
@@ -82,6 +94,7 @@ class MainWindow(QMainWindow, SessionView):
         self.params_panel = ParamsPanel(self.ctl.update_param)
         self.params_panel.set_params(self.ctl.params)
 
+    def _build_docks(self) -> None:
         self.docks = {}
         for key, title, widget, area in (
             ("files", "Files / ASN", self.files, Qt.LeftDockWidgetArea),
@@ -104,9 +117,8 @@ class MainWindow(QMainWindow, SessionView):
         self.docks["matches"].raise_()
         self._size_docks()
 
-        self._build_status_bar()
-        self.actions = menus.build(self)
-        self._connect()
+    def _attach_log(self) -> None:
+        """The fit log shows tweakgui's and tweakwcs' INFO records while the window lives."""
         self.log_handler = QtLogHandler()
         self.log_handler.emitter.record.connect(self.log_panel.append)
         self._log_levels = {}
@@ -116,10 +128,6 @@ class MainWindow(QMainWindow, SessionView):
             if lg.getEffectiveLevel() > logging.INFO:
                 self._log_levels[name] = lg.level  # restored when the window closes
                 lg.setLevel(logging.INFO)
-        self.default_state = self.saveState()  # for View ▸ Reset Layout
-        self._restore_settings()
-        self.show_busy(False, "")
-        self.setAcceptDrops(True)
 
     def _size_docks(self) -> None:
         """Dock sizes for the window's size: on a small screen the files list keeps room for its rows."""

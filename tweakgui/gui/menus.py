@@ -34,10 +34,19 @@ def _action(win, key, text, slot, shortcut=None, icon_name=None, tip=None):
 def build(win) -> dict:
     """Create menus and the toolbar; returns the actions by key."""
     win.actions = {}
-    c = win.ctl
     mb = win.menuBar()
+    for fill, title in ((_file_menu, "&File"), (_align_menu, "&Align"), (_save_menu, "&Save"),
+                        (_view_menu, "&View"), (_help_menu, "&Help")):
+        fill(win, mb.addMenu(title))
+    tb = QToolBar("Main")
+    tb.setObjectName("toolbar_main")
+    for key in ("add", "open_session", "run", "refit", "cancel", "exclude", "save_outputs"):
+        tb.addAction(win.actions[key])
+    win.addToolBar(tb)
+    return win.actions
 
-    m = mb.addMenu("&File")
+
+def _file_menu(win, m) -> None:
     m.addAction(_action(win, "add", "&Add Images or ASN…", win.files.add_dialog, QKeySequence.Open,
                         "add", "Add FITS images, an @list or an ASN json"))
     m.addAction(_action(win, "open_asn", "Open A&SN…", win.files.open_asn_dialog, "Ctrl+Shift+A",
@@ -62,7 +71,9 @@ def build(win) -> dict:
     m.addSeparator()
     m.addAction(_action(win, "quit", "&Quit", win.close, QKeySequence.Quit))
 
-    m = mb.addMenu("&Align")
+
+def _align_menu(win, m) -> None:
+    c = win.ctl
     m.addAction(_action(win, "run", "&Detect and Align", c.run, "F5", "run",
                         "Detect sources and align the visit"))
     m.addAction(_action(win, "refit", "&Refit (Keep Catalogs)", c.refit, "F6", "refit",
@@ -83,7 +94,8 @@ def build(win) -> dict:
     ):
         review.addAction(_action(win, key, text, lambda a=args: c.review_step(*a), sc, tip=tip))
 
-    m = mb.addMenu("&Save")
+
+def _save_menu(win, m) -> None:
     m.addAction(_action(win, "save_outputs", "Save &Outputs…", lambda: save_outputs_dialog(win),
                         "Ctrl+Shift+S", "save", "Write images, headerlets, WCS files, shiftfile "
                         "and report for the accepted images"))
@@ -95,7 +107,8 @@ def build(win) -> dict:
                             lambda k=kind: save_outputs_dialog(win, kinds=[k])))
     win.actions["save_wcs"].setToolTip("GWCS files (ASDF) of JWST inputs")
 
-    m = mb.addMenu("&View")
+
+def _view_menu(win, m) -> None:
     for dock in win.docks.values():
         m.addAction(dock.toggleViewAction())
     m.addSeparator()
@@ -115,16 +128,10 @@ def build(win) -> dict:
     m.addSeparator()
     m.addAction(_action(win, "reset_layout", "Reset &Layout", lambda: _reset_layout(win)))
 
-    m = mb.addMenu("&Help")
+
+def _help_menu(win, m) -> None:
     m.addAction(_action(win, "shortcuts", "&Keyboard and Mouse", lambda: _shortcuts(win), "F1"))
     m.addAction(_action(win, "about", "&About tweakgui", lambda: _about(win)))
-
-    tb = QToolBar("Main")
-    tb.setObjectName("toolbar_main")
-    for key in ("add", "open_session", "run", "refit", "cancel", "exclude", "save_outputs"):
-        tb.addAction(win.actions[key])
-    win.addToolBar(tb)
-    return win.actions
 
 
 def _about(win):

@@ -123,55 +123,57 @@ class VisitView(QWidget):
         self.n_drawn = {"before": 0, "after": 0}
         if self._visit is None or not self._visit.exposures:
             return
-        before = {}
-        for e in self._visit.exposures:
-            for ci, c in enumerate(e.chips):
-                fp = chip_footprint(c.wcs, c.shape)
-                if fp is not None:
-                    before[(e.name, ci)] = fp
+        before = {(e.name, ci): fp for e in self._visit.exposures for ci, c in enumerate(e.chips)
+                  if (fp := chip_footprint(c.wcs, c.shape)) is not None}
         if not before:
             return
         allfp = np.concatenate(list(before.values()))
-        ra0, dec0 = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
-        cosd = np.cos(np.radians(dec0))
-
-        def xy(fp):
-            dra = (fp[:, 0] - ra0 + 180.0) % 360.0 - 180.0
-            x, y = dra * cosd * 60.0, (fp[:, 1] - dec0) * 60.0
-            return np.append(x, x[0]), np.append(y, y[0])
-
+        self._origin = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
         after = {}
         if self._result is not None:
-            for r in self._result.images:
-                for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or [])):
-                    fp = chip_footprint(w, c.shape) if w is not None else None
-                    if fp is not None:
-                        after[(r.exposure.name, ci)] = fp
-        k = float(self.exaggerate.currentText().lstrip("×"))
+            after = {(r.exposure.name, ci): fp for r in self._result.images
+                     for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or []))
+                     if w is not None and (fp := chip_footprint(w, c.shape)) is not None}
         groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
-        # one item per group and state: polygons separated by NaN (connect="finite")
         # one item per colour and state (groups beyond the palette share colours):
         # a 690-image mosaic stays a handful of items
         many = len(groups) > len(PALETTE)
         bucket = {g: (i % len(PALETTE) if many else g) for i, g in enumerate(groups)}
+        lines = self._outlines(before, after, bucket)
+        self._draw_lines(lines, many)
+        if len(self._visit.exposures) <= 30:
+            self._draw_labels(before, list(lines), bucket)
+
+    def _xy(self, fp):
+        """Closed outline of a footprint in arcmin from the visit's centre (east to the left)."""
+        ra0, dec0 = self._origin
+        dra = (fp[:, 0] - ra0 + 180.0) % 360.0 - 180.0
+        x, y = dra * np.cos(np.radians(dec0)) * 60.0, (fp[:, 1] - dec0) * 60.0
+        return np.append(x, x[0]), np.append(y, y[0])
+
+    def _outlines(self, before: dict, after: dict, bucket: dict) -> dict:
+        """NaN-separated outlines per colour bucket and state; the "after" ones magnified."""
+        k = float(self.exaggerate.currentText().lstrip("×"))
         lines = {b: {"before": ([], []), "after": ([], [])} for b in dict.fromkeys(bucket.values())}
         for e in self._visit.exposures:
             for ci in range(len(e.chips)):
                 fp = before.get((e.name, ci))
                 if fp is None:
                     continue
-                bx, by = xy(fp)
+                bx, by = self._xy(fp)
                 self._polygons.append((e.name, ci, bx, by))
                 lines[bucket[e.group_id]]["before"][0].extend([*bx, np.nan])
                 lines[bucket[e.group_id]]["before"][1].extend([*by, np.nan])
                 self.n_drawn["before"] += 1
                 fa = after.get((e.name, ci))
                 if fa is not None:
-                    ax, ay = xy(fa)
-                    ax, ay = bx + k * (ax - bx), by + k * (ay - by)
-                    lines[bucket[e.group_id]]["after"][0].extend([*ax, np.nan])
-                    lines[bucket[e.group_id]]["after"][1].extend([*ay, np.nan])
+                    ax, ay = self._xy(fa)
+                    lines[bucket[e.group_id]]["after"][0].extend([*(bx + k * (ax - bx)), np.nan])
+                    lines[bucket[e.group_id]]["after"][1].extend([*(by + k * (ay - by)), np.nan])
                     self.n_drawn["after"] += 1
+        return lines
+
+    def _draw_lines(self, lines: dict, many: bool) -> None:
         for gi, g in enumerate(lines):
             color = group_color(gi)
             bx, by = lines[g]["before"]
@@ -184,15 +186,16 @@ class VisitView(QWidget):
                 self.plot.addItem(item_a)
             if not many:
                 self.legend.addItem(item_a if ax else item_b, f"group {g}")
-        if len(self._visit.exposures) <= 30:
-            for e in self._visit.exposures:
-                fp = before.get((e.name, 0))
-                if fp is not None:
-                    bx, by = xy(fp)
-                    label = pg.TextItem(e.root, color=group_color(list(lines).index(bucket[e.group_id])),
-                                        anchor=(0.5, 0.5))
-                    label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
-                    self.plot.addItem(label)
+
+    def _draw_labels(self, before: dict, buckets: list, bucket: dict) -> None:
+        for e in self._visit.exposures:
+            fp = before.get((e.name, 0))
+            if fp is not None:
+                bx, by = self._xy(fp)
+                label = pg.TextItem(e.root, color=group_color(buckets.index(bucket[e.group_id])),
+                                    anchor=(0.5, 0.5))
+                label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
+                self.plot.addItem(label)
 
     def _clicked(self, ev) -> None:
         if ev.button() != Qt.LeftButton or not self._polygons:

@@ -322,7 +322,7 @@ def test_sigkill_during_in_place_write_never_loses_the_original(image, tmp_path)
     """Killed at any moment, the file holds its original WCS: current, or archived as entry 1."""
     path, orig = image
     script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(here=str(Path(__file__).resolve().parents[1])))
+    script.write_text(WRITER.format(here=str(Path(__file__).resolve().parent)))
     before = _digest(path)
     proc = _spawn(script, path, "pause")
     assert proc.stdout.readline().strip() == "READY"
