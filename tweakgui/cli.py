@@ -55,8 +55,15 @@ def _align_parser() -> argparse.ArgumentParser:
         epilog=_param_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="FITS/cal file, wildcard, comma list, @list.txt or ASN json")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="FITS/cal file, wildcard, comma list, @list.txt or ASN json; a catalog named "
+                        ".ecsv/.cat/.csv/.xml or a FITS table is a catalog input")
+    p.add_argument("--catalogs", action="append", default=[], metavar="SPEC",
+                   help="catalog inputs: source catalogs (x, y) with a WCS and no pixels, as a file, "
+                        "comma list, wildcard or @list (see docs/catalog-only.md)")
+    p.add_argument("--wcs", action="append", default=[], metavar="SPEC",
+                   help="one WCS file per --catalogs catalog, in the same order (FITS header, "
+                        "text .hdr or GWCS .asdf), instead of the catalog's metadata or sidecar")
     p.add_argument("--config", help="parameter file: stpipe ASDF pars or INI cfg")
     p.add_argument("--section", help="cfg section (visit) to use when the cfg has several")
     p.add_argument("--output_dir", default=".", help="where outputs go (default: current directory)")
@@ -186,6 +193,10 @@ def align_main(argv, cancel=None) -> int:
 
     overrides, rest = paramfiles.parse_cli_overrides(argv)
     args = _align_parser().parse_args(rest)
+    if not args.inputs and not args.catalogs:
+        raise UsageError("no inputs: give images (INPUT ...) or catalogs (--catalogs ...)")
+    if args.wcs and not args.catalogs:
+        raise UsageError("--wcs pairs WCS files with the catalogs of --catalogs; no --catalogs given")
     if args.log:  # opened (for appending) before the inputs are read: checked first
         _check_log_path(args)
     handlers = _setup_logging(args.debug, args.log, args.quiet)
@@ -214,7 +225,7 @@ def _align(args, overrides, cancel=None) -> int:
         _check_output_dir(out, check_writable_dir)
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
-    visit = load_visit(args.inputs, params)
+    visit = load_visit(args.inputs, params, catalogs=args.catalogs, wcs=args.wcs)
     from tweakgui.engine.params.limits import check_limits
 
     check_limits(params, visit)
@@ -245,6 +256,8 @@ def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:
     if visit is not None:
         for e in visit.exposures:
             files.append((Path(e.path), "input"))
+            if e.meta.get("wcs_file"):
+                files.append((Path(e.meta["wcs_file"]), "WCS file of a catalog input"))
             for c in e.chips:
                 if c.catalog_path is not None:
                     files.append((Path(c.catalog_path), "custom catalog"))
@@ -253,7 +266,11 @@ def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:
                        (getattr(params, "exclusions", ""), "exclusions file")):
         if name and Path(str(name)).is_file():
             files.append((Path(str(name)), what))
-    for spec in args.inputs:
+    if getattr(args, "wcs", None):
+        from tweakgui.engine.io.catalogs import expand_wcs_files
+
+        files += [(p, "--wcs file") for p in expand_wcs_files(args.wcs)]
+    for spec in [*args.inputs, *getattr(args, "catalogs", [])]:
         spec = str(spec)
         if spec.startswith("@"):
             files.append((Path(spec[1:]), "list file"))
@@ -269,7 +286,8 @@ def _check_log_path(args) -> None:
     class _P:  # parameters are not resolved yet: the input images and lists suffice here
         pass
 
-    files = [(it.path, "input") for it in expand_inputs(args.inputs)] + _input_files(args, _P())
+    files = [(it.path, "input") for it in expand_inputs(args.inputs, args.catalogs)]
+    files += _input_files(args, _P())
     if args.report:
         files.append((Path(args.report), "report"))
     check_output_paths([(Path(args.log), "log file", None)], files)
@@ -304,6 +322,8 @@ def _check_in_place_owner(visit) -> None:
         return
     groups = {os.getegid(), *os.getgroups()}
     for e in visit.exposures:
+        if not e.has_pixels:  # a catalog input is never rewritten
+            continue
         st = os.stat(e.path)
         if st.st_uid != os.geteuid() or st.st_gid not in groups:
             who = "owner" if st.st_uid != os.geteuid() else "group"
@@ -318,7 +338,7 @@ def _check_archivable(visit) -> None:
     from tweakgui.engine.outputs.history import LETTERS, same_wcs, wcs_keys_in_use
 
     for e in visit.exposures:
-        if e.kind != "fits":
+        if e.kind != "fits" or not e.has_pixels:
             continue
         with fits.open(e.path, memmap=True) as h:
             headers = [h[c.hdu].header for c in e.chips]

@@ -96,7 +96,12 @@ class Chip:
 
 @dataclass
 class Exposure:
-    """One input file: its chips, group and output root."""
+    """One input file: its chips, group and output root.
+
+    A catalog input (``meta['catalog_input']``) is a source catalog with a WCS
+    and no pixels: ``path`` is the catalog, each chip's ``catalog_path`` too,
+    and ``meta['has_pixels']`` is False.
+    """
 
     path: Path
     kind: str  # "fits" (FITS WCS + SIP) or "jwst" (datamodel with GWCS)
@@ -108,6 +113,11 @@ class Exposure:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def has_pixels(self) -> bool:
+        """False for an input without an image: a catalog input or a standalone WCS file."""
+        return self.meta.get("has_pixels", True) is not False
 
 
 @dataclass

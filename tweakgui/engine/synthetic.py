@@ -20,7 +20,8 @@ from astropy.wcs import WCS, Sip
 
 from tweakgui.engine.outputs.headerlet import wcs_header
 
-__all__ = ["DemoVisit", "make_demo_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas", "render"]
+__all__ = ["DemoVisit", "make_demo_visit", "make_catalog_visit", "make_sip_wcs", "perturb_wcs", "wcs_error_mas",
+           "render", "CATALOG_WCS_PLACES"]
 
 log = logging.getLogger(__name__)
 
@@ -300,4 +301,106 @@ def _write_refcat(path: Path, sky: _Sky, rng, noise_mas: float) -> Path:
     ref["mag"] = -2.5 * np.log10(sky.flux_s) + 30
     ref.meta["comments"] = ["synthetic reference catalog (true star positions)"]
     ref.write(path, overwrite=True)
+    return path
+
+
+# ------------------------------------------------------------------ catalog-only visits
+
+# where make_catalog_visit puts each catalog's WCS
+CATALOG_WCS_PLACES = ("meta", "keywords", "hdr", "fits", "fits_table")
+
+
+def make_catalog_visit(directory, n_catalogs=3, shape=(1024, 1024), n_chips=1, seed=1, scale_arcsec=0.04,
+                       max_shift_arcsec=0.6, max_rot_deg=0.02, wcs_in="meta", centroid_noise_px=0.02,
+                       refcat_noise_mas=1.0) -> DemoVisit:
+    """Write a catalog-only visit: source catalogs with a perturbed WCS, no pixels, and a reference catalog.
+
+    Each catalog ``demo<NN>_cat.ecsv`` (``.fits`` for ``wcs_in="fits_table"``) holds
+    the sources of a dithered image (``x``, ``y`` 0-based through the *true*
+    TAN-SIP WCS, plus ``centroid_noise_px`` of noise; ``flux``; ``chip`` when
+    ``n_chips`` > 1) and carries the true WCS perturbed by a known shift and
+    rotation, which alignment must undo.  ``wcs_in`` says where the WCS goes:
+    ``"meta"`` (``meta['wcs']`` FITS cards, a list for several chips),
+    ``"keywords"`` (FITS keywords in the metadata itself), ``"hdr"`` (a text
+    header sidecar ``demo<NN>_cat.hdr``), ``"fits"`` (a data-less FITS sidecar
+    ``demo<NN>_cat.fits``, one SCI header per chip with NPIX1/NPIX2) or
+    ``"fits_table"`` (a FITS-table catalog with the WCS in its table header).
+    """
+    if wcs_in not in CATALOG_WCS_PLACES:
+        raise ValueError(f"wcs_in must be one of {CATALOG_WCS_PLACES}, got {wcs_in!r}")
+    if n_chips > 1 and wcs_in in ("keywords", "hdr", "fits_table"):
+        raise ValueError(f"wcs_in={wcs_in!r} holds one chip's WCS")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sky = _Sky.random(rng, shape, n_chips, scale_arcsec, None, None)
+    paths, truth, injected = [], {}, {}
+    for i in range(n_catalogs):
+        dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))
+        pa = 12.0 + rng.uniform(-0.5, 0.5)
+        error = (rng.uniform(-max_shift_arcsec, max_shift_arcsec),
+                 rng.uniform(-max_shift_arcsec, max_shift_arcsec), rng.uniform(-max_rot_deg, max_rot_deg))
+        chips = [_catalog_chip(sky, rng, shape, n_chips, c, scale_arcsec, dither, pa, error,
+                               centroid_noise_px) for c in range(n_chips)]
+        ext = "fits" if wcs_in == "fits_table" else "ecsv"
+        path = _write_catalog(directory / f"demo{i + 1:02d}_cat.{ext}", chips, shape, wcs_in)
+        paths.append(path)
+        truth[path.name] = [c[0] for c in chips]
+        injected[path.name] = error
+    refpath = _write_refcat(directory / "refcat.ecsv", sky, rng, refcat_noise_mas)
+    log.info("wrote a synthetic catalog-only visit of %d catalogs to %s", n_catalogs, directory)
+    return DemoVisit(paths, refpath, truth, injected)
+
+
+def _catalog_chip(sky: _Sky, rng, shape, n_chips, c, scale_arcsec, dither, pa, error, noise_px):
+    """(true WCS, header of the perturbed WCS, sources on the chip) of chip ``c``."""
+    ny, nx = shape
+    crpix = [(nx + 1) / 2, (ny + 1) / 2 - (c - (n_chips - 1) / 2) * (ny + CHIP_GAP)]
+    w_true = make_sip_wcs(shape, (CRVAL0[0] + dither[0] / 3600 / sky.cosd, CRVAL0[1] + dither[1] / 3600),
+                          scale_arcsec, pa, crpix=crpix)
+    hdr = wcs_header(perturb_wcs(w_true, *error), use_cd=True)
+    hdr["WCSNAME"] = "OPUS"
+    ra = np.concatenate([sky.ra_s, sky.ra_g])
+    dec = np.concatenate([sky.dec_s, sky.dec_g])
+    x, y = w_true.all_world2pix(ra, dec, 0)
+    inside = (x > 0) & (x < nx - 1) & (y > 0) & (y < ny - 1)
+    t = Table()
+    t["x"] = x[inside] + rng.normal(0, noise_px, int(inside.sum()))
+    t["y"] = y[inside] + rng.normal(0, noise_px, int(inside.sum()))
+    t["flux"] = np.concatenate([sky.flux_s, sky.flux_g])[inside]
+    if n_chips > 1:
+        t["chip"] = np.full(len(t), c + 1, dtype=np.int16)
+    return w_true, hdr, t
+
+
+def _write_catalog(path: Path, chips, shape, wcs_in: str) -> Path:
+    from astropy.table import vstack
+
+    ny, nx = shape
+    t = vstack([c[2] for c in chips]) if len(chips) > 1 else chips[0][2]
+    headers = []
+    for i, (_, hdr, _) in enumerate(chips):
+        h = hdr.copy()
+        h["EXTVER"] = i + 1
+        h["NAXIS1" if wcs_in in ("meta", "keywords", "hdr") else "NPIX1"] = nx
+        h["NAXIS2" if wcs_in in ("meta", "keywords", "hdr") else "NPIX2"] = ny
+        headers.append(h)
+    if wcs_in == "meta":
+        cards = [{k: v for k, v in h.items() if k not in ("COMMENT", "HISTORY", "")} for h in headers]
+        t.meta["wcs"] = cards[0] if len(cards) == 1 else cards
+    elif wcs_in in ("keywords", "fits_table"):
+        for k, v in headers[0].items():
+            if k not in ("COMMENT", "HISTORY", "", "NAXIS1", "NAXIS2"):
+                t.meta[k] = v
+        if wcs_in == "keywords":
+            t.meta["shape"] = [ny, nx]
+    elif wcs_in == "hdr":
+        headers[0].totextfile(path.with_suffix(".hdr"), overwrite=True)
+    else:
+        sci = [fits.ImageHDU(header=h, name="SCI") for h in headers]
+        for i, hdu in enumerate(sci):
+            hdu.ver = i + 1
+        fits.HDUList([_primary_hdu(path.name.split("_")[0])] + sci).writeto(path.with_suffix(".fits"),
+                                                                            overwrite=True)
+    t.write(path, overwrite=True)
     return path

@@ -7,18 +7,20 @@ file stops the run before anything is computed or written.
 from __future__ import annotations
 
 from tweakgui.engine.detect import custom, exclusions
-from tweakgui.engine.io.inputs import (
-    distinct_default_groups,
-    expand_inputs,
-    read_exposure,
-)
+from tweakgui.engine.io.catalogs import pair_wcs_files, read_input
+from tweakgui.engine.io.inputs import distinct_default_groups, expand_inputs
 from tweakgui.engine.model import Exposure, InputError, Visit
 
 __all__ = ["load_visit"]
 
 
-def load_visit(specs: list[str], params) -> Visit:
+def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str] = ()) -> Visit:
     """Expand ``specs`` and read every exposure, attaching custom catalogs and exclusions.
+
+    ``catalogs`` are specs of catalog inputs (source catalogs with a WCS and no
+    pixels, see :mod:`tweakgui.engine.io.catalogs`); inputs named ``.ecsv``,
+    ``.cat``, ``.csv`` or VOTable, and FITS tables, are catalog inputs too.
+    ``wcs`` pairs one WCS file with each of ``catalogs``, in order.
 
     Everything a run reads besides the pixels is checked here, so that a bad
     file stops the run before anything is computed or written: custom catalogs
@@ -31,12 +33,13 @@ def load_visit(specs: list[str], params) -> Visit:
     InputError
         One line naming the file and the cause.
     """
-    items = expand_inputs(specs)
-    exposures = [read_exposure(it) for it in items]
+    items = expand_inputs(specs, catalogs)
+    pair_wcs_files(items, wcs)
+    exposures = [read_input(it) for it in items]
     distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
     if len(kinds) > 1:
-        raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images; align them separately")
+        raise InputError("inputs mix FITS-WCS (HST) and GWCS (JWST) images or catalogs; align them separately")
     if params.use_custom_catalogs:
         custom.attach_custom_catalogs(exposures, params.catfile or None)
         custom.check_custom_catalogs(exposures)

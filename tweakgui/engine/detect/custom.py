@@ -55,7 +55,7 @@ def attach_custom_catalogs(exposures: list[Exposure], catfile: str | None) -> No
         table = parse_catfile(catfile)
         for e in exposures:
             entries = table.get(e.name)
-            if entries is None:
+            if entries is None or e.meta.get("catalog_input"):  # a catalog input is its own catalog
                 continue
             for i, chip in enumerate(e.chips):
                 chip.catalog_path = entries[i] if i < len(entries) else None
@@ -77,7 +77,7 @@ def check_custom_catalogs(exposures: list[Exposure]) -> None:
     """
     for e in exposures:
         for c in e.chips:
-            if c.catalog_path is None:
+            if c.catalog_path is None or e.meta.get("catalog_input"):  # read when it was loaded
                 continue
             try:
                 read_custom_catalog(c.catalog_path)
@@ -85,9 +85,15 @@ def check_custom_catalogs(exposures: list[Exposure]) -> None:
                 raise InputError(f"{exc} (custom catalog of {e.name}[{c.name}])") from None
 
 
-def read_custom_catalog(path) -> Table:
-    """A custom source catalog as a table with ``x``, ``y`` (0-based) and optional ``weight``."""
+def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
+    """A custom source catalog as a table with ``x``, ``y`` (0-based) and optional ``weight``.
+
+    ``select`` ``(column, value)`` keeps the rows of one chip of a catalog of
+    several (a catalog input's ``chip`` column).
+    """
     t = read_table(path)
+    if select is not None:
+        t = t[numbers(t, select[0], path) == select[1]]
     xc = find_column(t, "x", "xcentroid", "x_centroid")
     yc = find_column(t, "y", "ycentroid", "y_centroid")
     if xc is None or yc is None:

@@ -77,8 +77,11 @@ def _known_catalog(exp, index, params, reuse, cache, cats, errs, keys) -> bool:
     try:
         if key in reuse:
             cats[ci] = reuse[key]
-        elif params.use_custom_catalogs and chip.catalog_path is not None:
-            cats[ci] = read_custom_catalog(chip.catalog_path)
+        elif chip.catalog_path is not None and (params.use_custom_catalogs or exp.meta.get("catalog_input")):
+            cats[ci] = read_custom_catalog(chip.catalog_path, chip.meta.get("catalog_select"))
+        elif not exp.has_pixels:
+            raise InputError(f"{exp.name}: no pixels to detect sources in; give it a custom catalog "
+                             "(catfile or use_custom_catalogs)")
         elif cache is not None:
             keys[index] = cache.key(exp, chip, params)
             cats[ci] = cache.get(keys[index])

@@ -34,6 +34,7 @@ __all__ = [
     "read_pixels",
     "output_root",
     "check_regular_file",
+    "check_linear_part",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class InputItem:
     catalog: Path | None = None
     # the @list or ASN file that named it, for error messages
     origin: Path | None = None
+    # a source catalog with a WCS and no pixels (``--catalogs``), and its WCS file if paired
+    is_catalog: bool = False
+    wcs: Path | None = None
 
 
 def output_root(path: Path) -> str:
@@ -187,9 +191,16 @@ def _expand(specs: list[str], lists: tuple = ()) -> list[InputItem]:
     return items
 
 
-def expand_inputs(specs: list[str]) -> list[InputItem]:
-    """Expand input specs into files, in order, checking existence and duplicates."""
+def expand_inputs(specs: list[str], catalogs: list[str] = ()) -> list[InputItem]:
+    """Expand input specs into files, in order, checking existence and duplicates.
+
+    ``catalogs`` are specs of catalog inputs (source catalogs with a WCS, no
+    pixels); they follow the images and are marked ``is_catalog``.
+    """
     items = _expand(specs)
+    for it in _expand(list(catalogs)):
+        it.is_catalog = True
+        items.append(it)
     seen = {}
     for it in items:
         where = f" (listed in {it.origin})" if it.origin else ""
@@ -266,7 +277,7 @@ def _chip_wcs(path, hdul, hdu, name) -> WCS:
             raise InputError(f"{path}[{name}]: invalid WCS: {e}") from None
     if not w.has_celestial or w.naxis != 2:
         raise InputError(f"{path}[{name}]: no celestial WCS in the header")
-    _check_linear_part(w, f"{path}[{name}]", hdul[hdu].header)
+    check_linear_part(w, f"{path}[{name}]", hdul[hdu].header)
     ny, nx = hdul[hdu].shape
     w.pixel_shape = (nx, ny)
     return w
@@ -284,7 +295,7 @@ def _header_matrix(header, kind: str) -> np.ndarray | None:
         return None
 
 
-def _check_linear_part(w: WCS, where: str, header=None) -> None:
+def check_linear_part(w: WCS, where: str, header=None) -> None:
     """A WCS whose pixel→sky matrix cannot be inverted maps the image to a point or a line.
 
     The header is looked at too: wcslib quietly turns an all-zero CD matrix

@@ -202,7 +202,7 @@ def write_headerlet(image_result: ImageResult, path: str | Path, hdrname: str | 
     exp = image_result.exposure
     wcslist = image_result.new_wcs or [c.wcs for c in exp.chips]
     root = _root(exp)
-    with open_fits(exp.path) as src:
+    with _source_hdus(exp) as src:
         hlet = build_headerlet(src, exp.chips, wcslist, wcsname=wcsname,
                                hdrname=hdrname or f"{root}_{wcsname}", author=author,
                                descrip=descrip, catalog=catalog, fit=image_result.fit, root=root)
@@ -210,6 +210,15 @@ def write_headerlet(image_result: ImageResult, path: str | Path, hdrname: str | 
     out = write_hdulist(hlet, path)
     log.info("%s: wrote headerlet %s", exp.name, out)
     return out
+
+
+def _source_hdus(exposure) -> fits.HDUList:
+    """The image's HDUs, or for a catalog input (no pixels) its headers as a data-less HDU list."""
+    if exposure.has_pixels:
+        return open_fits(exposure.path)
+    from tweakgui.engine.io.catalogs import header_hdulist
+
+    return header_hdulist(exposure)
 
 
 def _put(h: fits.Header, key: str, value, comment: str) -> None:

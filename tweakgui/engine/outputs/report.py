@@ -141,8 +141,11 @@ def _image_dict(r: ImageResult) -> dict:
         "correction": _correction_dict(r),
         "chips": [c.name for c in exp.chips],
         "extra_outputs": [str(p) for p in r.extra_outputs],
+        "has_pixels": exp.has_pixels,
         "fits": [_image_fit_dict(f, exp.name) for f in r.fits],
     }
+    if exp.meta.get("catalog_input"):  # a catalog input: where its starting WCS was read
+        d["wcs_source"] = exp.meta.get("wcs_source")
     if fit is not None:
         own = fit.image_numbers(exp.name)
         d.update(fitgeom=fit.fitgeom or None, nmatch=own["nmatch"], nused=own["nused"], fit_kind=fit.kind)

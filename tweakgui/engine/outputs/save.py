@@ -101,7 +101,7 @@ def _write_image_outputs(r, output_dir, params, in_place: bool, kinds) -> list[P
     """The files of one image: updated image, WCS file (JWST), headerlet (HST), catalogs."""
     jwst = r.exposure.kind == "jwst"
     written = []
-    if "images" in kinds:
+    if "images" in kinds and r.exposure.has_pixels:  # a catalog input has no image to update
         if jwst:
             r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
         else:
@@ -145,7 +145,7 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     ext = catalog_extension(params.catalog_format)
     for e in exposures:
         jwst = e.kind == "jwst"
-        if "images" in kinds:
+        if "images" in kinds and e.has_pixels:
             if in_place:
                 plan.append((Path(e.path), "the input updated in place", e))
             else:
@@ -180,6 +180,8 @@ def _inputs_of(result: VisitResult, params) -> list[tuple[Path, str]]:
     files = []
     for r in result.images:
         files.append((Path(r.exposure.path), "input"))
+        if r.exposure.meta.get("wcs_file"):
+            files.append((Path(r.exposure.meta["wcs_file"]), "WCS file of a catalog input"))
         for c in r.exposure.chips:
             if c.catalog_path is not None:
                 files.append((Path(c.catalog_path), "custom catalog"))
