@@ -52,15 +52,18 @@ class EngineApi:
     run: Callable
     save_outputs: Callable
     read_pixels: Callable
+    # (catalog path, (column, chip) or None) -> table with x, y: a catalog input's sources
+    read_sources: Callable | None = None
 
     @classmethod
     def default(cls) -> "EngineApi":
         from tweakgui.engine import pipeline
+        from tweakgui.engine.detect.custom import read_custom_catalog
         from tweakgui.engine.io import inputs
         from tweakgui.engine.visit import load_visit
 
-        return cls(load_visit=load_visit, run=pipeline.run,
-                   save_outputs=pipeline.save_outputs, read_pixels=inputs.read_pixels)
+        return cls(load_visit=load_visit, run=pipeline.run, save_outputs=pipeline.save_outputs,
+                   read_pixels=inputs.read_pixels, read_sources=read_custom_catalog)
 
 
 def load_with_results(load_visit: Callable, specs, params, path):

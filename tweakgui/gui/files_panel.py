@@ -58,6 +58,13 @@ def _plain(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
+def _input_tip(e) -> str:
+    """The input's path; for a catalog input, that it has no pixels and where its WCS came from."""
+    if not e.meta.get("catalog_input"):
+        return str(e.path)
+    return f"{e.path}\ncatalog input (no pixels); WCS from {e.meta.get('wcs_source') or 'its file'}"
+
+
 def _short_summary(fit, r=None) -> str:
     """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
     if fit.status != model.STATUS_SUCCESS:
@@ -169,8 +176,8 @@ class FilesPanel(QWidget):
                 item = QTreeWidgetItem()
                 item.setData(C_NAME, Qt.UserRole, (e.name, 0))
                 item.setText(C_NAME, shown[e.name])
-                item.setToolTip(C_NAME, f"{e.path}\n{r.status}{': ' + r.reason if r and r.reason else ''}"
-                                if r else str(e.path))
+                item.setToolTip(C_NAME, _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}"
+                                                          if r else ""))
                 item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
                 item.setText(C_GROUP, groups[str(e.group_id)])
                 item.setToolTip(C_GROUP, str(e.group_id))
@@ -292,8 +299,9 @@ class FilesPanel(QWidget):
     # --------------------------------------------------------------- adding
     def add_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Add images or an ASN", self.last_dir,
-            "Images and associations (*.fits *.fits.gz *.fit *.json *.txt *.lst);;All files (*)")
+            self, "Add images, catalogs or an ASN", self.last_dir,
+            "Images, catalogs and associations (*.fits *.fits.gz *.fit *.json *.txt *.lst *.ecsv *.cat *.csv "
+            "*.xml *.vot);;Catalogs with a WCS, no pixels (*.ecsv *.cat *.csv *.xml *.vot *.fits);;All files (*)")
         if paths:
             self.last_dir = str(Path(paths[0]).parent)
             self.addRequested.emit([("@" + p) if p.endswith((".txt", ".lst")) else p for p in paths])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -218,7 +218,56 @@ class ImageView(QWidget):
 
         self.loader.submit(work, done, failed)
 
+    def show_canvas(self, key, title: str, shape, load: Callable[[], Any] | None = None) -> None:
+        """Show a chip without pixels (a catalog input): an empty canvas of its extent, outlined.
+
+        ``load()`` runs off the GUI thread and returns the chip's source table
+        (``x``, ``y``); its sources are drawn as detected unless ``set_sources``
+        has drawn some already (a run's catalogs).
+        """
+        new = key != self._key
+        self._key, self._title = key, title
+        self.title.setText(title)
+        self.image.clear()
+        ny, nx = shape
+        outline = self._canvas_outline()
+        outline.setData([-0.5, nx - 0.5, nx - 0.5, -0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5, -0.5])
+        outline.show()
+        if new or self._ranged != key:
+            self._fit_shape = (ny, nx)
+            self._fit_image()
+            self._ranged = key
+        self.imageShown.emit(key)
+        if load is None:
+            self.loader.serial += 1  # drop a pixel answer on its way
+            return
+
+        def done(table, key=key):
+            if key == self._key and self.count("detected") == 0 and table is not None and len(table):
+                self.scatter["detected"].setData(x=np.asarray(table["x"], float), y=np.asarray(table["y"], float))
+
+        def failed(message, key=key):
+            if key == self._key:
+                self.title.setText(f"{self._title}  (cannot read the catalog: {message})")
+
+        self.loader.submit(load, done, failed)
+
+    def _canvas_outline(self) -> pg.PlotDataItem:
+        """The dashed outline of a chip without pixels (made when first needed)."""
+        if getattr(self, "_outline", None) is None:
+            self._outline = pg.PlotDataItem(pen=pg.mkPen(160, 160, 160, width=1, style=Qt.DashLine))
+            self._outline.setZValue(1)
+            self.plot.addItem(self._outline)
+        return self._outline
+
+    @property
+    def canvas_shown(self) -> bool:
+        """True while a chip without pixels is on display (its outline drawn, no image)."""
+        return getattr(self, "_outline", None) is not None and self._outline.isVisible()
+
     def _display(self, key, img, shape, new: bool) -> None:
+        if getattr(self, "_outline", None) is not None:
+            self._outline.hide()
         self.title.setText(self._title)
         self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
         if new or self._ranged != key:
@@ -256,6 +305,8 @@ class ImageView(QWidget):
         self._key = None
         self.loader.serial += 1  # drop any answer on its way
         self.image.clear()
+        if getattr(self, "_outline", None) is not None:
+            self._outline.hide()
         self.title.setText("No image")
         self.set_sources(None)
         self.regions.clear(emit=False)

@@ -503,9 +503,7 @@ class MainWindow(QMainWindow, SessionView):
             return
         self.files.select(name, chip_index)
         chip = e.chips[chip_index]
-        read = self.ctl.engine.read_pixels
-        self.image_view.show_chip((str(e.path), chip.name), f"{name} [{chip.name}]  group {e.group_id}",
-                                  lambda e=e, chip=chip: read(e, chip))
+        self._show_chip(e, chip)
         r = self.ctl.image_result(name)
         # a fit that no longer exists (e.g. no absolute stage since) is not offered any more
         self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
@@ -533,6 +531,18 @@ class MainWindow(QMainWindow, SessionView):
             self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
         self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
         self.show_match(self.ctl.selected_match)
+
+    def _show_chip(self, e, chip) -> None:
+        """The chip's pixels, or for a catalog input an empty canvas of its extent with its sources."""
+        key, title = (str(e.path), chip.name), f"{e.name} [{chip.name}]  group {e.group_id}"
+        if e.has_pixels:
+            read = self.ctl.engine.read_pixels
+            self.image_view.show_chip(key, title, lambda: read(e, chip))
+            return
+        sources = self.ctl.engine.read_sources
+        load = None if sources is None or chip.catalog_path is None else (
+            lambda: sources(chip.catalog_path, chip.meta.get("catalog_select")))
+        self.image_view.show_canvas(key, f"{title}  (catalog input: no pixels)", chip.shape, load)
 
     def _refcat_pixels(self, r, chip_index, chip):
         ref = self.ctl.result.refcat

@@ -47,8 +47,8 @@ def build(win) -> dict:
 
 
 def _file_menu(win, m) -> None:
-    m.addAction(_action(win, "add", "&Add Images or ASN…", win.files.add_dialog, QKeySequence.Open,
-                        "add", "Add FITS images, an @list or an ASN json"))
+    m.addAction(_action(win, "add", "&Add Images, Catalogs or ASN…", win.files.add_dialog, QKeySequence.Open,
+                        "add", "Add FITS images, catalogs with a WCS (no pixels), an @list or an ASN json"))
     m.addAction(_action(win, "open_asn", "Open A&SN…", win.files.open_asn_dialog, "Ctrl+Shift+A",
                         "add", "Open an association (ASN json); it replaces the current inputs"))
     win.recent_menu = m.addMenu("Open &Recent")

@@ -57,6 +57,10 @@ class SampMenu:
         if exp is None:
             self.win.show_error("SAMP", "Select an image first.")
             return
+        if not exp.has_pixels:
+            self.win.show_error("SAMP", f"{exp.name} is a catalog input: it has no image to send "
+                                        "(send its sources instead).")
+            return
         try:
             self._report(exp.name, self._connected().send_image(exp.path, name=exp.name))
         except SampError as exc:
