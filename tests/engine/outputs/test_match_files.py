@@ -9,14 +9,17 @@ WCS: both ends of each match must be the same star.
 """
 
 import json
+import os
 import shutil
+import subprocess
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from tweakgui.cli import main
 from tweakgui.engine.outputs.match_files import COLUMNS, read_match_file
@@ -49,7 +52,8 @@ def run(tmp_path_factory):
 
 
 def _frame(path):
-    with fits.open(path) as h:
+    with fits.open(path) as h, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # a data-less WCS extension
         return WCS(h["WCS"].header)
 
 
@@ -125,8 +129,9 @@ def test_relative_ref_ids_are_the_same_star(run):
     for root in NAMES[1:]:
         t = read_match_file(run.out / f"{root}_catalog_fit.match")
         origins = set(t["ref_origin"])
-        assert origins <= {"demo01_flt.fits[SCI,1]", "demo01_flt.fits[SCI,2]"} or \
-            any(o.startswith("demo0") for o in origins)  # expanded sources come from any aligned image
+        # the reference image's chips, and with expand_refcat other aligned images, never the image itself
+        assert {"demo01_flt.fits[SCI,1]", "demo01_flt.fits[SCI,2]"} <= origins
+        assert all(o.split("[")[0] in {f"{n}_flt.fits" for n in NAMES} - {f"{root}_flt.fits"} for o in origins)
         for origin in origins:
             image, chip = origin[:-1].split("[")
             ext = int(chip.split(",")[1])
@@ -249,3 +254,98 @@ def test_off_by_default(tmp_path):
     from tweakgui.engine.params import TweakRegParams
 
     assert TweakRegParams().save_match_files is False
+
+
+# drizzlepac refuses SIP-distorted non-HST frames: both tools get the demo frames without SIP
+DRIZZLEPAC = """
+from drizzlepac import tweakreg
+tweakreg.TweakReg(["demo01_flt.fits", "demo02_flt.fits"], updatewcs=False, updatehdr=False, interactive=False,
+                  see2dplot=False, residplot="No plot", shiftfile=False, clean=False, writecat=True,
+                  verbose=False, conv_width=2.5, threshold=5, searchrad=2, tolerance=4)
+"""
+
+
+def _strip_sip(path):
+    with fits.open(path, mode="update") as h:
+        for hdu in h:
+            if hdu.name == "SCI":
+                for key in [k for k in hdu.header if k.startswith(("A_", "B_", "AP_", "BP_"))]:
+                    del hdu.header[key]
+                hdu.header["CTYPE1"], hdu.header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+
+
+@pytest.mark.slow
+def test_same_layout_as_drizzlepacs_file(run, tmp_path, peer_python):
+    """drizzlepac's own file and ours: same header labels and columns; the same chip and pixel for a source."""
+    python = peer_python("drizzlepac")
+    for who in ("theirs", "ours"):
+        (tmp_path / who).mkdir()
+        for name in NAMES[:2]:
+            shutil.copyfile(run.dir / "visit" / f"{name}_flt.fits", tmp_path / who / f"{name}_flt.fits")
+            _strip_sip(tmp_path / who / f"{name}_flt.fits")
+    d = subprocess.run([str(python), "-c", DRIZZLEPAC], cwd=tmp_path / "theirs", capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "MPLBACKEND": "Agg"}, check=False)
+    assert d.returncode == 0, d.stderr[-2000:]
+    rc = main(["align", *(str(tmp_path / "ours" / f"{n}_flt.fits") for n in NAMES[:2]), "--output_dir",
+               str(tmp_path / "ours" / "out"), "--save_match_files", "true", "--jobs", "1"])
+    assert rc == 0
+    theirs_path, ours_path = tmp_path / "theirs" / "demo02_flt_catalog_fit.match", \
+        tmp_path / "ours" / "out" / "demo02_catalog_fit.match"
+    theirs_h, ours_h = _header(theirs_path), _header(ours_path)
+
+    def labels(h):
+        return [line.split(":")[0] for line in h if ":" in line and not line.startswith("# tweakgui")]
+
+    assert [x for x in labels(theirs_h) if x in labels(ours_h)] == labels(theirs_h)  # every drizzlepac label
+    assert [x for x in theirs_h if x.startswith("#     Column")] == [x for x in ours_h if x.startswith("#     Column")]
+    theirs, ours = read_match_file(theirs_path), read_match_file(ours_path)
+    assert len(theirs) >= 15 and len(ours) >= 15
+    # a source both matched: drizzlepac's EXTVER (right for these cumulative IDs) and 1-based pixel are ours
+    common = 0
+    for row in ours:
+        near = np.hypot(theirs["x_in_orig"] - row["x_in_orig"], theirs["y_in_orig"] - row["y_in_orig"]) < 0.5
+        near &= theirs["extver"] == row["extver"]
+        common += bool(near.any())
+    assert common >= 0.7 * min(len(ours), len(theirs)), (common, len(ours), len(theirs))
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_jwst_match_files_against_the_published_wcs(shared_data, tmp_path):
+    """Two CEERS NIRCam images rendered through CEERS' published GWCS: the frame is in NIRCam pixels,
+    every Input ID is the source at its pixel, and after the absolute fit RA/Dec (fit) is where the
+    published WCS puts that pixel."""
+    import ceers_render as cr
+
+    ceers = shared_data / "ceers-nircam"
+    imgs = cr.render_visit(tmp_path, exposures=cr.DEFAULT_EXPOSURES[:2], detectors=("nrca1",), ceers=ceers)
+    out = tmp_path / "out"
+    args = [f"--{k}={v}" for k, v in cr.CEERS_F115W.items()]
+    rc = main(["align", *(str(r.path) for r in imgs), "--output_dir", str(out), "--abs_refcat",
+               str(ceers / cr.REFCAT), "--save_match_files", "true", "--save_catalogs", "true", "--jobs", "1", *args])
+    assert rc == 0
+    refcat = Table.read(ceers / cr.REFCAT)
+    for img in imgs:
+        root = img.path.name.removesuffix("_cal.fits")
+        cat = Table.read(out / f"{root}_cat.ecsv")
+        t = read_match_file(out / f"{root}_abs_catalog_fit.match")
+        header = _header(out / f"{root}_abs_catalog_fit.match")
+        assert len(t) >= 20 and set(t["extver"]) == {1}
+        assert set(t["ref_origin"]) == {cr.REFCAT.name}
+        ids = np.asarray(t["input_id"])
+        np.testing.assert_allclose(t["x_in_orig"], np.asarray(cat["x"])[ids] + 1, atol=2e-6)
+        ra, dec = img.published_wcs(np.asarray(cat["x"])[ids], np.asarray(cat["y"])[ids], with_bounding_box=False)
+        assert np.median(_sep_mas(t["ra_fit"], t["dec_fit"], ra, dec)) < 5
+        rows = np.asarray(t["ref_id"])
+        assert np.max(_sep_mas(t["ra_fit"], t["dec_fit"], refcat["RA"][rows], refcat["DEC"][rows])) < 40
+        # the frame: NIRCam short-wave pixels (0.031"), residual = fit - reference in them
+        frame_line = next(h for h in header if h.startswith("# Frame"))
+        cd = np.array([float(v) for v in frame_line.split("CD = ")[1].replace("[", " ").replace("]", " ")
+                      .replace(",", " ").split()[:4]]).reshape(2, 2)
+        assert np.sqrt(abs(np.linalg.det(cd))) * 3600 == pytest.approx(0.031, rel=0.03)
+        assert np.sqrt(np.mean(t["x_res"] ** 2 + t["y_res"] ** 2)) < 0.3
+        np.testing.assert_allclose(t["x_res"], t["x_fit"] - t["x_ref"], atol=2.5e-6)
+    rel = read_match_file(out / f"{imgs[1].path.name.removesuffix('_cal.fits')}_catalog_fit.match")
+    assert set(rel["ref_origin"]) == {f"{imgs[0].path.name}[SCI]"}
+    ref_cat = Table.read(out / f"{imgs[0].path.name.removesuffix('_cal.fits')}_cat.ecsv")
+    np.testing.assert_allclose(rel["x_ref_orig"], np.asarray(ref_cat["x"])[np.asarray(rel["ref_id"])] + 1, atol=2e-6)

@@ -47,7 +47,12 @@ from astropy.wcs import WCS
 from tweakgui import __version__
 from tweakgui.engine.fit.correction import reference_pixel
 from tweakgui.engine.io.atomic import OutputError, atomic_path, atomic_write_text
-from tweakgui.engine.model import STATUS_FAILED, STATUS_REFERENCE, STATUS_SUCCESS, VisitResult
+from tweakgui.engine.model import (
+    STATUS_FAILED,
+    STATUS_REFERENCE,
+    STATUS_SUCCESS,
+    VisitResult,
+)
 from tweakgui.engine.outputs.fitsio import chip_extver, output_path
 from tweakgui.engine.outputs.images import catalog_extension
 from tweakgui.engine.outputs.shiftfile import output_frame, reference_wcs
@@ -110,9 +115,12 @@ def write_match_files(result: VisitResult, chosen, output_dir, params) -> list[P
     todo = [(r, f) for r in chosen if r.status != STATUS_FAILED for f in r.fits
             if f.status == STATUS_SUCCESS and f.kind in MATCH_SUFFIX and f.matches is not None]
     frame = reference_frame(result) if todo else None
+    mappings: dict[int, dict] = {}  # one per fit: a visit-wide fit is shared by every image
     for r, fit in todo:
         table = match_table(fit, r, frame, result)
-        text = _header(fit, r, frame, table, result, params.catalog_format) + _lines(table)
+        if id(fit) not in mappings:
+            mappings[id(fit)] = _mapping(fit, frame)
+        text = _header(fit, r, frame, table, result, mappings[id(fit)], params.catalog_format) + _lines(table)
         out.append(atomic_write_text(match_file_path(r.exposure, output_dir, fit.kind), text))
         r.extra_outputs.append(out[-1])  # listed by the report with the image
     expanded = expanded_refcat_table(result)
@@ -301,8 +309,7 @@ def _frame_line(frame: WCS) -> str:
             f"CD = [[{cd[0, 0]:.8e}, {cd[0, 1]:.8e}], [{cd[1, 0]:.8e}, {cd[1, 1]:.8e}]] deg/pix")
 
 
-def _header(fit, r, frame: WCS, table: Table, result: VisitResult, fmt: str) -> str:
-    mp = _mapping(fit, frame)
+def _header(fit, r, frame: WCS, table: Table, result: VisitResult, mp: dict, fmt: str) -> str:
     rms = (np.std(table["x_res"]), np.std(table["y_res"])) if len(table) else (math.nan, math.nan)
     rot = mp["rot"]
     cats = f"{_root(r.exposure, '.')}{'_sci<EXTVER>' if len(r.exposure.chips) > 1 else ''}_cat.{catalog_extension(fmt)}"
@@ -319,8 +326,8 @@ def _header(fit, r, frame: WCS, table: Table, result: VisitResult, fmt: str) -> 
         f"#    X and Y rotation: {rot[0]:.10g}  {rot[1]:.10g}",
         f"#    <rotation> and skew: {rot[2]:.10g}  {rot[3]:.10g}",
         "# ",
-        f"# tweakgui {__version__}: {fit.kind} fit ({fit.fitgeom}) of group {fit.group_id}; the {len(table)} "
-        "matches it used for this image",
+        (f"# tweakgui {__version__}: {fit.kind} fit ({fit.fitgeom}) of group {fit.group_id}; the {len(table)} "
+         "matches it used for this image"),
         f"# Frame of columns 1-8 (1-based pixels): {_frame_line(frame)}",
         "#    shift, scale and rotation: input = A (fit - CRPIX) + CRPIX + shift, as drizzlepac's shiftfile",
         "# Residual = fit - reference.  Original X, Y (input): the chip's pixel, 1-based",
