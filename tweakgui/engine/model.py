@@ -147,7 +147,10 @@ class FitResult:
     ``ra``, ``dec`` (of the source after the fit), ``ref_ra``, ``ref_dec``,
     ``dx``, ``dy`` (residuals in arcsec in the reference tangent plane, after
     the fit, input minus reference), ``used`` (False where sigma-clipped or excluded
-    by the user), ``excluded`` (True where the user excluded the match).
+    by the user), ``excluded`` (True where the user excluded the match),
+    ``ra0``, ``dec0`` (the source before this fit), ``ref_image``, ``ref_chip``,
+    ``ref_row`` (where the reference source comes from: image, chip and row of
+    its catalog in a relative fit; "", "" and ``ref_idx`` for a reference catalog).
     """
 
     group_id: str
@@ -188,6 +191,9 @@ class FitResult:
     # the engine's 2D histogram of ``offsets`` (tweakgui.engine.fit.match.Histogram, arcsec,
     # input − reference like ``offsets``; counts[i, j] for x bin i and y bin j)
     histogram: Any = None
+    # the reference list a relative stage with ``expand_refcat`` ended with (on its REFERENCE
+    # fit): RA, DEC and each source's image, chip and catalog row
+    expanded_refcat: Table | None = None
 
     def image_numbers(self, image: str) -> dict:
         """One image's own share of this fit: its matches, used matches, rmse and mae (arcsec)."""

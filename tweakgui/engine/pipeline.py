@@ -135,7 +135,8 @@ def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, 
     for row in rows:
         tx, ty = ref_c.world_to_tanp(row[7], row[8])
         rx, ry = ref_c.world_to_tanp(row[9], row[10])
-        fit.matches.add_row(list(row) + [float(tx - rx) * scale, float(ty - ry) * scale, False, True])
+        values = list(row) + [float(tx - rx) * scale, float(ty - ry) * scale, False, True]
+        fit.matches.add_row(dict(zip(fit.matches.colnames, values)))  # later columns: blank
 
 
 def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: threading.Event | None = None,

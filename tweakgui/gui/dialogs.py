@@ -32,7 +32,7 @@ OUTPUT_KINDS = (
     ("wcs", "WCS files (<root>_tweakreg.asdf)"),
     ("shiftfile", "Shiftfile (drizzlepac format)"),
     ("report", "Report (tweakreg_report.json)"),
-    ("catalogs", "Source catalogs (when save_catalogs is on)"),
+    ("catalogs", "Source catalogs and match files (when save_catalogs, save_match_files are on)"),
 )
 
 

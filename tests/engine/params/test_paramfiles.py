@@ -254,6 +254,7 @@ def test_drizzlepac_teal_files(shared_data, caplog):
     # drizzlepac's defaults: enforce_user_order on, rscale, separation 0.5 / tolerance 1.0 pixels
     assert tw["enforce_user_order"] is True and tw["fitgeometry"] == "rscale"
     assert tw["save_catalogs"] is True and tw["wcsname"] == "TWEAK"
+    assert tw["save_match_files"] is True  # writecat writes drizzlepac's match files too
     assert (tw["searchrad"], tw["separation"], tw["tolerance"]) == (1.0, 0.5, 1.0)
     # searchunits = arcseconds: searchrad stays in arcsec; the others are drizzlepac's pixels
     assert tw["pixel_units"] == "separation,tolerance,xoffset,yoffset"
@@ -376,7 +377,8 @@ def test_asdf_round_trip_and_layout(tmp_path):
         assert tree["parameters"]["brightest"] is None
         assert dict(tree["tweakgui"]) == {
             "starfinder": "sep", "abs_mode": "group", "exclusions": "excl.txt",
-            "wcsname": "CEERS-FIT", "reject_large_corrections": 0.0, "pixel_units": ""}
+            "wcsname": "CEERS-FIT", "reject_large_corrections": 0.0, "pixel_units": "",
+            "save_match_files": False}
     d = save_asdf_pars(TweakRegParams(), tmp_path / "defaults.asdf")
     assert TweakRegParams(**load_asdf_pars(d)) == TweakRegParams()
 

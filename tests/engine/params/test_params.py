@@ -47,7 +47,7 @@ def test_names_and_defaults_match_jwst_spec():
     ours = {s.name: s.default for s in SPEC if s.name not in TWEAKGUI_ONLY}
     assert ours == JWST_DEFAULTS
     assert set(TWEAKGUI_ONLY) == {"abs_mode", "exclusions", "wcsname", "reject_large_corrections",
-                                  "pixel_units"}
+                                  "pixel_units", "save_match_files"}
     assert TweakRegParams().to_dict() == {s.name: s.default for s in SPEC}
 
 

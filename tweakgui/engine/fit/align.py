@@ -107,7 +107,7 @@ def image_pixel_scale(corrector) -> float:
 class ReferenceIndex:
     """A spatial index of a reference list (RA, DEC in degrees)."""
 
-    def __init__(self, ra, dec, weight=None, bright=None, key=None):
+    def __init__(self, ra, dec, weight=None, bright=None, key=None, origin=None):
         self.ra = np.asarray(ra, float)
         self.dec = np.asarray(dec, float)
         self.weight = None if weight is None else np.asarray(weight, float)
@@ -115,6 +115,9 @@ class ReferenceIndex:
         self.bright = None if bright is None else np.asarray(bright, bool)
         # brightness (larger is brighter) for the pattern matcher; None: the catalog's order
         self.key = None if key is None else np.asarray(key, float)
+        # where each source comes from, {"image", "chip", "row"} arrays (a relative stage's
+        # image sources); None: the rows of a reference catalog
+        self.origin = origin
         self.tree = cKDTree(unit_vectors(self.ra, self.dec)) if len(self.ra) else None
 
     @classmethod
@@ -131,6 +134,20 @@ class ReferenceIndex:
         centre /= np.linalg.norm(centre)
         radius = float(np.max(np.linalg.norm(pts - centre, axis=1))) + np.radians(grow_arcsec / 3600.0)
         return np.sort(np.asarray(self.tree.query_ball_point(centre, radius), dtype=int))
+
+    def origin_of(self, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image, chip, catalog row) of sources ``rows``: ("", "", row) for a reference catalog."""
+        rows = np.asarray(rows, int)
+        if self.origin is None:
+            blank = np.full(len(rows), "", dtype=str)
+            return blank, blank, rows
+        return self.origin["image"][rows], self.origin["chip"][rows], self.origin["row"][rows]
+
+    def table(self) -> Table:
+        """The list as a table: RA, DEC and, for image sources, their image, chip and catalog row."""
+        t = Table({"RA": self.ra, "DEC": self.dec})
+        t["image"], t["chip"], t["row"] = self.origin_of(np.arange(len(self.ra)))
+        return t
 
 
 def brightness(table: Table) -> np.ndarray | None:
@@ -249,8 +266,8 @@ class _StageRun:
 
     def relative(self, groups, ref_gid) -> list[FitResult]:
         st = self.stage
-        ra, dec, w, bright, key = self._sky_sources(groups[ref_gid])
-        index = ReferenceIndex(ra, dec, w, bright, key)
+        ra, dec, w, bright, key, origin = self._sky_sources(groups[ref_gid])
+        index = ReferenceIndex(ra, dec, w, bright, key, origin)
         ref_name = ", ".join(_names(self.entries, groups[ref_gid]))
         fits = {ref_gid: FitResult(group_id=ref_gid, kind=st.kind, status=STATUS_REFERENCE,
                                    fitgeom=st.fitgeometry, images=_names(self.entries, groups[ref_gid]))}
@@ -264,10 +281,12 @@ class _StageRun:
             fits[gid] = fit
             if expand and fit.status == STATUS_SUCCESS:
                 index = self._expanded(index, groups[gid], fit.matches)
+        if expand:  # the reference list as the stage ended it (written by save_match_files)
+            fits[ref_gid].expanded_refcat = index.table()
         return [fits[g] for g in groups]
 
     def _sky_sources(self, idx):
-        ra, dec, w, b, k = [], [], [], [], []
+        ra, dec, w, b, k, o = [], [], [], [], [], []
         for i in idx:
             ch = self.chips[i]
             if len(ch.entry.catalog):
@@ -278,13 +297,16 @@ class _StageRun:
                 w.append(ch.weight)
                 b.append(ch.bright if ch.bright is not None else np.ones(len(ch.xy), bool))
                 k.append(ch.key)
+                o.append((np.full(len(ch.xy), ch.entry.exposure.name), np.full(len(ch.xy), ch.entry.chip.name),
+                          np.asarray(ch.entry.rows, int)))
+        origin = {n: np.concatenate([x[j] for x in o]) for j, n in enumerate(("image", "chip", "row"))}
         weight = np.concatenate(w) if w and all(x is not None for x in w) else None
         key = np.concatenate(k) if k and all(x is not None for x in k) else None
-        return np.concatenate(ra), np.concatenate(dec), weight, np.concatenate(b), key
+        return np.concatenate(ra), np.concatenate(dec), weight, np.concatenate(b), key, origin
 
     def _expanded(self, index: ReferenceIndex, idx, matches: Table | None) -> ReferenceIndex:
         """The reference list grown by the group's sources that matched nothing (as corrected)."""
-        ra, dec, w, b, k = self._sky_sources(idx)
+        ra, dec, w, b, k, o = self._sky_sources(idx)
         matched = []
         for i in idx:  # in the order of _sky_sources: chips with sources
             e = self.chips[i].entry
@@ -297,8 +319,9 @@ class _StageRun:
             new_w = np.concatenate([index.weight, w[~matched]])
         old_b = index.bright if index.bright is not None else np.ones(len(index.ra), bool)
         new_k = None if index.key is None or k is None else np.concatenate([index.key, k[~matched]])
+        origin = {n: np.concatenate([index.origin[n], o[n][~matched]]) for n in o}
         return ReferenceIndex(np.concatenate([index.ra, ra[~matched]]), np.concatenate([index.dec, dec[~matched]]),
-                              new_w, np.concatenate([old_b, b[~matched]]), new_k)
+                              new_w, np.concatenate([old_b, b[~matched]]), new_k, origin)
 
     def _most_overlap(self, todo, groups, index: ReferenceIndex) -> str:
         """The group whose footprint holds the most reference sources (tweakwcs' order)."""
@@ -442,7 +465,7 @@ class _StageRun:
         result.mae_arcsec = float(np.mean(r)) if r.size else float("nan")
 
     def _matches_table(self, gid, gf: GroupFit, members, rows, index, xy=None) -> Table:
-        cols = {k: [] for k in ("image", "chip", "input_idx", "ref_idx", "x", "y", "tx", "ty", "used")}
+        cols = {k: [] for k in ("image", "chip", "input_idx", "ref_idx", "x", "y", "tx", "ty", "used", "t0")}
         for i, (mr, mi, used) in zip(members, gf.pairs):
             e = self.chips[i].entry
             cols["image"] += [e.exposure.name] * len(mi)
@@ -458,6 +481,7 @@ class _StageRun:
             cols["tx"].append(moved[:, 0])
             cols["ty"].append(moved[:, 1])
             cols["used"].append(np.asarray(used, bool))
+            cols["t0"].append(self.chips[i].xy[mi].reshape(-1, 2))  # before the stage's fit
         cat = {k: (np.concatenate(v) if k not in ("image", "chip") else np.array(v, dtype=str))
                for k, v in cols.items()}
         ref_idx = cat["ref_idx"].astype(int)
@@ -477,6 +501,9 @@ class _StageRun:
         t["dy"] = (cat["ty"] - np.asarray(ry)) * self.scale
         t["used"] = cat["used"].astype(bool)
         t["excluded"] = np.zeros(len(ref_idx), bool)
+        # for the match files: the source before this stage's fit, and where the reference came from
+        t["ra0"], t["dec0"] = (np.asarray(v, float) for v in self.ref_tpwcs.tanp_to_world(*cat["t0"].T))
+        t["ref_image"], t["ref_chip"], t["ref_row"] = index.origin_of(ref_idx)
         return t
 
 

@@ -7,6 +7,7 @@
 - ``shiftfile``: drizzlepac shiftfiles with their reference WCS file.
 - ``jwst`` / ``jwst_history``: JWST datamodels, ``_tweakreg.asdf`` WCS files, their history.
 - ``report`` / ``qa_table``: the JSON report and the per-image, per-stage QA table.
+- ``match_files``: drizzlepac's ``_catalog_fit.match`` files and the expanded reference catalog.
 - ``save``: all outputs of a visit in one transaction, paths checked first.
 - ``result_store``: the GUI session's results; ``samp``: images and tables sent to DS9/TOPCAT.
 """

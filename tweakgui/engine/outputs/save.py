@@ -16,6 +16,7 @@ from tweakgui.engine.outputs.images import (
     write_updated_fits,
 )
 from tweakgui.engine.outputs.jwst import write_jwst_tweaked, write_wcs_file
+from tweakgui.engine.outputs.match_files import planned_match_files, write_match_files
 from tweakgui.engine.outputs.qa_table import QA_TABLE_NAME, write_fits_table
 from tweakgui.engine.outputs.report import write_report
 from tweakgui.engine.outputs.shiftfile import write_shiftfile
@@ -82,6 +83,8 @@ def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path,
     for r in chosen:
         if r.status != STATUS_FAILED:
             written += _write_image_outputs(r, output_dir, params, in_place, kinds)
+    if "catalogs" in kinds and params.save_match_files:
+        written += write_match_files(result, chosen, output_dir, params)
     fits_images = [r for r in chosen if r.exposure.kind == "fits" and r.status != STATUS_FAILED]
     if "shiftfile" in kinds and fits_images:
         written += list(write_shiftfile(result, output_dir / "tweakreg_shifts.txt") or ())
@@ -135,8 +138,9 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     """Every file a run would write: ``(path, what, exposure or None)``.
 
     Mirrors :func:`_write_all` (images or, with ``in_place``, the inputs
-    themselves; headerlets; JWST WCS files; catalogs; shiftfile and its WCS
-    file; the absolute reference catalog; the report).
+    themselves; headerlets; JWST WCS files; catalogs; match files and the
+    expanded reference catalog; shiftfile and its WCS file; the absolute
+    reference catalog; the report).
     """
 
     out = Path(output_dir)
@@ -161,6 +165,8 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
 
                 tag = "" if len(e.chips) == 1 else f"_sci{chip_extver(chip)}"
                 plan.append((out / f"{root}{tag}_cat.{ext}", "source catalog", e))
+    if "catalogs" in kinds:
+        plan += planned_match_files(exposures, out, params)
     if "shiftfile" in kinds and any(e.kind == "fits" for e in exposures):
         plan.append((out / "tweakreg_shifts.txt", "shiftfile", None))
         plan.append((out / "tweakreg_shifts_wcs.fits", "shiftfile's WCS file", None))

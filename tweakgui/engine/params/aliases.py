@@ -52,7 +52,7 @@ DRIZZLEPAC_ALIASES: tuple[Alias, ...] = (
     _A("expand_refcat", "expand_refcat"),
     _A("enforce_user_order", "enforce_user_order", "drizzlepac's default is true"),
     _A("exclusions", "exclusions"),
-    _A("writecat", "save_catalogs"),
+    _A("writecat", "save_catalogs", "also sets save_match_files, as drizzlepac writes its match files with it"),
     _A("clean", None, "no intermediate files are written"),
     _A("interactive", None, "the GUI shows the plots interactively", "`tweakgui` (GUI)"),
     _A("verbose", None, "the log file has every message", "`--log FILE`"),
@@ -253,6 +253,8 @@ def _teal_conventions(values: dict[str, Any], where: str) -> dict[str, Any]:
     values = dict(values)
     if values.get("_task_name_", "").strip().lower() == "refimagefindpars":
         log.warning("%s: refimagefindpars read as the finder parameters of all images", where)
+    if "writecat" in values and "save_match_files" not in values:
+        values["save_match_files"] = values["writecat"]  # drizzlepac writes its match files with it
     if str(values.get("catfile", "")).strip() and "use_custom_catalogs" not in values:
         values["use_custom_catalogs"] = "true"
     if str(values.get("use_sharp_round", "false")).strip().lower() not in ("true", "yes"):

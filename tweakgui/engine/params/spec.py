@@ -65,6 +65,10 @@ SPEC: tuple[ParamSpec, ...] = (
     # catalogs
     _P("save_catalogs", bool, False, "catalogs",
        "Write the source catalog of every input image next to the outputs"),
+    _P("save_match_files", bool, False, "catalogs",
+       "Write drizzlepac's match files: per image, <root>_catalog_fit.match (relative fit) and "
+       "<root>_abs_catalog_fit.match (absolute fit), and with expand_refcat the expanded reference "
+       "catalog tweakreg_expanded_refcat.<ext>; drizzlepac's writecat turns it on; tweakgui only"),
     _P("use_custom_catalogs", bool, False, "catalogs",
        "Use user-provided source catalogs (from catfile or the ASN's tweakreg_catalog) "
        "instead of detecting sources"),
@@ -229,7 +233,7 @@ SPEC: tuple[ParamSpec, ...] = (
 # Parameters (and option values) that jwst's TweakRegStep does not know: files
 # written for jwst keep them apart (see paramfiles.save_asdf_pars).
 TWEAKGUI_ONLY: tuple[str, ...] = ("abs_mode", "exclusions", "wcsname", "reject_large_corrections",
-                                   "pixel_units")
+                                   "pixel_units", "save_match_files")
 TWEAKGUI_ONLY_CHOICES: dict[str, tuple] = {"starfinder": ("sep",)}
 
 SPEC_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in SPEC}
