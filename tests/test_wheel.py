@@ -17,4 +17,4 @@ def test_wheel_contains_resources(tmp_path):
     for p in (ROOT / "resources").rglob("*"):
         if p.is_file():
             assert f"tweakgui/resources/{p.relative_to(ROOT / 'resources').as_posix()}" in names
-    assert "tweakgui/gui/main_window.py" in names and "tweakgui/engine/align.py" in names
+    assert "tweakgui/gui/main_window.py" in names and "tweakgui/engine/fit/align.py" in names and "tweakgui/engine/outputs/headerlet.py" in names

@@ -100,18 +100,33 @@ class FilesPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.last_dir = ""
-        self.tree = QTreeWidget()
-        self.tree.setObjectName("files")
-        self.tree.setColumnCount(len(COLUMNS))
-        self.tree.setHeaderLabels(COLUMNS)
-        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.tree.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setAlternatingRowColors(True)
-        hdr = self.tree.header()
+        self.tree = self._make_tree()
+        self.spec = QLineEdit()
+        self.spec.setPlaceholderText("wildcard, comma list, @list.txt or asn.json — Enter adds")
+        self.spec.setToolTip("Add inputs as on the command line: a file, a wildcard "
+                             "(e.g. data/*_flt.fits), a comma-separated list, @list.txt or an ASN json")
+        self.spec.returnPressed.connect(self._add_spec)
+        bar = self._buttons()
+        bar.addWidget(self.spec, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.tree, 1)
+        self._filling = False
+
+    def _make_tree(self) -> QTreeWidget:
+        tree = QTreeWidget()
+        tree.setObjectName("files")
+        tree.setColumnCount(len(COLUMNS))
+        tree.setHeaderLabels(COLUMNS)
+        tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        tree.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
+        tree.setUniformRowHeights(True)
+        tree.setAlternatingRowColors(True)
+        hdr = tree.header()
         hdr.setStretchLastSection(True)
         # long names (JWST: jw01345001001_02201_00001_nrca1_cal.fits) keep their distinct end
-        self.tree.setTextElideMode(Qt.ElideMiddle)
+        tree.setTextElideMode(Qt.ElideMiddle)
         for c in (C_CAT, C_NSRC, C_SAVE):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         for c in (C_NAME, C_GROUP):
@@ -123,17 +138,15 @@ class FilesPanel(QWidget):
                 "(reference tangent plane), and its total correction of all stages (shift ΔRA·cosδ, ΔDec "
                 "in arcsec, rotation)")
         for c, t in enumerate(tips):
-            self.tree.headerItem().setToolTip(c, t)
-        self.tree.itemChanged.connect(self._item_changed)
-        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
-        self.tree.customContextMenuRequested.connect(self._context_menu)
-        self.tree.currentItemChanged.connect(self._current_changed)
+            tree.headerItem().setToolTip(c, t)
+        tree.itemChanged.connect(self._item_changed)
+        tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        tree.customContextMenuRequested.connect(self._context_menu)
+        tree.currentItemChanged.connect(self._current_changed)
 
-        self.spec = QLineEdit()
-        self.spec.setPlaceholderText("wildcard, comma list, @list.txt or asn.json — Enter adds")
-        self.spec.setToolTip("Add inputs as on the command line: a file, a wildcard "
-                             "(e.g. data/*_flt.fits), a comma-separated list, @list.txt or an ASN json")
-        self.spec.returnPressed.connect(self._add_spec)
+        return tree
+
+    def _buttons(self) -> QHBoxLayout:
         bar = QHBoxLayout()
         for name, tip, slot in (
             ("add", "Add images or an ASN (Ctrl+O)", self.add_dialog),
@@ -153,12 +166,7 @@ class FilesPanel(QWidget):
             b.setObjectName(f"files_{name}")
             b.clicked.connect(slot)
             bar.addWidget(b)
-        bar.addWidget(self.spec, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.tree, 1)
-        self._filling = False
+        return bar
 
     # ------------------------------------------------------------- content
     def set_visit(self, visit, result=None, accepted=None, selected=None) -> None:
@@ -173,46 +181,8 @@ class FilesPanel(QWidget):
             groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
             for e in visit.exposures:
                 r = by_name.get(e.name)
-                item = QTreeWidgetItem()
-                item.setData(C_NAME, Qt.UserRole, (e.name, 0))
-                item.setText(C_NAME, shown[e.name])
-                item.setToolTip(C_NAME, _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}"
-                                                          if r else ""))
-                item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
-                item.setText(C_GROUP, groups[str(e.group_id)])
-                item.setToolTip(C_GROUP, str(e.group_id))
-                cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
-                item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
-                item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
-                if r is not None and r.catalogs:
-                    item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)))
-                item.setFlags(item.flags() | Qt.ItemIsEditable | Qt.ItemIsUserCheckable)
-                ok = (accepted or {}).get(e.name, True)
-                item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
-                if r is not None:
-                    fit = r.fit
-                    text = (_short_summary(fit, r) if fit is not None
-                            else f"{r.status}: {r.reason}" if r.reason else r.status)
-                    if r.status == model.STATUS_REFERENCE and fit is None:
-                        text = "reference"
-                    if not ok and r.status != model.STATUS_FAILED:  # failed ones are never saved
-                        text = "rejected by you · " + text
-                    item.setText(C_FIT, text)
-                    # every stage's verdict (the group's fit), then the image's own total correction
-                    tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]
-                    if r.status != model.STATUS_REFERENCE:
-                        tip.append(_plain(correction_text(r.correction)))
-                    item.setToolTip(C_FIT, "\n".join(tip) or text)
-                for ci, c in enumerate(e.chips):
-                    child = QTreeWidgetItem(item)
-                    child.setData(C_NAME, Qt.UserRole, (e.name, ci))
-                    child.setText(C_NAME, c.name)
-                    child.setToolTip(C_NAME, f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels")
-                    if c.catalog_path:
-                        child.setText(C_CAT, Path(c.catalog_path).name)
-                    if r is not None and ci < len(r.catalogs):
-                        child.setText(C_NSRC, str(len(r.catalogs[ci])))
-                    child.setFlags(child.flags() & ~Qt.ItemIsEditable)
+                item = self._exposure_item(e, r, shown[e.name], groups[str(e.group_id)],
+                                           (accepted or {}).get(e.name, True))
                 self.tree.addTopLevelItem(item)
                 if len(e.chips) > 1:
                     item.setExpanded(True)
@@ -224,6 +194,49 @@ class FilesPanel(QWidget):
                 self.select(*selected)
         finally:
             self._filling = False
+
+    def _exposure_item(self, e, r, shown_name: str, group_name: str, ok: bool) -> QTreeWidgetItem:
+        """The row of one exposure (its fit, verdicts and correction in tooltips) with a child per chip."""
+        item = QTreeWidgetItem()
+        item.setData(C_NAME, Qt.UserRole, (e.name, 0))
+        item.setText(C_NAME, shown_name)
+        item.setToolTip(C_NAME, _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}"
+                                                  if r else ""))
+        item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
+        item.setText(C_GROUP, group_name)
+        item.setToolTip(C_GROUP, str(e.group_id))
+        cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
+        item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
+        item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
+        if r is not None and r.catalogs:
+            item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)))
+        item.setFlags(item.flags() | Qt.ItemIsEditable | Qt.ItemIsUserCheckable)
+        item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
+        if r is not None:
+            fit = r.fit
+            text = (_short_summary(fit, r) if fit is not None
+                    else f"{r.status}: {r.reason}" if r.reason else r.status)
+            if r.status == model.STATUS_REFERENCE and fit is None:
+                text = "reference"
+            if not ok and r.status != model.STATUS_FAILED:  # failed ones are never saved
+                text = "rejected by you · " + text
+            item.setText(C_FIT, text)
+            # every stage's verdict (the group's fit), then the image's own total correction
+            tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]
+            if r.status != model.STATUS_REFERENCE:
+                tip.append(_plain(correction_text(r.correction)))
+            item.setToolTip(C_FIT, "\n".join(tip) or text)
+        for ci, c in enumerate(e.chips):
+            child = QTreeWidgetItem(item)
+            child.setData(C_NAME, Qt.UserRole, (e.name, ci))
+            child.setText(C_NAME, c.name)
+            child.setToolTip(C_NAME, f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels")
+            if c.catalog_path:
+                child.setText(C_CAT, Path(c.catalog_path).name)
+            if r is not None and ci < len(r.catalogs):
+                child.setText(C_NSRC, str(len(r.catalogs[ci])))
+            child.setFlags(child.flags() & ~Qt.ItemIsEditable)
+        return item
 
     def _size_name_columns(self, visit) -> None:
         """Name and group columns as wide as their text, but never more than a share of the

@@ -98,20 +98,7 @@ class ImageView(QWidget):
         self.plot.addItem(self.image)
         self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor=(230, 230, 230))
         self.legend.setBrush(pg.mkBrush(0, 0, 0, 150))
-        self.scatter = {}
-        for name, st in STYLE.items():
-            item = pg.ScatterPlotItem(symbol=st["symbol"], size=st["size"], pen=st["pen"],
-                                      brush=st["brush"] or pg.mkBrush(0, 0, 0, 0), pxMode=True,
-                                      name=LABELS[name])
-            item.setZValue(10 if name != "detected" else 5)
-            self.plot.addItem(item)
-            self.scatter[name] = item
-        for name, item in self.scatter.items():
-            # a click on the legend toggles the layer; the View menu follows
-            item.visibleChanged.connect(lambda n=name: self.layerToggled.emit(n, self.scatter[n].isVisible()))
-        self.scatter["matched"].sigClicked.connect(self._scatter_clicked)
-        self.scatter["clipped"].sigClicked.connect(self._scatter_clicked)
-        self.scatter["excluded"].sigClicked.connect(self._scatter_clicked)
+        self._add_layers()
         self.highlight = pg.ScatterPlotItem(symbol="o", size=26, pen=pg.mkPen(255, 255, 0, width=3),
                                             brush=pg.mkBrush(0, 0, 0, 0))
         self.highlight.setZValue(30)
@@ -128,6 +115,46 @@ class ImageView(QWidget):
         self.stretch.setToolTip("Display stretch: zscale limits with an asinh or linear scale")
         self.stretch.currentTextChanged.connect(self._restretch)
 
+        tools = self._region_tools()
+        tools.addStretch(1)
+        tools.addWidget(self.stretch)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        # the title on a row of its own: the tool buttons never squeeze it to a few letters
+        lay.addWidget(self.title)
+        lay.addLayout(tools)
+        lay.addWidget(self.plot_widget, 1)
+        self._keys: dict[str, list] = {}
+        self.last_dir = ""
+        self.loader = LatestCall(self)
+        self._cache: OrderedDict = OrderedDict()
+        self._key = None
+        self._ranged = None
+        self._title = ""
+        self._fit_shape = None  # (ny, nx) while the whole image is shown, None once the user zooms
+        self._fitting = False
+        self.vb.sigRangeChangedManually.connect(self._user_ranged)
+
+    def _add_layers(self) -> None:
+        """One scatter item per overlay (detected, matched, clipped, ...); a legend click toggles it."""
+        self.scatter = {}
+        for name, st in STYLE.items():
+            item = pg.ScatterPlotItem(symbol=st["symbol"], size=st["size"], pen=st["pen"],
+                                      brush=st["brush"] or pg.mkBrush(0, 0, 0, 0), pxMode=True,
+                                      name=LABELS[name])
+            item.setZValue(10 if name != "detected" else 5)
+            self.plot.addItem(item)
+            self.scatter[name] = item
+        for name, item in self.scatter.items():
+            # a click on the legend toggles the layer; the View menu follows
+            item.visibleChanged.connect(lambda n=name: self.layerToggled.emit(n, self.scatter[n].isVisible()))
+        self.scatter["matched"].sigClicked.connect(self._scatter_clicked)
+        self.scatter["clipped"].sigClicked.connect(self._scatter_clicked)
+        self.scatter["excluded"].sigClicked.connect(self._scatter_clicked)
+
+    def _region_tools(self) -> QHBoxLayout:
+        """Buttons that draw, switch, delete, load and save exclusion regions."""
         tools = QHBoxLayout()
         for kind, tip in (("circle", "Draw a circle: drag from its centre"),
                           ("box", "Draw a box: drag from corner to corner"),
@@ -154,25 +181,7 @@ class ImageView(QWidget):
             b.setObjectName(name)
             b.clicked.connect(slot)
             tools.addWidget(b)
-        tools.addStretch(1)
-        tools.addWidget(self.stretch)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.setSpacing(2)
-        # the title on a row of its own: the tool buttons never squeeze it to a few letters
-        lay.addWidget(self.title)
-        lay.addLayout(tools)
-        lay.addWidget(self.plot_widget, 1)
-        self._keys: dict[str, list] = {}
-        self.last_dir = ""
-        self.loader = LatestCall(self)
-        self._cache: OrderedDict = OrderedDict()
-        self._key = None
-        self._ranged = None
-        self._title = ""
-        self._fit_shape = None  # (ny, nx) while the whole image is shown, None once the user zooms
-        self._fitting = False
-        self.vb.sigRangeChangedManually.connect(self._user_ranged)
+        return tools
 
     # ---------------------------------------------------------------- image
     def show_chip(self, key, title: str, load: Callable[[], tuple]) -> None:

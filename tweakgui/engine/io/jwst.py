@@ -207,18 +207,7 @@ def read_jwst_exposure(path: str | Path, group_id: str | None = None) -> Exposur
         meta_group = model.meta.instance.get("group_id")
         wcs_name = getattr(wcs, "name", None)
     _ensure_bounding_box(wcs, data_shape)
-
-    if group_id:
-        gid, source = str(group_id), "argument"
-    elif meta_group:
-        gid, source = str(meta_group), "meta.group_id"
-    else:
-        try:
-            gid, source = group_id_from_observation(obs), "observation"
-        except KeyError as missing_key:
-            log.warning("%s: meta.observation lacks %s; grouped on its own", path.name,
-                        missing_key.args[0])
-            gid, source = jwst_root(path), "file"
+    gid, source = _group_of(path, group_id, meta_group, obs)
     date_obs, epoch = _observation_epoch(obs)
     chip = Chip(name="SCI", hdu=1, shape=data_shape, wcs=wcs,
                 meta={"wcsinfo": wcsinfo, "detector": inst.get("detector")})
@@ -235,6 +224,19 @@ def read_jwst_exposure(path: str | Path, group_id: str | None = None) -> Exposur
     }
     return Exposure(path=path, kind="jwst", chips=[chip], group_id=gid,
                     root=jwst_root(path), meta=meta)
+
+
+def _group_of(path: Path, group_id, meta_group, obs: dict) -> tuple[str, str]:
+    """The exposure's group id and where it came from: the ASN, ``meta.group_id``, the observation, the file."""
+    if group_id:
+        return str(group_id), "argument"
+    if meta_group:
+        return str(meta_group), "meta.group_id"
+    try:
+        return group_id_from_observation(obs), "observation"
+    except KeyError as missing_key:
+        log.warning("%s: meta.observation lacks %s; grouped on its own", path.name, missing_key.args[0])
+        return jwst_root(path), "file"
 
 
 def read_jwst_pixels(exposure: Exposure, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
