@@ -178,6 +178,9 @@ class FitResult:
     # the engine's 2D histogram of ``offsets`` (tweakgui.engine.fit.match.Histogram, arcsec,
     # input − reference like ``offsets``; counts[i, j] for x bin i and y bin j)
     histogram: Any = None
+    # absolute fits: the epoch (Julian year) the reference positions were moved to for this
+    # fit (each exposure group's own observation date), or the catalog's epoch; None: unknown
+    ref_epoch: float | None = None
 
     def image_numbers(self, image: str) -> dict:
         """One image's own share of this fit: its matches, used matches, rmse and mae (arcsec)."""
