@@ -194,6 +194,9 @@ class FitResult:
     # the reference list a relative stage with ``expand_refcat`` ended with (on its REFERENCE
     # fit): RA, DEC and each source's image, chip and catalog row
     expanded_refcat: Table | None = None
+    # absolute fits: the epoch (Julian year) the reference positions were moved to for this
+    # fit (each exposure group's own observation date), or the catalog's epoch; None: unknown
+    ref_epoch: float | None = None
 
     def image_numbers(self, image: str) -> dict:
         """One image's own share of this fit: its matches, used matches, rmse and mae (arcsec)."""

@@ -64,8 +64,9 @@ def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
                 t["y"] = y[keep]
                 if "weight" in cat.colnames:
                     t["weight"] = np.asarray(cat["weight"], float)[keep]
-                if "flux" in cat.colnames:
-                    t["flux"] = np.asarray(cat["flux"], float)[keep]
+                for name in ("flux", "x_err", "y_err"):  # centroid errors weigh absolute fits (abs_weights)
+                    if name in cat.colnames:
+                        t[name] = np.asarray(cat[name], float)[keep]
                 t.meta["name"] = f"{exp.name}[{chip.name}]"
                 bright = _brightest(cat, keep, brightest)
             else:

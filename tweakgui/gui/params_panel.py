@@ -47,6 +47,7 @@ __all__ = ["ParamsPanel", "tooltip_for"]
 
 GROUP_TITLES = {"catalogs": "Catalogs", "finder": "Source finder", "background": "Background",
                 "matching": "Matching (relative)", "fit": "Fit", "absolute": "Absolute alignment",
+                "refcat": "Reference catalog (absolute)",
                 "sip": "SIP approximation (JWST)", "drizzlepac": "Exclusions and naming",
                 "performance": "Performance"}
 ERROR_STYLE = "QLineEdit { border: 2px solid #d63031; background: #fdecea; }"
@@ -75,9 +76,9 @@ def unit_of(spec: ParamSpec) -> str:
     if spec.type not in (float, int, list):
         return ""
     doc = spec.doc
-    m = re.search(r"(?:, |many )(arcsec|pixels)\b", doc)
+    m = re.search(r"(?:, |many )(arcsec|pixels|mas/yr|mas|mag|decimal year)\b", doc)
     if m:
-        return "arcsec" if m.group(1) == "arcsec" else "px"
+        return {"pixels": "px", "decimal year": "yr"}.get(m.group(1), m.group(1))
     if "in units of kernel_fwhm" in doc:
         return "× kernel_fwhm"
     if "in units of the background RMS" in doc or "in units of their sigma" in doc:

@@ -126,7 +126,9 @@ def _unusual_params():
         connectivity=4, apermask_method="none", abs_refcat="GAIADR3", sip_degree=3,
         separation=0.3, tolerance=0.2, xoffset=-0.25, catfile="cats.txt",
         use_custom_catalogs=True, wcsname="CEERS-FIT", abs_mode="group",
-        exclusions="excl.txt", reject_large_corrections=0.0, deblend=False)
+        exclusions="excl.txt", reject_large_corrections=0.0, deblend=False,
+        abs_refcat_magcol="phot_g_mean_mag", abs_refcat_maxmag=19.5, abs_refcat_nbright=200,
+        abs_pm_policy="keep_no_pm", abs_max_pm_error=0.5, abs_weights="errors", abs_weight_floor=3.0)
 
 
 # ------------------------------------------------------------------ CEERS cfg
@@ -378,6 +380,10 @@ def test_asdf_round_trip_and_layout(tmp_path):
         assert dict(tree["tweakgui"]) == {
             "starfinder": "sep", "abs_mode": "group", "exclusions": "excl.txt",
             "wcsname": "CEERS-FIT", "reject_large_corrections": 0.0, "pixel_units": "",
+            "abs_refcat_racol": "", "abs_refcat_deccol": "", "abs_refcat_magcol": "phot_g_mean_mag",
+            "abs_refcat_minmag": None, "abs_refcat_maxmag": 19.5, "abs_refcat_nbright": 200,
+            "abs_refcat_errcols": "", "abs_pm_policy": "keep_no_pm", "abs_max_pm_error": 0.5, "abs_epoch": None,
+            "abs_weights": "errors", "abs_weight_floor": 3.0,
             "save_match_files": False}
     d = save_asdf_pars(TweakRegParams(), tmp_path / "defaults.asdf")
     assert TweakRegParams(**load_asdf_pars(d)) == TweakRegParams()

@@ -47,7 +47,10 @@ def test_names_and_defaults_match_jwst_spec():
     ours = {s.name: s.default for s in SPEC if s.name not in TWEAKGUI_ONLY}
     assert ours == JWST_DEFAULTS
     assert set(TWEAKGUI_ONLY) == {"abs_mode", "exclusions", "wcsname", "reject_large_corrections",
-                                  "pixel_units", "save_match_files"}
+                                  "pixel_units", "abs_refcat_racol", "abs_refcat_deccol", "abs_refcat_magcol",
+                                  "abs_refcat_minmag", "abs_refcat_maxmag", "abs_refcat_nbright",
+                                  "abs_refcat_errcols", "abs_pm_policy", "abs_max_pm_error", "abs_epoch",
+                                  "abs_weights", "abs_weight_floor", "save_match_files"}
     assert TweakRegParams().to_dict() == {s.name: s.default for s in SPEC}
 
 

@@ -22,7 +22,7 @@ from _gaia_service import space_motion as _space_motion
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from tweakgui.engine.model import Chip, Exposure, InputError, Visit
+from tweakgui.engine.model import Chip, Exposure, InputError
 from tweakgui.engine.refcat import gaia
 
 GAIA_ECSV = "astroquery-gaia/1712337806100O-result.ecsv"
@@ -176,13 +176,21 @@ def test_footprint_search_params_covers_all_chips(shared_data):
     assert 2 / 60 < r < 4.5 / 60
 
 
-def test_maybe_propagate_local(shared_data):
-    path = shared_data / GAIA_ECSV
-    visit = Visit([_exposure_with(None, epoch=2026.0)])
-    ref = Table({"RA": [0.0], "DEC": [0.0]}, meta={"name": "mine.ecsv"})
-    out = gaia.maybe_propagate_local(path, ref, visit)
-    assert len(out) == 3 and out.meta["name"] == "mine.ecsv"
-    assert np.all(out["epoch"] == 2026.0)
-    # a file without proper motions is returned as given
-    assert gaia.maybe_propagate_local(shared_data / "ceers-nircam/tweakreg/CEERS_EGS_HST_v1.9_cat_radecmag.ecsv",
-                                      ref, visit) is ref
+def test_local_gaia_file_moved_to_an_epoch(shared_data, dr3):
+    from tweakgui.engine.refcat import motion, select
+    from tweakgui.engine.refcat.files import read_refcat
+
+    ref = select.apply_pm_policy(read_refcat(shared_data / GAIA_ECSV), "drop_no_pm", None, "dr3")
+    out = motion.to_epoch(ref, 2026.0)
+    assert len(out) == 3 and out.meta["epoch"] == 2026.0
+    has_pm = _has_pm(dr3)
+    ra, dec = _space_motion(np.asarray(dr3["ra"][has_pm]), np.asarray(dr3["dec"][has_pm]),
+                            np.asarray(dr3["pmra"][has_pm]), np.asarray(dr3["pmdec"][has_pm]), 2016.0, 2026.0)
+    d = SkyCoord(out["RA"], out["DEC"], unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
+    assert d.to_value(u.mas).max() < 0.1
+    # the real file's errors and magnitudes come along
+    assert {"mag", "ra_error", "dec_error", "pmra_error", "pmdec_error", "ref_epoch"} <= set(out.colnames)
+    # a file without proper motions stays as it is, at an unknown epoch
+    ceers = read_refcat(shared_data / "ceers-nircam/tweakreg/CEERS_EGS_HST_v1.9_cat_radecmag.ecsv")
+    same = motion.to_epoch(ceers, 2026.0)
+    assert np.array_equal(same["RA"], ceers["RA"]) and same.meta["epoch"] is None

@@ -86,7 +86,7 @@ def check_custom_catalogs(exposures: list[Exposure]) -> None:
 
 
 def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
-    """A custom source catalog as a table with ``x``, ``y`` (0-based) and optional ``weight``.
+    """A custom source catalog: ``x``, ``y`` (0-based), optional ``weight``, ``flux`` and ``x_err``, ``y_err`` (px).
 
     ``select`` ``(column, value)`` keeps the rows of one chip of a catalog of
     several (a catalog input's ``chip`` column).
@@ -110,6 +110,9 @@ def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
     fc = find_column(t, "flux", "flux_auto", "segment_flux")
     if fc is not None:
         out["flux"] = numbers(t, fc, path)
+    ex, ey = find_column(t, "x_err", "xerr", "xcentroid_err"), find_column(t, "y_err", "yerr", "ycentroid_err")
+    if ex is not None and ey is not None:  # centroid errors, pixels (weights of abs_weights=errors)
+        out["x_err"], out["y_err"] = numbers(t, ex, path), numbers(t, ey, path)
     out.meta["name"] = Path(path).name
     good = np.isfinite(out["x"]) & np.isfinite(out["y"])
     return out[good]

@@ -42,6 +42,7 @@ from tweakgui.engine.model import (
     Exposure,
     FitResult,
 )
+from tweakgui.engine.refcat import motion
 
 __all__ = ["ChipCatalog", "make_corrector", "tanp_scale_arcsec", "run_alignment", "ReferenceIndex",
            "image_pixel_scale"]
@@ -201,6 +202,19 @@ def _prepare(entries, ref_tpwcs) -> list[_Chip]:
     return chips
 
 
+def _centroid_weights(chip: _Chip) -> np.ndarray:
+    """``1/sigma_img^2`` (mas^-2) from the catalog's ``x_err``, ``y_err`` (pixels); no error: a point."""
+    cat = chip.entry.catalog
+    n = len(chip.xy)
+    sigma = np.zeros(n)
+    if n and "x_err" in cat.colnames and "y_err" in cat.colnames:
+        px_mas = image_pixel_scale(chip.corrector) * 1000.0
+        ex, ey = np.asarray(cat["x_err"], float), np.asarray(cat["y_err"], float)
+        sigma = np.nan_to_num(np.sqrt(0.5 * (ex ** 2 + ey ** 2)) * px_mas, nan=0.0)
+    # tweakwcs adds the two catalogs' variances (1/w = 1/w_ref + 1/w_img): a tiny one is no error
+    return 1.0 / np.maximum(sigma, 1e-3) ** 2
+
+
 def _groups(entries) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
@@ -260,9 +274,24 @@ class _StageRun:
         self.ref_tpwcs, self.scale, self.params = ref_tpwcs, scale, params
 
     def absolute(self, groups, refcat: Table) -> list[FitResult]:
-        index = ReferenceIndex.of(refcat)
+        """Each group against the reference moved to its own exposures' epoch (:mod:`tweakgui.engine.refcat.motion`)."""
         name = refcat.meta.get("name", "reference catalog")
-        return [self._fit(gid, idx, index, name) for gid, idx in groups.items()]
+        if getattr(self.params, "abs_weights", "none") == "errors":
+            for ch in self.chips:  # in the units of the reference's weights, mas^-2
+                ch.weight = _centroid_weights(ch)
+        indexes: dict = {}
+        fits = []
+        for gid, idx in groups.items():
+            exposures = list({id(self.entries[i].exposure): self.entries[i].exposure for i in idx}.values())
+            epoch = motion.group_epoch(exposures, getattr(self.params, "abs_epoch", None))
+            if epoch not in indexes:
+                ref = motion.at_epoch(refcat, epoch, self.params)
+                indexes[epoch] = (ReferenceIndex.of(ref), ref.meta.get("epoch"))
+            index, shown = indexes[epoch]
+            fit = self._fit(gid, idx, index, name)
+            fit.ref_epoch = shown
+            fits.append(fit)
+        return fits
 
     def relative(self, groups, ref_gid) -> list[FitResult]:
         st = self.stage

@@ -344,7 +344,9 @@ def read_fits_exposure(path: Path, group_id: str | None = None) -> Exposure:
                 name = f"{h.name},{h.ver}" if h.name else f"HDU{i}"
                 chips.append(Chip(name=name, hdu=i, shape=tuple(h.shape), wcs=_chip_wcs(path, hdul, i, name),
                                   meta={"extver": h.ver}))
-            meta = {k: hdul[0].header.get(k) for k in ("TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "DATE-OBS", "EXPTIME")}
+            # the observation's time (EXPSTART, MJD-OBS, DATE-OBS + TIME-OBS) sets the epoch of the reference catalog
+            meta = {k: hdul[0].header.get(k) for k in ("TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "DATE-OBS",
+                                                        "TIME-OBS", "EXPSTART", "MJD-OBS", "EXPTIME")}
         except InputError:
             raise
         except Exception as e:

@@ -3,8 +3,9 @@
 Beside the JSON report, a table a user sorts and filters (TOPCAT, astropy)
 instead of scrolling a log: status, verdict and its statistic, matcher, the
 image's own matches, shift (arcsec and pixels), rotation, scale, skew, rmse,
-mae, reference catalog and epoch; a ``total`` row per image holds its total
-correction of every stage at its reference pixel.
+mae, reference catalog and the epoch its positions were moved to for the
+image (each exposure's own observation date); a ``total`` row per image holds
+its total correction of every stage at its reference pixel.
 """
 
 from __future__ import annotations
@@ -42,10 +43,18 @@ def _row(**values):
     return out
 
 
+def _epoch(value) -> str:
+    """A Julian-year epoch as text (``2022.4712``); empty when unknown."""
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return ""
+
+
 def fits_table(result: VisitResult) -> Table:
     """The QA table of a run (see the module doc)."""
     refname = "" if result.refcat is None else str(result.refcat.meta.get("name", ""))
-    epoch = "" if result.refcat is None else str(result.refcat.meta.get("epoch", ""))
+    catalog_epoch = None if result.refcat is None else result.refcat.meta.get("epoch")
     rows = []
     for r in result.images:
         name = r.exposure.name
@@ -62,7 +71,9 @@ def fits_table(result: VisitResult) -> Table:
                 rotation_deg=f.rotation_deg if ok else None, scale=f.scale if ok else None,
                 skew_deg=f.skew_deg if ok else None, rmse_mas=own["rmse_arcsec"] * 1000,
                 mae_mas=own["mae_arcsec"] * 1000, match_radius_mas=f.match_radius_arcsec * 1000,
-                refcat=refname if f.kind == "absolute" else "relative", epoch=epoch if f.kind == "absolute" else ""))
+                refcat=refname if f.kind == "absolute" else "relative",
+                epoch=(_epoch(f.ref_epoch if f.ref_epoch is not None else catalog_epoch)
+                       if f.kind == "absolute" else "")))
         c = r.correction
         rows.append(_row(
             image=name, stage="total", group_id=r.exposure.group_id, status=r.status, reason=r.reason,
@@ -80,6 +91,8 @@ def fits_table(result: VisitResult) -> Table:
         "pixel, shift (dRA*cos(Dec), dDec) arcsec and detector (x, y) pixels, rotation counter-clockwise from",
         "east toward north. Stage rows: the stage's fit in the reference tangent plane; nmatch, nused, rmse,",
         "mae are the image's own matches; significance and false_alarm are the fit's verdict statistic.",
+        "epoch: Julian year the reference catalog's positions were moved to for the image's absolute fit",
+        "(its exposure group's observation date when the catalog has proper motions, else the catalog's own).",
     ]
     return t
 

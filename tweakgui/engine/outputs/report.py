@@ -2,7 +2,8 @@
 
 Top level: ``report_version``, ``created`` (UTC), ``versions`` (tweakgui,
 tweakwcs, photutils, astropy, numpy, gwcs, python), ``parameters``,
-``abs_mode``, ``summary`` (counts per status) and ``images``, one entry per
+``abs_mode``, ``refcat`` (the reference catalog's name, epoch, and the
+sources each selection step left), ``summary`` (counts per status) and ``images``, one entry per
 input in user order with at least ``input``, ``output``, ``group_id``,
 ``status``, ``reason``, ``fitgeom``, ``nmatch``, ``shift_arcsec``,
 ``rotation_deg``, ``scale``, ``rmse_arcsec``, plus ``shift_pix``,
@@ -105,6 +106,7 @@ def _fit_dict(f: FitResult) -> dict:
         "matrix": f.matrix, "hist_peak_arcsec": f.hist_peak_arcsec,
         "matcher": f.matcher, "nused": f.nused, "match_radius_arcsec": f.match_radius_arcsec,
         "n_chance": f.n_chance, "significance": f.significance, "checks": f.checks,
+        "ref_epoch": f.ref_epoch,
     }
 
 
@@ -166,6 +168,17 @@ def _image_dict(r: ImageResult) -> dict:
     return d
 
 
+def _refcat_dict(ref) -> dict | None:
+    """The reference catalog used: name, epoch of its positions, the sources each selection step left."""
+    if ref is None:
+        return None
+    meta = ref.meta
+    return {"name": meta.get("name"), "epoch": meta.get("epoch"), "n_sources": len(ref),
+            "magcol": meta.get("magcol"), "errcols": meta.get("errcols"),
+            "proper_motions": "pmra" in ref.colnames,
+            "selection": [{"step": step, "n_sources": n} for step, n in meta.get("selection", [])]}
+
+
 def report_dict(visit_result: VisitResult) -> dict:
     """The report as a JSON-ready dict."""
     images = [_image_dict(r) for r in visit_result.images]
@@ -177,6 +190,7 @@ def report_dict(visit_result: VisitResult) -> dict:
         "versions": versions(),
         "parameters": _params(visit_result.params),
         "abs_mode": visit_result.abs_mode,
+        "refcat": _refcat_dict(visit_result.refcat),
         "summary": {"n_images": len(images), **{k.lower(): v for k, v in counts.items()}},
         "images": images,
         "fits": [_fit_dict(f) for f in visit_result.fits],

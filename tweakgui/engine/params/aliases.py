@@ -82,14 +82,19 @@ DRIZZLEPAC_ALIASES: tuple[Alias, ...] = (
     _A("xyunits", None, "catalog positions are 0-based pixels"),
     _A("nbright", "brightest", "applies to detected sources"),
     _A("refcat", "abs_refcat"),
-    _A("refxcol", None, "columns RA, DEC (any case) or sky_centroid"),
-    _A("refycol", None, "columns RA, DEC (any case) or sky_centroid"),
+    _A("refxcol", "abs_refcat_racol", "a name or 1-based number; drizzlepac's default 1 (with refycol 2) is "
+                                      "read as: recognise RA/DEC, else the first two columns"),
+    _A("refycol", "abs_refcat_deccol", "see refxcol"),
     _A("refxyunits", None, "reference positions are in degrees"),
-    _A("rfluxcol", None, "an optional weight column"),
-    _A("rmaxflux", None),
-    _A("rminflux", None),
-    _A("rfluxunits", None),
-    _A("refnbright", None),
+    _A("rfluxcol", "abs_refcat_magcol", "with rfluxunits = mag (drizzlepac's default); ignored with counts"),
+    _A("rmaxflux", "abs_refcat_minmag", "rfluxunits = mag: the largest flux is the bright limit, the smallest "
+                                        "magnitude kept; ignored with counts"),
+    _A("rminflux", "abs_refcat_maxmag", "rfluxunits = mag: the smallest flux is the faint limit, the largest "
+                                        "magnitude kept; ignored with counts"),
+    _A("rfluxunits", None, "reference fluxes are magnitudes; counts: rfluxcol, rminflux and rmaxflux are "
+                           "ignored with a warning"),
+    _A("refnbright", "abs_refcat_nbright", "applied with or without magnitude limits (drizzlepac: only "
+                                           "with flux limits)"),
     _A("minobj", "minobj"),
     _A("searchrad", "searchrad", "arcsec (drizzlepac: in searchunits)"),
     _A("searchunits", None, "pixels: searchrad is converted with the reference image's pixel scale "
@@ -261,6 +266,7 @@ def _teal_conventions(values: dict[str, Any], where: str) -> dict[str, Any]:
         for key in _SHARPROUND:
             if values.pop(key, None) is not None:
                 log.debug("%s: '%s' ignored as use_sharp_round is off", where, key)
+    values = _reference_fluxes(values, where)
     # drizzlepac measures these in its reference image's pixels: mark them, and the run
     # converts them with that image's pixel scale (params.resolve_pixel_units)
     units = str(values.pop("searchunits", "arcseconds")).strip().lower()
@@ -273,4 +279,30 @@ def _teal_conventions(values: dict[str, Any], where: str) -> dict[str, Any]:
         values["pixel_units"] = ",".join(given)
         log.info("%s: %s in pixels as in drizzlepac, converted to arcsec with the reference "
                  "image's pixel scale", where, ", ".join(given))
+    return values
+
+
+def _reference_fluxes(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """drizzlepac's reference columns and flux limits in tweakgui's terms.
+
+    With ``rfluxunits = mag`` (drizzlepac's default) the flux limits are
+    magnitudes: ``rminflux`` (least flux) is the faint limit and ``rmaxflux``
+    the bright one, which the aliases map to ``abs_refcat_maxmag`` and
+    ``abs_refcat_minmag``.  In counts they have no equivalent.  The default
+    columns ``refxcol = 1``, ``refycol = 2`` name no column: tweakgui recognises
+    RA/DEC, and takes the first two columns of a table without a header.
+    """
+    values = dict(values)
+    units = str(values.pop("rfluxunits", "mag")).strip().lower()
+    if units != "mag":
+        given = [k for k in ("rfluxcol", "rminflux", "rmaxflux")
+                 if str(values.get(k, "")).strip().lower() not in ("", "none")]
+        for k in ("rfluxcol", "rminflux", "rmaxflux"):
+            values.pop(k, None)
+        if given:
+            log.warning("%s: rfluxunits = %s: reference flux limits in counts have no tweakgui equivalent, "
+                        "ignored: %s (abs_refcat_minmag/maxmag take magnitudes)", where, units, ", ".join(given))
+    if str(values.get("refxcol", "")).strip() == "1" and str(values.get("refycol", "")).strip() == "2":
+        values.pop("refxcol")
+        values.pop("refycol")
     return values

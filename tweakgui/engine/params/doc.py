@@ -36,6 +36,7 @@ _GROUP_TITLES = {
     "matching": "Matching (relative alignment)",
     "fit": "Fit",
     "absolute": "Absolute alignment",
+    "refcat": "Reference catalog (absolute alignment)",
     "sip": "SIP approximation of the GWCS (JWST outputs)",
     "drizzlepac": "drizzlepac options",
 }

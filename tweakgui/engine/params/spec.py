@@ -197,6 +197,48 @@ SPEC: tuple[ParamSpec, ...] = (
        "Fit the whole visit to the reference catalog at once (visit, as jwst) or each "
        "exposure group on its own (group); tweakgui only",
        choices=("visit", "group")),
+    # reference catalog: columns, selection, proper motions, epochs and weights (tweakgui only)
+    _P("abs_refcat_racol", str, "", "refcat",
+       "RA column of the abs_refcat file: a name (any case) or a 1-based column number; "
+       "empty: recognise RA, RA_ICRS, RAJ2000 and the like (or l/b, sky_centroid)"),
+    _P("abs_refcat_deccol", str, "", "refcat",
+       "Dec column of the abs_refcat file: a name (any case) or a 1-based column number; "
+       "empty: recognise DEC, DE_ICRS, DEJ2000 and the like"),
+    _P("abs_refcat_magcol", str, "", "refcat",
+       "Magnitude column of the abs_refcat file: a name (any case) or a 1-based column "
+       "number; empty: recognise mag, phot_g_mean_mag, Gmag and the like"),
+    _P("abs_refcat_minmag", float, None, "refcat",
+       "Bright limit of the reference sources, mag: brighter sources (smaller magnitudes) are "
+       "dropped, e.g. saturated in the images (None: no limit)", allow_none=True),
+    _P("abs_refcat_maxmag", float, None, "refcat",
+       "Faint limit of the reference sources, mag: fainter sources are dropped, e.g. too faint "
+       "to be detected (None: no limit)", allow_none=True),
+    _P("abs_refcat_nbright", int, None, "refcat",
+       "Keep only the N brightest reference sources over the visit, after the magnitude limits "
+       "(None keeps all)", min=1, allow_none=True),
+    _P("abs_refcat_errcols", str, "", "refcat",
+       "Position error columns of the abs_refcat file, 'RA_ERR,DEC_ERR' or one column for both "
+       "axes, in mas unless the column has a unit; empty: recognise ra_error,dec_error (Gaia), "
+       "raErr,decErr, e_RA_ICRS,e_DE_ICRS and the like"),
+    _P("abs_pm_policy", str, "drop_no_pm", "refcat",
+       "Proper motions of the reference catalog (pmra, pmdec): drop_no_pm moves every source to "
+       "each exposure's epoch and drops sources without proper motion; keep_no_pm keeps those "
+       "unmoved (jwst's behaviour); ignore uses the catalog positions as they are",
+       choices=("drop_no_pm", "keep_no_pm", "ignore")),
+    _P("abs_max_pm_error", float, None, "refcat",
+       "Drop reference sources whose proper-motion error (pmra_error or pmdec_error) exceeds "
+       "this, mas/yr (None: no cut)", min=0, min_exclusive=True, allow_none=True),
+    _P("abs_epoch", float, None, "refcat",
+       "Epoch to move the reference catalog to for every image, decimal year (None: each "
+       "exposure's own observation date)", min=1000, max=3000, allow_none=True),
+    _P("abs_weights", str, "none", "refcat",
+       "Weights of the absolute fit: none (equal, or the catalogs' weight columns); errors: "
+       "1/(sigma_ref^2 + sigma_img^2 + abs_weight_floor^2) from the reference position errors "
+       "at the exposure's epoch and the image catalog's centroid errors (x_err, y_err) if any",
+       choices=("none", "errors")),
+    _P("abs_weight_floor", float, 2.0, "refcat",
+       "Error added in quadrature to every match when abs_weights is errors (distortion and "
+       "other errors neither catalog states), mas", min=0, min_exclusive=True),
     # SIP approximation of a GWCS (JWST outputs)
     _P("sip_approx", bool, True, "sip",
        "Store a FITS SIP approximation of the new GWCS in the output header"),
@@ -232,8 +274,11 @@ SPEC: tuple[ParamSpec, ...] = (
 
 # Parameters (and option values) that jwst's TweakRegStep does not know: files
 # written for jwst keep them apart (see paramfiles.save_asdf_pars).
-TWEAKGUI_ONLY: tuple[str, ...] = ("abs_mode", "exclusions", "wcsname", "reject_large_corrections",
-                                   "pixel_units", "save_match_files")
+TWEAKGUI_ONLY: tuple[str, ...] = (
+    "abs_mode", "exclusions", "wcsname", "reject_large_corrections", "pixel_units",
+    "abs_refcat_racol", "abs_refcat_deccol", "abs_refcat_magcol", "abs_refcat_minmag", "abs_refcat_maxmag",
+    "abs_refcat_nbright", "abs_refcat_errcols", "abs_pm_policy", "abs_max_pm_error", "abs_epoch",
+    "abs_weights", "abs_weight_floor", "save_match_files")
 TWEAKGUI_ONLY_CHOICES: dict[str, tuple] = {"starfinder": ("sep",)}
 
 SPEC_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in SPEC}
@@ -384,6 +429,10 @@ class TweakRegParams(TweakRegParamsBase):
                 )
             if searchrad <= 0:
                 raise ParameterError(f"{prefix}searchrad must be > 0")
+        lo, hi = self.abs_refcat_minmag, self.abs_refcat_maxmag
+        if lo is not None and hi is not None and lo > hi:
+            raise ParameterError(f"abs_refcat_minmag ({lo:g}, the bright limit) must be <= "
+                                 f"abs_refcat_maxmag ({hi:g}, the faint limit)")
 
     def replace(self, **changes) -> "TweakRegParams":
         d = self.to_dict()

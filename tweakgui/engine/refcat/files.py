@@ -1,7 +1,9 @@
 """Absolute reference catalogs read from files: positions in degrees, cut to the visit.
 
-Reference catalogs hold ``RA``/``DEC`` in degrees (any case), galactic
-``l``/``b``, or a ``sky_centroid`` column.
+Reference catalogs hold ``RA``/``DEC`` in degrees (any case, or the columns
+``abs_refcat_racol``/``abs_refcat_deccol`` name), galactic ``l``/``b``, or a
+``sky_centroid`` column; the other columns a fit may use are found by
+:mod:`.columns`.
 """
 
 from __future__ import annotations
@@ -14,32 +16,63 @@ from astropy.table import Table
 
 from tweakgui.engine.io.tables import degrees, find_column, numbers, read_table
 from tweakgui.engine.model import InputError
+from tweakgui.engine.refcat.columns import add_optional_columns, named_column
 
-__all__ = ["read_refcat", "drop_far_sources", "visit_frame", "to_visit_frame"]
+__all__ = ["read_refcat", "reference_table", "drop_far_sources", "visit_frame", "to_visit_frame"]
 
 log = logging.getLogger(__name__)
 
-def read_refcat(path) -> Table:
-    """An absolute reference catalog as a table with ``RA``, ``DEC`` (deg) and optional ``weight``."""
-    t = read_table(path)
+RA_NAMES = ("ra", "raj2000", "ra_icrs", "alpha_j2000")
+DEC_NAMES = ("dec", "dej2000", "decj2000", "dec_icrs", "de_icrs", "delta_j2000")
+
+
+def read_refcat(path, params=None) -> Table:
+    """An absolute reference catalog file as a normalised reference table.
+
+    ``RA``, ``DEC`` (deg), and what the file has of ``weight``, ``mag``,
+    position errors, proper motions and ``ref_epoch`` (see
+    :mod:`.columns`); ``params`` may name the columns (``abs_refcat_racol``,
+    ``abs_refcat_deccol``, ``abs_refcat_magcol``, ``abs_refcat_errcols``).
+    """
+    return reference_table(read_table(path), path, params)
+
+
+def _radec_columns(t: Table, path, params):
+    """(ra column, dec column) named by the user or recognised; (None, None) when there are none."""
+    given = {k: str(getattr(params, k, "") or "").strip() for k in ("abs_refcat_racol", "abs_refcat_deccol")}
+    rc = (named_column(t, given["abs_refcat_racol"], "abs_refcat_racol", path) if given["abs_refcat_racol"]
+          else find_column(t, *RA_NAMES))
+    dc = (named_column(t, given["abs_refcat_deccol"], "abs_refcat_deccol", path) if given["abs_refcat_deccol"]
+          else find_column(t, *DEC_NAMES))
+    if (rc is None or dc is None) and len(t.colnames) >= 2 and all(c.startswith("col") for c in t.colnames):
+        # a table without a header: the first two columns, drizzlepac's refxcol=1, refycol=2
+        rc, dc = rc or t.colnames[0], dc or t.colnames[1]
+    return rc, dc
+
+
+def reference_table(t: Table, path, params=None) -> Table:
+    """A table read from ``path`` (a file or the catalog service) as a normalised reference table."""
     out = Table()
-    rc = find_column(t, "ra", "raj2000", "ra_icrs", "alpha_j2000")
-    dc = find_column(t, "dec", "dej2000", "decj2000", "dec_icrs", "de_icrs", "delta_j2000")
+    rc, dc = _radec_columns(t, path, params)
     if rc is not None and dc is not None:
         out["RA"] = degrees(t, rc, path)
         out["DEC"] = degrees(t, dc, path)
+        names = {"RA": rc, "DEC": dc}
     elif find_column(t, "l", "glon") is not None and find_column(t, "b", "glat") is not None:
         from astropy.coordinates import SkyCoord
 
-        lon, lat = degrees(t, find_column(t, "l", "glon"), path), degrees(t, find_column(t, "b", "glat"), path)
-        lat = np.where(np.abs(lat) <= 90.0, lat, np.nan)  # dropped below, as any non-finite row
+        lc, bc = find_column(t, "l", "glon"), find_column(t, "b", "glat")
+        lon, lat = degrees(t, lc, path), degrees(t, bc, path)
+        lat = np.where(np.abs(lat) <= 90.0, lat, np.nan)  # refused below, as any non-finite row
         g = SkyCoord(lon, lat, unit="deg", frame="galactic").icrs
         out["RA"] = g.ra.deg
         out["DEC"] = g.dec.deg
+        names = {"RA": lc, "DEC": bc}
     else:
         sc = find_column(t, "sky_centroid", "skycoord", "coord")
         if sc is None:
-            raise InputError(f"{path}: reference catalog has no RA/DEC (or sky_centroid) columns")
+            raise InputError(f"{path}: reference catalog has no RA/DEC (or sky_centroid) columns; "
+                             "name them with abs_refcat_racol and abs_refcat_deccol")
         coords = t[sc]
         try:
             icrs = coords.icrs
@@ -47,20 +80,17 @@ def read_refcat(path) -> Table:
             out["DEC"] = icrs.dec.deg
         except AttributeError:
             raise InputError(f"{path}: column '{sc}' is not a sky coordinate") from None
+        names = {"RA": sc, "DEC": sc}
     wc = find_column(t, "weight")
     if wc is not None:
         out["weight"] = numbers(t, wc, path)
-    for extra in ("mag", "MAG", "phot_g_mean_mag", "source_id", "id"):
-        if extra in t.colnames and extra not in out.colnames and len(t[extra].shape) == 1:
-            out[extra] = t[extra]
+    for extra in ("source_id", "objID", "id"):
+        c = find_column(t, extra)
+        if c is not None and c not in names.values() and len(t[c].shape) == 1:
+            out[extra] = t[c]
+            break
+    add_optional_columns(out, t, path, params)
     # a position that is not a number is an error in the file, not a star to skip quietly
-    if rc is not None and dc is not None:
-        names = {"RA": rc, "DEC": dc}
-    elif find_column(t, "l", "glon") is not None:
-        names = {"RA": find_column(t, "l", "glon"), "DEC": find_column(t, "b", "glat")}
-    else:
-        names = {"RA": find_column(t, "sky_centroid", "skycoord", "coord")}
-        names["DEC"] = names["RA"]
     for axis in ("RA", "DEC"):
         values = np.asarray(out[axis], float)
         with np.errstate(invalid="ignore"):
@@ -71,7 +101,7 @@ def read_refcat(path) -> Table:
             what = "not finite" if axis == "RA" else "not finite or beyond ±90 deg"
             raise InputError(f"{path}: column '{names[axis]}' has {int(bad.sum())} value(s) {what} "
                              f"(rows {rows}{more})")
-    out.meta["name"] = Path(path).name
+    out.meta["name"] = Path(str(path)).name
     return out
 
 
@@ -142,19 +172,29 @@ def to_visit_frame(ref: Table, visit) -> Table:
 
     Images with a galactic (GLON/GLAT), ecliptic or FK4 WCS are aligned in
     their own frame: the ``RA``/``DEC`` columns then hold that frame's
-    longitude and latitude (``meta['frame']`` says which).
+    longitude and latitude (``meta['frame']`` says which), and ``pmra``,
+    ``pmdec`` the motion along them.
     """
     frame = visit_frame(visit)
     if ref is None or len(ref) == 0 or frame is None:
         return ref
     from astropy.coordinates import SkyCoord
 
-    c = SkyCoord(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float), unit="deg",
-                 frame="icrs").transform_to(frame)
-    sph = c.spherical
+    ra, dec = np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float)
+    sph = SkyCoord(ra, dec, unit="deg", frame="icrs").transform_to(frame).spherical
     out = ref.copy()
     out["RA"] = sph.lon.deg
     out["DEC"] = sph.lat.deg
+    if "pmra" in ref.colnames and "pmdec" in ref.colnames:
+        # the motion along the frame's own axes: where each source is a year later, seen in the frame
+        from tweakgui.engine.refcat.motion import move
+
+        ra1, dec1 = move(ra, dec, ref["pmra"], ref["pmdec"], 1.0)
+        sph1 = SkyCoord(ra1, dec1, unit="deg", frame="icrs").transform_to(frame).spherical
+        dlon = (sph1.lon.deg - sph.lon.deg + 180.0) % 360.0 - 180.0
+        known = np.isfinite(np.asarray(ref["pmra"], float)) & np.isfinite(np.asarray(ref["pmdec"], float))
+        out["pmra"] = np.where(known, dlon * np.cos(sph.lat.rad) * 3.6e6, np.nan)
+        out["pmdec"] = np.where(known, (sph1.lat.deg - sph.lat.deg) * 3.6e6, np.nan)
     out.meta["frame"] = frame.name
     log.info("reference catalog converted from ICRS to the images' %s frame", frame.name)
     return out

@@ -8,14 +8,16 @@ with ``<base>`` from the environment variable ``ASTROMETRIC_CATALOG_URL``
 (default ``https://gsss.stsci.edu/webservices``).  The answer is CSV with
 ``#`` comment lines; ``No data records`` means an empty field.  Given an
 epoch the service returns positions moved by proper motion where the source
-has one and unmoved rows for sources without; like stcal, tweakgui keeps only
-the sources with proper motion then (their positions are valid at the
-observation epoch).  Without an epoch every source is kept.
+has one and unmoved rows for sources without.  stcal keeps those unmoved rows
+(jwst issue #8168); tweakgui drops them unless ``abs_pm_policy`` is
+``keep_no_pm`` (their positions are not valid at the observation epoch).
+Without an epoch every source is kept at its catalog position.
 
-Local Gaia files (ECSV, CSV, VOTable with ``ra``, ``dec``, ``pmra``,
-``pmdec``, ``ref_epoch``; any letter case) are propagated to the
-observation epoch by :func:`propagate`, with the same rule for sources
-without proper motion.
+The query's epoch is the decimal year of the visit's first dated exposure, as
+jwst sends it; the answer is then moved on to each exposure's own epoch
+(:mod:`.motion`).  Local Gaia files (ECSV, CSV, VOTable with ``ra``, ``dec``,
+``pmra``, ``pmdec``, ``ref_epoch``; any letter case) are moved by the same
+code (:func:`propagate` for a raw Gaia table).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from astropy.table import Table
 
 from tweakgui.engine.footprint import chip_footprint, unit_vectors
 from tweakgui.engine.model import InputError
+from tweakgui.engine.refcat.motion import move
 
 __all__ = [
     "GAIA_CATALOGS",
@@ -49,17 +52,18 @@ __all__ = [
     "reference_catalog_for_visit",
     "read_gaia_file",
     "propagate",
-    "maybe_propagate_local",
+    "CATALOG_EPOCHS",
 ]
 
 log = logging.getLogger(__name__)
 
 GAIA_CATALOGS = ("GAIADR1", "GAIADR2", "GAIADR3", "GAIAREFCAT")
+# reference epochs (Julian years) of the releases: where the service's position errors hold
+CATALOG_EPOCHS = {"GAIADR1": 2015.0, "GAIADR2": 2015.5, "GAIADR3": 2016.0, "GAIAREFCAT": 2016.0}
 ASTROMETRIC_CAT_ENVVAR = "ASTROMETRIC_CATALOG_URL"
 DEFAULT_URL = "https://gsss.stsci.edu/webservices"
 TIMEOUT = 30.0  # s, for the whole query (connection, answer, body)
 MAX_ANSWER_BYTES = 256 * 2**20
-_MAS2RAD = np.pi / (180.0 * 3600.0 * 1000.0)
 
 
 class CatalogServiceError(InputError):
@@ -91,7 +95,9 @@ def _col(table: Table, *names: str):
 def _floats(column) -> np.ndarray:
     """A column as float with masked or empty entries as NaN."""
     if hasattr(column, "mask"):
-        column = column.filled(np.nan) if column.dtype.kind in "fiu" else column.filled("")
+        # an all-empty CSV column reads as masked integers: NaN needs floats first
+        column = (np.ma.asarray(column).astype(float).filled(np.nan) if column.dtype.kind in "fiu"
+                  else column.filled(""))
     arr = np.asarray(column)
     if arr.dtype.kind in "fiu":
         return arr.astype(float)
@@ -104,8 +110,13 @@ def _floats(column) -> np.ndarray:
     return out
 
 
-def parse_service_csv(text: str, epoch=None, source: str = "catalog service") -> Table:
-    """Parse the service's CSV answer into ``RA, DEC[, mag, objID, epoch, pmra, pmdec]``."""
+def parse_service_csv(text: str, epoch=None, source: str = "catalog service", keep_no_pm: bool = False) -> Table:
+    """Parse the service's CSV answer into ``RA, DEC[, mag, objID, epoch, pmra, pmdec]`` and errors.
+
+    The errors are ``ra_error``, ``dec_error`` (mas) and ``pmra_error``,
+    ``pmdec_error`` (mas/yr) when the service gives them.  Given ``epoch``,
+    sources without proper motion are dropped unless ``keep_no_pm``.
+    """
     stripped = text.lstrip()
     if stripped.startswith("Error"):
         raise CatalogServiceError(f"{source}: the catalog service answered: "
@@ -125,12 +136,14 @@ def parse_service_csv(text: str, epoch=None, source: str = "catalog service") ->
     out["DEC"] = _floats(raw[dc])
     for name, aliases in (("mag", ("mag", "phot_g_mean_mag")), ("objID", ("objID", "source_id")),
                           ("epoch", ("epoch", "ref_epoch")), ("pmra", ("pmra",)),
-                          ("pmdec", ("pmdec",))):
+                          ("pmdec", ("pmdec",)), ("ra_error", ("ra_error", "raErr")),
+                          ("dec_error", ("dec_error", "decErr")), ("pmra_error", ("pmra_error", "pmraErr")),
+                          ("pmdec_error", ("pmdec_error", "pmdecErr"))):
         c = _col(raw, *aliases)
         if c is not None:
             out[name] = raw[c] if name == "objID" else _floats(raw[c])
     keep = np.isfinite(out["RA"]) & np.isfinite(out["DEC"])
-    if epoch is not None and "pmra" in out.colnames and "pmdec" in out.colnames:
+    if epoch is not None and not keep_no_pm and "pmra" in out.colnames and "pmdec" in out.colnames:
         has_pm = np.isfinite(out["pmra"]) & np.isfinite(out["pmdec"])
         if np.any(~has_pm & keep):
             log.info("%d sources without proper motion dropped (positions not at epoch %.3f)",
@@ -139,7 +152,8 @@ def parse_service_csv(text: str, epoch=None, source: str = "catalog service") ->
     return out[keep]
 
 
-def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=None, base_url=None) -> Table:
+def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=None, base_url=None,
+                     keep_no_pm: bool = False) -> Table:
     """Query the catalog service for a cone.
 
     Parameters
@@ -150,7 +164,8 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=None, base_url=No
         Cone centre and radius, degrees.
     epoch : float or None
         Decimal year of the observation: positions are moved to it and
-        sources without proper motion dropped; None: catalog positions.
+        sources without proper motion dropped (kept unmoved with
+        ``keep_no_pm``); None: catalog positions.
     timeout : float
         Seconds the whole query may take (an overall deadline, not per read;
         default :data:`TIMEOUT`).
@@ -191,7 +206,7 @@ def get_gaia_catalog(name, ra, dec, radius_deg, epoch, timeout=None, base_url=No
         raise CatalogServiceError(
             f"abs_refcat {cat}: the catalog service could not be reached ({shown}: {reason})"
         ) from None
-    table = parse_service_csv(body, epoch, source=f"abs_refcat {cat}")
+    table = parse_service_csv(body, epoch, source=f"abs_refcat {cat}", keep_no_pm=keep_no_pm)
     table.meta.update({"name": cat, "catalog": cat, "url": url, "epoch": epoch})
     log.info("%s: %d sources within %.4f deg of (%.6f, %.6f)", cat, len(table), radius_deg, ra, dec)
     return table
@@ -301,13 +316,20 @@ def visit_epoch(exposures) -> float | None:
     return None
 
 
-def reference_catalog_for_visit(visit, name, timeout=None, base_url=None) -> Table:
-    """Query ``name`` over the visit's combined footprint at its observation epoch."""
+def reference_catalog_for_visit(visit, name, timeout=None, base_url=None, epoch="visit",
+                                keep_no_pm: bool = False) -> Table:
+    """Query ``name`` over the visit's combined footprint at ``epoch``.
+
+    ``epoch``: a decimal year, None (catalog positions), or ``"visit"``: the
+    visit's first observation date, as jwst queries.
+    """
     ra, dec, radius = footprint_search_params(visit.exposures)
-    epoch = visit_epoch(visit.exposures)
-    if epoch is None:
-        log.warning("no observation date: %s positions are not moved by proper motion", name)
-    return get_gaia_catalog(name, ra, dec, radius, epoch, timeout=timeout, base_url=base_url)
+    if epoch == "visit":
+        epoch = visit_epoch(visit.exposures)
+        if epoch is None:
+            log.warning("no observation date: %s positions are not moved by proper motion", name)
+    return get_gaia_catalog(name, ra, dec, radius, epoch, timeout=timeout, base_url=base_url,
+                            keep_no_pm=keep_no_pm)
 
 
 def read_gaia_file(path) -> Table:
@@ -328,14 +350,13 @@ def read_gaia_file(path) -> Table:
 
 
 def propagate(table: Table, epoch: float, keep_no_pm: bool = False) -> Table:
-    """Move Gaia positions from ``ref_epoch`` to ``epoch`` by their proper motion.
+    """Move a raw Gaia table from ``ref_epoch`` to ``epoch`` by its proper motion.
 
     Each source moves along the sphere by ``pmra`` (mas/yr, already times
-    cos dec, as Gaia gives it) and ``pmdec`` times ``epoch - ref_epoch``;
-    parallax and radial velocity are ignored (their effect is below 0.1 mas
-    over a decade for all but the nearest stars).  Sources without proper
-    motion are dropped (as stcal drops them from the service's answer),
-    unless ``keep_no_pm``, which keeps them at their catalog positions.
+    cos dec, as Gaia gives it) and ``pmdec`` times ``epoch - ref_epoch``
+    (:func:`tweakgui.engine.refcat.motion.move`).  Sources without proper
+    motion are dropped unless ``keep_no_pm``, which keeps them at their
+    catalog positions.
 
     Returns
     -------
@@ -352,17 +373,9 @@ def propagate(table: Table, epoch: float, keep_no_pm: bool = False) -> Table:
     if ec is None:
         log.warning("no ref_epoch column: assuming 2016.0 (Gaia DR3)")
     has_pm = np.isfinite(pmra) & np.isfinite(pmdec) & np.isfinite(ref_epoch)
-    dt = np.where(has_pm, epoch - ref_epoch, 0.0)
-    pa, pd = np.where(has_pm, pmra, 0.0), np.where(has_pm, pmdec, 0.0)
-    a, d = np.radians(ra), np.radians(dec)
-    p = unit_vectors(ra, dec)
-    e_ra = np.stack([-np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1)
-    e_dec = np.stack([-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)], axis=-1)
-    q = p + (dt * pa * _MAS2RAD)[:, None] * e_ra + (dt * pd * _MAS2RAD)[:, None] * e_dec
-    q /= np.linalg.norm(q, axis=1)[:, None]
     out = Table()
-    out["RA"] = np.degrees(np.arctan2(q[:, 1], q[:, 0])) % 360.0
-    out["DEC"] = np.degrees(np.arcsin(np.clip(q[:, 2], -1, 1)))
+    out["RA"], out["DEC"] = move(ra, dec, np.where(has_pm, pmra, 0.0), np.where(has_pm, pmdec, 0.0),
+                                 np.where(has_pm, epoch - ref_epoch, 0.0))
     mc = _col(table, "phot_g_mean_mag", "mag")
     if mc:
         out["mag"] = _floats(table[mc])
@@ -377,28 +390,4 @@ def propagate(table: Table, epoch: float, keep_no_pm: bool = False) -> Table:
         keep &= has_pm
     out = out[keep]
     out.meta["epoch"] = float(epoch)
-    return out
-
-
-def maybe_propagate_local(path, ref: Table, visit) -> Table:
-    """A local reference file with Gaia proper motions, moved to the visit's epoch.
-
-    ``ref`` is the catalog as read without proper motions; it is returned
-    unchanged when the file has no ``pmra``/``pmdec`` columns or the visit
-    has no observation date.
-    """
-    path = Path(path)
-    try:
-        table = read_gaia_file(path)
-    except InputError:
-        return ref
-    if _col(table, "pmra") is None or _col(table, "pmdec") is None:
-        return ref
-    epoch = visit_epoch(visit.exposures)
-    if epoch is None:
-        log.warning("%s: no observation date; proper motions not applied", path.name)
-        return ref
-    out = propagate(table, epoch)
-    out.meta["name"] = ref.meta.get("name", path.name)
-    log.info("%s: %d sources moved to epoch %.3f", path.name, len(out), epoch)
     return out
