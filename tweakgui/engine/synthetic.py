@@ -171,17 +171,10 @@ def make_demo_visit(
     (ECSV with RA, DEC) and the true WCS of every chip.  With ``exact_first``
     the first image's header WCS is its true WCS (for relative-only tests).
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    sky = _Sky.random(rng, shape, n_chips, scale_arcsec, n_stars, n_galaxies)
+    directory, rng, sky = _start(directory, seed, shape, n_chips, scale_arcsec, n_stars, n_galaxies)
     paths, truth, injected = [], {}, {}
     for i in range(n_images):
-        dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))  # arcsec
-        pa = 12.0 + rng.uniform(-0.5, 0.5)
-        dx = rng.uniform(-max_shift_arcsec, max_shift_arcsec)
-        dy = rng.uniform(-max_shift_arcsec, max_shift_arcsec)
-        rot = rng.uniform(-max_rot_deg, max_rot_deg)
+        dither, pa, (dx, dy, rot) = _pointing(rng, max_shift_arcsec, max_rot_deg)
         if i == 0:
             # the first image (the usual relative reference) is either exact or
             # carries the largest error, so the fit must do something
@@ -247,6 +240,23 @@ class _Sky:
         flux_g = 10 ** rng.uniform(3.0, 4.5, n_galaxies)
         sig_g = rng.uniform(3.0, 8.0, n_galaxies)
         return cls(ra_s, dec_s, flux_s, ra_g, dec_g, flux_g, sig_g)
+
+
+def _start(directory, seed, shape, n_chips, scale_arcsec, n_stars, n_galaxies):
+    """The output folder (created), the random generator and the field's sources."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    return directory, rng, _Sky.random(rng, shape, n_chips, scale_arcsec, n_stars, n_galaxies)
+
+
+def _pointing(rng, max_shift_arcsec: float, max_rot_deg: float):
+    """A dither (arcsec), a position angle (deg) and the header WCS's error (dx, dy arcsec; rotation deg)."""
+    dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))
+    pa = 12.0 + rng.uniform(-0.5, 0.5)
+    error = (rng.uniform(-max_shift_arcsec, max_shift_arcsec), rng.uniform(-max_shift_arcsec, max_shift_arcsec),
+             rng.uniform(-max_rot_deg, max_rot_deg))
+    return dither, pa, error
 
 
 def _primary_hdu(root: str) -> fits.PrimaryHDU:
@@ -330,16 +340,10 @@ def make_catalog_visit(directory, n_catalogs=3, shape=(1024, 1024), n_chips=1, s
         raise ValueError(f"wcs_in must be one of {CATALOG_WCS_PLACES}, got {wcs_in!r}")
     if n_chips > 1 and wcs_in in ("keywords", "hdr", "fits_table"):
         raise ValueError(f"wcs_in={wcs_in!r} holds one chip's WCS")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    sky = _Sky.random(rng, shape, n_chips, scale_arcsec, None, None)
+    directory, rng, sky = _start(directory, seed, shape, n_chips, scale_arcsec, None, None)
     paths, truth, injected = [], {}, {}
     for i in range(n_catalogs):
-        dither = (rng.uniform(-3, 3), rng.uniform(-3, 3))
-        pa = 12.0 + rng.uniform(-0.5, 0.5)
-        error = (rng.uniform(-max_shift_arcsec, max_shift_arcsec),
-                 rng.uniform(-max_shift_arcsec, max_shift_arcsec), rng.uniform(-max_rot_deg, max_rot_deg))
+        dither, pa, error = _pointing(rng, max_shift_arcsec, max_rot_deg)
         chips = [_catalog_chip(sky, rng, shape, n_chips, c, scale_arcsec, dither, pa, error,
                                centroid_noise_px) for c in range(n_chips)]
         ext = "fits" if wcs_in == "fits_table" else "ecsv"

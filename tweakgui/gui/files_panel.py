@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from tweakgui.engine import model
 from tweakgui.engine.fit.residual_frames import image_numbers
 from tweakgui.gui.icons import icon
+from tweakgui.gui.layouts import bar_above
 from tweakgui.gui.residuals import correction_text, verdict_text
 
 __all__ = ["FilesPanel", "COLUMNS"]
@@ -108,10 +108,7 @@ class FilesPanel(QWidget):
         self.spec.returnPressed.connect(self._add_spec)
         bar = self._buttons()
         bar.addWidget(self.spec, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.tree, 1)
+        bar_above(self, bar, self.tree)
         self._filling = False
 
     def _make_tree(self) -> QTreeWidget:

@@ -11,11 +11,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QPlainTextEdit,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from tweakgui.gui.icons import icon
+from tweakgui.gui.layouts import bar_above
 
 __all__ = ["LogPanel"]
 
@@ -43,10 +43,7 @@ class LogPanel(QWidget):
             b.setToolTip(tip)
             b.clicked.connect(slot)
             bar.addWidget(b)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.text, 1)
+        bar_above(self, bar, self.text)
         self.last_dir = ""
         # records arrive in bursts (a fit logs dozens of lines): insert them in
         # batches so the event loop never stalls on the log

@@ -12,11 +12,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
 from tweakgui.gui.icons import icon
+from tweakgui.gui.layouts import bar_above
 
 __all__ = ["MatchesPanel", "MatchesModel"]
 
@@ -149,10 +149,7 @@ class MatchesPanel(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.info, 1)
         bar.addWidget(self.button)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.view, 1)
+        bar_above(self, bar, self.view)
         self._quiet = False
 
     def set_matches(self, m, extra=()) -> None:

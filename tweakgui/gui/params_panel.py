@@ -40,6 +40,7 @@ from tweakgui.engine.params.spec import (
     ParamSpec,
     TweakRegParams,
 )
+from tweakgui.gui.layouts import bar_above
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,7 @@ class ParamsPanel(QWidget):
             b.setToolTip(tip)
             b.clicked.connect(slot)
             buttons.addWidget(b)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(buttons)
-        lay.addWidget(scroll, 1)
+        bar_above(self, buttons, scroll)
         self.set_params(TweakRegParams())
 
     def _add_field(self, form: QFormLayout, spec: ParamSpec) -> None:

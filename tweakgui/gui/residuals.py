@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -30,6 +29,7 @@ from tweakgui.engine.fit.residual_frames import (
     robust_range,
     sky_residuals,
 )
+from tweakgui.gui.layouts import bar_above
 
 __all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text",
            "plotted_components", "ROLE_BRUSH", "ROLE_SYMBOL", "match_roles"]
@@ -176,10 +176,7 @@ class ResidualPanel(QWidget):
         self._build_residuals()
         self._build_vectors()
         self._build_hist()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(top)
-        lay.addWidget(self.tabs, 1)
+        bar_above(self, top, self.tabs)
         self.matches = None
         self.keys: list[tuple] = []
         self.rms_mas: dict[str, float] = {}

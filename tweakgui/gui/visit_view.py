@@ -7,9 +7,10 @@ import logging
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from tweakgui.engine import footprint
+from tweakgui.gui.layouts import bar_above
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,7 @@ class VisitView(QWidget):
         bar.addWidget(self.info, 1)
         bar.addWidget(QLabel("shifts"))
         bar.addWidget(self.exaggerate)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.plot_widget, 1)
+        bar_above(self, bar, self.plot_widget)
         self._visit = None
         self._result = None
         self.n_drawn = {"before": 0, "after": 0}

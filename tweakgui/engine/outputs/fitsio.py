@@ -17,7 +17,7 @@ from astropy.io import fits
 from tweakgui.engine.io.atomic import OutputError, atomic_path
 from tweakgui.engine.model import STATUS_SUCCESS, Chip, Exposure, FitResult, InputError
 
-__all__ = ["output_path", "open_fits", "write_hdulist", "chip_extver", "fit_rms_radec", "sources_used",
+__all__ = ["write_table", "output_path", "open_fits", "write_hdulist", "chip_extver", "fit_rms_radec", "sources_used",
            "check_sip", "set_primary_wcs"]
 
 log = logging.getLogger(__name__)
@@ -181,3 +181,16 @@ def set_primary_wcs(header: fits.Header, w, wcsname: str, fit: FitResult | None)
             header.set("RMS_DEC", round(rms_dec, 6), "RMS in Dec of WCS fit (mas)", after="RMS_RA")
         header.set("NMATCH", sources_used(fit), "number of sources used in the fit", after="WCSTYPE")
 
+
+
+def write_table(table, path: Path, fmt: str | None) -> Path:
+    """Write a table atomically in astropy format ``fmt`` (default ECSV); a bad format is an OutputError."""
+    fmt = fmt or "ecsv"
+    try:
+        with atomic_path(path) as tmp:
+            table.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else fmt, overwrite=True)
+    except OutputError:
+        raise
+    except Exception as exc:  # astropy's IORegistryError and format errors
+        raise OutputError(f"{path}: cannot write a table in format {fmt!r}: {exc}") from exc
+    return path

@@ -17,7 +17,7 @@ import numpy as np
 from astropy.io import fits
 
 from tweakgui import __version__
-from tweakgui.engine.io.atomic import OutputError, atomic_path, check_writable_dir
+from tweakgui.engine.io.atomic import OutputError, check_writable_dir
 from tweakgui.engine.model import (
     ImageResult,
 )
@@ -28,6 +28,7 @@ from tweakgui.engine.outputs.fitsio import (
     output_path,
     set_primary_wcs,
     write_hdulist,
+    write_table,
 )
 from tweakgui.engine.outputs.history import archive_current_wcs
 
@@ -183,13 +184,5 @@ def write_catalogs(image_result: ImageResult, output_dir: str | Path | None = No
         if cat is None:
             continue
         tag = "" if len(exp.chips) == 1 else f"_sci{chip_extver(chip)}"
-        path = d / f"{root}{tag}_cat.{ext}"
-        try:
-            with atomic_path(path) as tmp:
-                cat.write(tmp, format=fmt, overwrite=True)
-        except OutputError:
-            raise
-        except Exception as exc:  # astropy's IORegistryError and format errors
-            raise OutputError(f"{path}: cannot write catalog in format {fmt!r}: {exc}") from exc
-        out.append(path)
+        out.append(write_table(cat, d / f"{root}{tag}_cat.{ext}", fmt))
     return out

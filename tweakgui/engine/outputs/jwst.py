@@ -34,6 +34,7 @@ from tweakgui.engine.io.atomic import OutputError, atomic_path, check_writable_d
 from tweakgui.engine.io.jwst import jwst_root, open_model, read_wcs_file
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 from tweakgui.engine.outputs.jwst_history import archive_model_wcs, save_model_atomic
+from tweakgui.engine.refcat.gaia import GAIA_CATALOGS
 
 __all__ = [
     "GAIA_CATALOGS",
@@ -48,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GAIA_CATALOGS = ("GAIADR1", "GAIADR2", "GAIADR3", "GAIAREFCAT")
 _MAX_SIP_DEGREE = 6
 _SIP_PREFIXES = ("a_", "b_", "ap_", "bp_")
 _DROP_KEYS = ("naxis", "cdelt1", "cdelt2", "pc1_1", "pc1_2", "pc2_1", "pc2_2")

@@ -46,14 +46,14 @@ from astropy.wcs import WCS
 
 from tweakgui import __version__
 from tweakgui.engine.fit.correction import reference_pixel
-from tweakgui.engine.io.atomic import OutputError, atomic_path, atomic_write_text
+from tweakgui.engine.io.atomic import atomic_write_text
 from tweakgui.engine.model import (
     STATUS_FAILED,
     STATUS_REFERENCE,
     STATUS_SUCCESS,
     VisitResult,
 )
-from tweakgui.engine.outputs.fitsio import chip_extver, output_path
+from tweakgui.engine.outputs.fitsio import chip_extver, output_path, write_table
 from tweakgui.engine.outputs.images import catalog_extension
 from tweakgui.engine.outputs.shiftfile import output_frame, reference_wcs
 
@@ -125,15 +125,8 @@ def write_match_files(result: VisitResult, chosen, output_dir, params) -> list[P
         r.extra_outputs.append(out[-1])  # listed by the report with the image
     expanded = expanded_refcat_table(result)
     if expanded is not None and params.expand_refcat:
-        path = expanded_refcat_path(output_dir, params.catalog_format)
-        try:
-            with atomic_path(path) as tmp:
-                expanded.write(tmp, format=params.catalog_format or "ecsv", overwrite=True)
-        except OutputError:
-            raise
-        except Exception as exc:  # astropy's IORegistryError and format errors
-            raise OutputError(f"{path}: cannot write in format {params.catalog_format!r}: {exc}") from exc
-        out.append(path)
+        out.append(write_table(expanded, expanded_refcat_path(output_dir, params.catalog_format),
+                               params.catalog_format))
     return out
 
 

@@ -1,20 +1,12 @@
-"""WCS history of FITS images: archive the primary WCS, list the archive, restore.
+"""Bringing an archived WCS back: ``tweakgui restore`` and applying a headerlet.
 
-A FITS header holds one primary WCS (``CRVAL1`` ...) and up to 26 alternate
-WCSs (``CRVAL1A`` ... ``CRVAL1Z``).  Before tweakgui changes a primary WCS it
-copies every keyword of it, card for card, to the next free letter (as stwcs'
-``archive_wcs`` does), so nothing is ever overwritten and astropy's
-``WCS(header, key=letter)`` gives the old WCS exactly.  SIP and lookup-table
-distortions have no alternate form: they are shared by all WCSs of a header,
-which is right because tweakgui changes only the linear part.
-
-The letter of the first archive tweakgui made in a file is kept in the primary
-header as ``TWKORIG``: :func:`restore` brings that WCS back by default.
-
-JWST datamodels (a GWCS in an ASDF extension) keep their history in the
-datamodel instead; :func:`wcs_history` and :func:`restore` hand them to
-:mod:`tweakgui.engine.outputs.jwst_history`, where keys are entry numbers (1 is the
-original).
+The archive itself (alternate WCS letters, ``TWKORIG``) is
+:mod:`tweakgui.engine.outputs.history`.  :func:`restore` brings back the WCS
+an image had before tweakgui first changed it, or any archived one by letter
+or name; the current WCS is archived first, so nothing is lost.  JWST
+datamodels keep their history in the datamodel
+(:mod:`tweakgui.engine.outputs.jwst_history`), where keys are entry numbers
+(1 is the original).
 """
 
 from __future__ import annotations

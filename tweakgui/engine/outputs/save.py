@@ -6,9 +6,9 @@ import logging
 import os
 from pathlib import Path
 
-from tweakgui.engine.io.atomic import atomic_path, check_writable_dir, transaction
+from tweakgui.engine.io.atomic import check_writable_dir, transaction
 from tweakgui.engine.model import STATUS_FAILED, InputError, VisitResult
-from tweakgui.engine.outputs.fitsio import output_path
+from tweakgui.engine.outputs.fitsio import output_path, write_table
 from tweakgui.engine.outputs.headerlet import headerlet_path, write_headerlet
 from tweakgui.engine.outputs.images import (
     catalog_extension,
@@ -89,10 +89,8 @@ def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path,
     if "shiftfile" in kinds and fits_images:
         written += list(write_shiftfile(result, output_dir / "tweakreg_shifts.txt") or ())
     if params.save_abs_catalog and result.refcat is not None:
-        p = output_dir / f"tweakreg_abs_refcat.{catalog_extension(params.catalog_format)}"
-        with atomic_path(p) as tmp:
-            result.refcat.write(tmp, format=_fmt(params.catalog_format), overwrite=True)
-        written.append(p)
+        written.append(write_table(result.refcat, output_dir / f"tweakreg_abs_refcat.{catalog_extension(params.catalog_format)}",
+                                   params.catalog_format))
     if "report" in kinds:
         p = Path(report_path) if report_path else default_report_path(output_dir)
         result.report_path = write_report(result, p) or p
@@ -123,11 +121,6 @@ def _write_image_outputs(r, output_dir, params, in_place: bool, kinds) -> list[P
         extra += write_catalogs(r, output_dir, params.catalog_format)
     r.extra_outputs += extra
     return written + extra
-
-
-def _fmt(fmt: str) -> str:
-    fmt = fmt or "ecsv"
-    return "ascii.ecsv" if fmt == "ecsv" else fmt
 
 
 # ------------------------------------------------------------------ paths, checked before a run
