@@ -29,7 +29,7 @@ COLUMNS = ("source_id", "ra", "dec", "ra_error", "dec_error", "pmra", "pmdec", "
            "phot_g_mean_mag", "ref_epoch")
 
 LOAD = """
-import json, resource, sys, time
+import json, sys, time
 from tweakgui.engine.params.spec import TweakRegParams
 from tweakgui.engine.visit import load_visit
 from tweakgui.engine.refcat.load import load_refcat
@@ -39,7 +39,7 @@ rss0 = int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) / 102
 t0, c0 = time.perf_counter(), time.process_time()
 ref = load_refcat(visit, params)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) / 1024  # ru_maxrss keeps the parent's
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "rss_before_mb": rss0, "rows": len(ref),
                   "selection": ref.meta["selection"]}))
 """

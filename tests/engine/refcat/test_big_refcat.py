@@ -76,14 +76,14 @@ def test_rows_in_the_cone_are_those_of_a_full_read(big, kind):
 @pytest.mark.parametrize("kind", ["fits", "ecsv"])
 def test_the_selected_reference_is_that_of_a_full_read(big, kind, monkeypatch):
     _, visit, _, paths = big
-    params = TweakRegParams(abs_refcat=str(paths[kind]), abs_refcat_nbright=200)
+    params = TweakRegParams(abs_refcat=str(paths[kind]), abs_refcat_nbright=20)
     ref = load_refcat(visit, params)
     (read, n_read), (cut, n_cut) = ref.meta["selection"][:2]
     assert (read, n_read, cut) == ("read", N, "in the visit's cone") and n_cut < N / 10
     monkeypatch.setattr(window, "BIG_FILE_BYTES", 2**62)
     whole = load_refcat(visit, params)
     assert "rows_in_file" not in whole.meta
-    assert len(ref) == len(whole) == 200
+    assert len(ref) == len(whole) == 20
     for c in whole.colnames:
         np.testing.assert_array_equal(np.asarray(ref[c]), np.asarray(whole[c]))
 
