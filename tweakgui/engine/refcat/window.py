@@ -39,7 +39,7 @@ __all__ = ["read_in_cone", "BIG_FILE_BYTES", "BLOCK_ROWS", "PM_YEARS", "PM_NAMES
 log = logging.getLogger(__name__)
 
 BIG_FILE_BYTES = 8 * 2**20
-BLOCK_ROWS = 32768
+BLOCK_ROWS = 4096
 PM_YEARS = 100.0  # the longest span between a catalog's epoch and an observation the cut allows for
 PM_NAMES = (("pmra", "pmdec"), ("pmra", "pmde"), ("pm_ra", "pm_dec"))
 
