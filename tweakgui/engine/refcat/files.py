@@ -16,6 +16,7 @@ from astropy.table import Table
 
 from tweakgui.engine.io.tables import degrees, find_column, numbers, read_table
 from tweakgui.engine.model import InputError
+from tweakgui.engine.refcat import window
 from tweakgui.engine.refcat.columns import add_optional_columns, named_column
 
 __all__ = ["read_refcat", "reference_table", "drop_far_sources", "visit_frame", "to_visit_frame"]
@@ -26,14 +27,23 @@ RA_NAMES = ("ra", "raj2000", "ra_icrs", "alpha_j2000")
 DEC_NAMES = ("dec", "dej2000", "decj2000", "dec_icrs", "de_icrs", "delta_j2000")
 
 
-def read_refcat(path, params=None) -> Table:
+def read_refcat(path, params=None, cone=None) -> Table:
     """An absolute reference catalog file as a normalised reference table.
 
     ``RA``, ``DEC`` (deg), and what the file has of ``weight``, ``mag``,
     position errors, proper motions and ``ref_epoch`` (see
     :mod:`.columns`); ``params`` may name the columns (``abs_refcat_racol``,
     ``abs_refcat_deccol``, ``abs_refcat_magcol``, ``abs_refcat_errcols``).
+    With ``cone`` = (ra, dec, radius deg), a big FITS or ECSV file gives only
+    its rows in the cone (:mod:`.window`), and ``meta['rows_in_file']`` its
+    row count.
     """
+    if cone is not None:
+        part = window.read_in_cone(path, cone, lambda t: _radec_columns(t, path, params))
+        if part is not None:
+            ref = reference_table(part[0], path, params)
+            ref.meta["rows_in_file"] = part[1]
+            return ref
     return reference_table(read_table(path), path, params)
 
 

@@ -45,10 +45,15 @@ def _from_service(visit: Visit, cat: str, params, epoch: float | None) -> Table:
     return ref
 
 
-def _from_file(path: Path, params, epoch: float | None) -> Table:
+def _from_file(path: Path, params, epoch: float | None, cone=None) -> Table:
     if not is_file(path):
         raise InputError(f"abs_refcat: {path}: file not found")
-    ref = select.record(files.read_refcat(path, params), "read")
+    ref = files.read_refcat(path, params, cone)
+    if "rows_in_file" in ref.meta:  # a big file: only its rows near the visit were read
+        ref.meta["selection"] = [("read", ref.meta["rows_in_file"])]
+        ref = select.record(ref, "in the visit's cone")
+    else:
+        ref = select.record(ref, "read")
     ref = select.apply_pm_policy(ref, params.abs_pm_policy, params.abs_max_pm_error, path.name,
                                  moving=epoch is not None)
     ref = motion.to_epoch(ref, epoch)
@@ -83,7 +88,7 @@ def load_refcat(visit: Visit, params) -> Table | None:
         ref = _from_service(visit, source, params, epoch)
     else:
         source = Path(name).name
-        ref = _from_file(Path(name), params, epoch)
+        ref = _from_file(Path(name), params, epoch, _read_cone(visit, params))
     if epoch is None and motion.has_motion(ref):
         log.warning("%s: no observation date and no abs_epoch: proper motions not applied, the catalog is "
                     "used at its own epoch", source)
@@ -113,6 +118,16 @@ def _cone(visit: Visit, params):
         log.debug("no footprint for abs_refcat_nbright", exc_info=True)
         return None
     return ra, dec, radius + (params.abs_searchrad + params.abs_tolerance) / 3600.0
+
+
+def _read_cone(visit: Visit, params):
+    """The cone a big catalog file is read in: the footprint, the search radius and a minute of arc.
+
+    Each source's proper motion widens it further (:mod:`.window`); sources
+    beyond it cannot match any image.
+    """
+    cone = _cone(visit, params)
+    return None if cone is None else (cone[0], cone[1], cone[2] + 1.0 / 60.0)
 
 
 def _has_errors(ref: Table) -> bool:
