@@ -137,6 +137,36 @@ def load(pkl: Path):
     return Visit(d["exposures"], source=str(pkl)), d["truth"]
 
 
+def grid_distance_mas(w1, w0, shape=(2048, 2048), n=9) -> float:
+    """RMS distance (mas) between two GWCS over an n x n grid of the detector."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny - 1:complex(n), 0:nx - 1:complex(n)]
+    ra1, de1 = w1(xx.ravel(), yy.ravel(), with_bounding_box=False)
+    ra0, de0 = w0(xx.ravel(), yy.ravel(), with_bounding_box=False)
+    d = np.hypot((ra1 - ra0) * np.cos(np.radians(de0)), de1 - de0) * 3.6e6
+    return float(np.sqrt(np.mean(d**2)))
+
+
+def written_wcs_errors(asn: Path, out_dir: Path) -> dict:
+    """RMS distance (mas) of every ``<root>_tweakreg.asdf`` in ``out_dir`` from the published WCS."""
+    import asdf
+    import json
+
+    from tweakgui.engine.io.jwst import jwst_root
+
+    published = {Path(f).name.removesuffix("_tweakreg.asdf"): f for f in files()}
+    out = {}
+    for m in json.loads(Path(asn).read_text())["products"][0]["members"]:
+        root = jwst_root(m["expname"])
+        written = Path(out_dir) / f"{root}_tweakreg.asdf"
+        if not written.is_file():
+            continue
+        with asdf.open(written, lazy_load=False, memmap=False) as a, \
+                asdf.open(published[root], lazy_load=False, memmap=False) as b:
+            out[root] = grid_distance_mas(a["wcs"], b["wcs"])
+    return out
+
+
 def errors_mas(result, truth, n=9) -> dict:
     """RMS distance (mas) between the aligned and the published WCS over an n x n grid, per image."""
     out = {}
