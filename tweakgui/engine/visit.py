@@ -32,7 +32,8 @@ def load_visit(specs: list[str], params) -> Visit:
         One line naming the file and the cause.
     """
     items = expand_inputs(specs)
-    exposures = [read_exposure(it) for it in items]
+    shared: dict = {}  # GWCS files of one detector and filter share its distortion, read once
+    exposures = [read_exposure(it, shared) for it in items]
     distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
     if len(kinds) > 1:
