@@ -75,6 +75,7 @@ class TreeSampler(threading.Thread):
         self.peak_total = 0
         self.peak_single = 0
         self.peak_procs = 0
+        self._cpu: dict[int, float] = {}  # last CPU time (user + system) seen of every process
         self._halt = threading.Event()
 
     def run(self):
@@ -85,6 +86,8 @@ class TreeSampler(threading.Thread):
                 for p in procs:
                     try:
                         rss.append(p.memory_info().rss)
+                        t = p.cpu_times()
+                        self._cpu[p.pid] = t.user + t.system
                     except psutil.Error:
                         pass
                 if rss:
@@ -94,6 +97,11 @@ class TreeSampler(threading.Thread):
             except psutil.Error:
                 pass
             self._halt.wait(self.interval)
+
+    @property
+    def cpu_total(self) -> float:
+        """CPU seconds of every process of the tree (workers of a forkserver included), as last seen."""
+        return sum(self._cpu.values())
 
     def stop(self):
         self._halt.set()
@@ -112,7 +120,7 @@ def run_measured(cmd: list[str], cwd=None, env=None) -> dict:
     sampler.stop()
     if p.returncode not in (0,):
         raise RuntimeError(f"{cmd[:3]}... exited {p.returncode}:\n{out[-3000:]}")
-    return {"wall_s": wall, "cpu_s": _children_cpu() - before,
+    return {"wall_s": wall, "cpu_s": _children_cpu() - before, "cpu_tree_s": sampler.cpu_total,
             "peak_rss_tree_mb": sampler.peak_total / 2**20,
             "peak_rss_process_mb": sampler.peak_single / 2**20,
             "max_processes": sampler.peak_procs, "output": out}

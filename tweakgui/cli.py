@@ -69,7 +69,8 @@ def _align_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default=".", help="where outputs go (default: current directory)")
     p.add_argument("--report", help="report path (default: <output_dir>/tweakreg_report.json)")
     p.add_argument("--in_place", action="store_true", help="update the input files (old WCS archived)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel detection processes (default: all cores)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="processes for detection, the fits of many groups and many WCS files (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="detect on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
                         "(needs the dask extra; workers must see the input files)")
@@ -239,7 +240,7 @@ def _align(args, overrides, cancel=None) -> int:
     kw = _jobs_kw(args.jobs, args.scheduler)
     result = pipeline.run(visit, params, progress=progress, cancel=cancel, **kw)
     save.save_visit_outputs(result, out, params, in_place=args.in_place, report_path=args.report,
-                            cancel=cancel)
+                            cancel=cancel, jobs=_save_jobs(args.jobs))
     _summary(result, sys.stdout)
     if result.report_path:
         print(f"report: {result.report_path}")
@@ -248,6 +249,12 @@ def _align(args, overrides, cancel=None) -> int:
             reason = (r.reason or "no reason given").splitlines()[0]
             print(f"tweakgui: {r.exposure.path}: FAILED: {reason}", file=sys.stderr)
     return 1 if result.n_failed else 0
+
+
+def _save_jobs(jobs) -> int:
+    from tweakgui.engine.processes import default_jobs
+
+    return default_jobs() if jobs is None else jobs
 
 
 def _input_files(args, params, visit=None) -> list[tuple[Path, str]]:

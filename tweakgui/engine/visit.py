@@ -35,7 +35,8 @@ def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str
     """
     items = expand_inputs(specs, catalogs)
     pair_wcs_files(items, wcs)
-    exposures = [read_input(it) for it in items]
+    shared: dict = {}  # GWCS files of one detector and filter share its distortion, read once
+    exposures = [read_input(it, shared) for it in items]
     distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
     if len(kinds) > 1:

@@ -71,7 +71,7 @@ def _distance_mas(w1, w0, n=9):
 def counted_run(ceers):
     """One in-process run (jobs=1) with the expensive operations counted."""
     from spherical_geometry.polygon import SphericalPolygon
-    from tweakwcs.correctors import JWSTWCSCorrector
+    from tweakgui.engine.fit.corrector import SharedJWSTCorrector
 
     exposures, truth, refpath, nref = ceers
     counts = {"polygon_ops": 0, "correctors": 0, "refs_per_group": []}
@@ -85,7 +85,7 @@ def counted_run(ceers):
 
     for op in ("multi_union", "intersection", "multi_intersection"):
         mp.setattr(SphericalPolygon, op, counting("polygon_ops", getattr(SphericalPolygon, op)))
-    mp.setattr(JWSTWCSCorrector, "__init__", counting("correctors", JWSTWCSCorrector.__init__))
+    mp.setattr(SharedJWSTCorrector, "__init__", counting("correctors", SharedJWSTCorrector.__init__))
     near = align.ReferenceIndex.near
 
     def counting_near(self, ra, dec, grow):

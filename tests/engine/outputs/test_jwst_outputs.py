@@ -195,3 +195,27 @@ def test_write_wcs_file_round_trip(cal, tmp_path):
     assert w.name == "FIT-LVL3-GAIADR2"
     assert cr.wcs_distance_mas(w, new).max() == 0
     assert info["v2_ref"] == cal.wcsinfo["v2_ref"] and "a_order" in info
+
+
+def test_wcs_files_made_in_processes_are_those_made_here(shared_data, tmp_path, monkeypatch):
+    """WCS files made in worker processes hold what those written in process hold (the order of
+    asdf's extension history aside, which follows each process's first use)."""
+    from tweakgui.engine.outputs import prepared
+
+    exposures = [jwst.read_wcs_exposure(cr.wcs_file("jw01345001001_02201_00001", det, shared_data / "ceers-nircam"))
+                 for det in ("nrca1", "nrca2", "nrcb1")]
+    results = [_result(e, _corrected(e, shift=(0.01 * i, 0.02))) for i, e in enumerate(exposures)]
+    params = TweakRegParams(abs_refcat="cat.ecsv")
+    here = [jwst_outputs.write_wcs_file(r, tmp_path / "here", params) for r in results]
+    monkeypatch.setattr(prepared, "MIN_FILES", 2)
+    parts = [jwst_outputs.wcs_file_parts(r, params) for r in results]
+    assert prepared.prepare_wcs_files(parts, params, jobs=1) is None
+    made = prepared.prepare_wcs_files(parts, params, jobs=2)
+    y, x = np.mgrid[0:2047:5j, 0:2047:5j]
+    for r, content, ref in zip(results, made, here):
+        p = jwst_outputs.write_wcs_file(r, tmp_path / "there", params, content=content)
+        assert p.read_bytes() == content
+        with asdf.open(p) as a, asdf.open(ref) as b:
+            assert a["filename"] == b["filename"] and a["wcsinfo"] == b["wcsinfo"] and "a_0_2" in a["wcsinfo"]
+            assert a["wcs"].name == b["wcs"].name == "FIT-LVL3-USERCAT"
+            np.testing.assert_array_equal(np.array(a["wcs"](x, y)), np.array(b["wcs"](x, y)))

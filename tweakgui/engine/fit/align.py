@@ -11,7 +11,9 @@ Every group is matched, fitted, refined and judged by
   group is never matched against its own sources).
 
 Each group's correction goes to every chip of the group, chips without
-sources included, through tweakwcs' ``set_correction``.
+sources included, through tweakwcs' ``set_correction`` (for a GWCS, that of
+:class:`~tweakgui.engine.fit.corrector.SharedJWSTCorrector`: the same WCS
+without copies).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
-from tweakwcs.correctors import FITSWCSCorrector, JWSTWCSCorrector
+from tweakwcs.correctors import FITSWCSCorrector
 
+from tweakgui.engine.fit.corrector import SharedJWSTCorrector
 from tweakgui.engine.fit.group import ChipSources, GroupFit, fit_group
 from tweakgui.engine.fit.stage import Stage
 from tweakgui.engine.footprint import unit_vectors
@@ -81,8 +84,8 @@ def make_corrector(chip_wcs, exposure: Exposure, chip_meta: dict, catalog: Table
     if exposure.kind == "jwst":
         wcsinfo = chip_meta["wcsinfo"]
         info = {k: wcsinfo[k] for k in ("v2_ref", "v3_ref", "roll_ref", "ra_ref", "dec_ref")}
-        # the corrector keeps a deep copy of the GWCS and never changes the one given
-        return JWSTWCSCorrector(chip_wcs, info, meta=meta)
+        # shares the GWCS's transforms and never changes the one given (fit/corrector.py)
+        return SharedJWSTCorrector(chip_wcs, info, meta=meta)
     return FITSWCSCorrector(chip_wcs.deepcopy(), meta=meta)
 
 

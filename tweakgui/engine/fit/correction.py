@@ -17,22 +17,33 @@ def _world(wcs, x, y):
     return np.asarray(ra, float), np.asarray(dec, float)
 
 
-def _pixel(wcs, ra, dec):
+def _to_pixel(wcs):
+    """world -> pixel of ``wcs`` as a function; a GWCS's inverse is built once, not on every call."""
     if hasattr(wcs, "all_world2pix"):
-        x, y = wcs.all_world2pix(np.atleast_1d(ra), np.atleast_1d(dec), 0)
-    else:
-        x, y = wcs.invert(np.atleast_1d(ra), np.atleast_1d(dec), with_bounding_box=False)
+        return lambda ra, dec: wcs.all_world2pix(ra, dec, 0)
+    try:
+        inverse = wcs.backward_transform  # what wcs.invert builds (twice the forward transform) each time
+    except NotImplementedError:
+        return lambda ra, dec: wcs.invert(ra, dec, with_bounding_box=False)
+    return lambda ra, dec: inverse(ra, dec, with_bounding_box=False)
+
+
+def _pixel(to_pixel, ra, dec):
+    x, y = to_pixel(np.atleast_1d(ra), np.atleast_1d(dec))
     return np.asarray(x, float), np.asarray(y, float)
 
 
-def reference_pixel(chip) -> tuple[float, float]:
-    """0-based pixel of the chip's reference point: CRPIX for FITS, the V2/V3 reference for JWST."""
+def reference_pixel(chip, to_pixel=None) -> tuple[float, float]:
+    """0-based pixel of the chip's reference point: CRPIX for FITS, the V2/V3 reference for JWST.
+
+    ``to_pixel``: the chip WCS's world -> pixel function when the caller has it.
+    """
     wcs = chip.wcs
     if hasattr(wcs, "wcs") and hasattr(wcs.wcs, "crpix"):
         return float(wcs.wcs.crpix[0] - 1), float(wcs.wcs.crpix[1] - 1)
     info = chip.meta.get("wcsinfo") or {}
     if "ra_ref" in info and "dec_ref" in info:
-        x, y = _pixel(wcs, info["ra_ref"], info["dec_ref"])
+        x, y = _pixel(to_pixel or _to_pixel(wcs), info["ra_ref"], info["dec_ref"])
         if np.isfinite(x[0]) and np.isfinite(y[0]):
             return float(x[0]), float(y[0])
     ny, nx = chip.shape
@@ -56,7 +67,8 @@ def image_correction(exposure, new_wcs) -> Correction:
     WCS (FITS with SIP or GWCS) and sums every stage.
     """
     chip = exposure.chips[0]
-    x0, y0 = reference_pixel(chip)
+    to_pixel = _to_pixel(chip.wcs)
+    x0, y0 = reference_pixel(chip, to_pixel)
     d = 8.0
     xs = np.array([x0, x0 + d, x0 - d, x0, x0])
     ys = np.array([y0, y0, y0, y0 + d, y0 - d])
@@ -73,6 +85,6 @@ def image_correction(exposure, new_wcs) -> Correction:
     # counter-clockwise in (east, north): the sense of R(θ) in CD' = R(θ) @ CD
     rot = np.degrees(0.5 * (np.arctan2(m[1, 0], m[0, 0]) - np.arctan2(m[0, 1], m[1, 1])))
     scale = float(np.sqrt(abs(np.linalg.det(m))))
-    xp, yp = _pixel(chip.wcs, ra_b[:1], dec_b[:1])
+    xp, yp = _pixel(to_pixel, ra_b[:1], dec_b[:1])
     return Correction(ref_pixel=(x0, y0), ref_ra=float(ra_a[0]), ref_dec=float(dec_a[0]), shift_arcsec=shift,
                       shift_pix=(float(xp[0] - x0), float(yp[0] - y0)), rotation_deg=float(rot), scale=scale)

@@ -103,12 +103,15 @@ def is_fits_catalog(path) -> bool:
     return bool(names & set(_X_NAMES)) and bool(names & set(_Y_NAMES))
 
 
-def read_input(item: InputItem) -> Exposure:
-    """Read one input: a catalog input (marked, named ``.ecsv`` …, or a FITS table of x/y) or an image."""
+def read_input(item: InputItem, shared: dict | None = None) -> Exposure:
+    """Read one input: a catalog input (marked, named ``.ecsv`` …, or a FITS table of x/y) or an image.
+
+    ``shared``: GWCS transforms read before (:func:`tweakgui.engine.io.jwst.read_wcs_file`).
+    """
     if item.is_catalog or is_catalog_name(item.path):
         return read_catalog_exposure(item.path, item.group_id, item.wcs)
     try:
-        return read_exposure(item)
+        return read_exposure(item, shared)
     except InputError:
         if not is_fits_catalog(item.path):  # an image's own error says what is wrong with it
             raise

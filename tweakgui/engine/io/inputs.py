@@ -355,17 +355,19 @@ def read_fits_exposure(path: Path, group_id: str | None = None) -> Exposure:
     return Exposure(path=path, kind="fits", chips=chips, group_id=group_id or root, root=root, meta=meta)
 
 
-def read_exposure(item: InputItem) -> Exposure:
+def read_exposure(item: InputItem, shared: dict | None = None) -> Exposure:
     """Read one input: HST-style FITS, a JWST datamodel, or a standalone GWCS ASDF file.
 
     A GWCS file has no pixels: it needs a custom catalog (catalog-level alignment).
+    ``shared``: the transforms of the GWCS files read before, by content
+    (:func:`tweakgui.engine.io.jwst.read_wcs_file`).
     """
     from tweakgui.engine.io import jwst
 
     if jwst.is_jwst_file(item.path):
         exp = jwst.read_jwst_exposure(item.path, group_id=item.group_id)
-    elif jwst.is_gwcs_file(item.path):
-        exp = jwst.read_wcs_exposure(item.path, group_id=item.group_id)
+    elif jwst.is_asdf_file(item.path):  # read once: a file that is no GWCS file raises, naming it
+        exp = jwst.read_wcs_exposure(item.path, group_id=item.group_id, shared=shared)
     elif item.path.suffix.lower() == ".asdf":
         raise InputError(f"{item.path}: not a readable GWCS file (an ASDF file with a 'wcs' GWCS)")
     else:

@@ -22,11 +22,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
+from tweakgui.engine.io.shared_transforms import read_gwcs_tree
 from tweakgui.engine.model import Chip, Exposure, InputError
 
 __all__ = [
     "is_jwst_file",
     "is_gwcs_file",
+    "is_asdf_file",
     "read_jwst_exposure",
     "read_jwst_pixels",
     "read_wcs_file",
@@ -107,15 +109,23 @@ def is_jwst_file(path: str | Path) -> bool:
         return False
 
 
+def is_asdf_file(path: str | Path) -> bool:
+    """True for a file that starts as an ASDF file does (its content is not read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(5) == b"#ASDF"
+    except OSError:
+        return False
+
+
 def is_gwcs_file(path: str | Path) -> bool:
     """True for an ASDF file whose tree has a GWCS under ``wcs`` (a standalone WCS file)."""
     path = Path(path)
     if not path.is_file():
         return False
     try:
-        with open(path, "rb") as fh:
-            if not fh.read(16).startswith(b"#ASDF"):
-                return False
+        if not is_asdf_file(path):
+            return False
         with asdf.open(path, lazy_load=True, memmap=False) as af:
             return hasattr(af.tree.get("wcs"), "pipeline")
     except Exception:  # any unreadable file is simply not a WCS file
@@ -257,8 +267,16 @@ def read_jwst_pixels(exposure: Exposure, chip: Chip) -> tuple[np.ndarray, np.nda
     return data, mask
 
 
-def read_wcs_file(path: str | Path):
+def read_wcs_file(path: str | Path, shared: dict | None = None):
     """Read a standalone GWCS ASDF file (``{wcs[, wcsinfo, filename]}``, the CEERS layout).
+
+    Parameters
+    ----------
+    path : str or Path
+    shared : dict, optional
+        Transforms already read from other files of the visit, by content;
+        a step whose transform is there is not built again but shared (see
+        :mod:`tweakgui.engine.io.shared_transforms`), new ones are added.
 
     Returns
     -------
@@ -268,26 +286,36 @@ def read_wcs_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    read = None
+    if shared is not None:
+        try:
+            read = read_gwcs_tree(path, shared)
+        except Exception:  # any problem: the usual reading below, which names a bad file's fault
+            log.debug("%s: read without shared transforms", path, exc_info=True)
     try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            tree = af.tree
-            wcs = tree.get("wcs")
-            wcsinfo = dict(tree.get("wcsinfo") or {})
+        if read is not None:
+            wcs, wcsinfo = read
+        else:
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                tree = af.tree
+                wcs = tree.get("wcs")
+                wcsinfo = dict(tree.get("wcsinfo") or {})
     except Exception as exc:  # asdf raises many types for a bad file
-        raise InputError(f"{path}: cannot be read as an ASDF file ({exc})") from None
+        raise InputError(f"{path}: not a readable GWCS file (cannot be read as ASDF: {exc})") from None
     if wcs is None or not hasattr(wcs, "pipeline"):
-        raise InputError(f"{path}: no GWCS under the 'wcs' key")
+        raise InputError(f"{path}: not a readable GWCS file (no GWCS under the 'wcs' key)")
     return wcs, {k: (v.item() if isinstance(v, np.generic) else v) for k, v in wcsinfo.items()}
 
 
-def read_wcs_exposure(path: str | Path, group_id: str | None = None) -> Exposure:
+def read_wcs_exposure(path: str | Path, group_id: str | None = None, shared: dict | None = None) -> Exposure:
     """A standalone GWCS ASDF file as an exposure without pixels (a WCS source).
 
     It can be aligned from a custom catalog; ``exposure.meta['has_pixels']``
     is False.  The group_id comes from the argument, else from the file name.
+    ``shared``: see :func:`read_wcs_file`.
     """
     path = Path(path)
-    wcs, wcsinfo = read_wcs_file(path)
+    wcs, wcsinfo = read_wcs_file(path, shared)
     missing = [k for k in ("v2_ref", "v3_ref", "roll_ref") if wcsinfo.get(k) is None]
     if missing:
         raise InputError(f"{path}: wcsinfo lacks {', '.join(missing)}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import logging
 import sys
 import warnings
@@ -30,7 +31,7 @@ from pathlib import Path
 import asdf
 import numpy as np
 
-from tweakgui.engine.io.atomic import OutputError, atomic_path, check_writable_dir
+from tweakgui.engine.io.atomic import OutputError, atomic_write_bytes, check_writable_dir
 from tweakgui.engine.io.jwst import jwst_root, open_model, read_wcs_file
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 from tweakgui.engine.outputs.jwst_history import archive_model_wcs, save_model_atomic
@@ -43,6 +44,9 @@ __all__ = [
     "s_region",
     "write_jwst_tweaked",
     "write_wcs_file",
+    "wcs_file_parts",
+    "wcs_file_bytes",
+    "remember_wcsinfo",
     "apply_wcs",
     "apply_wcs_main",
 ]
@@ -96,6 +100,14 @@ def sip_wcsinfo(wcs, wcsinfo: dict, params) -> dict:
     except TypeError:
         pass
     return out
+
+
+def remember_wcsinfo(wcs, params, wcsinfo: dict) -> None:
+    """Keep ``wcsinfo`` as :func:`sip_wcsinfo`'s answer for ``wcs`` (computed in another process)."""
+    try:
+        _wcsinfo_cache[wcs] = (_sip_key(params), dict(wcsinfo))
+    except TypeError:
+        pass
 
 
 def _sip_key(params):
@@ -208,21 +220,36 @@ def write_jwst_tweaked(image_result: ImageResult, output_dir, params, in_place: 
     return out
 
 
-def write_wcs_file(image_result: ImageResult, output_dir, params=None) -> Path:
-    """Write ``<output_dir>/<root>_tweakreg.asdf`` with ``{filename, wcs, wcsinfo}``.
-
-    ``filename`` is the name of the matching ``_tweakreg.fits`` output and
-    ``wcsinfo`` the input's, updated for the new WCS (see :func:`sip_wcsinfo`).
-    """
+def wcs_file_parts(image_result: ImageResult, params=None) -> tuple:
+    """``(root, wcs, wcsinfo)`` of an image's WCS file: the new WCS, named after the fit, and the input's wcsinfo."""
     exp = image_result.exposure
     wcs = image_result.new_wcs[0] if image_result.new_wcs else exp.chips[0].wcs
     if _has_absolute_fit(image_result) and params is not None:
         wcs.name = fit_wcs_name(params.abs_refcat)
-    wcsinfo = sip_wcsinfo(wcs, dict(exp.chips[0].meta.get("wcsinfo", {})), params)
-    out = check_writable_dir(output_dir or ".", create=True) / f"{exp.root}_tweakreg.asdf"
-    tree = {"filename": f"{exp.root}_tweakreg.fits", "wcs": wcs, "wcsinfo": wcsinfo}
-    with atomic_path(out) as tmp:
-        asdf.AsdfFile(tree).write_to(tmp)
+    return exp.root, wcs, dict(exp.chips[0].meta.get("wcsinfo", {}))
+
+
+def wcs_file_bytes(root: str, wcs, wcsinfo: dict) -> bytes:
+    """The content of ``<root>_tweakreg.asdf``: ``{filename, wcs, wcsinfo}`` (see :func:`sip_wcsinfo`)."""
+    tree = {"filename": f"{root}_tweakreg.fits", "wcs": wcs, "wcsinfo": wcsinfo}
+    buf = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buf)
+    return buf.getvalue()
+
+
+def write_wcs_file(image_result: ImageResult, output_dir, params=None, content: bytes | None = None) -> Path:
+    """Write ``<output_dir>/<root>_tweakreg.asdf`` with ``{filename, wcs, wcsinfo}``.
+
+    ``filename`` is the name of the matching ``_tweakreg.fits`` output and
+    ``wcsinfo`` the input's, updated for the new WCS (see :func:`sip_wcsinfo`).
+    ``content``: the file's bytes when :func:`wcs_file_bytes` made them
+    already (in another process: :mod:`tweakgui.engine.outputs.prepared`).
+    """
+    root, wcs, wcsinfo = wcs_file_parts(image_result, params)
+    if content is None:
+        content = wcs_file_bytes(root, wcs, sip_wcsinfo(wcs, wcsinfo, params))
+    out = check_writable_dir(output_dir or ".", create=True) / f"{root}_tweakreg.asdf"
+    atomic_write_bytes(out, content)
     log.info("wrote %s", out)
     return out
 

@@ -15,8 +15,9 @@ from tweakgui.engine.outputs.images import (
     write_catalogs,
     write_updated_fits,
 )
-from tweakgui.engine.outputs.jwst import write_jwst_tweaked, write_wcs_file
+from tweakgui.engine.outputs.jwst import wcs_file_parts, write_jwst_tweaked, write_wcs_file
 from tweakgui.engine.outputs.match_files import planned_match_files, write_match_files
+from tweakgui.engine.outputs.prepared import prepare_wcs_files
 from tweakgui.engine.outputs.qa_table import QA_TABLE_NAME, write_fits_table
 from tweakgui.engine.outputs.report import write_report
 from tweakgui.engine.outputs.shiftfile import write_shiftfile
@@ -34,7 +35,7 @@ def default_report_path(output_dir) -> Path:
 
 def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: bool = False,
                        selected: set | None = None, kinds=ALL_KINDS, report_path=None,
-                       cancel=None) -> list[Path]:
+                       cancel=None, jobs: int = 1) -> list[Path]:
     """Write the chosen kinds of output for the aligned images, all or nothing.
 
     Only images whose status is not FAILED are written (the report lists every
@@ -43,7 +44,9 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     they swapped in (:func:`~tweakgui.engine.io.atomic.transaction`).  An error,
     or ``cancel`` (a ``threading.Event``) set, before that point leaves every
     target, inputs included with ``in_place``, byte-identical.  Returns the
-    paths written, in order.
+    paths written, in order.  With ``jobs`` > 1 the WCS files of many JWST
+    images are made in that many processes
+    (:mod:`tweakgui.engine.outputs.prepared`).
     """
 
     chosen = [r for r in result.images if selected is None or r.exposure.name in selected]
@@ -59,7 +62,7 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     saved_report = result.report_path
     try:
         with transaction(cancel):
-            _write_all(result, chosen, output_dir, params, in_place, set(kinds), report_path, written)
+            _write_all(result, chosen, output_dir, params, in_place, set(kinds), report_path, written, jobs)
     except BaseException as exc:
         # nothing was swapped in: the result names no file of this attempt
         for r, output, extra in state:
@@ -79,10 +82,11 @@ def save_visit_outputs(result: VisitResult, output_dir: Path, params, in_place: 
     return written
 
 
-def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path, written):
+def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path, written, jobs=1):
+    contents = _prepared_wcs_files(chosen, params, kinds, jobs)
     for r in chosen:
         if r.status != STATUS_FAILED:
-            written += _write_image_outputs(r, output_dir, params, in_place, kinds)
+            written += _write_image_outputs(r, output_dir, params, in_place, kinds, contents.get(id(r)))
     if "catalogs" in kinds and params.save_match_files:
         written += write_match_files(result, chosen, output_dir, params)
     fits_images = [r for r in chosen if r.exposure.kind == "fits" and r.status != STATUS_FAILED]
@@ -98,19 +102,36 @@ def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path,
         written.append(write_fits_table(result, Path(result.report_path).with_name(QA_TABLE_NAME)))
 
 
-def _write_image_outputs(r, output_dir, params, in_place: bool, kinds) -> list[Path]:
-    """The files of one image: updated image, WCS file (JWST), headerlet (HST), catalogs."""
+def _prepared_wcs_files(chosen, params, kinds, jobs) -> dict:
+    """``{id(result): bytes}`` of the JWST WCS files to write, made in processes when worth it."""
+    todo = [r for r in chosen if r.status != STATUS_FAILED and r.exposure.kind == "jwst"
+            and ("wcs" in kinds or (_wcs_only(r.exposure) and "images" in kinds))]
+    contents = prepare_wcs_files([wcs_file_parts(r, params) for r in todo], params, jobs) if todo else None
+    return {} if contents is None else {id(r): c for r, c in zip(todo, contents)}
+
+
+def _wcs_only(exposure) -> bool:
+    """A standalone GWCS file: no image to update; its output is its WCS file."""
+    return exposure.kind == "jwst" and not exposure.has_pixels
+
+
+def _write_image_outputs(r, output_dir, params, in_place: bool, kinds, wcs_file=None) -> list[Path]:
+    """The files of one image: updated image, WCS file (JWST; ``wcs_file``: its bytes if made), headerlet (HST), catalogs."""
     jwst = r.exposure.kind == "jwst"
     written = []
-    if "images" in kinds and r.exposure.has_pixels:  # a catalog input has no image to update
+    if _wcs_only(r.exposure):
+        if kinds & {"images", "wcs"}:
+            r.output = write_wcs_file(r, output_dir, params, content=wcs_file)
+            written.append(r.output)
+    elif "images" in kinds and r.exposure.has_pixels:  # a catalog input has no image to update
         if jwst:
             r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
         else:
             r.output = write_updated_fits(r, output_dir, wcsname=params.wcsname, in_place=in_place)
         written.append(r.output)
     extra = []
-    if "wcs" in kinds and jwst:
-        extra.append(write_wcs_file(r, output_dir, params))
+    if "wcs" in kinds and jwst and not _wcs_only(r.exposure):
+        extra.append(write_wcs_file(r, output_dir, params, content=wcs_file))
     if "headerlets" in kinds and not jwst:
         fit = r.fit
         extra.append(write_headerlet(
@@ -142,12 +163,15 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     ext = catalog_extension(params.catalog_format)
     for e in exposures:
         jwst = e.kind == "jwst"
-        if "images" in kinds and e.has_pixels:
+        if _wcs_only(e):
+            if kinds & {"images", "wcs"}:
+                plan.append((out / f"{e.root}_tweakreg.asdf", "WCS file", e))
+        elif "images" in kinds and e.has_pixels:
             if in_place:
                 plan.append((Path(e.path), "the input updated in place", e))
             else:
                 plan.append((output_path(e, out), "output image", e))
-        if "wcs" in kinds and jwst:
+        if "wcs" in kinds and jwst and not _wcs_only(e):
             plan.append((out / f"{e.root}_tweakreg.asdf", "WCS file", e))
         if "headerlets" in kinds and not jwst:
             plan.append((headerlet_path(e, out), "headerlet", e))
