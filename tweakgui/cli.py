@@ -480,6 +480,10 @@ def main(argv=None) -> int:
         return _run_command(argv, None)
     from tweakgui.engine.interrupts import handle_signals
 
+    if process:  # frames read, detected and written one after another reuse their memory
+        from tweakgui.engine.processes import keep_freed_memory
+
+        keep_freed_memory()
     # SIGINT and SIGTERM: stop within seconds, one line, nothing left behind
     with handle_signals(restore=not process) as cancel:
         try:
