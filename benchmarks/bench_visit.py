@@ -12,11 +12,16 @@ Reports wall time, CPU time and peak RSS (sum over the process tree, sampled
 every 20 ms) of each, their ratios, and the RMS WCS error of every image
 against the truth (mas).  Results go to ``results/visit_<N>.json``.
 
-Usage: python benchmarks/bench_visit.py [--n 8] [--repeat 2]
+With ``--baseline DIR`` (another checkout of tweakgui, e.g. ``git archive`` of
+an older commit), that tree's ``tweakgui align`` runs too, in the same rounds:
+before/after figures measured under the same load.
+
+Usage: python benchmarks/bench_visit.py [--n 8] [--repeat 2] [--baseline DIR]
 """
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,11 +45,14 @@ def run_anchor(d: Path, work: Path) -> dict:
     return m
 
 
-def run_tweakgui(d: Path, work: Path, extra=()) -> dict:
+def run_tweakgui(d: Path, work: Path, extra=(), tree: Path | None = None) -> dict:
+    """``tweakgui align`` of this checkout, or of ``tree`` (run from there, on its own path)."""
     out = work / "tg"
     shutil.rmtree(out, ignore_errors=True)
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     m = C.run_measured([C.PY, "-m", "tweakgui", "align", f"@{d / 'images.lst'}", "--abs_refcat",
-                        str(d / "refcat.ecsv"), "--output_dir", str(out), "--quiet", *extra])
+                        str(d / "refcat.ecsv"), "--output_dir", str(out), "--quiet", *extra],
+                       cwd=tree, env=env)
     m["errors_mas"] = C.errors_mas(C.tweakgui_output_wcs(out, d), d)
     report = json.loads((out / "tweakreg_report.json").read_text())
     m["failed"] = [im["input"] for im in report["images"] if im["status"] == "FAILED"]
@@ -56,16 +64,21 @@ def main():
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--baseline", type=Path, help="another tweakgui checkout, run in the same rounds")
     args = ap.parse_args()
     d = C.visit(args.n, (args.size, args.size))
     runs = {"anchor": [], "tweakgui": []}
+    if args.baseline:
+        runs["baseline"] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for r in range(args.repeat):
             runs["anchor"].append(run_anchor(d, work))
             runs["tweakgui"].append(run_tweakgui(d, work))
-            print(f"round {r + 1}: anchor {runs['anchor'][-1]['wall_s']:.1f} s, "
-                  f"tweakgui {runs['tweakgui'][-1]['wall_s']:.1f} s", flush=True)
+            if args.baseline:
+                runs["baseline"].append(run_tweakgui(d, work, tree=args.baseline.resolve()))
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]['wall_s']:.1f} s" for k, v in runs.items()),
+                  flush=True)
     summary = {}
     for k, ms in runs.items():
         errs = ms[-1]["errors_mas"]
@@ -78,6 +91,13 @@ def main():
         }
     summary["wall_ratio"] = summary["anchor"]["wall_s"] / summary["tweakgui"]["wall_s"]
     summary["cpu_ratio"] = summary["anchor"]["cpu_s"] / summary["tweakgui"]["cpu_s"]
+    # tweakgui's time as a fraction of the anchor's, round by round (issue #15: <= 0.10)
+    summary["fraction_of_anchor_per_round"] = [t["wall_s"] / a["wall_s"] for a, t in
+                                               zip(runs["anchor"], runs["tweakgui"])]
+    if args.baseline:
+        summary["baseline_fraction_of_anchor_per_round"] = [b["wall_s"] / a["wall_s"] for a, b in
+                                                            zip(runs["anchor"], runs["baseline"])]
+        summary["baseline_tree"] = str(args.baseline)
     for ms in runs.values():
         for m in ms:
             m.pop("output", None)
@@ -87,7 +107,12 @@ def main():
           f"{a['peak_rss_tree_mb']:.0f} MB | {a['median_mas']:.2f} / {a['max_mas']:.2f} mas |")
     print(f"| | tweakgui | {t['wall_s']:.1f} s | {t['cpu_s']:.1f} s | {t['peak_rss_tree_mb']:.0f} MB | "
           f"{t['median_mas']:.2f} / {t['max_mas']:.2f} mas |")
-    print(f"speed-up: wall {summary['wall_ratio']:.2f}x, CPU {summary['cpu_ratio']:.2f}x  ({p})")
+    if args.baseline:
+        b = summary["baseline"]
+        print(f"| | baseline | {b['wall_s']:.1f} s | {b['cpu_s']:.1f} s | {b['peak_rss_tree_mb']:.0f} MB | "
+              f"{b['median_mas']:.2f} / {b['max_mas']:.2f} mas |")
+    print(f"speed-up: wall {summary['wall_ratio']:.2f}x, CPU {summary['cpu_ratio']:.2f}x; fraction of the anchor "
+          f"per round {', '.join(f'{f:.3f}' for f in summary['fraction_of_anchor_per_round'])}  ({p})")
 
 
 if __name__ == "__main__":

@@ -122,3 +122,23 @@ def test_save_catalogs_and_abs_catalog(tmp_path):
     assert (cat["x"] >= 0).all() and (cat["x"] < 512).all()
     ref = Table.read(out / "tweakreg_abs_refcat.ecsv")
     assert len(ref) == len(Table.read(demo.refcat))
+
+
+def test_finished_process_exits_whole_without_teardown(tmp_path):
+    """``python -m tweakgui align`` ends with os._exit after its exit handlers: the exit status, the
+    summary on a pipe, the log file and the report all arrive whole."""
+    demo = make_demo_visit(tmp_path / "v", n_images=3, shape=(512, 512), seed=9)
+    with fits.open(demo.paths[2], mode="update") as h:  # an empty sky: no sources, exit status 1
+        h["SCI", 1].data[:] = np.random.default_rng(0).normal(50, 5, h["SCI", 1].data.shape)
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    r = subprocess.run([sys.executable, "-m", "tweakgui", "align", f"@{demo.list_file}", "--abs_refcat",
+                        str(demo.refcat), "--output_dir", str(out), "--log", str(log), "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert [ln.split()[:2] for ln in lines[:3]] == [["demo01_flt.fits", "SUCCESS"], ["demo02_flt.fits", "SUCCESS"],
+                                                    ["demo03_flt.fits", "FAILED"]]
+    assert lines[-1] == f"report: {out / 'tweakreg_report.json'}"
+    assert "demo03_flt.fits: FAILED" in r.stderr
+    assert log.read_text().rstrip().endswith("wrote " + str(out / "tweakreg_fits.ecsv"))
+    assert json.loads((out / "tweakreg_report.json").read_text())["images"][2]["status"] == "FAILED"

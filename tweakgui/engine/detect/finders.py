@@ -12,7 +12,9 @@ tweakreg catalog recipe: a mesh background (3-sigma clipping, 3x3 filter,
 ``bkg_boxsize`` boxes; computed by ``sep``, see :func:`mesh_background`),
 threshold = ``snr_threshold`` x background RMS, detection on the
 background-subtracted image, with the peak search done up front (same peaks,
-10x faster, see :func:`_local_peaks`).  ``sep`` is
+10x faster, see :func:`_local_peaks`); ``iraf``'s peaks are measured by
+:mod:`.starfind` (photutils' ``IRAFStarFinder`` operation for operation,
+without its import or its second convolution of the frame).  ``sep`` is
 Source Extractor as a library: its own mesh background, extraction on the
 image convolved with a Gaussian of ``kernel_fwhm`` and windowed centroids
 (``XWIN_IMAGE``/``YWIN_IMAGE``), several times faster than the photutils path.
@@ -34,6 +36,8 @@ import numpy as np
 from astropy.stats import SigmaClip
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
+
+from tweakgui.engine.detect import starfind
 
 __all__ = ["detect_sources", "estimate_background", "empty_catalog", "COLUMNS"]
 
@@ -126,7 +130,9 @@ def mesh_background(data, bad, boxsize):
     img = np.ascontiguousarray(np.where(bad, 0.0, data), dtype=np.float32)
     bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
     back, rms = _sep_background(img, bad8, int(max(1, min(boxsize, ny, nx))))
-    rms = np.where(np.isfinite(rms) & (rms > 0), rms, float(np.median(rms[rms > 0])) if (rms > 0).any() else 1.0)
+    good = np.isfinite(rms) & (rms > 0)
+    if not good.all():  # the median of 4 M pixels is a third of the background's time: only when needed
+        rms = np.where(good, rms, float(np.median(rms[rms > 0])) if (rms > 0).any() else 1.0)
     return back, rms
 
 
@@ -177,34 +183,55 @@ def _photutils_table(tab, names) -> Table:
 
 
 def _find_stars(sub, threshold, bad, params) -> Table:
-    from photutils import use_future_column_names
-    from photutils.detection import DAOStarFinder, IRAFStarFinder
+    """``iraf`` (measured by :mod:`.starfind`) or ``dao`` (photutils) on peaks found up front."""
     from scipy.ndimage import convolve
 
     # IRAF's convention, as jwst: int(minsep * fwhm + 0.5) clipped at 2 pixels
     min_sep = max(2, int(params.minsep_fwhm * params.kernel_fwhm + 0.5))
+    if params.starfinder == "iraf":
+        kernel = starfind.star_kernel(params.kernel_fwhm, params.sigma_radius)
+        # the peaks (local maxima within min_separation above the threshold on the
+        # convolved image) of photutils' IRAFStarFinder, measured as it does
+        conv = convolve(sub, kernel.data.astype(sub.dtype), mode="constant", cval=0.0)
+        xy = _local_peaks(conv, threshold, min_sep, bad)
+        if xy is None:
+            return empty_catalog()
+        cat = Table(starfind.measure_stars(sub, xy, kernel, (params.sharplo, params.sharphi),
+                                           (params.roundlo, params.roundhi)))
+        if len(cat) == 0:
+            return empty_catalog()
+        # starfind's moments inside a 1.5-sigma window are pulled towards the
+        # peak pixel by up to 0.1 px; a Gaussian-windowed centroid removes that
+        sig = np.full(len(cat), params.kernel_fwhm / 2.35)
+        cat["x"], cat["y"] = _windowed(sub, np.asarray(cat["x"]), np.asarray(cat["y"]), sig, bad,
+                                       max(1.0, 0.5 * params.kernel_fwhm))
+        return cat
+    return _find_dao(sub, threshold, bad, params, min_sep, convolve)
+
+
+def _find_dao(sub, threshold, bad, params, min_sep, convolve) -> Table:
+    from photutils import use_future_column_names
+    from photutils.detection import DAOStarFinder
+
     kwargs = dict(
         sigma_radius=params.sigma_radius,
         min_separation=min_sep,
         sharpness_range=(params.sharplo, params.sharphi),
         roundness_range=(params.roundlo, params.roundhi),
     )
-    if params.starfinder == "dao":
-        if params.roundlo >= 0:
-            log.info("DAOStarFinder roundness is signed; roundlo=%g also rejects round "
-                      "stars with slightly negative roundness", params.roundlo)
-        finder = DAOStarFinder(threshold, params.kernel_fwhm, **kwargs)
-    else:
-        finder = IRAFStarFinder(threshold, params.kernel_fwhm, **kwargs)
+    if params.roundlo >= 0:
+        log.info("DAOStarFinder roundness is signed; roundlo=%g also rejects round "
+                 "stars with slightly negative roundness", params.roundlo)
+    finder = DAOStarFinder(threshold, params.kernel_fwhm, **kwargs)
     # photutils' peak search verifies every noise maximum in Python (0.8 s on
     # a 2048x2048 frame); the same peaks (local maxima within min_separation
     # above the threshold on the finder's own convolved image) found here are
     # handed over as xycoords, and photutils measures and filters them.
     conv = convolve(sub, finder.kernel.data.astype(sub.dtype), mode="constant", cval=0.0)
-    xy = _local_peaks(conv, getattr(finder, "threshold_eff", threshold), min_sep, bad)
+    xy = _local_peaks(conv, finder.threshold_eff, min_sep, bad)
     if xy is None:
         return empty_catalog()
-    finder = type(finder)(threshold, params.kernel_fwhm, xycoords=xy, **kwargs)
+    finder = DAOStarFinder(threshold, params.kernel_fwhm, xycoords=xy, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NoDetectionsWarning: handled by the caller
         with use_future_column_names():
@@ -217,12 +244,6 @@ def _find_stars(sub, threshold, bad, params) -> Table:
     for name in ("sharpness", "roundness", "roundness1", "roundness2"):
         if name in tab.colnames:
             cat[name] = np.asarray(getattr(tab[name], "value", tab[name]), dtype=np.float64)
-    if params.starfinder == "iraf":
-        # starfind's moments inside a 1.5-sigma window are pulled towards the
-        # peak pixel by up to 0.1 px; a Gaussian-windowed centroid removes that
-        sig = np.full(len(cat), params.kernel_fwhm / 2.35)
-        cat["x"], cat["y"] = _windowed(sub, np.asarray(cat["x"]), np.asarray(cat["y"]), sig, bad,
-                                       max(1.0, 0.5 * params.kernel_fwhm))
     return cat
 
 

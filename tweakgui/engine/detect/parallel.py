@@ -35,7 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from tweakgui.engine.detect.chip import detect_chip
 from tweakgui.engine.interrupts import deferred
 from tweakgui.engine.model import Cancelled, Exposure, InputError
-from tweakgui.engine.processes import default_jobs, die_with_parent, pool_context
+from tweakgui.engine.processes import default_jobs, detection_worker, pool_context
 
 __all__ = ["detect_exposure", "run_detection", "DetectTask"]
 
@@ -107,7 +107,7 @@ def run_detection(tasks: list[DetectTask], params, jobs: int | None = None, sche
 def _run_pool(tasks, params, workers, progress, cancel, done_before, total):
     results: list = [None] * len(tasks)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
+                               initializer=detection_worker, initargs=(os.getpid(),))
     pending: dict = {}
     nxt = done = 0
     ok = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -41,6 +42,11 @@ class ChipSources:
     @property
     def coarse_xy(self) -> np.ndarray:
         return self.xy if self.bright is None else self.xy[self.bright]
+
+    @cached_property
+    def neighbours(self) -> np.ndarray:
+        """Distance of each source to its nearest neighbour in the chip (the separation rule's input)."""
+        return match.neighbour_distances(self.xy)
 
 
 @dataclass
@@ -129,7 +135,7 @@ def _match_all(chips, ref_xy, ref_iso, matrix, shift, radius, sep):
     pairs = []
     for c in chips:
         moved = c.xy @ matrix.T + shift
-        keep_in = np.flatnonzero(match.isolated(c.xy, sep))
+        keep_in = np.flatnonzero(match.isolated(c.xy, sep, c.neighbours))
         mr, mi = match.nearest_pairs(ref_xy[keep_ref], moved[keep_in], radius, tree=tree)
         pairs.append((keep_ref[mr], keep_in[mi]))
     return pairs
@@ -251,14 +257,19 @@ class _Solution:
     radius: float
 
 
-def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out: GroupFit) -> GroupFit:
-    """Nearest-neighbour matching and fitting from ``seed``, then the verdict (fills ``out``)."""
+def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out: GroupFit,
+            ref_nn=None) -> GroupFit:
+    """Nearest-neighbour matching and fitting from ``seed``, then the verdict (fills ``out``).
+
+    ``ref_nn``: :func:`.match.neighbour_distances` of ``ref_xy`` (computed here when not given).
+    """
     tol = stage.tolerance / scale
+    ref_nn = match.neighbour_distances(ref_xy) if ref_nn is None else ref_nn
     matrix, shift, radius = seed.matrix, seed.shift, seed.radius
     ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
     sol = None
     for _ in range(REFINE_PASSES):
-        new_pairs = _match_all(chips, ref_xy, match.isolated(ref_xy, ratio * radius), matrix, shift, radius,
+        new_pairs = _match_all(chips, ref_xy, match.isolated(ref_xy, ratio * radius, ref_nn), matrix, shift, radius,
                                ratio * radius)
         n = sum(len(p[0]) for p in new_pairs)
         if n < max(stage.minobj, 1):
@@ -285,7 +296,7 @@ def _refine(chips, ref_xy, ref_w, stage: Stage, scale, pix_tp, seed: _Seed, out:
         if same or resid.size == 0:
             break
         radius = float(np.clip(RADIUS_PER_MEDIAN * np.median(resid), min(pix_tp, tol), tol))
-    return _finish(out, chips, ref_xy, stage, seed, sol, pix_tp)
+    return _finish(out, chips, (ref_xy, ref_nn), stage, seed, sol, pix_tp)
 
 
 def _too_few_matches(out: GroupFit, stage: Stage, n: int, radius: float, scale: float, pairs) -> GroupFit:
@@ -302,8 +313,12 @@ def _too_few_matches(out: GroupFit, stage: Stage, n: int, radius: float, scale: 
     return out
 
 
-def _finish(out: GroupFit, chips, ref_xy, stage: Stage, seed: _Seed, sol: _Solution, pix_tp) -> GroupFit:
-    """Fill ``out`` with the solution and its verdict, judged on the sources the final matching could use."""
+def _finish(out: GroupFit, chips, ref, stage: Stage, seed: _Seed, sol: _Solution, pix_tp) -> GroupFit:
+    """Fill ``out`` with the solution and its verdict, judged on the sources the final matching could use.
+
+    ``ref``: the reference positions and their neighbour distances.
+    """
+    ref_xy, ref_nn = ref
     fit, radius, hist = sol.fit, sol.radius, seed.hist
     matrix, shift = np.asarray(fit["matrix"], float), np.asarray(fit["shift"], float)
     used = np.asarray(fit["fitmask"], bool).ravel()
@@ -313,8 +328,8 @@ def _finish(out: GroupFit, chips, ref_xy, stage: Stage, seed: _Seed, sol: _Solut
     out.info = {k: fit[k] for k in ("rmse", "mae", "<rot>", "proper_rot", "<scale>", "skew", "rot", "scale")
                 if k in fit}
     ratio = stage.separation / stage.tolerance if stage.tolerance > 0 else 0.0
-    in_all = np.concatenate([c.xy[match.isolated(c.xy, ratio * radius)] for c in chips])
-    ref_all = ref_xy[match.isolated(ref_xy, ratio * radius)]
+    in_all = np.concatenate([c.xy[match.isolated(c.xy, ratio * radius, c.neighbours)] for c in chips])
+    ref_all = ref_xy[match.isolated(ref_xy, ratio * radius, ref_nn)]
     n_chance, n_in, n_ref = chance_matches(in_all @ matrix.T + shift, ref_all, radius)
     centre = np.concatenate([c.xy for c in chips]).mean(axis=0)
     checks, reason, significance = judge(

@@ -24,12 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.ndimage import uniform_filter
 from scipy.spatial import cKDTree
 
+from tweakgui.engine.fit.tails import poisson_sf
+
 __all__ = ["Histogram", "candidate_offsets", "offset_histogram", "peak_radius", "nearest_pairs",
-           "isolated", "MAX_BINS", "MAX_PAIRS"]
+           "isolated", "neighbour_distances", "MAX_BINS", "MAX_PAIRS"]
 
 MAX_BINS = 1024  # per axis: beyond this the bins grow (memory stays bounded)
 MAX_PAIRS = 5_000_000  # candidate pairs kept for the histogram
@@ -95,7 +96,7 @@ def offset_histogram(offsets: np.ndarray, searchrad: float, binsize: float) -> H
     inner = cell[1:-1, 1:-1][away[1:-1, 1:-1]] if nb > 8 else cell[away]
     chance = float(max(inner.mean() if inner.size else 0.0, 1e-3))
     ncells = max(nb * nb / 9.0, 1.0)
-    p_one = float(stats.poisson.sf(peak_count - 1, chance))
+    p_one = poisson_sf(peak_count - 1, chance)
     false_alarm = float(min(1.0, -np.expm1(ncells * np.log1p(-min(p_one, 1 - 1e-16)))))
     sel = ((offsets[:, 0] >= xe[max(i - 1, 0)]) & (offsets[:, 0] < xe[min(i + 2, nb)])
            & (offsets[:, 1] >= ye[max(j - 1, 0)]) & (offsets[:, 1] < ye[min(j + 2, nb)]))
@@ -138,9 +139,21 @@ def nearest_pairs(ref_xy, xy, radius, tree=None) -> tuple[np.ndarray, np.ndarray
     return j[first], i[first]
 
 
-def isolated(xy, separation) -> np.ndarray:
-    """True for the sources with no other source of the same list closer than ``separation``."""
+def neighbour_distances(xy) -> np.ndarray:
+    """Distance of every source to the nearest other source of the same list (inf when alone)."""
+    if len(xy) < 2:
+        return np.full(len(xy), np.inf)
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return d[:, 1]
+
+
+def isolated(xy, separation, neighbours=None) -> np.ndarray:
+    """True for the sources with no other source of the same list closer than ``separation``.
+
+    ``neighbours``: their :func:`neighbour_distances`, for a caller that tests
+    one list at several separations (the refinement: one KD-tree, not one per pass).
+    """
     if len(xy) < 2 or separation <= 0:
         return np.ones(len(xy), bool)
-    d, _ = cKDTree(xy).query(xy, k=2)
-    return d[:, 1] >= separation
+    d = neighbour_distances(xy) if neighbours is None else neighbours
+    return d >= separation

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 from scipy.spatial import ConvexHull, QhullError
+
+from tweakgui.engine.fit.tails import gauss_isf, poisson_logsf
 
 __all__ = ["chance_matches", "judge", "sigma_of_log", "MATCH_FALSE_ALARM", "MAX_RMSE_FRACTION", "MIN_FRACTION"]
 
@@ -82,7 +83,7 @@ def sigma_of_log(log_p: float) -> float:
     if log_p >= math.log(0.5):
         return 0.0
     if log_p > -700:
-        return float(stats.norm.isf(math.exp(log_p)))
+        return gauss_isf(math.exp(log_p))
     z = math.sqrt(-2 * log_p)
     for _ in range(8):  # log sf(z) ~ -z²/2 - log(z √(2π))
         z = math.sqrt(max(-2 * (log_p + math.log(z * math.sqrt(2 * math.pi))), 1.0))
@@ -95,7 +96,7 @@ def _log_tail(n: int, mu: float) -> float:
         return 0.0
     if mu <= 0:
         return -np.inf
-    lp = float(stats.poisson.logsf(n - 1, mu))
+    lp = poisson_logsf(n - 1, mu)
     if np.isfinite(lp):
         return lp
     return n * math.log(mu / n) + n - mu if n > mu else 0.0

@@ -424,7 +424,9 @@ def read_pixels(exposure: Exposure, chip: Chip) -> tuple[np.ndarray, np.ndarray]
             try:
                 dq = hdul["DQ", ver].data
                 if dq is not None and dq.shape == data.shape:
-                    mask |= (dq.astype(np.int64) & HST_BAD_DQ) != 0
+                    # the flags fit 16 bits: an int16/32 DQ is tested as it is (no 64-bit copy)
+                    wide = dq.dtype.kind in "iu" and dq.dtype.itemsize >= 2
+                    mask |= ((dq if wide else dq.astype(np.int64)) & HST_BAD_DQ) != 0
             except KeyError:
                 pass
     return data, mask
