@@ -12,13 +12,27 @@ distance of every aligned WCS from the published one (mas).
 group, the whole reference catalog: what tweakgui did before) on the first K
 images, to show its growth.
 
+``--end-to-end`` starts from files instead: the pre-tweak GWCS files, their
+catalogs and an association (one group per image) written once by
+``ceers_mosaic.prepare_files``; it times the ``tweakgui align`` command
+(its own process: start-up, reading, both fits, the WCS files and the report
+written), splits its wall time by the timestamps of its log, and measures
+every written ``<root>_tweakreg.asdf`` against the published WCS.  With
+``--profile`` one more run goes under py-spy (``benchmarks/_spy.py``).
+Results go under ``--label`` into ``results/mosaic_end_to_end.json``.
+
 Usage: python benchmarks/bench_mosaic.py [--n 690] [--baseline 30]
+       python benchmarks/bench_mosaic.py --end-to-end [--n 690] [--repeat 3] [--profile] [--label after]
 """
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import time
+from datetime import datetime
+from pathlib import Path
 
 import _common as C
 import ceers_mosaic as M
@@ -60,13 +74,83 @@ def baseline(visit, truth, k):
     return time.perf_counter() - t0
 
 
+def align_command(asn: Path, out: Path, jobs=None) -> list[str]:
+    """``tweakgui align`` on the association with CEERS' parameters, the log in ``out.log``."""
+    cmd = [C.PY, "-m", "tweakgui", "align", str(asn), "--output_dir", str(out), "--quiet",
+           "--log", str(out) + ".log", "--abs_refcat", str(M.REFCAT)]
+    for k, v in M.CEERS_PARAMS.items():
+        cmd += [f"--{k}", str(v).lower() if isinstance(v, bool) else str(v)]
+    return cmd + ([] if jobs is None else ["--jobs", str(jobs)])
+
+
+def _log_times(log: Path, start: float) -> dict:
+    """Wall time of the command's steps, from its log's timestamps (s since the command started)."""
+    def when(line):
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() - start
+
+    lines = log.read_text().splitlines()
+    first = next(x for x in lines if "detect.visit" in x)  # catalogs in hand: inputs read
+    fitted = next(x for x in lines if "engine.pipeline" in x)  # the first image's verdict
+    saved = [x for x in lines if "outputs.save" in x][-1]
+    return {"start_and_read_s": when(first), "fit_s": when(fitted) - when(first),
+            "write_s": when(saved) - when(fitted), "end_s": when(saved)}
+
+
+def end_to_end(args) -> None:
+    """Time ``tweakgui align`` from the files on disk; accuracy of the WCS files it wrote."""
+    d = C.BENCH_DIR / f"ceers_e2e_{args.n}"
+    asn = M.prepare_files(d, n=args.n)
+    env = {**os.environ, "PYTHONPATH": str(M.REPO)}
+    runs = []
+    for i in range(args.repeat):
+        out = d / f"out_{i}"
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.time()
+        r = C.run_measured(align_command(asn, out, args.jobs), env=env)
+        r.pop("output")
+        r.update(_log_times(Path(str(out) + ".log"), start))
+        r["load_avg_1m"] = os.getloadavg()[0]
+        runs.append(r)
+        print(json.dumps({k: round(v, 1) for k, v in r.items()}), flush=True)
+    acc = M.written_wcs_errors(asn, d / f"out_{args.repeat - 1}")
+    v = np.array(list(acc.values()))
+    walls = sorted(r["wall_s"] for r in runs)
+    res = {"machine": C.machine(), "n_images": args.n, "runs": runs, "wall_median_s": float(np.median(walls)),
+           "cpu_median_s": float(np.median([r["cpu_s"] for r in runs])), "n_written": len(v),
+           "error_median_mas": float(np.median(v)), "error_p95_mas": float(np.percentile(v, 95)),
+           "error_max_mas": float(v.max())}
+    if args.profile:
+        import _spy
+
+        raw = str(d / "spy.txt")
+        out = d / "out_spy"
+        shutil.rmtree(out, ignore_errors=True)
+        _spy.record(align_command(asn, out, args.jobs), raw, env=env)
+        res["profile_cpu_s"] = _spy.phases(raw)
+    path = C.RESULTS / "mosaic_end_to_end.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    saved[args.label] = res
+    C.RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(saved, indent=1, default=float))
+    for k, val in res.items():
+        if k != "runs":
+            print(f"{k}: {val}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=690)
     ap.add_argument("--baseline", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--baseline-only", action="store_true", help="only time tweakwcs' align_wcs")
+    ap.add_argument("--end-to-end", action="store_true", help="time `tweakgui align` from the files on disk")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of the end-to-end command")
+    ap.add_argument("--profile", action="store_true", help="one more end-to-end run under py-spy")
+    ap.add_argument("--label", default="latest", help="key of the end-to-end figures in the results")
     args = ap.parse_args()
+    if args.end_to_end:
+        end_to_end(args)
+        return
     d = C.BENCH_DIR / f"ceers_{args.n}"
     if not (d / "visit.pkl").is_file():
         M.prepare(d, n=args.n)

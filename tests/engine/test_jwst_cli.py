@@ -92,3 +92,42 @@ def test_align_offline_is_one_line(visit, tmp_path, monkeypatch, capsys):
     assert len(lines) == 1, err
     assert "catalog service could not be reached" in lines[0] and url in lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_align_gwcs_files_from_catalogs(shared_data, tmp_path, capsys):
+    """Standalone pre-tweak GWCS files plus catalogs: the WCS files are the outputs, at the published WCS."""
+    from astropy.table import Table
+
+    ceers = shared_data / "ceers-nircam"
+    refcat = cr.load_refcat(ceers)
+    members, published = [], {}
+    rng = np.random.default_rng(5)
+    for det in ("nrca1", "nrca2", "nrcb1"):  # SW: CEERS fitted rshift there, as CEERS_MOSAIC does
+        with asdf.open(cr.wcs_file(NAME, det, ceers), lazy_load=False, memmap=False) as af:
+            w, info = af["wcs"], dict(af["wcsinfo"])
+        root = f"{NAME}_{det}"
+        x, y = w.invert(np.asarray(refcat["RA"]), np.asarray(refcat["DEC"]), with_bounding_box=False)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (x < 2047) & (y > 0) & (y < 2047)
+        Table({"x": x[ok] + rng.normal(0, 0.03, ok.sum()), "y": y[ok] + rng.normal(0, 0.03, ok.sum())}
+              ).write(tmp_path / f"{root}_cat.fits")
+        asdf.AsdfFile({"wcs": cr.untweak(w), "wcsinfo": info}).write_to(tmp_path / f"{root}_cal.asdf")
+        members.append({"expname": f"{root}_cal.asdf", "exptype": "science", "group_id": root,
+                        "tweakreg_catalog": f"{root}_cat.fits"})
+        published[root] = w
+    (tmp_path / "asn.json").write_text(json.dumps({"products": [{"name": "wcs", "members": members}]}))
+    out = tmp_path / "out"
+    args = ["--use_custom_catalogs", "true", "--abs_refcat", str(ceers / cr.REFCAT)]
+    for k, v in cr.CEERS_MOSAIC.items():
+        args += [f"--{k}", str(v).lower() if isinstance(v, bool) else str(v)]
+    rc = cli.main(["align", str(tmp_path / "asn.json"), "--output_dir", str(out), *args])
+    assert rc == 0, capsys.readouterr().err
+    assert not list(out.glob("*_tweakreg.fits"))  # no image to update
+    report = json.loads((out / "tweakreg_report.json").read_text())
+    for im in report["images"]:
+        root = jwst.jwst_root(im["input"])
+        assert im["status"] == "SUCCESS" and im["output"].endswith(f"{root}_tweakreg.asdf")
+        with asdf.open(out / f"{root}_tweakreg.asdf") as af:
+            assert af["wcs"].name == "FIT-LVL3-USERCAT"
+            assert af["filename"] == f"{root}_tweakreg.fits"
+            d_mas = cr.wcs_distance_mas(af["wcs"], published[root])
+        assert np.sqrt(np.mean(d_mas ** 2)) < 5.0, root

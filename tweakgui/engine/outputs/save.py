@@ -100,18 +100,27 @@ def _write_all(result, chosen, output_dir, params, in_place, kinds, report_path,
         written.append(write_fits_table(result, Path(result.report_path).with_name(QA_TABLE_NAME)))
 
 
+def _wcs_only(exposure) -> bool:
+    """A standalone GWCS file: no image to update; its output is its WCS file."""
+    return exposure.kind == "jwst" and exposure.meta.get("has_pixels") is False
+
+
 def _write_image_outputs(r, output_dir, params, in_place: bool, kinds) -> list[Path]:
     """The files of one image: updated image, WCS file (JWST), headerlet (HST), catalogs."""
     jwst = r.exposure.kind == "jwst"
     written = []
-    if "images" in kinds and r.exposure.has_pixels:  # a catalog input has no image to update
+    if _wcs_only(r.exposure):
+        if kinds & {"images", "wcs"}:
+            r.output = write_wcs_file(r, output_dir, params)
+            written.append(r.output)
+    elif "images" in kinds and r.exposure.has_pixels:  # a catalog input has no image to update
         if jwst:
             r.output = write_jwst_tweaked(r, output_dir, params, in_place=in_place)
         else:
             r.output = write_updated_fits(r, output_dir, wcsname=params.wcsname, in_place=in_place)
         written.append(r.output)
     extra = []
-    if "wcs" in kinds and jwst:
+    if "wcs" in kinds and jwst and not _wcs_only(r.exposure):
         extra.append(write_wcs_file(r, output_dir, params))
     if "headerlets" in kinds and not jwst:
         fit = r.fit
@@ -149,12 +158,15 @@ def planned_outputs(exposures, output_dir, params, in_place: bool = False, repor
     ext = catalog_extension(params.catalog_format)
     for e in exposures:
         jwst = e.kind == "jwst"
-        if "images" in kinds and e.has_pixels:
+        if _wcs_only(e):
+            if kinds & {"images", "wcs"}:
+                plan.append((out / f"{e.root}_tweakreg.asdf", "WCS file", e))
+        elif "images" in kinds and e.has_pixels:
             if in_place:
                 plan.append((Path(e.path), "the input updated in place", e))
             else:
                 plan.append((output_path(e, out), "output image", e))
-        if "wcs" in kinds and jwst:
+        if "wcs" in kinds and jwst and not _wcs_only(e):
             plan.append((out / f"{e.root}_tweakreg.asdf", "WCS file", e))
         if "headerlets" in kinds and not jwst:
             plan.append((headerlet_path(e, out), "headerlet", e))
