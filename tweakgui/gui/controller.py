@@ -32,6 +32,7 @@ from tweakgui.engine.detect.exclusion_keys import (
     tolerance_pix,
 )
 from tweakgui.engine.params.spec import ParameterError, TweakRegParams
+from tweakgui.gui.footprints import with_footprints
 from tweakgui.gui.jobs import JobRunner
 from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
 from tweakgui.gui.view import SessionView
@@ -251,10 +252,10 @@ class SessionController(QObject):
             return
         stored, self.results_path = self.results_path, None
         if stored is not None:
-            self._start("load", load_with_results, self.engine.load_visit, list(self.inputs), self.params,
-                        stored, with_callbacks=False)
+            self._start("load", with_footprints(load_with_results), self.engine.load_visit,
+                        list(self.inputs), self.params, stored, with_callbacks=False)
             return
-        self._start("load", self.engine.load_visit, list(self.inputs), self.params,
+        self._start("load", with_footprints(self.engine.load_visit), list(self.inputs), self.params,
                     with_callbacks=False)
 
     def _loaded(self, visit) -> None:
@@ -471,7 +472,7 @@ class SessionController(QObject):
             return
         known = result_catalogs(self.result) if self.result is not None else None
         self._remember_selected_source()
-        self._start("run", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+        self._start("run", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions), known=known)
 
     def refit(self) -> None:
@@ -480,7 +481,7 @@ class SessionController(QObject):
             self.run()
             return
         self._remember_selected_source()
-        self._start("refit", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+        self._start("refit", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions),
                     catalogs=result_catalogs(self.result) or None)
 
