@@ -178,10 +178,11 @@ class SessionController(QObject):
                    "save": self._saved}[kind]
         if not self._show(kind, handler, result):
             return
-        if kind in ("run", "refit"):
+        if kind in ("run", "refit", "load"):
             # the selected image's plots are drawn on the next turn of the event loop, so
             # the window repaints in between instead of pausing for all of it at once
-            QTimer.singleShot(0, lambda: self._show(kind, self._show_selected, None) and self.jobDone.emit(kind, True))
+            then = self._select_loaded if kind == "load" else self._show_selected
+            QTimer.singleShot(0, lambda: self._show(kind, then, None) and self.jobDone.emit(kind, True))
             return
         self.jobDone.emit(kind, True)
 
@@ -278,12 +279,18 @@ class SessionController(QObject):
         if stored is not None:
             self._restore(stored)
         self.view.show_visit(visit)
+        if stored is None:
+            self.view.show_status(f"Loaded {n} exposures")
+
+    def _select_loaded(self, _arg=None) -> None:
+        """After a load: the first image, or the one selected before, is shown."""
+        visit = self.visit
+        if visit is None:
+            return
         if visit.exposures and (self.selected is None or self.exposure(self.selected) is None):
             self.select_image(visit.exposures[0].name)
         elif self.selected is not None:
             self.select_image(self.selected, self.selected_chip)
-        if stored is None:
-            self.view.show_status(f"Loaded {n} exposures")
 
     def _restore(self, stored) -> None:
         """Show a session's saved results as they were, without running."""
