@@ -123,6 +123,8 @@ def _report(args, win, ticks, phases, shown, n) -> int:
     print(f"event-loop gap: worst {gaps.max():.0f} ms, 99th percentile {np.percentile(gaps, 99):.0f} ms, "
           f"median {np.median(gaps):.0f} ms over {len(gaps)} ticks; showing the result took "
           f"{shown.get('ms', float('nan')):.0f} ms")
+    for title, message in getattr(win, "errors", []):
+        print(f"error shown: {title}: {message}")
     bounds = sorted(phases.items(), key=lambda kv: kv[1]) + [("end", len(ticks) - 1)]
     for (name, a), (_, b) in zip(bounds[:-1], bounds[1:]):
         g = np.diff(ticks[a:b + 1])
