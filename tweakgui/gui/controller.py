@@ -32,6 +32,7 @@ from tweakgui.engine.detect.exclusion_keys import (
     tolerance_pix,
 )
 from tweakgui.engine.params.spec import ParameterError, TweakRegParams
+from tweakgui.gui.footprints import with_footprints
 from tweakgui.gui.jobs import JobRunner
 from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
 from tweakgui.gui.view import SessionView
@@ -177,10 +178,11 @@ class SessionController(QObject):
                    "save": self._saved}[kind]
         if not self._show(kind, handler, result):
             return
-        if kind in ("run", "refit"):
+        if kind in ("run", "refit", "load"):
             # the selected image's plots are drawn on the next turn of the event loop, so
             # the window repaints in between instead of pausing for all of it at once
-            QTimer.singleShot(0, lambda: self._show(kind, self._show_selected, None) and self.jobDone.emit(kind, True))
+            then = self._select_loaded if kind == "load" else self._show_selected
+            QTimer.singleShot(0, lambda: self._show(kind, then, None) and self.jobDone.emit(kind, True))
             return
         self.jobDone.emit(kind, True)
 
@@ -251,10 +253,10 @@ class SessionController(QObject):
             return
         stored, self.results_path = self.results_path, None
         if stored is not None:
-            self._start("load", load_with_results, self.engine.load_visit, list(self.inputs), self.params,
-                        stored, with_callbacks=False)
+            self._start("load", with_footprints(load_with_results), self.engine.load_visit,
+                        list(self.inputs), self.params, stored, with_callbacks=False)
             return
-        self._start("load", self.engine.load_visit, list(self.inputs), self.params,
+        self._start("load", with_footprints(self.engine.load_visit), list(self.inputs), self.params,
                     with_callbacks=False)
 
     def _loaded(self, visit) -> None:
@@ -277,12 +279,18 @@ class SessionController(QObject):
         if stored is not None:
             self._restore(stored)
         self.view.show_visit(visit)
+        if stored is None:
+            self.view.show_status(f"Loaded {n} exposures")
+
+    def _select_loaded(self, _arg=None) -> None:
+        """After a load: the first image, or the one selected before, is shown."""
+        visit = self.visit
+        if visit is None:
+            return
         if visit.exposures and (self.selected is None or self.exposure(self.selected) is None):
             self.select_image(visit.exposures[0].name)
         elif self.selected is not None:
             self.select_image(self.selected, self.selected_chip)
-        if stored is None:
-            self.view.show_status(f"Loaded {n} exposures")
 
     def _restore(self, stored) -> None:
         """Show a session's saved results as they were, without running."""
@@ -471,7 +479,7 @@ class SessionController(QObject):
             return
         known = result_catalogs(self.result) if self.result is not None else None
         self._remember_selected_source()
-        self._start("run", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+        self._start("run", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions), known=known)
 
     def refit(self) -> None:
@@ -480,7 +488,7 @@ class SessionController(QObject):
             self.run()
             return
         self._remember_selected_source()
-        self._start("refit", run_with_exclusions, self.engine.run, snapshot_visit(self.visit),
+        self._start("refit", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions),
                     catalogs=result_catalogs(self.result) or None)
 

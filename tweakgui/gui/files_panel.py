@@ -41,6 +41,16 @@ STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "statu
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
 
 
+_STATUS_ICONS: dict = {}
+
+
+def _status_icon(status):
+    """The status icon, one QIcon per status (not one per row)."""
+    if status not in _STATUS_ICONS:
+        _STATUS_ICONS[status] = icon(STATUS_ICON.get(status, "status-pending"))
+    return _STATUS_ICONS[status]
+
+
 def short_names(names: list[str], min_prefix: int = 8) -> dict[str, str]:
     """Names without the prefix they all share (cut at an underscore), shown as "…rest": JWST
     names differ only past "jw01345001001_02201_"; the full name stays in the tooltip."""
@@ -169,20 +179,25 @@ class FilesPanel(QWidget):
     def set_visit(self, visit, result=None, accepted=None, selected=None) -> None:
         """Fill the table from a Visit and the last VisitResult."""
         self._filling = True
+        self.tree.setUpdatesEnabled(False)
         try:
-            self.tree.clear()
+            # the same rows (e.g. a run's result): updated in place, not built again
+            old = self._rows_of(visit)
+            if old is None:
+                self.tree.clear()
             if visit is None:
                 return
             by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
             shown = short_names([e.name for e in visit.exposures])
             groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
-            for e in visit.exposures:
-                r = by_name.get(e.name)
-                item = self._exposure_item(e, r, shown[e.name], groups[str(e.group_id)],
-                                           (accepted or {}).get(e.name, True))
-                self.tree.addTopLevelItem(item)
-                if len(e.chips) > 1:
-                    item.setExpanded(True)
+            items = [self._exposure_item(e, by_name.get(e.name), shown[e.name], groups[str(e.group_id)],
+                                         (accepted or {}).get(e.name, True), old[i] if old else None)
+                     for i, e in enumerate(visit.exposures)]
+            if old is None:
+                self.tree.addTopLevelItems(items)  # at once: one insertion, not 690
+                for e, item in zip(visit.exposures, items):
+                    if len(e.chips) > 1:
+                        item.setExpanded(True)
             self._size_name_columns(visit)
             # the catalog column only when some image has a custom catalog
             self.tree.setColumnHidden(C_CAT, not any(c.catalog_path for e in visit.exposures
@@ -191,22 +206,34 @@ class FilesPanel(QWidget):
                 self.select(*selected)
         finally:
             self._filling = False
+            self.tree.setUpdatesEnabled(True)
 
-    def _exposure_item(self, e, r, shown_name: str, group_name: str, ok: bool) -> QTreeWidgetItem:
-        """The row of one exposure (its fit, verdicts and correction in tooltips) with a child per chip."""
-        item = QTreeWidgetItem()
+    def _rows_of(self, visit) -> list[QTreeWidgetItem] | None:
+        """The table's rows when they are those of ``visit`` (same images and chips, in order)."""
+        if visit is None or self.tree.topLevelItemCount() != len(visit.exposures):
+            return None
+        items = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        for item, e in zip(items, visit.exposures):
+            if item.data(C_NAME, Qt.UserRole)[0] != e.name or item.childCount() != len(e.chips):
+                return None
+        return items
+
+    def _exposure_item(self, e, r, shown_name: str, group_name: str, ok: bool,
+                       item: QTreeWidgetItem | None = None) -> QTreeWidgetItem:
+        """The row of one exposure (its fit, verdicts and correction in tooltips) with a child per chip;
+        ``item``: the row to update in place."""
+        item = item if item is not None else QTreeWidgetItem()
         item.setData(C_NAME, Qt.UserRole, (e.name, 0))
         item.setText(C_NAME, shown_name)
         item.setToolTip(C_NAME, _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}"
                                                   if r else ""))
-        item.setIcon(C_NAME, icon(STATUS_ICON.get(r.status if r else None, "status-pending")))
+        item.setIcon(C_NAME, _status_icon(r.status if r else None))
         item.setText(C_GROUP, group_name)
         item.setToolTip(C_GROUP, str(e.group_id))
         cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
         item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
         item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
-        if r is not None and r.catalogs:
-            item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)))
+        item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)) if r is not None and r.catalogs else "")
         item.setFlags(item.flags() | Qt.ItemIsEditable | Qt.ItemIsUserCheckable)
         item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
         if r is not None:
@@ -223,17 +250,23 @@ class FilesPanel(QWidget):
             if r.status != model.STATUS_REFERENCE:
                 tip.append(_plain(correction_text(r.correction)))
             item.setToolTip(C_FIT, "\n".join(tip) or text)
+        else:
+            item.setText(C_FIT, "")
+            item.setToolTip(C_FIT, "")
+        self._chip_rows(item, e, r)
+        return item
+
+    @staticmethod
+    def _chip_rows(item: QTreeWidgetItem, e, r) -> None:
+        """A child row per chip (those of an updated row reused)."""
         for ci, c in enumerate(e.chips):
-            child = QTreeWidgetItem(item)
+            child = item.child(ci) if ci < item.childCount() else QTreeWidgetItem(item)
             child.setData(C_NAME, Qt.UserRole, (e.name, ci))
             child.setText(C_NAME, c.name)
             child.setToolTip(C_NAME, f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels")
-            if c.catalog_path:
-                child.setText(C_CAT, Path(c.catalog_path).name)
-            if r is not None and ci < len(r.catalogs):
-                child.setText(C_NSRC, str(len(r.catalogs[ci])))
+            child.setText(C_CAT, Path(c.catalog_path).name if c.catalog_path else "")
+            child.setText(C_NSRC, str(len(r.catalogs[ci])) if r is not None and ci < len(r.catalogs) else "")
             child.setFlags(child.flags() & ~Qt.ItemIsEditable)
-        return item
 
     def _size_name_columns(self, visit) -> None:
         """Name and group columns as wide as their text, but never more than a share of the

@@ -36,6 +36,7 @@ from tweakgui.gui.params_panel import ParamsPanel
 from tweakgui.gui.residuals import ResidualPanel
 from tweakgui.gui.start_page import StartPage
 from tweakgui.gui.view import SessionView
+from tweakgui.gui.footprints import chip_footprint, near_footprint
 from tweakgui.gui.visit_view import VisitView
 
 log = logging.getLogger(__name__)
@@ -547,8 +548,10 @@ class MainWindow(QMainWindow, SessionView):
     def _refcat_pixels(self, r, chip_index, chip):
         ref = self.ctl.result.refcat
         wcs = r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs
+        ra, dec = near_footprint(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float),
+                                 chip_footprint(wcs, chip.shape))
         try:
-            x, y = wcs.world_to_pixel_values(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float))
+            x, y = wcs.world_to_pixel_values(ra, dec)
         except Exception as exc:  # noqa: BLE001
             log.debug("refcat projection failed: %s", exc)
             return None

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from tweakgui.engine import footprint
+from tweakgui.gui.footprints import chip_footprint
 from tweakgui.gui.layouts import bar_above
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,6 @@ def group_color(index: int):
     return pg.mkColor(PALETTE[index % len(PALETTE)])
 
 
-def chip_footprint(wcs, shape) -> np.ndarray | None:
-    """The engine's footprint of a chip, or None where its WCS cannot give one (drawn as far as possible)."""
-    try:
-        return footprint.chip_footprint(wcs, shape)
-    except Exception as exc:  # noqa: BLE001 - draw what can be drawn
-        log.debug("no footprint: %s", exc)
-        return None
 
 
 def _inside(px: float, py: float, x: np.ndarray, y: np.ndarray) -> bool:
