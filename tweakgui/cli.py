@@ -535,18 +535,12 @@ def _end_process(rc: int) -> None:
     still running, the normal exit waits for it.
     """
     import atexit
-    import os
     import threading
 
     if threading.active_count() > 1:
         return
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(rc)
+    _flush_and_exit(rc)
 
 
 def _exit_interrupted(rc: int) -> None:
@@ -556,11 +550,17 @@ def _exit_interrupted(rc: int) -> None:
     to the wake-up pipe of a pool whose workers were killed and prints an
     "Exception ignored" traceback.
     """
-    import os
     import shutil
 
     for d in _TEMP_HOMES:
         shutil.rmtree(d, ignore_errors=True)
+    _flush_and_exit(rc)
+
+
+def _flush_and_exit(rc: int) -> None:
+    """Flush stdout and stderr, then end the process without the interpreter's teardown."""
+    import os
+
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
