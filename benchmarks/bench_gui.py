@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--ceers", action="store_true", help="the 690-image CEERS mosaic from its ASN")
     ap.add_argument("--n", type=int, default=690, help="CEERS images (--ceers)")
-    ap.add_argument("--repeat", type=int, default=1, help="probe runs (--ceers)")
+    ap.add_argument("--repeat", type=int, default=1, help="probe runs (--ceers; ~12 min each on 2 busy cores)")
     ap.add_argument("--select", type=int, default=10, help="images selected at the end (--ceers)")
     ap.add_argument("--label", default="latest", help="key of the figures in the results (--ceers)")
     args = ap.parse_args()
