@@ -80,7 +80,9 @@ class SharedJWSTCorrector(JWSTWCSCorrector):
         if name == "_det_to_world":
             value = _forward(self._wcs)
         elif name == "_partial_tpcorr":
-            value = self._v2v3_to_tpcorr_from_full(self._tpcorr if self._tpcorr is not None else self._new_tpcorr())
+            if self._tpcorr is None and self._default_tpcorr is None:
+                self._default_tpcorr = self._new_tpcorr()  # not in any GWCS yet: set_correction may use it
+            value = self._v2v3_to_tpcorr_from_full(self._tpcorr if self._tpcorr is not None else self._default_tpcorr)
         elif name in _LAZY_TRANSFORMS:
             names = {"world": self._wcs.pipeline[-1].frame.name, "det": self._wcs.pipeline[0].frame.name,
                      "v23": self._v23name}
@@ -109,7 +111,11 @@ class SharedJWSTCorrector(JWSTWCSCorrector):
             matrix = np.linalg.multi_dot([r, matrix, inv(r)]).astype(np.double)
             shift = (np.dot(r, shift) - np.dot(matrix, t) + t).astype(np.double)
         # a new correction, or a copy of the old one combined with it: never one a GWCS holds
-        tpcorr = self._new_tpcorr() if self._tpcorr is None else deepcopy(self._tpcorr)
+        if self._tpcorr is not None:
+            tpcorr = deepcopy(self._tpcorr)
+        else:
+            tpcorr = self._default_tpcorr if self._default_tpcorr is not None else self._new_tpcorr()
+        self._default_tpcorr = None
         self._tpcorr_combine_affines(tpcorr, matrix, _ARCSEC2RAD * np.asarray(shift))
         steps = [Step(s.frame, s.transform) for s in self._wcs.pipeline]
         i = self._wcs.available_frames.index(self._v23name)
