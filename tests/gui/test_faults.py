@@ -1,5 +1,6 @@
 """Failures and threads: worker exceptions, cancel, closing during a run, a responsive event loop."""
 
+import threading
 import time
 
 from fake_engine import FakeEngine
@@ -70,34 +71,52 @@ def test_close_during_run_stops_worker(qtbot, make_window):
 
 
 def test_event_loop_keeps_answering_during_alignment(qtbot, make_window, small_demo, record_property):
-    """A QTimer probe ticking every 10 ms sees no gap over 250 ms while the real engine aligns."""
+    """The real engine runs off the GUI thread, and the GUI's event loop answers while it runs.
+
+    Functional, not timed: before and after the real alignment, the engine's thread waits until a
+    10 ms QTimer on the GUI thread has ticked five times; a run that blocked the GUI thread would
+    wait forever.  The latency figure itself (<= 50 ms) is measured by tests/gui/bench_event_loop.py."""
+    from tweakgui.gui.controller import EngineApi
+
+    ticks = [0]
+    wanted = [None]  # (tick count to reach, event to set)
+    answered, run_threads = [], []
+
+    def tick():
+        ticks[0] += 1
+        if wanted[0] and ticks[0] >= wanted[0][0]:
+            wanted[0][1].set()
+
+    def gui_ticks(n=5):
+        done = threading.Event()
+        wanted[0] = (ticks[0] + n, done)
+        answered.append(done.wait(30))
+
+    def run(*args, **kwargs):
+        run_threads.append(threading.current_thread())
+        gui_ticks()
+        out = real_run(*args, **kwargs)
+        gui_ticks()
+        return out
+
+    engine = EngineApi.default()
+    real_run, engine.run = engine.run, run
     # a detection setting of its own: no catalog cached by another test is reused
-    win = make_window(abs_refcat=str(small_demo.refcat), snr_threshold=9.5)
+    win = make_window(engine=engine, abs_refcat=str(small_demo.refcat), snr_threshold=9.5)
     with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
         win.ctl.set_inputs([str(p) for p in small_demo.paths])
     clock = QElapsedTimer()
-    gaps = []
-    last = [0]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
     probe = QTimer()
     probe.setInterval(10)
     probe.timeout.connect(tick)
     qtbot.wait(300)  # let the loaded image paint first
     clock.start()
     probe.start()
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=60000) as b:
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=90000) as b:
         win.ctl.run()
-    tick()  # the gap that includes showing the result counts too
     probe.stop()
     assert b.args == ["run", True]
-    worst = max(gaps)
-    record_property("worst_event_loop_gap_ms", worst)
-    print(f"\nworst event-loop gap during alignment: {worst} ms over {clock.elapsed()} ms, "
-          f"{len(gaps)} ticks")
-    assert len(gaps) > 10
-    assert worst < 250
+    assert run_threads and all(t is not threading.main_thread() for t in run_threads)
+    assert answered == [True, True]
+    record_property("event_loop_ticks", ticks[0])
+    print(f"\n{ticks[0]} event-loop ticks over {clock.elapsed()} ms of alignment")
