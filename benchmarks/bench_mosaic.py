@@ -18,11 +18,15 @@ catalogs and an association (one group per image) written once by
 (its own process: start-up, reading, both fits, the WCS files and the report
 written), splits its wall time by the timestamps of its log, and measures
 every written ``<root>_tweakreg.asdf`` against the published WCS.  With
-``--profile`` one more run goes under py-spy (``benchmarks/_spy.py``).
-Results go under ``--label`` into ``results/mosaic_end_to_end.json``.
+``--profile`` one more run of this checkout goes under py-spy
+(``benchmarks/_spy.py``).  With
+``--other DIR`` (another checkout, e.g. ``git archive`` of an older commit)
+both run in every round, alternating.  Results go under ``--label`` into
+``results/mosaic_end_to_end.json``.
 
 Usage: python benchmarks/bench_mosaic.py [--n 690] [--baseline 30]
-       python benchmarks/bench_mosaic.py --end-to-end [--n 690] [--repeat 3] [--profile] [--label after]
+       python benchmarks/bench_mosaic.py --end-to-end [--n 690] [--repeat 2] [--other DIR] [--profile]
+                                         [--label NAME]
 """
 
 import argparse
@@ -96,46 +100,63 @@ def _log_times(log: Path, start: float) -> dict:
             "write_s": when(saved) - when(fitted), "end_s": when(saved)}
 
 
+def _timed_run(asn: Path, out: Path, jobs, tree: Path) -> dict:
+    """One ``tweakgui align`` of ``tree``'s code: wall, CPU of the process tree, its steps' wall."""
+    shutil.rmtree(out, ignore_errors=True)
+    Path(str(out) + ".log").unlink(missing_ok=True)  # --log appends
+    start = time.time()
+    r = C.run_measured(align_command(asn, out, jobs), env={**os.environ, "PYTHONPATH": str(tree)})
+    r.pop("output")
+    r.update(_log_times(Path(str(out) + ".log"), start))
+    r["load_avg_1m"] = os.getloadavg()[0]
+    return r
+
+
+def _summary(runs: list, asn: Path, out: Path) -> dict:
+    v = np.array(list(M.written_wcs_errors(asn, out).values()))
+    return {"runs": runs, "wall_median_s": float(np.median([r["wall_s"] for r in runs])),
+            "cpu_tree_median_s": float(np.median([r["cpu_tree_s"] for r in runs])), "n_written": len(v),
+            "error_median_mas": float(np.median(v)), "error_p95_mas": float(np.percentile(v, 95)),
+            "error_max_mas": float(v.max())}
+
+
 def end_to_end(args) -> None:
-    """Time ``tweakgui align`` from the files on disk; accuracy of the WCS files it wrote."""
+    """Time ``tweakgui align`` from the files on disk; accuracy of the WCS files it wrote.
+
+    With ``--other DIR`` (another checkout) both run in every round, in
+    alternating order, and the per-round ratios are kept.
+    """
     d = C.BENCH_DIR / f"ceers_e2e_{args.n}"
     asn = M.prepare_files(d, n=args.n)
-    env = {**os.environ, "PYTHONPATH": str(M.REPO)}
-    runs = []
+    trees = {"this": M.REPO}
+    if args.other:
+        trees["other"] = args.other.resolve()
+    runs = {name: [] for name in trees}
     for i in range(args.repeat):
-        out = d / f"out_{i}"
-        shutil.rmtree(out, ignore_errors=True)
-        Path(str(out) + ".log").unlink(missing_ok=True)  # --log appends
-        start = time.time()
-        r = C.run_measured(align_command(asn, out, args.jobs), env=env)
-        r.pop("output")
-        r.update(_log_times(Path(str(out) + ".log"), start))
-        r["load_avg_1m"] = os.getloadavg()[0]
-        runs.append(r)
-        print(json.dumps({k: round(v, 1) for k, v in r.items()}), flush=True)
-    acc = M.written_wcs_errors(asn, d / f"out_{args.repeat - 1}")
-    v = np.array(list(acc.values()))
-    walls = sorted(r["wall_s"] for r in runs)
-    res = {"machine": C.machine(), "n_images": args.n, "runs": runs, "wall_median_s": float(np.median(walls)),
-           "cpu_tree_median_s": float(np.median([r["cpu_tree_s"] for r in runs])), "n_written": len(v),
-           "error_median_mas": float(np.median(v)), "error_p95_mas": float(np.percentile(v, 95)),
-           "error_max_mas": float(v.max())}
-    if args.profile:
-        import _spy
+        for name in (list(trees) if i % 2 == 0 else list(trees)[::-1]):
+            runs[name].append(_timed_run(asn, d / f"out_{name}", args.jobs, trees[name]))
+            print(name, json.dumps({k: round(v, 1) for k, v in runs[name][-1].items()}), flush=True)
+    res = {"machine": C.machine(), "n_images": args.n}
+    for name, tree in trees.items():
+        res[name] = {"tree": str(tree), **_summary(runs[name], asn, d / f"out_{name}")}
+        if args.profile and name == "this":
+            import _spy
 
-        raw = str(d / "spy.txt")
-        out = d / "out_spy"
-        shutil.rmtree(out, ignore_errors=True)
-        _spy.record(align_command(asn, out, args.jobs), raw, env=env)
-        res["profile_cpu_s"] = _spy.phases(raw)
+            raw = str(d / f"spy_{name}.txt")
+            _spy.record(align_command(asn, d / f"out_spy_{name}", args.jobs), raw,
+                        env={**os.environ, "PYTHONPATH": str(tree)})
+            res[name]["profile_cpu_s"] = _spy.phases(raw)
+    if args.other:
+        res["wall_ratio_per_round"] = [a["wall_s"] / b["wall_s"] for a, b in zip(runs["this"], runs["other"])]
+        res["cpu_ratio_per_round"] = [a["cpu_tree_s"] / b["cpu_tree_s"] for a, b in zip(runs["this"], runs["other"])]
     path = C.RESULTS / "mosaic_end_to_end.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
     saved[args.label] = res
     C.RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(saved, indent=1, default=float))
-    for k, val in res.items():
-        if k != "runs":
-            print(f"{k}: {val}")
+    print(json.dumps({k: v for k, v in res.items() if k not in trees}, default=float))
+    for name in trees:
+        print(name, {k: v for k, v in res[name].items() if k != "runs"})
 
 
 def main():
@@ -148,6 +169,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs of the end-to-end command")
     ap.add_argument("--profile", action="store_true", help="one more end-to-end run under py-spy")
     ap.add_argument("--label", default="latest", help="key of the end-to-end figures in the results")
+    ap.add_argument("--other", type=Path, help="another tweakgui checkout, run in the same rounds (end-to-end)")
     args = ap.parse_args()
     if args.end_to_end:
         end_to_end(args)

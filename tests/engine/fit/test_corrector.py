@@ -88,3 +88,20 @@ def test_results_survive_a_deep_copy_and_share_the_distortion(wcs_files):
     _, (first, _) = _corrected(SharedJWSTCorrector, wcs_files, "pretweak")
     assert first.pipeline[0].transform is w.pipeline[0].transform  # not copied
     np.testing.assert_array_equal(_sky(copy.deepcopy(first)), _sky(first))
+
+
+@pytest.mark.parametrize("which", ["pretweak", "published"])
+def test_a_corrected_gwcs_travels_as_its_correction(wcs_files, which):
+    import pickle
+
+    from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
+
+    w, _ = wcs_files[which]
+    _, (_, new) = _corrected(SharedJWSTCorrector, wcs_files, which)
+    delta = pickle.dumps(wcs_delta(new, w))
+    assert len(delta) < 0.3 * len(pickle.dumps(new))
+    back = apply_wcs_delta(pickle.loads(delta), w)
+    assert back.available_frames == new.available_frames and back.name == new.name
+    np.testing.assert_array_equal(_sky(back), _sky(new))
+    assert back.pipeline[0].transform is w.pipeline[0].transform
+    assert apply_wcs_delta(wcs_delta(w, w), w) is w

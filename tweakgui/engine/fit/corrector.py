@@ -28,7 +28,7 @@ from gwcs.wcs import Step
 from tweakwcs.correctors import JWSTWCSCorrector, WCSCorrector, _tp2tp
 from tweakwcs.linalg import inv
 
-__all__ = ["SharedJWSTCorrector"]
+__all__ = ["SharedJWSTCorrector", "wcs_delta", "apply_wcs_delta"]
 
 _ARCSEC2RAD = np.deg2rad(1.0 / 3600.0)
 # attribute -> (from, to) frames of the transform tweakwcs keeps under that name
@@ -141,3 +141,38 @@ def _forward(wcs):
         return transform(x, y, with_bounding_box=True, fill_value=np.nan)
 
     return det_to_world
+
+
+class _Old(int):
+    """Index of a step of the old GWCS whose frame or transform the new one shares."""
+
+
+def wcs_delta(new, old):
+    """``new`` as what it does not share with ``old``: the small thing to send to another process.
+
+    A GWCS corrected by :class:`SharedJWSTCorrector` shares all but its
+    correction step with the one it started from: the frames and transforms
+    it shares are given by their index in ``old``, the others as themselves.
+    Anything else (a FITS WCS, an unrelated GWCS) is given whole.
+    :func:`apply_wcs_delta` makes ``new`` back from the receiver's ``old``.
+    """
+    if new is old:
+        return ("same",)
+    if not (hasattr(new, "pipeline") and hasattr(old, "pipeline")):
+        return ("whole", new)
+    frames = {id(s.frame): _Old(i) for i, s in enumerate(old.pipeline)}
+    transforms = {id(s.transform): _Old(i) for i, s in enumerate(old.pipeline) if s.transform is not None}
+    steps = [(frames.get(id(s.frame), s.frame), transforms.get(id(s.transform), s.transform)) for s in new.pipeline]
+    return ("steps", new.name, steps)
+
+
+def apply_wcs_delta(delta, old):
+    """The WCS that :func:`wcs_delta` described, its shared parts taken from ``old``."""
+    if delta[0] == "same":
+        return old
+    if delta[0] == "whole":
+        return delta[1]
+    _, name, steps = delta
+    pipe = old.pipeline
+    return gwcs.WCS([Step(pipe[f].frame if isinstance(f, _Old) else f, pipe[t].transform if isinstance(t, _Old) else t)
+                     for f, t in steps], name=name)

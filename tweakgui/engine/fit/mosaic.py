@@ -6,6 +6,10 @@ consecutive chunks, each fitted by :func:`tweakgui.engine.fit.align.run_alignmen
 in the tangent plane of one fixed entry (a relative alignment's reference
 group goes with every chunk).  Workers come from a forkserver: forked copies
 of a parent holding hundreds of GWCS were measured 1.5x slower per image.
+A corrected GWCS comes back as its new correction step only and is put
+together again around the parent's own transforms
+(:func:`~tweakgui.engine.fit.corrector.wcs_delta`): unpickling whole GWCS
+took 5-7 % of the CPU of a 690-image mosaic.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import numpy as np
 
 from tweakgui.engine.fit.align import run_alignment
+from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.processes import forkserver_context
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
@@ -31,7 +36,9 @@ def align_groups(entries, params, kind: str, refcat=None, jobs: int = 1):
 
 
 def _align_chunk(entries, params, kind, refcat, tanp_entry):
-    return run_alignment(entries, params, kind, refcat, tanp_entry=tanp_entry)
+    fits, new = run_alignment(entries, params, kind, refcat, tanp_entry=tanp_entry)
+    # a corrected GWCS goes back as its correction step, not as the whole pipeline again
+    return fits, [wcs_delta(w, e.wcs) for w, e in zip(new, entries)]
 
 
 def align_in_processes(entries, params, kind, refcat, jobs):
@@ -66,9 +73,9 @@ def align_in_processes(entries, params, kind, refcat, jobs):
         futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor)
                    for chunk in chunks]
         for chunk, fut in zip(chunks, futures):
-            fits, wcs = fut.result()
-            for i, w in zip(chunk, wcs):
-                new[i] = w
+            fits, deltas = fut.result()
+            for i, d in zip(chunk, deltas):
+                new[i] = apply_wcs_delta(d, entries[i].wcs)
             for f in fits:
                 fits_by_gid[f.group_id] = f
     if head:
