@@ -44,6 +44,36 @@ def _same(a, b):
                 assert np.array_equal(np.asarray(ca[c]), np.asarray(cb[c]))
 
 
+def test_meanwhile_runs_once_while_the_workers_detect(demo, serial):
+    """The caller's own work (the pipeline imports the fit stage) overlaps the workers'."""
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    calls = []
+
+    def meanwhile():
+        calls.append(len(mp.active_children()))
+
+    cats, errors = detect_visit(visit, params, jobs=2, cache=None, meanwhile=meanwhile)
+    assert errors == [None] * 5
+    _same(cats, serial)
+    assert calls == [2]  # once, with both workers started
+    calls.clear()
+    detect_visit(visit, params, jobs=1, cache=None, meanwhile=meanwhile)
+    assert calls == [0]  # the serial path: once, after the detection
+
+
+def test_pipeline_imports_the_fit_stage_only_after_starting_detection():
+    """``import tweakgui.engine.pipeline`` leaves scipy.spatial, tweakwcs and gwcs to the run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tweakgui.engine.pipeline, tweakgui.engine.outputs.save, tweakgui.cli; "
+            "print(sorted(m for m in ('tweakwcs', 'gwcs', 'scipy.spatial', 'tweakgui.engine.fit') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+
+
 def test_pool_gives_the_serial_catalogs_in_input_order(demo, serial):
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)

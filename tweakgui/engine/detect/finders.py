@@ -39,12 +39,22 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from tweakgui.engine.detect import starfind
 
-__all__ = ["detect_sources", "estimate_background", "empty_catalog", "COLUMNS"]
+__all__ = ["detect_sources", "estimate_background", "empty_catalog", "preload_finders", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("x", "y", "flux", "peak")
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+def preload_finders() -> None:
+    """Import what the default finders import lazily (``scipy.ndimage``, ``sep``).
+
+    A parent calls this before forking its detection processes: they then
+    inherit the modules instead of each importing them (0.1-0.2 s of CPU each).
+    """
+    import scipy.ndimage  # noqa: F401
+    import sep  # noqa: F401
 
 
 def empty_catalog(weight_col: bool = False) -> Table:
