@@ -113,9 +113,8 @@ def detect_sources(data, params, mask=None, weight_col=False) -> Table:
         if bkg is None:
             return empty_catalog(weight_col)
         background, rms = bkg
-        sub = data - background
+        sub = (data - background).astype(data.dtype, copy=False)
         np.copyto(sub, 0.0, where=bad)  # in place: one frame less to allocate
-        sub = sub.astype(data.dtype, copy=False)
         threshold = params.snr_threshold * rms
         if finder in ("dao", "iraf"):
             cat = _find_stars(sub, threshold, bad, params)
