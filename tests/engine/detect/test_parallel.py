@@ -74,6 +74,30 @@ def test_pipeline_imports_the_fit_stage_only_after_starting_detection():
     assert r.stdout.strip() == "[]"
 
 
+def test_sky_exclusions_reach_the_workers(demo, tmp_path):
+    """Workers get a chip's WCS when its exclusion regions are in sky coordinates (and only then)."""
+    from astropy.wcs import WCS
+
+    from tweakgui.engine.detect.parallel import for_detection
+
+    with fits.open(demo.paths[0]) as h:
+        ra, dec = WCS(h["SCI", 1].header, h).all_pix2world([[256.0, 256.0]], 0)[0]
+    reg = tmp_path / "sky.reg"
+    reg.write_text(f"fk5\n-circle({ra},{dec},3\")\n")
+    excl = tmp_path / "excl.txt"
+    excl.write_text(f"{demo.paths[0].name} {reg}\n")
+    params = TweakRegParams(exclusions=str(excl))
+    visit = load_visit([str(p) for p in demo.paths], params)
+    assert visit.exposures[0].chips[0].meta.get("exclusion")
+    light = [for_detection(e) for e in visit.exposures]
+    assert light[0].chips[0].wcs is not None and all(e.chips[0].wcs is None for e in light[1:])
+    pooled, _ = detect_visit(visit, params, jobs=2, cache=None)
+    alone, _ = detect_visit(visit, params, jobs=1, cache=None)
+    _same(pooled, alone)
+    full, _ = detect_visit(load_visit([str(demo.paths[0])], TweakRegParams()), TweakRegParams(), jobs=1, cache=None)
+    assert len(pooled[0][0]) < len(full[0][0])  # the region removed sources
+
+
 def test_pool_gives_the_serial_catalogs_in_input_order(demo, serial):
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)
