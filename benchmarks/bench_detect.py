@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from tweakgui.engine.detect import finders as detect
 from tweakgui.engine.io.inputs import read_pixels
 from tweakgui.engine.params.spec import TweakRegParams
-from tweakgui.engine.pipeline import _detect_chip
+from tweakgui.engine.detect.chip import detect_chip
 from tweakgui.engine.visit import load_visit
 
 
@@ -59,7 +59,7 @@ def main():
     for finder in ("sep", "iraf", "dao"):
         p = TweakRegParams(starfinder=finder)
         # read + detect, as the anchor's timing includes reading the file
-        cpu, wall, cat = timed(lambda p=p: _detect_chip(exp, exp.chips[0], p), args.repeat)
+        cpu, wall, cat = timed(lambda p=p: detect_chip(exp, exp.chips[0], p), args.repeat)
         rows[finder] = (cpu, wall, cat)
     cpu, wall, (acat, _) = timed(lambda: anchor_catalog(path), args.repeat)
     rows["anchor (Background2D + DAOStarFinder)"] = (cpu, wall, acat)

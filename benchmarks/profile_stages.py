@@ -162,6 +162,12 @@ def inner(argv: list[str]) -> None:
             pass
     imports = (time.process_time() - c0, time.perf_counter() - w0)
     n_modules = len(sys.modules)
+    try:  # what ``tweakgui align`` does as a process (cli.main with argv None)
+        from tweakgui.engine.processes import keep_freed_memory
+
+        keep_freed_memory()
+    except ImportError:  # a tree from before it
+        pass
     clock = _Clock()
     for label, mod, fn in WRAPPED:
         m = importlib.import_module(mod)

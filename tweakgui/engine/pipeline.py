@@ -19,9 +19,6 @@ import numpy as np
 from astropy.table import Table
 
 from tweakgui.engine.detect.visit import detect_visit
-from tweakgui.engine.fit import align
-from tweakgui.engine.fit.correction import image_correction
-from tweakgui.engine.fit.mosaic import align_groups
 from tweakgui.engine.footprint import no_overlap_reason
 from tweakgui.engine.model import (
     STATUS_FAILED,
@@ -44,7 +41,20 @@ log = logging.getLogger(__name__)
 VISIT_GROUP = "visit"
 
 
+def _import_fit_code() -> None:
+    """Import the fit stage (scipy.spatial, scipy.optimize, tweakwcs, gwcs: 0.2 s of CPU).
+
+    Called while the detection processes work, so that this time overlaps
+    theirs instead of delaying their start; the fit stage is imported where it
+    is used, never at the top of this module.
+    """
+    import tweakgui.engine.fit.correction  # noqa: F401
+    import tweakgui.engine.fit.mosaic  # noqa: F401
+
+
 def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
+    from tweakgui.engine.fit.align import ChipCatalog
+
     entries = []
     for ei, exp in enumerate(visit.exposures):
         if not ok[ei]:
@@ -72,7 +82,7 @@ def _entries(visit, cats, wcs_of, ok, excluded, brightest=None):
             else:
                 t = Table(names=("x", "y"), dtype=(float, float))
                 bright = np.zeros(0, bool)
-            entries.append(align.ChipCatalog(ei, ci, exp, t, rows, wcs_of(ei, ci), exp.group_id, bright))
+            entries.append(ChipCatalog(ei, ci, exp, t, rows, wcs_of(ei, ci), exp.group_id, bright))
     return entries
 
 
@@ -82,6 +92,8 @@ def _resolve_pixel_units(visit: Visit, params):
 
     if not pixel_unit_names(params) or not visit.exposures:
         return params
+    from tweakgui.engine.fit import align
+
     exp = visit.exposures[0]
     chip = exp.chips[0]
     scale = align.image_pixel_scale(align.make_corrector(chip.wcs, exp, chip.meta, None, "pixel scale"))
@@ -106,6 +118,8 @@ def _add_excluded_rows(fit: FitResult, entries, new_wcs_by_key, cats, excluded, 
         return
     import astropy.units as u
     from astropy.coordinates import SkyCoord
+
+    from tweakgui.engine.fit import align
 
     names = set(fit.images)
     rows = []
@@ -173,7 +187,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     refcat = load_refcat(visit, params)
     Cancelled.check(cancel)
     cats, errors = detect_visit(visit, params, progress, cancel, reuse=catalogs, jobs=jobs,
-                                scheduler=scheduler, cache=cache)
+                                scheduler=scheduler, cache=cache, meanwhile=_import_fit_code)
     Cancelled.check(cancel)
     state = _RunState(visit, params, cats, errors, set(excluded or ()),
                       default_jobs() if jobs is None else jobs, progress)
@@ -230,6 +244,8 @@ class _RunState:
 
 
 def _relative_stage(state: _RunState) -> None:
+    from tweakgui.engine.fit.mosaic import align_groups
+
     state.report("relative", 0, f"aligning {len(state.groups_ok)} groups")
     entries = state.entries()
     fits, new = align_groups(entries, state.params, "relative", jobs=state.jobs)
@@ -242,6 +258,8 @@ def _relative_stage(state: _RunState) -> None:
 
 
 def _absolute_stage(state: _RunState, refcat: Table) -> None:
+    from tweakgui.engine.fit.mosaic import align_groups
+
     params = state.params
     state.report("absolute", 0, f"fitting to {refcat.meta.get('name', 'reference catalog')} ({params.abs_mode})")
     rel_failed = {i for i, fl in state.fits_of.items()
@@ -263,6 +281,8 @@ def _absolute_stage(state: _RunState, refcat: Table) -> None:
 
 
 def _image_result(state: _RunState, i: int, refcat) -> ImageResult:
+    from tweakgui.engine.fit.correction import image_correction
+
     visit, exp = state.visit, state.visit.exposures[i]
     fl = state.fits_of[i]
     reasons = {k: e for k, e in enumerate(state.errors) if e}

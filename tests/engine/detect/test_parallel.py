@@ -44,6 +44,60 @@ def _same(a, b):
                 assert np.array_equal(np.asarray(ca[c]), np.asarray(cb[c]))
 
 
+def test_meanwhile_runs_once_while_the_workers_detect(demo, serial):
+    """The caller's own work (the pipeline imports the fit stage) overlaps the workers'."""
+    params = TweakRegParams()
+    visit = load_visit([str(p) for p in demo.paths], params)
+    calls = []
+
+    def meanwhile():
+        calls.append(len(mp.active_children()))
+
+    cats, errors = detect_visit(visit, params, jobs=2, cache=None, meanwhile=meanwhile)
+    assert errors == [None] * 5
+    _same(cats, serial)
+    assert calls == [2]  # once, with both workers started
+    calls.clear()
+    detect_visit(visit, params, jobs=1, cache=None, meanwhile=meanwhile)
+    assert calls == [0]  # the serial path: once, after the detection
+
+
+def test_pipeline_imports_the_fit_stage_only_after_starting_detection():
+    """``import tweakgui.engine.pipeline`` leaves scipy.spatial, tweakwcs and gwcs to the run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tweakgui.engine.pipeline, tweakgui.engine.outputs.save, tweakgui.cli; "
+            "print(sorted(m for m in ('tweakwcs', 'gwcs', 'scipy.spatial', 'tweakgui.engine.fit') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+
+
+def test_sky_exclusions_reach_the_workers(demo, tmp_path):
+    """Workers get a chip's WCS when its exclusion regions are in sky coordinates (and only then)."""
+    from astropy.wcs import WCS
+
+    from tweakgui.engine.detect.parallel import for_detection
+
+    with fits.open(demo.paths[0]) as h:
+        ra, dec = WCS(h["SCI", 1].header, h).all_pix2world([[256.0, 256.0]], 0)[0]
+    reg = tmp_path / "sky.reg"
+    reg.write_text(f"fk5\n-circle({ra},{dec},3\")\n")
+    excl = tmp_path / "excl.txt"
+    excl.write_text(f"{demo.paths[0].name} {reg}\n")
+    params = TweakRegParams(exclusions=str(excl))
+    visit = load_visit([str(p) for p in demo.paths], params)
+    assert visit.exposures[0].chips[0].meta.get("exclusion")
+    light = [for_detection(e) for e in visit.exposures]
+    assert light[0].chips[0].wcs is not None and all(e.chips[0].wcs is None for e in light[1:])
+    pooled, _ = detect_visit(visit, params, jobs=2, cache=None)
+    alone, _ = detect_visit(visit, params, jobs=1, cache=None)
+    _same(pooled, alone)
+    full, _ = detect_visit(load_visit([str(demo.paths[0])], TweakRegParams()), TweakRegParams(), jobs=1, cache=None)
+    assert len(pooled[0][0]) < len(full[0][0])  # the region removed sources
+
+
 def test_pool_gives_the_serial_catalogs_in_input_order(demo, serial):
     params = TweakRegParams()
     visit = load_visit([str(p) for p in demo.paths], params)

@@ -20,6 +20,6 @@ def detect_chip(exposure, chip, params) -> Table:
         ex = exclusion_mask(spec, data.shape, chip.wcs)
         if ex is not None:
             mask = mask | ex
-    if not np.any(np.isfinite(data), where=~mask):  # no copy of the unmasked pixels
+    if mask.all():  # the readers mask non-finite pixels: nothing left to detect on
         raise ValueError("no valid pixels (all NaN or masked)")
     return finders.detect_sources(data, params, mask=mask)

@@ -39,12 +39,22 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from tweakgui.engine.detect import starfind
 
-__all__ = ["detect_sources", "estimate_background", "empty_catalog", "COLUMNS"]
+__all__ = ["detect_sources", "estimate_background", "empty_catalog", "preload_finders", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("x", "y", "flux", "peak")
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+def preload_finders() -> None:
+    """Import what the default finders import lazily (``scipy.ndimage``, ``sep``).
+
+    A parent calls this before forking its detection processes: they then
+    inherit the modules instead of each importing them (0.1-0.2 s of CPU each).
+    """
+    import scipy.ndimage  # noqa: F401
+    import sep  # noqa: F401
 
 
 def empty_catalog(weight_col: bool = False) -> Table:
@@ -103,7 +113,8 @@ def detect_sources(data, params, mask=None, weight_col=False) -> Table:
         if bkg is None:
             return empty_catalog(weight_col)
         background, rms = bkg
-        sub = np.where(bad, 0.0, data - background).astype(data.dtype, copy=False)
+        sub = (data - background).astype(data.dtype, copy=False)
+        np.copyto(sub, 0.0, where=bad)  # in place: one frame less to allocate
         threshold = params.snr_threshold * rms
         if finder in ("dao", "iraf"):
             cat = _find_stars(sub, threshold, bad, params)
@@ -128,12 +139,19 @@ def mesh_background(data, bad, boxsize):
         return None
     ny, nx = data.shape
     img = np.ascontiguousarray(np.where(bad, 0.0, data), dtype=np.float32)
-    bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
-    back, rms = _sep_background(img, bad8, int(max(1, min(boxsize, ny, nx))))
-    good = np.isfinite(rms) & (rms > 0)
-    if not good.all():  # the median of 4 M pixels is a third of the background's time: only when needed
+    back, rms = _sep_background(img, _as_uint8(bad), int(max(1, min(boxsize, ny, nx))))
+    # all finite and positive (NaN fails both comparisons); the median of 4 M pixels that
+    # repairs the others is a third of the background's time: only when needed
+    if not (rms.min() > 0 and np.isfinite(rms.max())):
+        good = np.isfinite(rms) & (rms > 0)
         rms = np.where(good, rms, float(np.median(rms[rms > 0])) if (rms > 0).any() else 1.0)
     return back, rms
+
+
+def _as_uint8(bad: np.ndarray) -> np.ndarray:
+    """A boolean mask as sep's uint8 mask: a view when it is contiguous (no copy)."""
+    bad = np.ascontiguousarray(bad, dtype=bool)
+    return bad.view(np.uint8)
 
 
 def estimate_background(data, bad, boxsize):
@@ -256,7 +274,8 @@ def _local_peaks(conv, threshold, radius, bad):
     """
     above = conv > threshold
     above &= ~bad
-    ys, xs = np.nonzero(above)
+    # flat indices, then rows and columns: the same order as np.nonzero, 20x faster on a 2D frame
+    ys, xs = np.divmod(np.flatnonzero(above), conv.shape[1])
     if len(ys) == 0:
         return None
     v = conv[ys, xs]
@@ -283,7 +302,7 @@ def _windowed(img, x, y, sig, bad, max_shift):
     import sep
 
     img = np.ascontiguousarray(img, dtype=np.float32)
-    bad8 = np.ascontiguousarray(bad, dtype=np.uint8)
+    bad8 = _as_uint8(bad)
     # 5x5 sub-pixels at the edge of a 4-sigma Gaussian window: as exact as 11x11 here
     xw, yw, flag = sep.winpos(img, x, y, sig, mask=bad8, subpix=5)
     ok = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < max_shift)

@@ -23,7 +23,7 @@ def catalog_key(exposure, chip) -> tuple[str, str]:
 
 def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
                  cancel: threading.Event | None = None, reuse: dict | None = None,
-                 jobs: int | None = None, scheduler=None, cache="default"):
+                 jobs: int | None = None, scheduler=None, cache="default", meanwhile=None):
     """Source catalogs per exposure and chip; errors per exposure (None where fine).
 
     Catalogs come, in this order, from ``reuse``, the custom catalog, the
@@ -31,6 +31,8 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     is the process-wide one, None disables it) or detection, which runs on
     ``jobs`` processes or on the Dask ``scheduler`` (see
     :mod:`tweakgui.engine.detect.parallel`) and fills the cache.
+    ``meanwhile``: called once in this process while the detection runs
+    elsewhere (see :func:`~tweakgui.engine.detect.parallel.run_detection`).
     """
     if isinstance(cache, str) and cache == "default":
         cache = default_cache()
@@ -54,7 +56,7 @@ def detect_visit(visit: Visit, params, progress: ProgressFn | None = None,
     if tasks:
         log.info("detecting sources in %d of %d images", len(tasks), n)
     results = parallel.run_detection(tasks, params, jobs=jobs, scheduler=scheduler, progress=progress,
-                                     cancel=cancel, done_before=ready, total=n)
+                                     cancel=cancel, done_before=ready, total=n, meanwhile=meanwhile)
     for ei, res in zip(task_of, results):
         for ci, cat, err in res:
             cats[ei][ci], errs[ei][ci] = cat, err
