@@ -45,7 +45,6 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from tweakgui import __version__
-from tweakgui.engine.fit.correction import reference_pixel
 from tweakgui.engine.io.atomic import atomic_write_text
 from tweakgui.engine.model import (
     STATUS_FAILED,
@@ -154,6 +153,8 @@ def reference_frame(result: VisitResult) -> WCS:
     ref = _reference_image(result)
     chip = ref.exposure.chips[0]
     w = ref.new_wcs[0] if ref.new_wcs else chip.wcs
+    from tweakgui.engine.fit.correction import reference_pixel  # the fit stage loads while detection runs
+
     x0, y0 = reference_pixel(chip)
     d = 8.0
     ra, dec = (np.asarray(v, float) for v in _world(w, [x0, x0 + d, x0 - d, x0, x0], [y0, y0, y0, y0 + d, y0 - d]))
