@@ -393,3 +393,37 @@ def test_open_asn_replaces_inputs(qtbot, win, monkeypatch, tmp_path):
         win.actions["open_asn"].trigger()
     assert win.ctl.inputs == [str(asn)]
     assert win.files.names() == ["asn.json"]  # the fake engine reads one exposure per spec
+
+
+def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
+    """A run's result is written into the rows in place; the counts' columns still fit their text."""
+    from PySide6.QtWidgets import QHeaderView
+
+    from tweakgui.gui.files_panel import _FIT_TO_TEXT, C_NSRC
+
+    tree = win.files.tree
+    before = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    assert [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())] == before  # updated in place
+    hdr = tree.header()
+    assert all(hdr.sectionResizeMode(c) == QHeaderView.ResizeToContents for c in _FIT_TO_TEXT)
+    counts = [tree.topLevelItem(i).text(C_NSRC) for i in range(tree.topLevelItemCount())]
+    assert all(counts)
+    widest = max(tree.fontMetrics().horizontalAdvance(t) for t in counts)
+    assert tree.columnWidth(C_NSRC) >= widest
+
+
+def test_worker_threads_hand_the_gil_back_quickly(qtbot):
+    """The GUI process shortens the interpreter's switch interval, so painting does not wait 5 ms a call."""
+    import sys
+
+    from tweakgui.gui.jobs import GUI_SWITCH_INTERVAL, JobRunner
+
+    old = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        JobRunner()
+        assert sys.getswitchinterval() <= GUI_SWITCH_INTERVAL < 0.005
+    finally:
+        sys.setswitchinterval(old)

@@ -37,6 +37,7 @@ __all__ = ["FilesPanel", "COLUMNS"]
 
 COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
 C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
+_FIT_TO_TEXT = (C_CAT, C_NSRC, C_SAVE)  # columns as wide as their text
 STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "status-ref",
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
 
@@ -134,7 +135,7 @@ class FilesPanel(QWidget):
         hdr.setStretchLastSection(True)
         # long names (JWST: jw01345001001_02201_00001_nrca1_cal.fits) keep their distinct end
         tree.setTextElideMode(Qt.ElideMiddle)
-        for c in (C_CAT, C_NSRC, C_SAVE):
+        for c in _FIT_TO_TEXT:
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         for c in (C_NAME, C_GROUP):
             hdr.setSectionResizeMode(c, QHeaderView.Interactive)
@@ -180,6 +181,10 @@ class FilesPanel(QWidget):
         """Fill the table from a Visit and the last VisitResult."""
         self._filling = True
         self.tree.setUpdatesEnabled(False)
+        # a column sized to its contents measures every row on each change: once at the end instead
+        hdr = self.tree.header()
+        for c in _FIT_TO_TEXT:
+            hdr.setSectionResizeMode(c, QHeaderView.Interactive)
         try:
             # the same rows (e.g. a run's result): updated in place, not built again
             old = self._rows_of(visit)
@@ -205,6 +210,8 @@ class FilesPanel(QWidget):
             if selected is not None:
                 self.select(*selected)
         finally:
+            for c in _FIT_TO_TEXT:
+                hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
             self._filling = False
             self.tree.setUpdatesEnabled(True)
 

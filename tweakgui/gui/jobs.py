@@ -10,6 +10,7 @@ running one and starts when it has ended, so at most one worker computes.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -18,7 +19,12 @@ from tweakgui.gui.worker import Job, start_job
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobRunner"]
+__all__ = ["JobRunner", "GUI_SWITCH_INTERVAL"]
+
+# While a worker thread computes in pure Python (astropy models, GWCS), the GUI thread waits for the
+# GIL on every return from Qt; at CPython's default 5 ms each wait, painting a view took hundreds of
+# ms.  With 0.5 ms the worst gap of the 100-image mosaic's run fell from 367 to 161 ms.
+GUI_SWITCH_INTERVAL = 0.0005
 
 
 class JobRunner(QObject):
@@ -32,6 +38,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GUI_SWITCH_INTERVAL))
         self.serial = 0
         self.job: Job | None = None
         self.threads: dict[int, tuple] = {}

@@ -1,0 +1,29 @@
+"""An image's own numbers in a group fit's matches table."""
+
+import numpy as np
+from astropy.table import Table
+
+from tweakgui.engine.fit.residual_frames import image_numbers
+
+
+def _matches():
+    return Table({"image": ["a", "b", "a", "a", "b", "a"],
+                  "used": [True, True, False, True, True, False],
+                  "excluded": [False, False, False, False, False, True],
+                  "dx": [0.001, 0.010, 0.5, -0.003, 0.020, 0.9],
+                  "dy": [0.002, 0.0, 0.5, 0.004, 0.0, 0.9]})
+
+
+def test_counts_and_rms_of_one_image():
+    n = image_numbers(_matches(), "a")
+    # a's rows: used, clipped, used, excluded by the user
+    assert (n.nmatch, n.nused, n.nclipped, n.nexcluded) == (3, 2, 1, 1)
+    assert np.isclose(n.rms_dx_mas, np.sqrt(np.mean(np.array([1.0, -3.0]) ** 2)))
+    assert np.isclose(n.rms_dy_mas, np.sqrt(np.mean(np.array([2.0, 4.0]) ** 2)))
+
+
+def test_all_rows_and_no_rows():
+    everything = image_numbers(_matches(), None)
+    assert (everything.nmatch, everything.nused, everything.nexcluded) == (5, 4, 1)
+    assert image_numbers(_matches(), "c").nmatch == 0 and np.isnan(image_numbers(_matches(), "c").rms_dx_mas)
+    assert image_numbers(Table(), "a").nmatch == 0
