@@ -140,6 +140,13 @@ def summary_html(fit, image, image_result=None, whole_group=False) -> str:
     return "<br>".join(lines)
 
 
+
+def _set_label(plot, side: str, text: str) -> None:
+    """An axis label, set only when it changes: setting one re-measures the axis and lays out the plot."""
+    axis = plot.getAxis(side)
+    if axis.labelText != text or not axis.label.isVisible():
+        plot.setLabel(side, text)
+
 class ResidualPanel(QWidget):
     """Four residual panels, a vector plot and the 2D histogram of one fit."""
 
@@ -381,12 +388,12 @@ class ResidualPanel(QWidget):
                 self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
                 self.res_text[key].show()
                 along = "x" if comp == "dx" else "y"
-                p.setLabel("left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
+                _set_label(p, "left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
                 p.getAxis("left").setToolTip(
                     f"residual component along the chip's {along} axis (the tangent-plane residual "
                     "rotated by the local Jacobian of its WCS), mas" if det else
                     f"residual {comp} in the reference tangent plane, mas")
-                p.setLabel("bottom", f"{axis} (detector px)")
+                _set_label(p, "bottom", f"{axis} (detector px)")
                 lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
                 pad = max(0.05 * (hi - lo), 5.0)
                 p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
@@ -444,10 +451,11 @@ class ResidualPanel(QWidget):
         self.vec_key_text.setText(f"{key_mas:g} mas")
         self.vec_key_text.setPos(kx, ky)
         det = self.frame == "detector"
-        self.vec_plot.setLabel("bottom", "x (detector px)")
-        self.vec_plot.setLabel("left", "y (detector px)")
-        self.vec_plot.setTitle("residuals along the detector axes" if det
-                               else "residuals in the reference tangent plane", size="9pt")
+        _set_label(self.vec_plot, "bottom", "x (detector px)")
+        _set_label(self.vec_plot, "left", "y (detector px)")
+        title = "residuals along the detector axes" if det else "residuals in the reference tangent plane"
+        if self.vec_plot.titleLabel.text != title:
+            self.vec_plot.setTitle(title, size="9pt")
         self.vec_plot.setRange(xRange=(x0 - pad, x1 + pad), yRange=(y0 - pad, y1 + pad), padding=0)
 
     def _draw_hist(self, fit, searchrad: float) -> None:

@@ -27,3 +27,23 @@ def test_all_rows_and_no_rows():
     assert (everything.nmatch, everything.nused, everything.nexcluded) == (5, 4, 1)
     assert image_numbers(_matches(), "c").nmatch == 0 and np.isnan(image_numbers(_matches(), "c").rms_dx_mas)
     assert image_numbers(Table(), "a").nmatch == 0
+
+
+def test_numbers_by_image_equal_each_image_numbers():
+    from tweakgui.engine.fit.residual_frames import numbers_by_image
+
+    rng = np.random.default_rng(3)
+    n = 400
+    t = Table({"image": rng.choice(["a", "b", "c", "d"], n), "used": rng.random(n) > 0.2,
+               "excluded": rng.random(n) > 0.9, "dx": rng.normal(0, 0.01, n), "dy": rng.normal(0, 0.01, n)})
+    t["used"] &= ~t["excluded"]
+    t["used"][t["image"] == "d"] = False  # an image with no used match: NaN RMS
+    every = numbers_by_image(t)
+    assert sorted(every) == ["a", "b", "c", "d"]
+    for name, got in every.items():
+        want = image_numbers(t, name)
+        counts = ("nmatch", "nused", "nclipped", "nexcluded")
+        assert [getattr(got, k) for k in counts] == [getattr(want, k) for k in counts]
+        assert np.allclose([got.rms_dx_mas, got.rms_dy_mas], [want.rms_dx_mas, want.rms_dy_mas], equal_nan=True)
+    assert np.isnan(every["d"].rms_dx_mas)
+    assert numbers_by_image(Table()) == {}
