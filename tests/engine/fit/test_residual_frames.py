@@ -47,3 +47,26 @@ def test_numbers_by_image_equal_each_image_numbers():
         assert np.allclose([got.rms_dx_mas, got.rms_dy_mas], [want.rms_dx_mas, want.rms_dy_mas], equal_nan=True)
     assert np.isnan(every["d"].rms_dx_mas)
     assert numbers_by_image(Table()) == {}
+
+
+def test_detector_components_follow_the_chip_axes():
+    """A sky residual equal to a step along the chip's +x (or +y) axis comes back as that axis's
+    component, with the sign, on a rotated WCS."""
+    from astropy.wcs import WCS
+
+    from tweakgui.engine.fit.residual_frames import detector_components
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [512, 512]
+    scale, theta = 0.05 / 3600, np.radians(30.0)
+    w.wcs.cd = scale * np.array([[-np.cos(theta), np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    x, y = np.array([100.0, 500.0, 900.0]), np.array([200.0, 512.0, 800.0])
+    ra0, dec0 = w.pixel_to_world_values(x, y)
+    for step, want in (((2.0, 0.0), (0.1, 0.0)), ((0.0, -3.0), (0.0, -0.15))):
+        ra1, dec1 = w.pixel_to_world_values(x + step[0], y + step[1])
+        de = (ra1 - ra0) * np.cos(np.radians(dec0)) * 3600
+        dn = (dec1 - dec0) * 3600
+        cx, cy = detector_components(w, x, y, de, dn)
+        assert np.allclose(cx, want[0], atol=1e-4) and np.allclose(cy, want[1], atol=1e-4)

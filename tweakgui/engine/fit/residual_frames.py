@@ -34,13 +34,11 @@ def sky_residuals(matches):
 def _jacobian(wcs, x, y, h=0.5):
     """d(east, north)/d(x, y) in arcsec per pixel at each (x, y), by central differences."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    pts = [(x + h, y), (x - h, y), (x, y + h), (x, y - h)]
-    ra = []
-    dec = []
-    for px, py in pts:
-        r, d = wcs.pixel_to_world_values(px, py)
-        ra.append(np.asarray(r, float))
-        dec.append(np.asarray(d, float))
+    # the four offsets in one call: gwcs builds its compound transform again on every call
+    px = np.concatenate([x + h, x - h, x, x])
+    py = np.concatenate([y, y, y + h, y - h])
+    r, d = (np.asarray(v, float) for v in wcs.pixel_to_world_values(px, py))
+    ra, dec = np.split(r, 4), np.split(d, 4)
     cosd = np.cos(np.deg2rad(0.25 * sum(dec)))
 
     def d_dp(i, j):
