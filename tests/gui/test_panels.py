@@ -427,3 +427,29 @@ def test_worker_threads_hand_the_gil_back_quickly(qtbot):
         assert sys.getswitchinterval() <= GUI_SWITCH_INTERVAL < 0.005
     finally:
         sys.setswitchinterval(old)
+
+
+def test_summaries_of_a_shared_group_fit_are_each_images_own():
+    """The files table counts a group fit's matches once for all its images, with the same numbers."""
+    from types import SimpleNamespace
+
+    from astropy.table import Table
+
+    from tweakgui.engine import model
+    from tweakgui.gui.files_panel import _short_summary
+
+    m = Table({"image": ["a", "b", "a", "b", "b"], "used": [True, True, True, False, True],
+               "excluded": [False] * 5, "dx": [0.001, 0.002, -0.001, 0.5, 0.002],
+               "dy": [0.0, 0.0, 0.0, 0.5, 0.0]})
+    fit = SimpleNamespace(status=model.STATUS_SUCCESS, kind="relative", fitgeom="rshift", matches=m,
+                          nmatch=5, rmse_arcsec=0.001)
+
+    def r(name):
+        return SimpleNamespace(exposure=SimpleNamespace(name=name), correction=None)
+
+    alone = [_short_summary(fit, r(n)) for n in ("a", "b", "a")]
+    memo = {}
+    shared = [_short_summary(fit, r(n), memo) for n in ("a", "b", "a")]
+    assert shared == alone
+    assert memo[id(fit)] is not None  # the second image made it one pass for all
+    assert "n=2/2 rms=1.00 mas" in alone[0] and "n=2/3 rms=2.00 mas" in alone[1]

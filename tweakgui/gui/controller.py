@@ -537,8 +537,8 @@ class SessionController(QObject):
             self.accepted[name] = r.status != model.STATUS_FAILED and name not in self.rejected
         nok = sum(r.status != model.STATUS_FAILED for r in result.images)
         log.info("alignment finished: %d of %d images aligned", nok, len(result.images))
-        for f in result.fits:
-            log.info("group %s (%s): %s", f.group_id, f.kind, f.summary())
+        # one record, not one per fit: a mosaic has ~1400 fits and each record costs the GUI thread
+        log.info("\n".join(f"group {f.group_id} ({f.kind}): {f.summary()}" for f in result.fits))
         self.view.show_visit(self.visit)
         self.view.show_result(result)
         failed = result.n_failed

@@ -78,16 +78,19 @@ def _input_tip(e) -> str:
 
 def _short_summary(fit, r=None, by_image: dict | None = None) -> str:
     """The image's own numbers: its matches and RMS in ``fit``, its total correction.
-    ``by_image``: fit id -> :func:`numbers_by_image` of its matches, filled as needed."""
+    ``by_image``: fit id -> None once the fit was seen, then :func:`numbers_by_image` of its matches
+    when a second image shares it (a group fit: one pass for all its images)."""
     if fit.status != model.STATUS_SUCCESS:
         return fit.summary()
     name = r.exposure.name if r is not None else None
     if fit.matches is None:
         n = None
-    elif by_image is None or name is None:
+    elif by_image is None or name is None or id(fit) not in by_image:
         n = image_numbers(fit.matches, name)
+        if by_image is not None:
+            by_image[id(fit)] = None
     else:
-        if id(fit) not in by_image:
+        if by_image[id(fit)] is None:
             by_image[id(fit)] = numbers_by_image(fit.matches)
         n = by_image[id(fit)].get(name)
     corr = getattr(r, "correction", None)
