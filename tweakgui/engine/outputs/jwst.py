@@ -35,6 +35,7 @@ from tweakgui.engine.io.atomic import OutputError, atomic_write_bytes, check_wri
 from tweakgui.engine.io.jwst import jwst_root, open_model, read_wcs_file
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
 from tweakgui.engine.outputs.jwst_history import archive_model_wcs, save_model_atomic
+from tweakgui.engine.outputs.sip_reuse import sip_header
 from tweakgui.engine.refcat.gaia import GAIA_CATALOGS
 
 __all__ = [
@@ -135,7 +136,7 @@ def _refresh_sip(wcs, wcsinfo: dict, params) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hdr = wcs.to_fits_sip(**kw)
+            hdr = sip_header(wcs, kw)
         for w in {str(c.message) for c in caught}:
             log.warning("SIP approximation: %s", w)
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
