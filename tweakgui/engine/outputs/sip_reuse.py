@@ -125,5 +125,4 @@ def _from_template(wcs, kw: dict, template) -> fits.Header | None:
     hdr["CRVAL1"], hdr["CRVAL2"], hdr["LATPOLE"] = ra0 % 360.0, dec0, dec0
     for (i, j), v in np.ndenumerate(cd):
         hdr[f"CD{i + 1}_{j + 1}"] = float(v)
-    hdr["SIPMXERR"] = err
-    return hdr
+    return hdr  # SIPMXERR/SIPIVERR: the template's, whose polynomials these are
