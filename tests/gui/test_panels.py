@@ -430,12 +430,13 @@ def test_worker_threads_hand_the_gil_back_quickly(qtbot):
 
 
 def test_summaries_of_a_shared_group_fit_are_each_images_own():
-    """The files table counts a group fit's matches once for all its images, with the same numbers."""
+    """The files table counts a group fit's matches once for all its images, with each image's numbers."""
     from types import SimpleNamespace
 
     from astropy.table import Table
 
     from tweakgui.engine import model
+    from tweakgui.engine.fit.residual_frames import image_numbers
     from tweakgui.gui.files_panel import _short_summary
 
     m = Table({"image": ["a", "b", "a", "b", "b"], "used": [True, True, True, False, True],
@@ -447,9 +448,29 @@ def test_summaries_of_a_shared_group_fit_are_each_images_own():
     def r(name):
         return SimpleNamespace(exposure=SimpleNamespace(name=name), correction=None)
 
-    alone = [_short_summary(fit, r(n)) for n in ("a", "b", "a")]
-    memo = {}
-    shared = [_short_summary(fit, r(n), memo) for n in ("a", "b", "a")]
-    assert shared == alone
-    assert memo[id(fit)] is not None  # the second image made it one pass for all
-    assert "n=2/2 rms=1.00 mas" in alone[0] and "n=2/3 rms=2.00 mas" in alone[1]
+    a, b = _short_summary(fit, r("a")), _short_summary(fit, r("b"))
+    assert "n=2/2 rms=1.00 mas" in a and "n=2/3 rms=2.00 mas" in b
+    assert image_numbers(m, "b").nused == 2
+
+
+def test_fit_numbers_are_counted_in_the_worker(qtbot, win, monkeypatch):
+    """After a run the files table only looks the numbers up: the worker counted them, once per fit."""
+    import threading
+
+    from tweakgui.gui import fit_numbers as fn
+
+    threads = []
+    real = fn.numbers_by_image
+
+    def counting(matches):
+        threads.append(threading.current_thread())
+        return real(matches)
+
+    monkeypatch.setattr(fn, "numbers_by_image", counting)
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    fits = {id(f): f for r in win.ctl.result.images for f in r.fits}
+    assert threads and len(threads) == len(fits)
+    assert all(t is not threading.main_thread() for t in threads)
+    assert win.files.tree.topLevelItem(1).text(5).startswith("rel rshift n=29/30")
+    assert len(threads) == len(fits)  # showing the result counted nothing more

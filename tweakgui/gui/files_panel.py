@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from tweakgui.engine import model
-from tweakgui.engine.fit.residual_frames import image_numbers, numbers_by_image
+from tweakgui.engine.fit.residual_frames import image_numbers
+from tweakgui.gui.fit_numbers import fit_numbers
 from tweakgui.gui.icons import icon
 from tweakgui.gui.layouts import bar_above
 from tweakgui.gui.residuals import correction_text, verdict_text
@@ -76,23 +77,17 @@ def _input_tip(e) -> str:
     return f"{e.path}\ncatalog input (no pixels); WCS from {e.meta.get('wcs_source') or 'its file'}"
 
 
-def _short_summary(fit, r=None, by_image: dict | None = None) -> str:
-    """The image's own numbers: its matches and RMS in ``fit``, its total correction.
-    ``by_image``: fit id -> None once the fit was seen, then :func:`numbers_by_image` of its matches
-    when a second image shares it (a group fit: one pass for all its images)."""
+def _short_summary(fit, r=None) -> str:
+    """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
     if fit.status != model.STATUS_SUCCESS:
         return fit.summary()
     name = r.exposure.name if r is not None else None
     if fit.matches is None:
         n = None
-    elif by_image is None or name is None or id(fit) not in by_image:
-        n = image_numbers(fit.matches, name)
-        if by_image is not None:
-            by_image[id(fit)] = None
+    elif name is None:
+        n = image_numbers(fit.matches, None)
     else:
-        if by_image[id(fit)] is None:
-            by_image[id(fit)] = numbers_by_image(fit.matches)
-        n = by_image[id(fit)].get(name)
+        n = fit_numbers(fit).get(name)  # counted in the worker after a run
     corr = getattr(r, "correction", None)
     text = f"{fit.kind[:3]} {fit.fitgeom}"
     if n is not None and n.nmatch:
@@ -132,7 +127,6 @@ class FilesPanel(QWidget):
         bar.addWidget(self.spec, 1)
         bar_above(self, bar, self.tree)
         self._filling = False
-        self._by_image: dict | None = None
 
     def _make_tree(self) -> QTreeWidget:
         tree = QTreeWidget()
@@ -207,11 +201,9 @@ class FilesPanel(QWidget):
             by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
             shown = short_names([e.name for e in visit.exposures])
             groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
-            self._by_image = {}  # one pass over each group's matches for all its images
             items = [self._exposure_item(e, by_name.get(e.name), shown[e.name], groups[str(e.group_id)],
                                          (accepted or {}).get(e.name, True), old[i] if old else None)
                      for i, e in enumerate(visit.exposures)]
-            self._by_image = None
             if old is None:
                 self.tree.addTopLevelItems(items)  # at once: one insertion, not 690
                 for e, item in zip(visit.exposures, items):
@@ -259,7 +251,7 @@ class FilesPanel(QWidget):
         item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
         if r is not None:
             fit = r.fit
-            text = (_short_summary(fit, r, self._by_image) if fit is not None
+            text = (_short_summary(fit, r) if fit is not None
                     else f"{r.status}: {r.reason}" if r.reason else r.status)
             if r.status == model.STATUS_REFERENCE and fit is None:
                 text = "reference"

@@ -67,13 +67,17 @@ def prefill_footprints(out) -> None:
 
 
 def with_footprints(job):
-    """``job`` followed by :func:`prefill_footprints` of what it returns (run in the worker)."""
+    """``job`` followed by :func:`prefill_footprints` of what it returns, and the per-image
+    numbers of its fits (:func:`~tweakgui.gui.fit_numbers.prefill_fit_numbers`), in the worker."""
+    from tweakgui.gui.fit_numbers import prefill_fit_numbers
+
     def run(*args, **kwargs):
         out = job(*args, **kwargs)
-        try:
-            prefill_footprints(out)
-        except Exception as exc:  # noqa: BLE001 - drawn (or not) in the GUI thread then
-            log.debug("footprints not precomputed: %s", exc)
+        for prefill in (prefill_footprints, prefill_fit_numbers):
+            try:
+                prefill(out)
+            except Exception as exc:  # noqa: BLE001 - computed (or not) in the GUI thread then
+                log.debug("%s failed: %s", prefill.__name__, exc)
         return out
     return run
 
