@@ -36,12 +36,7 @@ def fit_numbers(fit) -> dict:
 
 
 def prefill_fit_numbers(out) -> None:
-    """Count the fits of a job's result (in the worker): a VisitResult, or a tuple holding one."""
-    if isinstance(out, tuple):
-        for part in out:
-            prefill_fit_numbers(part)
-        return
-    out = getattr(out, "result", out)  # an ExcludedRun holds its VisitResult
+    """Count the fits of one part of a job's output (in the worker): a run's VisitResult."""
     for r in getattr(out, "images", None) or []:
         for f in r.fits:
             fit_numbers(f)

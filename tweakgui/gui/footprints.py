@@ -14,7 +14,7 @@ from tweakgui.engine import footprint
 
 log = logging.getLogger(__name__)
 
-__all__ = ["chip_footprint", "near_footprint", "prefill_footprints", "with_footprints"]
+__all__ = ["chip_footprint", "near_footprint", "job_parts", "prefill_footprints", "with_footprints"]
 
 # id(wcs) -> (weak reference to the WCS, shape, footprint or None): filled in the worker
 # (a GWCS footprint costs milliseconds, 690 of them would stall the window)
@@ -48,14 +48,19 @@ def chip_footprint(wcs, shape) -> np.ndarray | None:
     return fp
 
 
-def prefill_footprints(out) -> None:
-    """Compute the footprints a job's result will draw (in the worker): the chips of a
-    Visit, of a (visit, stored results) pair, and the fitted WCSs of a run's result."""
+def job_parts(out):
+    """The objects of a job's output: a Visit, the parts of a (visit, stored results) pair, a
+    VisitResult (also the one an ExcludedRun holds)."""
     if isinstance(out, tuple):
         for part in out:
-            prefill_footprints(part)
+            yield from job_parts(part)
         return
-    out = getattr(out, "result", out)  # an ExcludedRun holds its VisitResult
+    yield getattr(out, "result", out)
+
+
+def prefill_footprints(out) -> None:
+    """Compute the footprints one part of a job's output will draw (in the worker): the chips
+    of a Visit and the fitted WCSs of a run's result."""
     for e in getattr(out, "exposures", None) or []:
         for c in e.chips:
             chip_footprint(c.wcs, c.shape)
@@ -73,11 +78,12 @@ def with_footprints(job):
 
     def run(*args, **kwargs):
         out = job(*args, **kwargs)
-        for prefill in (prefill_footprints, prefill_fit_numbers):
-            try:
-                prefill(out)
-            except Exception as exc:  # noqa: BLE001 - computed (or not) in the GUI thread then
-                log.debug("%s failed: %s", prefill.__name__, exc)
+        for part in job_parts(out):
+            for prefill in (prefill_footprints, prefill_fit_numbers):
+                try:
+                    prefill(part)
+                except Exception as exc:  # noqa: BLE001 - computed (or not) in the GUI thread then
+                    log.debug("%s failed: %s", prefill.__name__, exc)
         return out
     return run
 
