@@ -36,6 +36,7 @@ class FakeEngine:
     def __init__(self, n_images=3, delay=0.0, fail_with=None):
         self.n_images = n_images
         self.delay = delay  # seconds per stage in run()
+        self.stages_done = 0  # stages of run() passed, over all runs
         self.fail_with = fail_with
         self.calls = []
         self.fail_image = None  # name of an image to mark FAILED
@@ -85,6 +86,7 @@ class FakeEngine:
                 progress("detect", i + 1, stages, e.name)
             if self.delay:
                 time.sleep(self.delay)
+            self.stages_done += 1
         if cancel is not None and cancel.is_set():
             raise model.Cancelled("cancelled")
         if self.fail_with is not None:

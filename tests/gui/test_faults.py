@@ -1,7 +1,6 @@
 """Failures and threads: worker exceptions, cancel, closing during a run, a responsive event loop."""
 
 import threading
-import time
 
 from fake_engine import FakeEngine
 from PySide6.QtCore import QElapsedTimer, QTimer
@@ -62,11 +61,10 @@ def test_close_during_run_stops_worker(qtbot, make_window):
     win.ctl.run()
     qtbot.waitUntil(lambda: win.progress.value() >= 1, timeout=5000)
     threads = [t for t, _w in win.ctl.jobs.threads.values()]
-    t = time.perf_counter()
     win.close()
-    took = time.perf_counter() - t
-    assert took < 2.0  # stops at the next stage check, not after the 4 s run
+    # the worker ended at its next stage check, not after all 20 stages (no clock: CI load varies)
     assert all(th.isFinished() for th in threads)
+    assert eng.stages_done < 20
     assert win.ctl.result is None
 
 
