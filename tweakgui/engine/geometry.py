@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-__all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "scale_from_steps", "pixel_scale_arcsec"]
+__all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "gnomonic_deg", "scale_from_steps",
+           "pixel_scale_arcsec"]
 
 
 def proper_rotation_deg(matrix) -> float:
@@ -48,6 +49,15 @@ def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
     r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
     s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(s))) * 3600.0
+
+
+def gnomonic_deg(ra, dec, ra0, dec0):
+    """Gnomonic (TAN) projection of positions in degrees about (ra0, dec0): degrees east and north."""
+    r, d, r0, d0 = (np.radians(np.asarray(v, float)) for v in (ra, dec, ra0, dec0))
+    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(r - r0)
+    x = np.cos(d) * np.sin(r - r0) / cosc
+    y = (np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(r - r0)) / cosc
+    return np.degrees(x), np.degrees(y)
 
 
 def scale_from_steps(ra, dec) -> float:

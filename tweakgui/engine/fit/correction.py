@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tweakgui.engine.geometry import gnomonic_deg
 from tweakgui.engine.model import Correction
 
 __all__ = ["image_correction", "reference_pixel"]
@@ -52,11 +53,8 @@ def reference_pixel(chip, to_pixel=None) -> tuple[float, float]:
 
 def _tangent(ra, dec, ra0, dec0):
     """Gnomonic projection (arcsec, east and north) about (ra0, dec0)."""
-    r, d, r0, d0 = (np.radians(v) for v in (ra, dec, ra0, dec0))
-    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(r - r0)
-    x = np.cos(d) * np.sin(r - r0) / cosc
-    y = (np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(r - r0)) / cosc
-    return np.degrees(x) * 3600, np.degrees(y) * 3600
+    x, y = gnomonic_deg(ra, dec, ra0, dec0)
+    return x * 3600, y * 3600
 
 
 def image_correction(exposure, new_wcs) -> Correction:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
+from tweakgui.engine.geometry import gnomonic_deg, separation_arcsec
+
 __all__ = ["sip_header", "clear_templates"]
 
 _TEMPLATES: dict = {}
@@ -35,7 +37,7 @@ def sip_header(wcs, kw: dict) -> fits.Header:
     key = _template_key(wcs, kw)
     template = _TEMPLATES.get(key) if key is not None else None
     if template is not None:
-        hdr = _from_template(wcs, kw, template)
+        hdr = _from_template(wcs, kw, template, key[0])
         if hdr is not None:
             return hdr
     hdr = wcs.to_fits_sip(**kw)
@@ -74,15 +76,6 @@ def _template_key(wcs, kw: dict):
     return b, sample, settings
 
 
-def _tangent_plane(ra, dec, ra0, dec0):
-    """Gnomonic projection about (ra0, dec0), deg; axes east and north at the centre."""
-    ra, dec, ra0, dec0 = (np.radians(np.asarray(v, float)) for v in (ra, dec, ra0, dec0))
-    cosc = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
-    xi = np.cos(dec) * np.sin(ra - ra0) / cosc
-    eta = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(ra - ra0)) / cosc
-    return np.degrees(xi), np.degrees(eta)
-
-
 def _jacobian_and_check(wcs, hdr, bounds):
     """One GWCS evaluation: the sky at CRPIX, d(tangent plane at it)/d(pixel) at CRPIX by central
     differences over ±8 px, and the sky on a grid over the chip (for the check)."""
@@ -94,19 +87,18 @@ def _jacobian_and_check(wcs, hdr, bounds):
     px = np.concatenate([[cx, cx + h, cx - h, cx, cx], gx.ravel()])
     py = np.concatenate([[cy, cy, cy, cy + h, cy - h], gy.ravel()])
     ra, dec = (np.asarray(v, float) for v in wcs(px, py))
-    xi, eta = _tangent_plane(ra[1:5], dec[1:5], ra[0], dec[0])
+    xi, eta = gnomonic_deg(ra[1:5], dec[1:5], ra[0], dec[0])
     jac = np.array([[xi[0] - xi[1], xi[2] - xi[3]], [eta[0] - eta[1], eta[2] - eta[3]]]) / (2 * h)
     if not np.all(np.isfinite(jac)):
         return None
     return (ra[0], dec[0]), jac, (px[5:], py[5:], ra[5:], dec[5:])
 
 
-def _from_template(wcs, kw: dict, template) -> fits.Header | None:
+def _from_template(wcs, kw: dict, template, bounds) -> fits.Header | None:
+    """The template's header with this GWCS's CRVAL and CD, or None when it misses the tolerance
+    (the key holds the bounding box and ``kw``, CRPIX included: they are the template's)."""
     tmpl, jac0, approx = template
-    crpix = kw.get("crpix")
-    if crpix is not None and (crpix[0] != tmpl["CRPIX1"] or crpix[1] != tmpl["CRPIX2"]):
-        return None
-    got = _jacobian_and_check(wcs, tmpl, _bounds(wcs))
+    got = _jacobian_and_check(wcs, tmpl, bounds)
     if got is None:
         return None
     (ra0, dec0), jac, (gx, gy, gra, gdec) = got
@@ -116,8 +108,7 @@ def _from_template(wcs, kw: dict, template) -> fits.Header | None:
     approx.wcs.cd = cd
     approx.wcs.set()
     ra2, dec2 = approx.all_pix2world(gx, gy, 0)
-    xi, eta = _tangent_plane(ra2, dec2, gra, gdec)
-    err = float(np.nanmax(np.hypot(xi, eta))) if len(xi) else float("nan")
+    err = float(np.nanmax(separation_arcsec(ra2, dec2, gra, gdec))) / 3600.0 if len(gx) else float("nan")
     limit = kw.get("max_pix_error", 0.25) * np.sqrt(abs(np.linalg.det(cd)))
     if not np.isfinite(err) or err > limit:
         return None
