@@ -98,18 +98,10 @@ def image_numbers(matches, image: str | None) -> ImageNumbers:
     """Counts and RMS (tangent plane, mas) of ``image``'s rows (all rows if None)."""
     if matches is None or not len(matches):
         return ImageNumbers(0, 0, 0, 0, float("nan"), float("nan"))
-    # columns as arrays, rows by a mask: slicing the table itself costs ~1 ms an image
-    rows = slice(None) if image is None else np.asarray(matches["image"]).astype(str) == image
-    used = np.asarray(matches["used"], bool)[rows]
-    exc = (np.asarray(matches["excluded"], bool)[rows] if "excluded" in matches.colnames
-           else np.zeros(len(used), bool))
-
-    def rms(c):
-        v = np.asarray(matches[c], float)[rows][used] * 1000.0
-        return float(np.sqrt(np.mean(v ** 2))) if v.size else float("nan")
-
-    return ImageNumbers(int(np.sum(~exc)), int(used.sum()), int(np.sum(~used & ~exc)), int(exc.sum()),
-                        rms("dx"), rms("dy"))
+    # group 0: the image's rows (every row if None), group 1: the others
+    group = (np.zeros(len(matches), int) if image is None
+             else (np.asarray(matches["image"]).astype(str) != image).astype(int))
+    return _numbers_of_groups(matches, group, 2)[0]
 
 
 def numbers_by_image(matches) -> dict[str, ImageNumbers]:
@@ -117,21 +109,26 @@ def numbers_by_image(matches) -> dict[str, ImageNumbers]:
     images would otherwise scan the whole table once per image)."""
     if matches is None or not len(matches):
         return {}
-    names, inv = np.unique(np.asarray(matches["image"]).astype(str), return_inverse=True)
+    names, group = np.unique(np.asarray(matches["image"]).astype(str), return_inverse=True)
+    return {str(name): n for name, n in zip(names, _numbers_of_groups(matches, group, len(names)))}
+
+
+def _numbers_of_groups(matches, group, n: int) -> list[ImageNumbers]:
+    """The counts and RMS of the rows of each group ``0..n-1`` (``group``: each row's group)."""
     used = np.asarray(matches["used"], bool)
     exc = np.asarray(matches["excluded"], bool) if "excluded" in matches.colnames else np.zeros(len(used), bool)
 
     def count(mask):
-        return np.bincount(inv, weights=mask.astype(float), minlength=len(names)).astype(int)
+        return np.bincount(group, weights=mask.astype(float), minlength=n).astype(int)
 
     nused = count(used)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rms = [np.sqrt(np.bincount(inv, weights=np.where(used, (np.asarray(matches[c], float) * 1000.0) ** 2, 0.0),
-                                   minlength=len(names)) / nused) for c in ("dx", "dy")]
+        rms = [np.sqrt(np.bincount(group, weights=np.where(used, (np.asarray(matches[c], float) * 1000.0) ** 2, 0.0),
+                                   minlength=n) / nused) for c in ("dx", "dy")]
     rms = [np.where(nused > 0, r, np.nan) for r in rms]
     counts = zip(count(~exc), nused, count(~used & ~exc), count(exc))
-    return {str(name): ImageNumbers(int(a), int(b), int(c), int(d), float(rx), float(ry))
-            for name, (a, b, c, d), rx, ry in zip(names, counts, rms[0], rms[1])}
+    return [ImageNumbers(int(a), int(b), int(c), int(d), float(rx), float(ry))
+            for (a, b, c, d), rx, ry in zip(counts, rms[0], rms[1])]
 
 
 def bin_residuals(x, y, dx, dy, shape, nbin: int):
