@@ -32,8 +32,8 @@ from tweakgui.engine.detect.exclusion_keys import (
     tolerance_pix,
 )
 from tweakgui.engine.params.spec import ParameterError, TweakRegParams
-from tweakgui.gui.footprints import with_footprints
 from tweakgui.gui.jobs import JobRunner
+from tweakgui.gui.prefill import with_prefill
 from tweakgui.gui.region_shapes import Shape, apply_regions, import_exclusions
 from tweakgui.gui.view import SessionView
 from tweakgui.gui.worker import describe_error
@@ -253,10 +253,10 @@ class SessionController(QObject):
             return
         stored, self.results_path = self.results_path, None
         if stored is not None:
-            self._start("load", with_footprints(load_with_results), self.engine.load_visit,
+            self._start("load", with_prefill(load_with_results), self.engine.load_visit,
                         list(self.inputs), self.params, stored, with_callbacks=False)
             return
-        self._start("load", with_footprints(self.engine.load_visit), list(self.inputs), self.params,
+        self._start("load", with_prefill(self.engine.load_visit), list(self.inputs), self.params,
                     with_callbacks=False)
 
     def _loaded(self, visit) -> None:
@@ -479,7 +479,7 @@ class SessionController(QObject):
             return
         known = result_catalogs(self.result) if self.result is not None else None
         self._remember_selected_source()
-        self._start("run", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
+        self._start("run", with_prefill(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions), known=known)
 
     def refit(self) -> None:
@@ -488,7 +488,7 @@ class SessionController(QObject):
             self.run()
             return
         self._remember_selected_source()
-        self._start("refit", with_footprints(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
+        self._start("refit", with_prefill(run_with_exclusions), self.engine.run, snapshot_visit(self.visit),
                     self.params, list(self.exclusions),
                     catalogs=result_catalogs(self.result) or None)
 

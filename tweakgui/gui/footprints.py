@@ -1,25 +1,22 @@
 """Chip footprints for the visit view, computed once per WCS object and, for a job's
-result, in the worker: a GWCS footprint costs milliseconds, and 690 images (1380
-outlines before and after a run) would otherwise stall the window."""
+result, in the worker (:func:`tweakgui.gui.prefill.with_prefill`): a GWCS footprint costs
+milliseconds, and 690 images (1380 outlines before and after a run) would otherwise stall
+the window."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 
 import numpy as np
 
 from tweakgui.engine import footprint
+from tweakgui.gui.prefill import ObjectMemo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["chip_footprint", "near_footprint", "job_parts", "prefill_footprints", "with_footprints"]
+__all__ = ["chip_footprint", "near_footprint", "prefill_footprints"]
 
-# id(wcs) -> (weak reference to the WCS, shape, footprint or None): filled in the worker
-# (a GWCS footprint costs milliseconds, 690 of them would stall the window)
-_FOOTPRINTS: dict[int, tuple] = {}
-_FOOTPRINTS_LOCK = threading.Lock()
+_FOOTPRINTS = ObjectMemo()
 
 
 def chip_footprint(wcs, shape) -> np.ndarray | None:
@@ -27,35 +24,15 @@ def chip_footprint(wcs, shape) -> np.ndarray | None:
 
     Remembered for the life of the WCS object (the engine never modifies one).
     """
-    key, shape = id(wcs), tuple(shape)
-    hit = _FOOTPRINTS.get(key)
-    if hit is not None and hit[0]() is wcs and hit[1] == shape:
-        return hit[2]
+    return _FOOTPRINTS.get(wcs, tuple(shape), lambda: _footprint(wcs, shape))
+
+
+def _footprint(wcs, shape):
     try:
-        fp = footprint.chip_footprint(wcs, shape)
+        return footprint.chip_footprint(wcs, shape)
     except Exception as exc:  # noqa: BLE001 - draw what can be drawn
         log.debug("no footprint: %s", exc)
-        fp = None
-    try:
-        ref = weakref.ref(wcs)
-    except TypeError:
-        return fp
-    with _FOOTPRINTS_LOCK:
-        if len(_FOOTPRINTS) > 20000:  # forget the WCS objects that are gone
-            for k in [k for k, v in _FOOTPRINTS.items() if v[0]() is None]:
-                del _FOOTPRINTS[k]
-        _FOOTPRINTS[key] = (ref, shape, fp)
-    return fp
-
-
-def job_parts(out):
-    """The objects of a job's output: a Visit, the parts of a (visit, stored results) pair, a
-    VisitResult (also the one an ExcludedRun holds)."""
-    if isinstance(out, tuple):
-        for part in out:
-            yield from job_parts(part)
-        return
-    yield getattr(out, "result", out)
+        return None
 
 
 def prefill_footprints(out) -> None:
@@ -69,23 +46,6 @@ def prefill_footprints(out) -> None:
             chip_footprint(c.wcs, c.shape)
             if w is not None:
                 chip_footprint(w, c.shape)
-
-
-def with_footprints(job):
-    """``job`` followed by :func:`prefill_footprints` of what it returns, and the per-image
-    numbers of its fits (:func:`~tweakgui.gui.fit_numbers.prefill_fit_numbers`), in the worker."""
-    from tweakgui.gui.fit_numbers import prefill_fit_numbers
-
-    def run(*args, **kwargs):
-        out = job(*args, **kwargs)
-        for part in job_parts(out):
-            for prefill in (prefill_footprints, prefill_fit_numbers):
-                try:
-                    prefill(part)
-                except Exception as exc:  # noqa: BLE001 - computed (or not) in the GUI thread then
-                    log.debug("%s failed: %s", prefill.__name__, exc)
-        return out
-    return run
 
 
 def near_footprint(ra, dec, fp, margin: float = 0.25):

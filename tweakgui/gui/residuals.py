@@ -140,12 +140,12 @@ def summary_html(fit, image, image_result=None, whole_group=False) -> str:
     return "<br>".join(lines)
 
 
-
 def _set_label(plot, side: str, text: str) -> None:
     """An axis label, set only when it changes: setting one re-measures the axis and lays out the plot."""
     axis = plot.getAxis(side)
     if axis.labelText != text or not axis.label.isVisible():
         plot.setLabel(side, text)
+
 
 class ResidualPanel(QWidget):
     """Four residual panels, a vector plot and the 2D histogram of one fit."""
