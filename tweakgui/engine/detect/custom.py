@@ -9,6 +9,9 @@ member's ``tweakreg_catalog``; ``catfile`` wins.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -85,12 +88,43 @@ def check_custom_catalogs(exposures: list[Exposure]) -> None:
                 raise InputError(f"{exc} (custom catalog of {e.name}[{c.name}])") from None
 
 
+_READ: OrderedDict = OrderedDict()  # the catalogs read last, by file identity (see read_custom_catalog)
+_READ_MAX = 4096
+_READ_LOCK = threading.Lock()
+
+
+def _file_key(path, select):
+    """A catalog file as it is now: its path, size, mtime and inode (a rewrite is a new key), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), select, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
 def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
     """A custom source catalog: ``x``, ``y`` (0-based), optional ``weight``, ``flux`` and ``x_err``, ``y_err`` (px).
 
     ``select`` ``(column, value)`` keeps the rows of one chip of a catalog of
-    several (a catalog input's ``chip`` column).
+    several (a catalog input's ``chip`` column).  A file unchanged since its
+    last read is not parsed again (a run checks every catalog before it
+    starts, then reads it): the caller gets its own copy.
     """
+    key = _file_key(path, select)
+    with _READ_LOCK:
+        known = _READ.get(key) if key is not None else None
+    if known is not None:
+        return known.copy()
+    out = _read_custom_catalog(path, select)
+    if key is not None:
+        with _READ_LOCK:
+            _READ[key] = out
+            while len(_READ) > _READ_MAX:
+                _READ.popitem(last=False)
+    return out.copy()
+
+
+def _read_custom_catalog(path, select) -> Table:
     t = read_table(path)
     if select is not None:
         t = t[numbers(t, select[0], path) == select[1]]

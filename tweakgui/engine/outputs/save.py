@@ -230,8 +230,9 @@ def _identity(path: Path):
     return resolved, ino
 
 
-def _same(a, b) -> bool:
-    return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
+def _keys(ident) -> list:
+    """The keys under which a file's identity is found: its resolved path, its inode."""
+    return [("path", ident[0])] + ([("inode", ident[1])] if ident[1] is not None else [])
 
 
 def check_output_paths(planned, inputs) -> None:
@@ -251,12 +252,16 @@ def check_output_paths(planned, inputs) -> None:
         One line naming both paths.
     """
     ins = [(Path(p), what, _identity(p)) for p, what in inputs]
+    # indexed by resolved path and by inode: a mosaic checks thousands of paths against thousands
+    in_index: dict = {}
+    for k, (_, _, iident) in enumerate(ins):
+        for key in _keys(iident):
+            in_index.setdefault(key, []).append(k)
     seen: dict = {}
     for path, what, exp in planned:
         ident = _identity(path)
-        for ip, iwhat, iident in ins:
-            if not _same(ident, iident):
-                continue
+        for k in sorted({k for key in _keys(ident) for k in in_index.get(key, ())}):
+            ip, iwhat, iident = ins[k]
             if exp is not None and what == "the input updated in place" and Path(exp.path) == ip:
                 continue
             if ident[0] == iident[0] and os.path.abspath(path) == os.path.abspath(ip):
@@ -265,12 +270,12 @@ def check_output_paths(planned, inputs) -> None:
             how = "is the same file as" if ident[0] != iident[0] else "would overwrite"
             raise InputError(f"{path}: the {what} {how} the {iwhat} {ip}; "
                              "choose another --output_dir or name")
-        key = ident[0]
-        prev = seen.get(key) or next((v for v in seen.values() if _same(ident, v[2])), None)
+        prev = next((seen[key] for key in _keys(ident) if key in seen), None)
         if prev is not None:
             ppath, pwhat, pident, pexp = prev
             if exp is not None and pexp is not None and exp is not pexp:
                 raise InputError(f"{pexp.path} and {exp.path} would both write {path}; "
                                  "rename one or align them separately")
             raise InputError(f"{path}: written twice by this run (as {pwhat} and as {what})")
-        seen[key] = (path, what, ident, exp)
+        for key in _keys(ident):
+            seen[key] = (path, what, ident, exp)

@@ -115,22 +115,26 @@ def reference_table(t: Table, path, params=None) -> Table:
     return out
 
 
-def drop_far_sources(ref: Table, visit, margin_deg: float = 10.0) -> Table:
+def drop_far_sources(ref: Table, visit, margin_deg: float = 10.0, footprint=None) -> Table:
     """Drop reference sources more than ``margin_deg`` beyond the visit's footprint, with a count logged.
 
     A star on the far side of the sky has no position on the tangent plane of
     the visit (the projection diverges at 90 deg): it could never match and
-    would break the fit.
+    would break the fit.  ``footprint``: the visit's ``(ra, dec, radius)``
+    (:func:`~tweakgui.engine.refcat.gaia.footprint_search_params`) when the
+    caller has it.
     """
     if ref is None or len(ref) == 0 or visit is None or not getattr(visit, "exposures", None):
         return ref
-    try:
-        from tweakgui.engine.refcat.gaia import footprint_search_params
+    if footprint is None:
+        try:
+            from tweakgui.engine.refcat.gaia import footprint_search_params
 
-        ra0, dec0, radius = footprint_search_params(visit.exposures)
-    except Exception:  # no usable footprint: the fit reports the images' own problems
-        log.debug("no footprint for the reference catalog cut", exc_info=True)
-        return ref
+            footprint = footprint_search_params(visit.exposures)
+        except Exception:  # no usable footprint: the fit reports the images' own problems
+            log.debug("no footprint for the reference catalog cut", exc_info=True)
+            return ref
+    ra0, dec0, radius = footprint
     r1, d1 = np.radians(ra0), np.radians(dec0)
     r2, d2 = np.radians(np.asarray(ref["RA"], float)), np.radians(np.asarray(ref["DEC"], float))
     cos_sep = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r2 - r1)

@@ -83,22 +83,23 @@ def load_refcat(visit: Visit, params) -> Table | None:
     if not name:
         return None
     epoch = motion.first_epoch(visit.exposures, params.abs_epoch)
+    footprint = _footprint(visit)  # every chip's corners through its WCS: once per load
     if name.upper() in gaia.GAIA_CATALOGS:
         source = name.upper()
         ref = _from_service(visit, source, params, epoch)
     else:
         source = Path(name).name
-        ref = _from_file(Path(name), params, epoch, _read_cone(visit, params))
+        ref = _from_file(Path(name), params, epoch, _read_cone(footprint, params))
     if epoch is None and motion.has_motion(ref):
         log.warning("%s: no observation date and no abs_epoch: proper motions not applied, the catalog is "
                     "used at its own epoch", source)
     if params.abs_weights == "errors" and not _has_errors(ref):
         raise InputError(f"abs_weights=errors: {source} has no position error columns (such as ra_error, "
                          "dec_error); name them with abs_refcat_errcols")
-    ref = select.record(files.drop_far_sources(ref, visit), "near the visit")
+    ref = select.record(files.drop_far_sources(ref, visit, footprint=footprint), "near the visit")
     ref = select.cut_magnitudes(ref, params.abs_refcat_minmag, params.abs_refcat_maxmag, source)
     if params.abs_refcat_nbright is not None:
-        ref = select.keep_brightest(ref, params.abs_refcat_nbright, _cone(visit, params), source)
+        ref = select.keep_brightest(ref, params.abs_refcat_nbright, _cone(footprint, params), source)
     ref = files.to_visit_frame(ref, visit)
     ref.meta.setdefault("name", source)
     summary = select.describe(ref)
@@ -110,23 +111,30 @@ def load_refcat(visit: Visit, params) -> Table | None:
     return ref
 
 
-def _cone(visit: Visit, params):
-    """The visit's footprint cone (ICRS), grown by the absolute search radius; None without a footprint."""
+def _footprint(visit: Visit):
+    """Centre and radius (deg, ICRS) of the visit's footprint cone, or None without a usable footprint."""
     try:
-        ra, dec, radius = gaia.footprint_search_params(visit.exposures)
-    except Exception:  # no usable footprint: brightest of the whole catalog
-        log.debug("no footprint for abs_refcat_nbright", exc_info=True)
+        return gaia.footprint_search_params(visit.exposures)
+    except Exception:  # no usable footprint: the whole catalog, brightest of all
+        log.debug("no footprint for the reference catalog", exc_info=True)
         return None
+
+
+def _cone(footprint, params):
+    """The footprint cone grown by the absolute search radius; None without a footprint."""
+    if footprint is None:
+        return None
+    ra, dec, radius = footprint
     return ra, dec, radius + (params.abs_searchrad + params.abs_tolerance) / 3600.0
 
 
-def _read_cone(visit: Visit, params):
+def _read_cone(footprint, params):
     """The cone a big catalog file is read in: the footprint, the search radius and a minute of arc.
 
     Each source's proper motion widens it further (:mod:`.window`); sources
     beyond it cannot match any image.
     """
-    cone = _cone(visit, params)
+    cone = _cone(footprint, params)
     return None if cone is None else (cone[0], cone[1], cone[2] + 1.0 / 60.0)
 
 
