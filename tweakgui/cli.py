@@ -226,7 +226,7 @@ def _align(args, overrides, cancel=None) -> int:
         _check_output_dir(out, check_writable_dir)
     if args.report:
         _check_output_dir(Path(args.report).parent, check_writable_dir, what="--report")
-    visit = load_visit(args.inputs, params, catalogs=args.catalogs, wcs=args.wcs)
+    visit = load_visit(args.inputs, params, catalogs=args.catalogs, wcs=args.wcs, jobs=_jobs_or_default(args.jobs))
     from tweakgui.engine.params.limits import check_limits
 
     check_limits(params, visit)
@@ -240,7 +240,7 @@ def _align(args, overrides, cancel=None) -> int:
     kw = _jobs_kw(args.jobs, args.scheduler)
     result = pipeline.run(visit, params, progress=progress, cancel=cancel, **kw)
     save.save_visit_outputs(result, out, params, in_place=args.in_place, report_path=args.report,
-                            cancel=cancel, jobs=_save_jobs(args.jobs))
+                            cancel=cancel, jobs=_jobs_or_default(args.jobs))
     _summary(result, sys.stdout)
     if result.report_path:
         print(f"report: {result.report_path}")
@@ -251,7 +251,7 @@ def _align(args, overrides, cancel=None) -> int:
     return 1 if result.n_failed else 0
 
 
-def _save_jobs(jobs) -> int:
+def _jobs_or_default(jobs) -> int:
     from tweakgui.engine.processes import default_jobs
 
     return default_jobs() if jobs is None else jobs

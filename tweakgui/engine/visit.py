@@ -9,12 +9,15 @@ from __future__ import annotations
 from tweakgui.engine.detect import custom, exclusions
 from tweakgui.engine.io.catalogs import pair_wcs_files, read_input
 from tweakgui.engine.io.inputs import distinct_default_groups, expand_inputs
+from tweakgui.engine.io.shared_transforms import read_in_processes
 from tweakgui.engine.model import Exposure, InputError, Visit
+from tweakgui.engine.processes import default_jobs
 
 __all__ = ["load_visit"]
 
 
-def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str] = ()) -> Visit:
+def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str] = (),
+               jobs: int | None = None) -> Visit:
     """Expand ``specs`` and read every exposure, attaching custom catalogs and exclusions.
 
     ``catalogs`` are specs of catalog inputs (source catalogs with a WCS and no
@@ -28,6 +31,8 @@ def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str
     each chip's shape and WCS.  Only problems of the pixels themselves (all
     NaN, no sources) are left to mark one image FAILED.
 
+    ``jobs``: processes reading many GWCS files (default: all cores).
+
     Raises
     ------
     InputError
@@ -36,6 +41,8 @@ def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str
     items = expand_inputs(specs, catalogs)
     pair_wcs_files(items, wcs)
     shared: dict = {}  # GWCS files of one detector and filter share its distortion, read once
+    asdf_paths = [it.path for it in items if not it.is_catalog and str(it.path).lower().endswith(".asdf")]
+    read_in_processes(asdf_paths, shared, default_jobs() if jobs is None else jobs)
     exposures = [read_input(it, shared) for it in items]
     distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}

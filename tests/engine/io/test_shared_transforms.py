@@ -58,3 +58,39 @@ def test_a_bad_file_is_named(tmp_path, what):
         asdf.AsdfFile({"wcs": 3}).write_to(p)
     with pytest.raises(InputError, match="bad.asdf: not a readable GWCS file"):
         read_wcs_file(p, {})
+
+
+def test_files_read_in_processes_are_those_read_here_and_share_across_workers(paths, tmp_path, monkeypatch):
+    """Each file alone in its batch (two workers), a bad file among them: the parent reads that one."""
+    from tweakgui.engine.io import shared_transforms as st
+
+    bad = tmp_path / "bad.asdf"
+    bad.write_bytes(b"#ASDF 1.0.0\n%YAML 1.1\n--- !core/asdf-1.1.0\nwcs: [1,\n")
+    monkeypatch.setattr(st, "MIN_FILES", 2)
+    shared = {}
+    assert st.read_in_processes(paths[:1], shared, jobs=2) == 0 and shared == {}  # too few: nothing
+    assert st.read_in_processes(paths, shared, jobs=1) == 0 and shared == {}  # one job: nothing
+    # 4 jobs for 5 files: one file per batch, the batches spread over the workers
+    assert st.read_in_processes([*paths, bad], shared, jobs=4) == 4
+    y, x = np.mgrid[-0.5:2047.5:9j, -0.5:2047.5:9j]
+    got = [read_wcs_file(p, shared) for p in paths]
+    assert not any(k[0] == "file" for k in shared if isinstance(k, tuple))  # each handed out once
+    for p, (w, info) in zip(paths, got):
+        plain, plain_info = read_wcs_file(p)
+        assert info == plain_info and w.available_frames == plain.available_frames
+        np.testing.assert_array_equal(np.array(w(x, y)), np.array(plain(x, y)))
+    (a1, _), (a1b, _), (b1, _), (b1b, _) = got
+    # one object per distinct transform, whichever worker read it
+    assert a1.pipeline[0].transform is a1b.pipeline[0].transform
+    assert b1.pipeline[0].transform is b1b.pipeline[0].transform
+    assert a1.pipeline[0].transform is not b1.pipeline[0].transform
+    with pytest.raises(InputError, match="bad.asdf: not a readable GWCS file"):
+        read_wcs_file(bad, shared)
+    # a file changed since it was read ahead is read again
+    st.read_in_processes(paths, shared, jobs=2)
+    p = tmp_path / "copy.asdf"
+    p.write_bytes(paths[0].read_bytes())
+    st.read_in_processes([p, *paths[1:]], shared, jobs=2)
+    p.write_bytes(paths[2].read_bytes())  # another detector under the same name
+    w, _ = read_wcs_file(p, shared)
+    np.testing.assert_array_equal(np.array(w(x, y)), np.array(read_wcs_file(paths[2])[0](x, y)))
