@@ -192,7 +192,7 @@ def run(visit: Visit, params, progress: ProgressFn | None = None, cancel: thread
     state = _RunState(visit, params, cats, errors, set(excluded or ()),
                       default_jobs() if jobs is None else jobs, progress)
     if len(state.groups_ok) >= 2:
-        _relative_stage(state)
+        _relative_stage(state, last=refcat is None)
     Cancelled.check(cancel)
     if refcat is not None:
         _absolute_stage(state, refcat)
@@ -218,6 +218,8 @@ class _RunState:
     wcs: dict = field(default_factory=dict)
     fits: list = field(default_factory=list)
     fits_of: dict = field(default_factory=dict)
+    # {exp_index: (final WCS of chip 0, its total correction)} measured by the last stage's workers
+    corrections: dict = field(default_factory=dict)
 
     def __post_init__(self):
         exps = self.visit.exposures
@@ -243,12 +245,13 @@ class _RunState:
         return {f.group_id: f for f in fits}
 
 
-def _relative_stage(state: _RunState) -> None:
+def _relative_stage(state: _RunState, last: bool) -> None:
     from tweakgui.engine.fit.mosaic import align_groups
 
     state.report("relative", 0, f"aligning {len(state.groups_ok)} groups")
     entries = state.entries()
-    fits, new = align_groups(entries, state.params, "relative", jobs=state.jobs)
+    fits, new = align_groups(entries, state.params, "relative", jobs=state.jobs,
+                             corrections=state.corrections if last else None)  # last: its WCS are final
     by_gid = state.take(entries, fits, new, state.params.tolerance)
     for i, exp in enumerate(state.visit.exposures):
         f = by_gid.get(exp.group_id)
@@ -272,7 +275,8 @@ def _absolute_stage(state: _RunState, refcat: Table) -> None:
             for e in entries:
                 if e.exp_index not in rel_failed:
                     e.group_id = VISIT_GROUP
-        fits, new = align_groups(entries, params, "absolute", refcat=refcat, jobs=state.jobs)
+        fits, new = align_groups(entries, params, "absolute", refcat=refcat, jobs=state.jobs,
+                                 corrections=state.corrections)
         by_gid = state.take(entries, fits, new, params.abs_tolerance, refcat)
         for e in entries:  # an image alone in its group: its reason says so (_image_status)
             if e.chip_index == 0:
@@ -294,7 +298,9 @@ def _image_result(state: _RunState, i: int, refcat) -> ImageResult:
     new_wcs = correction = None
     if status in (STATUS_SUCCESS, STATUS_REFERENCE):
         new_wcs = [state.wcs[(i, ci)] for ci in range(len(exp.chips))]
-        correction = image_correction(exp, new_wcs)
+        measured = state.corrections.get(i)
+        correction = measured[1] if measured is not None and measured[0] is new_wcs[0] else \
+            image_correction(exp, new_wcs)
     return ImageResult(exposure=exp, status=status, reason=reason, fits=fl, new_wcs=new_wcs,
                        catalogs=state.cats[i], correction=correction)
 

@@ -130,12 +130,24 @@ def test_cost_is_linear_in_the_number_of_images(ceers, counted_run):
 
 
 
-def test_processes_give_the_same_wcs(ceers, counted_run):
+def test_processes_give_the_same_wcs(ceers, counted_run, monkeypatch):
+    """... and the same total corrections, measured by the workers of the last stage, not the parent."""
+    from tweakgui.engine.fit import correction
+
     exposures, truth, refpath, _ = ceers
     serial, _ = counted_run
     params = TweakRegParams(abs_refcat=str(refpath), **CEERS_PARAMS)
+    in_parent = []
+    real = correction.image_correction
+    monkeypatch.setattr(correction, "image_correction", lambda *a: in_parent.append(1) or real(*a))
     par = pipeline.run(Visit(list(exposures)), params, jobs=2, cache=None)
+    assert in_parent == []
     for a, b in zip(serial.images, par.images):
         assert a.status == b.status == STATUS_SUCCESS
         assert _distance_mas(a.new_wcs[0], b.new_wcs[0]) < 1e-3  # mas
         assert a.fit.nmatch == b.fit.nmatch
+        ca, cb = a.correction, b.correction
+        assert ca.ref_pixel == cb.ref_pixel and (ca.ref_ra, ca.ref_dec) == (cb.ref_ra, cb.ref_dec)
+        np.testing.assert_allclose(ca.shift_arcsec, cb.shift_arcsec, rtol=0, atol=1e-6)  # arcsec
+        np.testing.assert_allclose(ca.shift_pix, cb.shift_pix, rtol=0, atol=1e-4)
+        assert abs(ca.rotation_deg - cb.rotation_deg) < 1e-7 and abs(ca.scale - cb.scale) < 1e-9

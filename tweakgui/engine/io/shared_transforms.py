@@ -121,9 +121,12 @@ def read_gwcs_tree(path, shared: dict, step_keys: list | None = None):
     return wcs, wcsinfo
 
 
+_WORKER_SHARED: dict = {}  # a reading worker's transforms, kept for its next batches
+
+
 def _read_batch(paths) -> list:
     """``(wcs, wcsinfo, step keys)`` per file, or None where the parent should read it itself."""
-    shared: dict = {}
+    shared = _WORKER_SHARED
     out = []
     for path in paths:
         keys: list = []
