@@ -15,9 +15,17 @@ not touch.
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 
 __all__ = ["chip_footprint", "sky_circle", "no_overlap_reason", "unit_vectors"]
+
+# {id(gwcs): (weak reference, shape, corners)}: a GWCS is never changed in place by tweakgui (a
+# corrected one is a new object), so its corners hold as long as it lives
+_GWCS_CORNERS: dict = {}
+_CORNERS_LOCK = threading.Lock()
 
 _ARCSEC = np.pi / 180.0 / 3600.0
 
@@ -37,11 +45,31 @@ def chip_footprint(wcs, shape) -> np.ndarray:
     ny, nx = shape
     x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
     y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
-    if hasattr(wcs, "pipeline"):  # gwcs: the edges may lie on its bounding box, which would give NaN
-        lon, lat = wcs(x, y, with_bounding_box=False)[:2]
-    else:
+    if not hasattr(wcs, "pipeline"):
         lon, lat = wcs.pixel_to_world_values(x, y)[:2]
-    return np.column_stack([np.asarray(lon, float), np.asarray(lat, float)])
+        return np.column_stack([np.asarray(lon, float), np.asarray(lat, float)])
+    # gwcs: ~4 ms to build and evaluate, and a mosaic asks for each chip's several times
+    key = id(wcs)
+    with _CORNERS_LOCK:
+        known = _GWCS_CORNERS.get(key)
+    if known is not None and known[0]() is wcs and known[1] == (ny, nx):
+        return known[2].copy()
+    lon, lat = wcs(x, y, with_bounding_box=False)[:2]  # the edges may lie on the bounding box: no NaN
+    corners = np.column_stack([np.asarray(lon, float), np.asarray(lat, float)])
+    try:
+        ref = weakref.ref(wcs, lambda _, k=key: _forget_corners(k))
+    except TypeError:
+        return corners
+    with _CORNERS_LOCK:
+        _GWCS_CORNERS[key] = (ref, (ny, nx), corners)
+    return corners.copy()
+
+
+def _forget_corners(key) -> None:
+    with _CORNERS_LOCK:
+        known = _GWCS_CORNERS.get(key)
+        if known is not None and known[0]() is None:
+            del _GWCS_CORNERS[key]
 
 
 def sky_circle(exposure) -> tuple[np.ndarray, float] | None:

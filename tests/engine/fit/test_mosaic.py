@@ -151,3 +151,30 @@ def test_processes_give_the_same_wcs(ceers, counted_run, monkeypatch):
         np.testing.assert_allclose(ca.shift_arcsec, cb.shift_arcsec, rtol=0, atol=1e-6)  # arcsec
         np.testing.assert_allclose(ca.shift_pix, cb.shift_pix, rtol=0, atol=1e-4)
         assert abs(ca.rotation_deg - cb.rotation_deg) < 1e-7 and abs(ca.scale - cb.scale) < 1e-9
+
+
+@pytest.mark.parametrize("per_job", [1, None])  # groups in processes; the few left fitted in this process
+def test_relative_groups_set_aside_fail_as_the_workers_would(ceers, monkeypatch, per_job):
+    """Groups whose corners put them away from every reference group source are not sent to the workers:
+    their fits, and every other group's fit and WCS, are those of a serial run."""
+    from tweakgui.engine.detect.visit import detect_visit
+    from tweakgui.engine.fit import mosaic
+
+    exposures = ceers[0]
+    params = TweakRegParams(**CEERS_PARAMS)  # no abs_refcat: the relative stage is the whole run
+    visit = Visit(list(exposures))
+    cats, errors = detect_visit(visit, params, cache=None, jobs=1)
+    entries = pipeline._RunState(visit, params, cats, errors, set(), 1, None).entries()
+    serial, serial_new = align.run_alignment(entries, params, "relative")
+    set_aside = []
+    real = mosaic._apart_from_reference
+    monkeypatch.setattr(mosaic, "_apart_from_reference", lambda *a: set_aside.append(real(*a)) or set_aside[-1])
+    if per_job is not None:
+        monkeypatch.setattr(mosaic, "MIN_GROUPS_PER_JOB", per_job)
+    fits, new = mosaic.align_in_processes(entries, params, "relative", None, jobs=2)
+    assert len(set_aside[0]) >= 10  # much of the mosaic is far from its first detector
+    assert any(f.status == STATUS_SUCCESS for f in fits)  # and some of it overlaps
+    assert [(f.group_id, f.status, f.reason, f.images) for f in fits] == \
+        [(f.group_id, f.status, f.reason, f.images) for f in serial]
+    for w, ws in zip(new, serial_new):
+        assert _distance_mas(w, ws) < 1e-3

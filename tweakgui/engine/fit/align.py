@@ -264,6 +264,22 @@ def run_alignment(entries: list[ChipCatalog], params, kind: str, refcat: Table |
     return fits, new_wcs
 
 
+def search_grow_arcsec(stage: Stage) -> float:
+    """How far beyond a group's footprint its reference sources are looked for (arcsec)."""
+    return stage.searchrad + stage.tolerance + max(abs(stage.xoffset), abs(stage.yoffset)) + 1.0
+
+
+def reference_group_name(entries, idx) -> str:
+    """How a relative stage names its reference group in the other groups' reasons."""
+    return f"reference group {', '.join(_names(entries, idx))}"
+
+
+def no_overlap_fit(gid, names, stage: Stage, ref_name: str) -> FitResult:
+    """The FAILED relative fit of a group with no source of the reference group near it."""
+    return FitResult(group_id=gid, kind=stage.kind, status=STATUS_FAILED, fitgeom=stage.fitgeometry, images=names,
+                     reason=f"no overlap with the {ref_name} (not even within {stage.prefix}searchrad)")
+
+
 # moves above this (arcsec) are refitted from the corrected GWCS: the error of one linear step
 # grows as the move squared (19 mas at 20", measured on CEERS; 0.05 mas at 1")
 POLISH_ABOVE_ARCSEC = 1.0
@@ -300,7 +316,7 @@ class _StageRun:
         st = self.stage
         ra, dec, w, bright, key, origin = self._sky_sources(groups[ref_gid])
         index = ReferenceIndex(ra, dec, w, bright, key, origin)
-        ref_name = ", ".join(_names(self.entries, groups[ref_gid]))
+        ref_name = reference_group_name(self.entries, groups[ref_gid])
         fits = {ref_gid: FitResult(group_id=ref_gid, kind=st.kind, status=STATUS_REFERENCE,
                                    fitgeom=st.fitgeometry, images=_names(self.entries, groups[ref_gid]))}
         todo = [g for g in groups if g != ref_gid]
@@ -309,7 +325,7 @@ class _StageRun:
             gid = (todo[0] if (not expand or self.params.enforce_user_order)
                    else self._most_overlap(todo, groups, index))
             todo.remove(gid)
-            fit = self._fit(gid, groups[gid], index, f"reference group {ref_name}", relative_to=ref_gid)
+            fit = self._fit(gid, groups[gid], index, ref_name, relative_to=ref_gid)
             fits[gid] = fit
             if expand and fit.status == STATUS_SUCCESS:
                 index = self._expanded(index, groups[gid], fit.matches)
@@ -375,14 +391,14 @@ class _StageRun:
         if not members:
             result.reason = "no sources"
             return result
-        grow = st.searchrad + st.tolerance + max(abs(st.xoffset), abs(st.yoffset)) + 1.0
+        grow = search_grow_arcsec(st)
         fp_ra = np.concatenate([self.chips[i].footprint[0] for i in members])
         fp_dec = np.concatenate([self.chips[i].footprint[1] for i in members])
         rows = index.near(fp_ra, fp_dec, grow)
         if len(rows) == 0:
-            result.reason = (f"no overlap with the {ref_name} (not even within {st.prefix}searchrad)"
-                             if relative_to is not None else
-                             f"no source of {ref_name} within {grow:.3g}\" of the image")
+            if relative_to is not None:
+                return no_overlap_fit(gid, names, st, ref_name)
+            result.reason = f"no source of {ref_name} within {grow:.3g}\" of the image"
             return result
         ref_xy = np.column_stack(self.ref_tpwcs.world_to_tanp(index.ra[rows], index.dec[rows]))
         ref_w = None if index.weight is None else index.weight[rows]

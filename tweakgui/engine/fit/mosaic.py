@@ -13,6 +13,13 @@ took 5-7 % of the CPU of a 690-image mosaic.  The last stage of a run has
 the workers measure each image's total correction too
 (:func:`~tweakgui.engine.fit.correction.image_correction`, ~25 ms of GWCS
 evaluations per image that the parent would otherwise spend one after the other).
+
+A relative stage sends the workers only the groups that may overlap the
+reference group: a group whose chips' corners (known from the reference
+catalog's footprint, :func:`~tweakgui.engine.footprint.chip_footprint`) put
+it, with a generous margin, away from every reference source certainly has
+none of them near its footprint, and gets the FAILED fit the worker would
+have given it (a CEERS mosaic: most of its 689 groups).
 """
 
 from __future__ import annotations
@@ -20,8 +27,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from tweakgui.engine.fit.align import run_alignment
+from tweakgui.engine.fit.align import (
+    no_overlap_fit,
+    reference_group_name,
+    run_alignment,
+    search_grow_arcsec,
+)
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.processes import forkserver_context
 
@@ -72,16 +85,28 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
             return None
         head = order[ref_gid]
         gids.remove(ref_gid)
+    apart = _apart_from_reference(entries, head, order, gids, params) if head else {}
+    gids = [g for g in gids if g not in apart]
     jobs = min(jobs, len(gids) // MIN_GROUPS_PER_JOB)
-    if jobs < 2:
+    if jobs < 2 and not apart:
         return None
+    new = [None] * len(entries)
+    fits_by_gid = dict(apart)
+    for g in apart:
+        for i in order[g]:
+            new[i] = entries[i].wcs
+    anchor = entries[head[0]] if head else entries[0]
+    if jobs < 2:  # the few groups left by the set-aside ones: fitted here, in the same tangent plane
+        idx = head + [i for g in gids for i in order[g]]
+        fits, sub = run_alignment([entries[i] for i in idx], params, kind, refcat, tanp_entry=anchor)
+        for i, w in zip(idx, sub):
+            new[i] = w
+        fits_by_gid.update((f.group_id, f) for f in fits)
+        return [fits_by_gid[g] for g in order], new
     ctx = forkserver_context()  # one forkserver for detection and fits
     bounds = np.linspace(0, len(gids), 4 * jobs + 1).astype(int)
     chunks = [head + [i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    anchor = entries[head[0]] if head else entries[0]
     log.info("fitting %d groups in %d processes", len(gids), jobs)
-    new = [None] * len(entries)
-    fits_by_gid = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
                                corrections is not None)
@@ -96,6 +121,66 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
                         corrections[entries[i].exp_index] = (new[i], m)
             for f in fits:
                 fits_by_gid[f.group_id] = f
-    if head:
-        gids.insert(0, entries[head[0]].group_id)
-    return [fits_by_gid[g] for g in gids], new
+    return [fits_by_gid[g] for g in order], new
+
+
+# a group's corner cap, grown by this factor, holds its 5×5 fitting grid even when the WCS's bounding box
+# is a quarter larger than the chip
+_GRID_IN_CORNER_CAPS = 1.25
+
+
+def _sky(wcs, x, y):
+    if hasattr(wcs, "pipeline"):
+        ra, dec = wcs(x, y, with_bounding_box=False)[:2]
+    else:
+        ra, dec = wcs.all_pix2world(x, y, 0)
+    return np.asarray(ra, float), np.asarray(dec, float)
+
+
+def _apart_from_reference(entries, head, order, gids, params) -> dict:
+    """``{gid: FAILED fit}`` of the groups that certainly have no reference group source near them.
+
+    The worker looks for reference sources within a cap around the group's
+    5×5 grid, grown by the search radius (``ReferenceIndex.near``).  With D
+    the largest distance from the group's corner centre to a corner, and the
+    grid inside k·D of that centre, that cap lies within 3·k·D + grow of it:
+    no reference source there, no overlap.
+    """
+    from tweakgui.engine.fit.stage import Stage
+    from tweakgui.engine.footprint import chip_footprint, unit_vectors
+
+    stage = Stage.of(params, "relative")
+    grow = np.radians(search_grow_arcsec(stage) / 3600.0)
+    ra, dec = [], []
+    for i in head:
+        cat = entries[i].catalog
+        if len(cat):
+            r, d = _sky(entries[i].wcs, np.asarray(cat["x"], float), np.asarray(cat["y"], float))
+            ra.append(r)
+            dec.append(d)
+    if not ra:
+        return {}
+    pts = unit_vectors(np.concatenate(ra), np.concatenate(dec))
+    tree = cKDTree(pts[np.isfinite(pts).all(axis=1)])
+    ref_name = reference_group_name(entries, head)
+    apart = {}
+    for g in gids:
+        members = [i for i in order[g] if len(entries[i].catalog)]
+        if not members:
+            continue  # "no sources": the worker's words
+        try:
+            corners = np.vstack([chip_footprint(entries[i].wcs, entries[i].chip.shape) for i in members])
+        except Exception:  # a WCS that cannot project its corners: the worker decides
+            continue
+        v = unit_vectors(corners[:, 0], corners[:, 1])
+        if not np.isfinite(v).all():
+            continue
+        centre = v.mean(axis=0)
+        centre /= np.linalg.norm(centre)
+        reach = 3.0 * _GRID_IN_CORNER_CAPS * float(np.max(np.linalg.norm(v - centre, axis=1))) + grow
+        if not tree.query_ball_point(centre, reach, return_length=True):
+            apart[g] = no_overlap_fit(g, list(dict.fromkeys(entries[i].exposure.name for i in order[g])),
+                                      stage, ref_name)
+    if apart:
+        log.info("%d of %d groups have no source of the reference group near them", len(apart), len(gids))
+    return apart
