@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from fake_engine import FakeEngine
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 
 from tweakgui.engine.params.spec import SPEC, TweakRegParams
 from tweakgui.gui import menus
@@ -79,13 +80,11 @@ def test_parameter_files_roundtrip(qtbot, win, tmp_path):
 def test_files_panel_edits(qtbot, win):
     f = win.files
     assert f.names() == ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
-    item = f.tree.topLevelItem(1)
-    item.setText(1, "mygroup")
+    f.model.setData(f.model.index(1, 1), "mygroup")  # as the group's editor does
     assert win.ctl.exposure("b_flt.fits").group_id == "mygroup"
-    item = f.tree.topLevelItem(2)
-    item.setCheckState(4, Qt.Unchecked)
+    f.model.setData(f.model.index(2, 4), Qt.Unchecked, Qt.CheckStateRole)  # as the save box does
     assert win.ctl.accepted["c_flt.fits"] is False
-    f.tree.setCurrentItem(f.tree.topLevelItem(2))  # as a click does
+    f.tree.setCurrentIndex(f.model.index(2, 0))  # as a click does
     assert win.ctl.selected == "c_flt.fits"
     assert win.image_view.title.text().startswith("c_flt.fits")
     for _ in range(2):
@@ -99,7 +98,7 @@ def test_files_panel_edits(qtbot, win):
     qtbot.mouseClick(f.findChild(object, "files_remove"), Qt.LeftButton)
     assert f.names() == ["b_flt.fits", "c_flt.fits"]
     # the context menu offers the same edits
-    rect = f.tree.visualItemRect(f.tree.topLevelItem(1))
+    rect = f.tree.visualRect(f.model.index(1, 0))
     f._context_menu(rect.center())
     labels = [a.text() for a in f.context_menu.actions() if a.text()]
     assert labels[:2] == ["Make Reference", "Move Up"] and "Remove" in labels
@@ -194,7 +193,7 @@ def test_residual_panels_and_vectors(qtbot, win):
     assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
     # the clipped match is drawn as clipped in the image view
     assert win.image_view.count("clipped") == 1
-    assert win.files.tree.topLevelItem(1).icon(0).isNull() is False
+    assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
 
 
 def test_visit_footprints(qtbot, win):
@@ -365,10 +364,10 @@ def test_failed_image_is_shown_with_its_reason(qtbot, win):
     eng.fail_image = "b_flt.fits"
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
-    item = win.files.tree.topLevelItem(1)
-    assert item.text(5).startswith("FAILED: not enough matches")
-    assert "not enough matches" in item.toolTip(0)
-    assert item.checkState(4) == Qt.Unchecked and win.ctl.accepted["b_flt.fits"] is False
+    rows = win.files.model
+    assert rows.index(1, 5).data().startswith("FAILED: not enough matches")
+    assert "not enough matches" in rows.index(1, 0).data(Qt.ToolTipRole)
+    assert rows.index(1, 4).data(Qt.CheckStateRole) == Qt.Unchecked and win.ctl.accepted["b_flt.fits"] is False
     assert "1 failed" in win.statusBar().currentMessage()
     win.ctl.select_image("b_flt.fits")
     assert "FAILED" in win.residuals.summary.text() and win.residuals.keys == []
@@ -396,22 +395,75 @@ def test_open_asn_replaces_inputs(qtbot, win, monkeypatch, tmp_path):
 
 
 def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
-    """A run's result is written into the rows in place; the counts' columns still fit their text."""
-    from PySide6.QtWidgets import QHeaderView
-
+    """A run's result is written into the rows in place (no reset: the current row stays); the
+    counts' and the save box's columns still fit their text and their header."""
     from tweakgui.gui.files_panel import _FIT_TO_TEXT, C_NSRC
 
-    tree = win.files.tree
-    before = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    tree, rows = win.files.tree, win.files.model
+    win.ctl.select_image("b_flt.fits")
+    resets, changed = [], []
+    rows.modelReset.connect(lambda: resets.append(1))
+    rows.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row(), a.parent().isValid())))
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
-    assert [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())] == before  # updated in place
-    hdr = tree.header()
-    assert all(hdr.sectionResizeMode(c) == QHeaderView.ResizeToContents for c in _FIT_TO_TEXT)
-    counts = [tree.topLevelItem(i).text(C_NSRC) for i in range(tree.topLevelItemCount())]
+    assert resets == [] and (0, 2, False) in changed  # all three rows announced at once
+    assert win.files.current_name() == "b_flt.fits"
+    counts = [rows.index(i, C_NSRC).data() for i in range(rows.rowCount())]
     assert all(counts)
     widest = max(tree.fontMetrics().horizontalAdvance(t) for t in counts)
     assert tree.columnWidth(C_NSRC) >= widest
+    hdr = tree.header()
+    assert all(tree.columnWidth(c) >= hdr.sectionSizeHint(c) for c in _FIT_TO_TEXT)
+
+
+def test_files_model_rows_chips_and_edits_by_mouse_and_keyboard(qtbot, tmp_path):
+    """Exposures with their chips as child rows; the save box toggled by a click and the group
+    edited by double-click and typing become the panel's signals."""
+    from tweakgui.engine import model
+    from tweakgui.gui.files_panel import C_GROUP, C_NAME, C_NSRC, C_SAVE, FilesPanel
+
+    chips = [model.Chip(f"SCI,{k}", k, (100, 200), None) for k in (1, 2)]
+    exps = [model.Exposure(tmp_path / "two_flt.fits", "fits", chips, "g1", "two"),
+            model.Exposure(tmp_path / "one_flt.fits", "fits", chips[:1], "g2", "one")]
+    panel = FilesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 300)
+    panel.show()
+    panel.set_visit(model.Visit(exps), accepted={"one_flt.fits": False})
+    rows, tree = panel.model, panel.tree
+    assert (rows.rowCount(), rows.columnCount()) == (2, 6)
+    two = rows.index(0, 0)
+    assert rows.rowCount(two) == 2 and tree.isExpanded(two) and not tree.isExpanded(rows.index(1, 0))
+    assert [rows.index(k, C_NAME, two).data() for k in range(2)] == ["SCI,1", "SCI,2"]
+    assert rows.index(1, C_NAME, two).data(Qt.ToolTipRole) == "SCI,2: 200×100 pixels"
+    assert rows.index(1, C_NAME, two).parent() == two and rows.rowCount(rows.index(0, 0, two)) == 0
+    assert [rows.index(i, C_SAVE).data(Qt.CheckStateRole) for i in range(2)] == [Qt.Checked, Qt.Unchecked]
+    assert rows.index(0, C_NSRC).data() == "" and rows.index(0, 5).data() == ""  # not run yet
+    # a chip's row selects that chip
+    with qtbot.waitSignal(panel.imageSelected) as sel:
+        qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualRect(rows.index(1, 0, two)).center())
+    assert sel.args == ["two_flt.fits", 1]
+    panel.select("one_flt.fits")
+    assert panel.current_name() == "one_flt.fits"
+    # the check box sits at the left of its cell
+    box = tree.visualRect(rows.index(0, C_SAVE))
+    with qtbot.waitSignal(panel.acceptToggled) as acc:
+        qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=box.topLeft() + QPoint(10, box.height() // 2))
+    assert acc.args == ["two_flt.fits", False]
+    assert rows.index(0, C_SAVE).data(Qt.CheckStateRole) == Qt.Unchecked
+    cell = tree.visualRect(rows.index(1, C_GROUP))
+    qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=cell.center())
+    qtbot.mouseDClick(tree.viewport(), Qt.LeftButton, pos=cell.center())
+    editor = tree.viewport().findChild(QLineEdit)
+    assert tree.state() == QAbstractItemView.EditingState and editor.text() == "g2"
+    editor.selectAll()
+    with qtbot.waitSignal(panel.groupEdited) as grp:
+        qtbot.keyClicks(editor, "mygroup")
+        qtbot.keyClick(editor, Qt.Key_Return)
+    assert grp.args == ["one_flt.fits", "mygroup"]
+    # chips cannot be edited or checked
+    assert not rows.flags(rows.index(0, C_GROUP, two)) & Qt.ItemIsEditable
+    assert rows.index(0, C_SAVE, two).data(Qt.CheckStateRole) is None
 
 
 def test_worker_threads_hand_the_gil_back_quickly(qtbot):
@@ -472,5 +524,5 @@ def test_fit_numbers_are_counted_in_the_worker(qtbot, win, monkeypatch):
     fits = {id(f): f for r in win.ctl.result.images for f in r.fits}
     assert threads and len(threads) == len(fits)
     assert all(t is not threading.main_thread() for t in threads)
-    assert win.files.tree.topLevelItem(1).text(5).startswith("rel rshift n=29/30")
+    assert win.files.model.index(1, 5).data().startswith("rel rshift n=29/30")
     assert len(threads) == len(fits)  # showing the result counted nothing more
