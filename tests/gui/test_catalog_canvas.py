@@ -69,7 +69,7 @@ def test_dropped_catalogs_shown_aligned_and_saved(qtbot, make_window, cat_demo, 
     mine = fit.matches[fit.matches["image"] == name]
     _shows_canvas(win, len(res.images[1].catalogs[0]))
     assert win.image_view.count("matched") == int(np.sum(mine["used"])) > 50
-    assert win.image_view.count("refcat") > 50
+    qtbot.waitUntil(lambda: win.image_view.count("refcat") > 50, timeout=10000)  # projected in the background
     assert len(win.matches.model.rows) == len(mine)
 
     out = tmp_path / "out"

@@ -54,7 +54,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     assert win.residuals.keys == [(name, "SCI,1", int(i)) for i in mine["input_idx"]]
     assert win.image_view.count("matched") == int(np.sum(mine["used"]))
     assert win.image_view.count("detected") == len(res.images[1].catalogs[0])
-    assert win.image_view.count("refcat") > 0
+    qtbot.waitUntil(lambda: win.image_view.count("refcat") > 0, timeout=10000)  # projected in the background
     assert len(win.matches.model.rows) == len(mine)
     used = np.asarray(mine["used"])
     rms_dx = np.sqrt(np.mean((np.asarray(mine["dx"])[used] * 1000) ** 2))

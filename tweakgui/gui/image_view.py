@@ -344,6 +344,13 @@ class ImageView(QWidget):
         if ref_xy is not None and len(ref_xy[0]):
             self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
 
+    def set_reference(self, ref_xy=None) -> None:
+        """Draw the reference sources (chip pixels) alone: they are projected off the GUI thread."""
+        if ref_xy is not None and len(ref_xy[0]):
+            self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+        else:
+            self.scatter["refcat"].clear()
+
     @staticmethod
     def layer_labels() -> dict:
         return dict(LABELS)

@@ -25,6 +25,11 @@ class ObjectMemo:
         self._lock = threading.Lock()
         self._limit = limit
 
+    def lookup(self, obj, tag, default=None):
+        """The value remembered for ``obj`` and ``tag``, else ``default``."""
+        hit = self._items.get(id(obj))
+        return hit[2] if hit is not None and hit[0]() is obj and hit[1] == tag else default
+
     def get(self, obj, tag, compute):
         """The value remembered for ``obj`` and ``tag``, else ``compute()`` (remembered when
         ``obj`` takes weak references)."""
