@@ -359,6 +359,44 @@ def test_click_a_footprint_selects_the_image(qtbot):
     assert not vv.click_at(0.0, 0.0)  # the gap between the chips
 
 
+def test_mosaic_footprints_one_curve_per_colour_and_state(qtbot):
+    """More groups than colours: each colour and state is one NaN-separated curve holding all
+    its outlines, the curves are kept when the result arrives, and the shifts are drawn."""
+    from types import SimpleNamespace
+
+    from fake_engine import make_wcs
+
+    from tweakgui.engine import model
+    from tweakgui.gui.visit_view import PALETTE, VisitView
+
+    n = len(PALETTE) + 2
+    step = 30 / 3600 / np.cos(np.radians(2))
+    exps = [model.Exposure(__import__("pathlib").Path(f"i{i}.fits"), "fits",
+                           [model.Chip("SCI,1", 1, (200, 200), make_wcs(crval=(150.0 + i * step, 2.0)))],
+                           f"g{i}", f"i{i}") for i in range(n)]
+    vv = VisitView()
+    qtbot.addWidget(vv)
+    vv.show()
+    vv.set_visit(model.Visit(exps))
+    qtbot.waitUntil(lambda: vv.n_drawn["before"] == n, timeout=2000)
+    curves = dict(vv._curves)
+    assert sorted(curves) == [(gi, "before") for gi in range(len(PALETTE))]
+    x0, y0 = curves[(0, "before")].getData()
+    assert np.isnan(x0).sum() == 2 and len(x0) == 2 * 6  # groups 0 and 10: 4 corners, closed, NaN
+    # the result: every chip moved by one pixel (0.1") west; the "before" curves are the same items
+    moved = [model.ImageResult(e, model.STATUS_SUCCESS, new_wcs=[make_wcs(crval=(150.0 + i * step, 2.0),
+                                                                        shift_pix=(1.0, 0.0))])
+             for i, e in enumerate(exps)]
+    vv.set_visit(model.Visit(exps), SimpleNamespace(images=moved))
+    qtbot.waitUntil(lambda: vv.n_drawn["after"] == n, timeout=2000)
+    assert all(vv._curves[k] is item for k, item in curves.items())
+    xa, _ya = vv._curves[(0, "after")].getData()
+    ok = np.isfinite(x0)
+    # CRPIX +1 px: the sky moves one pixel (0.1") east, x grows (arcmin, east positive)
+    assert xa[ok] - x0[ok] == pytest.approx(np.full(ok.sum(), 0.1 / 60), rel=1e-3)
+    assert vv.click_at(float(np.mean(x0[:4])), float(np.mean(y0[:4]))) is True
+
+
 def test_failed_image_is_shown_with_its_reason(qtbot, win):
     eng = win.ctl.engine.run.__self__
     eng.fail_image = "b_flt.fits"
