@@ -208,7 +208,9 @@ class ImageView(QWidget):
 
         def work():
             d, m = (data, mask) if data is not None else load()
-            return d, m, stretch_image(d, m, mode)[0]
+            # bytes made here: pyqtgraph maps a float image to bytes while painting (~15 ms a
+            # 2048² chip in the GUI thread), a uint8 one it draws as it is
+            return d, m, np.round(stretch_image(d, m, mode)[0] * 255).astype(np.uint8)
 
         def done(res, key=key, mode=mode, new=new):
             d, m, img = res
@@ -278,7 +280,7 @@ class ImageView(QWidget):
         if getattr(self, "_outline", None) is not None:
             self._outline.hide()
         self.title.setText(self._title)
-        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        self.image.setImage(img, levels=(0, 255), autoLevels=False)
         if new or self._ranged != key:
             self._fit_shape = shape
             self._fit_image()
