@@ -564,3 +564,22 @@ def test_fit_numbers_are_counted_in_the_worker(qtbot, win, monkeypatch):
     assert all(t is not threading.main_thread() for t in threads)
     assert win.files.model.index(1, 5).data().startswith("rel rshift n=29/30")
     assert len(threads) == len(fits)  # showing the result counted nothing more
+
+
+def test_matches_read_by_column_keep_every_field(qtbot):
+    """The matches table's rows and keys, read column by column: a masked reference index is -1."""
+    from astropy.table import MaskedColumn, Table
+
+    from tweakgui.gui.matches_table import MatchesModel
+    from tweakgui.gui.residuals import match_keys
+
+    m = Table({"image": ["a_flt.fits", "b_flt.fits"], "chip": ["SCI,1", "SCI,2"], "input_idx": [7, 3],
+               "ref_idx": MaskedColumn([11, 0], mask=[False, True]), "x": [1.5, 2.5], "y": [3.0, 4.0],
+               "dx": [0.001, -0.002], "dy": [0.0005, 0.0], "used": [True, False], "excluded": [False, True]})
+    assert match_keys(m) == [("a_flt.fits", "SCI,1", 7), ("b_flt.fits", "SCI,2", 3)]
+    assert all(type(v) is int for _i, _c, v in match_keys(m)) and match_keys(None) == []
+    model = MatchesModel()
+    model.set_matches(m)
+    assert model.rows == [("a_flt.fits", "SCI,1", 7, 11, 1.5, 3.0, 1.0, 0.5, "used"),
+                          ("b_flt.fits", "SCI,2", 3, -1, 2.5, 4.0, -2.0, 0.0, "excluded")]
+    assert model.keys == match_keys(m)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from tweakgui.gui.background import LatestCall
 from tweakgui.gui.icons import icon
 from tweakgui.gui.region_tools import DrawingViewBox, RegionLayer
+from tweakgui.gui.residuals import match_keys
 from tweakgui.gui.stretch import STRETCHES, stretch_image
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class ImageView(QWidget):
             exc = np.asarray(matches["excluded"], bool)
             for name, sel in (("matched", used), ("clipped", ~used & ~exc), ("excluded", exc)):
                 rows = matches[sel]
-                keys = [(str(r["image"]), str(r["chip"]), int(r["input_idx"])) for r in rows]
+                keys = match_keys(rows)
                 self._keys[name] = keys
                 self.scatter[name].setData(x=np.asarray(rows["x"], float), y=np.asarray(rows["y"], float),
                                            data=keys)
