@@ -583,3 +583,27 @@ def test_matches_read_by_column_keep_every_field(qtbot):
     assert model.rows == [("a_flt.fits", "SCI,1", 7, 11, 1.5, 3.0, 1.0, 0.5, "used"),
                           ("b_flt.fits", "SCI,2", 3, -1, 2.5, 4.0, -2.0, 0.0, "excluded")]
     assert model.keys == match_keys(m)
+
+
+def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monkeypatch):
+    """After a run each image's residual components along its chip's axes are ready: selecting
+    the image evaluates no WCS in the GUI thread, and shows the same numbers."""
+    from tweakgui.gui import fit_components, residuals
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    for name in ("b_flt.fits", "c_flt.fits"):
+        assert name in fit_components._COMPONENTS.lookup(win.ctl.shown_fit(name), None)
+    fit = win.ctl.shown_fit("b_flt.fits")
+    ready = fit_components._COMPONENTS.lookup(fit, None)
+    mine = fit.matches[np.asarray(fit.matches["image"]).astype(str) == "b_flt.fits"]
+    want, frame = residuals.plotted_components(mine, win._fitted_wcs)
+    assert ready["b_flt.fits"][1] == frame == "detector"
+    assert np.array_equal(ready["b_flt.fits"][0]["dx"], want["dx"])
+
+    def no_wcs(*_a):
+        raise AssertionError("evaluated in the GUI thread")
+
+    monkeypatch.setattr(fit_components, "plotted_components", no_wcs)
+    win.ctl.select_image("b_flt.fits")
+    assert win.residuals.frame == "detector" and np.array_equal(win.residuals.comp["dy"], want["dy"])

@@ -352,14 +352,20 @@ class ResidualPanel(QWidget):
             m = m[np.asarray(m["image"]).astype(str) == image]
         self.matches = m
         self.keys = match_keys(m)
-        self._components()
+        self._components(fit, image)
         self._draw_residuals()
         self._draw_vectors()
         self._draw_hist(fit, searchrad)
 
-    def _components(self) -> None:
-        """Residual components (mas) along the axes they are plotted against."""
-        self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
+    def _components(self, fit=None, image: str | None = None) -> None:
+        """Residual components (mas) along the axes they are plotted against; one image's are
+        remembered per fit (and computed in the worker after a run)."""
+        if fit is not None and image is not None and not self.whole_group.isChecked():
+            from tweakgui.gui.fit_components import image_components
+
+            self.comp, self.frame = image_components(fit, image, self.matches, self.wcs_of)
+        else:
+            self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
 
     def _draw_residuals(self) -> None:
         m = self.matches
