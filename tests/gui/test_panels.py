@@ -444,7 +444,7 @@ def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
     rows.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row(), a.parent().isValid())))
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
-    assert resets == [] and (0, 2, False) in changed  # all three rows announced at once
+    assert resets == [] and changed == [(0, 2, False)]  # all three rows announced at once
     assert win.files.current_name() == "b_flt.fits"
     counts = [rows.index(i, C_NSRC).data() for i in range(rows.rowCount())]
     assert all(counts)
@@ -499,6 +499,14 @@ def test_files_model_rows_chips_and_edits_by_mouse_and_keyboard(qtbot, tmp_path)
         qtbot.keyClicks(editor, "mygroup")
         qtbot.keyClick(editor, Qt.Key_Return)
     assert grp.args == ["one_flt.fits", "mygroup"]
+    # a result: the chips' rows show their own counts, the exposure's row their sum
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(images=[model.ImageResult(exps[0], model.STATUS_SUCCESS,
+                                                       catalogs=[[0] * 12, [0] * 30])])
+    panel.set_visit(model.Visit(exps), result)
+    assert rows.index(0, C_NSRC).data() == "42"
+    assert [rows.index(k, C_NSRC, two).data() for k in range(2)] == ["12", "30"]
     # chips cannot be edited or checked
     assert not rows.flags(rows.index(0, C_GROUP, two)) & Qt.ItemIsEditable
     assert rows.index(0, C_SAVE, two).data(Qt.CheckStateRole) is None

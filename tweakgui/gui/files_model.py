@@ -157,8 +157,8 @@ class FilesModel(QAbstractItemModel):
     # ------------------------------------------------------------ content
     def set_rows(self, visit, result=None, accepted=None) -> bool:
         """Show ``visit`` with ``result``.  The same images and chips in the same order (a run's
-        result, an edit) are updated in place and announced in one ``dataChanged`` per level;
-        returns whether the rows were rebuilt instead."""
+        result, an edit) are updated in place and announced in one ``dataChanged``; returns
+        whether the rows were rebuilt instead."""
         exposures = list(visit.exposures) if visit is not None else []
         by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
         shown = short_names([e.name for e in exposures])
@@ -176,12 +176,10 @@ class FilesModel(QAbstractItemModel):
         if not same:
             self.endResetModel()
         elif rows:
-            last = len(COLUMNS) - 1
-            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, last))
-            for i, r in enumerate(rows):  # the chips' counts (one call per exposure with chips)
-                if r.exposure.chips:
-                    top = self.index(i, 0)
-                    self.dataChanged.emit(self.index(0, 0, top), self.index(len(r.exposure.chips) - 1, last, top))
+            # one signal: a view repaints all it shows of a multi-row change, the chips' rows with
+            # it (they hold no data of their own but their counts); one more per exposure made the
+            # tree view look every exposure up (~0.2 ms each, 150 ms for a mosaic)
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
         return not same
 
     def row_of(self, name: str) -> int | None:
