@@ -31,7 +31,7 @@ def test_worker_exception_shows_dialog_and_log(qtbot, make_window):
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as b:
         win.actions["run"].trigger()
     assert b.args == ["run", True]
-    assert win.files.tree.topLevelItem(1).text(5).startswith("rel rshift n=29/30")
+    assert win.files.model.index(1, 5).data().startswith("rel rshift n=29/30")
 
 
 def test_cancel_mid_run_writes_nothing(qtbot, make_window, small_demo, tmp_path):

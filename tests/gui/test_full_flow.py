@@ -32,6 +32,13 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     # the first image is on display once its pixels are read off the GUI thread
     qtbot.waitUntil(lambda: win.image_view.image.image is not None, timeout=10000)
     assert win.image_view.image.image.shape == (512, 512)
+    # drawn as bytes: the chosen stretch of the chip's pixels times 255
+    from tweakgui.gui.stretch import stretch_image
+
+    entry = win.image_view._cache[win.image_view._key]
+    want = stretch_image(entry["data"], entry["mask"], win.image_view.stretch.currentText())[0] * 255
+    shown = win.image_view.image.image
+    assert shown.dtype == np.uint8 and np.abs(shown - want).max() <= 0.5 and shown.max() == 255
 
     with qtbot.waitSignal(ctl.jobDone, timeout=60000) as b:
         win.actions["run"].trigger()
@@ -54,7 +61,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     assert win.residuals.keys == [(name, "SCI,1", int(i)) for i in mine["input_idx"]]
     assert win.image_view.count("matched") == int(np.sum(mine["used"]))
     assert win.image_view.count("detected") == len(res.images[1].catalogs[0])
-    assert win.image_view.count("refcat") > 0
+    qtbot.waitUntil(lambda: win.image_view.count("refcat") > 0, timeout=10000)  # projected in the background
     assert len(win.matches.model.rows) == len(mine)
     used = np.asarray(mine["used"])
     rms_dx = np.sqrt(np.mean((np.asarray(mine["dx"])[used] * 1000) ** 2))

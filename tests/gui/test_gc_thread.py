@@ -56,3 +56,30 @@ def test_cycles_made_in_a_worker_are_freed_in_the_gui_thread(qapp, qtbot):
     assert _freed_in == []
     qtbot.waitUntil(lambda: len(_freed_in) == 100, timeout=5000)
     assert set(_freed_in) == {threading.main_thread().name}
+
+
+def test_full_collections_come_in_small_steps(qapp):
+    """A full collection (and freeze) follows every ``full_every`` middle-generation collections,
+    not the interpreter's ten: each walks fewer of the objects a worker made meanwhile."""
+    from tweakgui.gui.app import GuiCollector
+
+    collector = GuiCollector(full_every=2)
+    collector.timer.stop()  # checked by hand below, without an event loop
+    generations = []
+
+    def record(phase, info):
+        if phase == "start":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        kept = []  # survivors, as a worker's loaded GWCS objects are
+        for _ in range(200):
+            kept.extend([i] for i in range(collector.threshold[0] + 10))  # past the young threshold
+            collector.check()
+    finally:
+        gc.callbacks.remove(record)
+    fulls = [i for i, g in enumerate(generations) if g == 2]
+    assert len(fulls) >= 3
+    between = [generations[a + 1:b].count(1) for a, b in zip(fulls, fulls[1:])]
+    assert between == [2] * len(between)

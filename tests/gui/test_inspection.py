@@ -38,10 +38,9 @@ def click_row(qtbot, win, key, double=False):
 
 
 def click_image(qtbot, win, name):
-    tree = win.files.tree
-    item = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
-                if tree.topLevelItem(i).text(0) == name)
-    qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(item).center())
+    tree, rows = win.files.tree, win.files.model
+    index = next(rows.index(i, 0) for i in range(rows.rowCount()) if rows.index(i, 0).data() == name)
+    qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualRect(index).center())
 
 
 def xy_of(win, key):
@@ -188,12 +187,12 @@ def test_visit_fit_shows_each_image_its_own_numbers(qtbot, win, eng):
     assert "(-1.23, -0.46) detector px" in text and "rotation +0.00120°" in text
     assert int(win.residuals.res_text["dx_x"].toPlainText().split("N=")[1].rstrip(")")) == 19
     # the files list gives each image its own counts, not the visit's
-    tree = win.files.tree
-    fit_text = {tree.topLevelItem(i).text(0): tree.topLevelItem(i).text(5) for i in range(3)}
+    rows = win.files.model
+    fit_text = {rows.index(i, 0).data(): rows.index(i, 5).data() for i in range(3)}
     assert fit_text["c_flt.fits"].startswith("abs rscale n=19/20")
     assert fit_text["b_flt.fits"].startswith("abs rscale n=14/15")
     assert "total shift=(+0.123\", -0.046\")" in fit_text["c_flt.fits"]
-    tip = tree.topLevelItem(2).toolTip(5)
+    tip = rows.index(2, 5).data(Qt.ToolTipRole)
     assert "relative fit of group g2: SUCCESS" in tip and "absolute fit of group visit: SUCCESS" in tip
     # the relative fit of the same image: its own stage, verdict fields the engine left empty
     win.residuals.fit_choice.setCurrentText("relative")
@@ -381,8 +380,7 @@ def test_session_reopens_with_its_results_and_marks_them_stale(qtbot, make_windo
     assert {r.exposure.name: (r.status, [f.nmatch for f in r.fits]) for r in c2.result.images} == want
     assert c2.excluded == {key} and c2.stale == ""
     assert win2.status_outcome.text() == "Reopened: 3/3 images aligned (saved results)"
-    tree = win2.files.tree
-    assert tree.topLevelItem(1).text(5).startswith("abs rscale n=13/14")  # one excluded by the user
+    assert win2.files.model.index(1, 5).data().startswith("abs rscale n=13/14")  # one excluded by the user
     click_image(qtbot, win2, "b_flt.fits")
     assert len(win2.residuals.matches) == 15 and "ΔRA·cosδ +0.0500″" in win2.residuals.summary.text()
     assert win2.residuals.hist_image.image is not None  # the candidate offsets came back
@@ -466,8 +464,7 @@ def test_usable_at_1366x768(qtbot, make_window):
     win._size_docks()
     qtbot.wait(50)
     tree = win.files.tree
-    last = tree.topLevelItem(tree.topLevelItemCount() - 1)
-    rect = tree.visualItemRect(last)
+    rect = tree.visualRect(win.files.model.index(win.files.model.rowCount() - 1, 0))
     assert rect.top() >= 0 and rect.bottom() <= tree.viewport().height()  # every file in view
     title = win.image_view.title
     assert title.width() >= title.fontMetrics().horizontalAdvance(title.text())  # not elided
@@ -539,8 +536,9 @@ def test_review_mode_with_keys(qtbot, win):
     assert win.statusBar().currentMessage().startswith("Review 2/3: b_flt.fits — SUCCESS (relative rshift")
     qtbot.keyClick(win.files.tree, Qt.Key_R)  # reject b, go to c
     assert win.ctl.accepted["b_flt.fits"] is False and win.ctl.selected == "c_flt.fits"
-    item = win.files.tree.topLevelItem(1)
-    assert item.checkState(4) == Qt.Unchecked and item.text(5).startswith("rejected by you")
+    rows = win.files.model
+    assert rows.index(1, 4).data(Qt.CheckStateRole) == Qt.Unchecked
+    assert rows.index(1, 5).data().startswith("rejected by you")
     qtbot.keyClick(win.files.tree, Qt.Key_P)
     assert win.ctl.selected == "b_flt.fits"
     qtbot.keyClick(win.files.tree, Qt.Key_A)  # accept b again
@@ -558,9 +556,9 @@ def test_long_jwst_names_shown_by_what_differs(qtbot, make_window):
     win = make_window(engine=FakeEngine().api())
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.add_inputs(names)
-    item = win.files.tree.topLevelItem(1)
-    assert item.text(0) == "…00001_nrca2_cal.fits" and win.files.names()[1] == names[1]
-    assert names[1] in item.toolTip(0)
+    item = win.files.model.index(1, 0)
+    assert item.data() == "…00001_nrca2_cal.fits" and win.files.names()[1] == names[1]
+    assert names[1] in item.data(Qt.ToolTipRole)
 
 
 def test_histogram_is_the_engines(qtbot, tmp_path):

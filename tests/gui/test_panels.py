@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from fake_engine import FakeEngine
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 
 from tweakgui.engine.params.spec import SPEC, TweakRegParams
 from tweakgui.gui import menus
@@ -79,13 +80,11 @@ def test_parameter_files_roundtrip(qtbot, win, tmp_path):
 def test_files_panel_edits(qtbot, win):
     f = win.files
     assert f.names() == ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
-    item = f.tree.topLevelItem(1)
-    item.setText(1, "mygroup")
+    f.model.setData(f.model.index(1, 1), "mygroup")  # as the group's editor does
     assert win.ctl.exposure("b_flt.fits").group_id == "mygroup"
-    item = f.tree.topLevelItem(2)
-    item.setCheckState(4, Qt.Unchecked)
+    f.model.setData(f.model.index(2, 4), Qt.Unchecked, Qt.CheckStateRole)  # as the save box does
     assert win.ctl.accepted["c_flt.fits"] is False
-    f.tree.setCurrentItem(f.tree.topLevelItem(2))  # as a click does
+    f.tree.setCurrentIndex(f.model.index(2, 0))  # as a click does
     assert win.ctl.selected == "c_flt.fits"
     assert win.image_view.title.text().startswith("c_flt.fits")
     for _ in range(2):
@@ -99,7 +98,7 @@ def test_files_panel_edits(qtbot, win):
     qtbot.mouseClick(f.findChild(object, "files_remove"), Qt.LeftButton)
     assert f.names() == ["b_flt.fits", "c_flt.fits"]
     # the context menu offers the same edits
-    rect = f.tree.visualItemRect(f.tree.topLevelItem(1))
+    rect = f.tree.visualRect(f.model.index(1, 0))
     f._context_menu(rect.center())
     labels = [a.text() for a in f.context_menu.actions() if a.text()]
     assert labels[:2] == ["Make Reference", "Move Up"] and "Remove" in labels
@@ -194,7 +193,7 @@ def test_residual_panels_and_vectors(qtbot, win):
     assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
     # the clipped match is drawn as clipped in the image view
     assert win.image_view.count("clipped") == 1
-    assert win.files.tree.topLevelItem(1).icon(0).isNull() is False
+    assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
 
 
 def test_visit_footprints(qtbot, win):
@@ -360,15 +359,53 @@ def test_click_a_footprint_selects_the_image(qtbot):
     assert not vv.click_at(0.0, 0.0)  # the gap between the chips
 
 
+def test_mosaic_footprints_one_curve_per_colour_and_state(qtbot):
+    """More groups than colours: each colour and state is one NaN-separated curve holding all
+    its outlines, the curves are kept when the result arrives, and the shifts are drawn."""
+    from types import SimpleNamespace
+
+    from fake_engine import make_wcs
+
+    from tweakgui.engine import model
+    from tweakgui.gui.visit_view import PALETTE, VisitView
+
+    n = len(PALETTE) + 2
+    step = 30 / 3600 / np.cos(np.radians(2))
+    exps = [model.Exposure(__import__("pathlib").Path(f"i{i}.fits"), "fits",
+                           [model.Chip("SCI,1", 1, (200, 200), make_wcs(crval=(150.0 + i * step, 2.0)))],
+                           f"g{i}", f"i{i}") for i in range(n)]
+    vv = VisitView()
+    qtbot.addWidget(vv)
+    vv.show()
+    vv.set_visit(model.Visit(exps))
+    qtbot.waitUntil(lambda: vv.n_drawn["before"] == n, timeout=2000)
+    curves = dict(vv._curves)
+    assert sorted(curves) == [(gi, "before") for gi in range(len(PALETTE))]
+    x0, y0 = curves[(0, "before")].getData()
+    assert np.isnan(x0).sum() == 2 and len(x0) == 2 * 6  # groups 0 and 10: 4 corners, closed, NaN
+    # the result: every chip moved by one pixel (0.1") west; the "before" curves are the same items
+    moved = [model.ImageResult(e, model.STATUS_SUCCESS, new_wcs=[make_wcs(crval=(150.0 + i * step, 2.0),
+                                                                        shift_pix=(1.0, 0.0))])
+             for i, e in enumerate(exps)]
+    vv.set_visit(model.Visit(exps), SimpleNamespace(images=moved))
+    qtbot.waitUntil(lambda: vv.n_drawn["after"] == n, timeout=2000)
+    assert all(vv._curves[k] is item for k, item in curves.items())
+    xa, _ya = vv._curves[(0, "after")].getData()
+    ok = np.isfinite(x0)
+    # CRPIX +1 px: the sky moves one pixel (0.1") east, x grows (arcmin, east positive)
+    assert xa[ok] - x0[ok] == pytest.approx(np.full(ok.sum(), 0.1 / 60), rel=1e-3)
+    assert vv.click_at(float(np.mean(x0[:4])), float(np.mean(y0[:4]))) is True
+
+
 def test_failed_image_is_shown_with_its_reason(qtbot, win):
     eng = win.ctl.engine.run.__self__
     eng.fail_image = "b_flt.fits"
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
-    item = win.files.tree.topLevelItem(1)
-    assert item.text(5).startswith("FAILED: not enough matches")
-    assert "not enough matches" in item.toolTip(0)
-    assert item.checkState(4) == Qt.Unchecked and win.ctl.accepted["b_flt.fits"] is False
+    rows = win.files.model
+    assert rows.index(1, 5).data().startswith("FAILED: not enough matches")
+    assert "not enough matches" in rows.index(1, 0).data(Qt.ToolTipRole)
+    assert rows.index(1, 4).data(Qt.CheckStateRole) == Qt.Unchecked and win.ctl.accepted["b_flt.fits"] is False
     assert "1 failed" in win.statusBar().currentMessage()
     win.ctl.select_image("b_flt.fits")
     assert "FAILED" in win.residuals.summary.text() and win.residuals.keys == []
@@ -396,22 +433,83 @@ def test_open_asn_replaces_inputs(qtbot, win, monkeypatch, tmp_path):
 
 
 def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
-    """A run's result is written into the rows in place; the counts' columns still fit their text."""
-    from PySide6.QtWidgets import QHeaderView
-
+    """A run's result is written into the rows in place (no reset: the current row stays); the
+    counts' and the save box's columns still fit their text and their header."""
     from tweakgui.gui.files_panel import _FIT_TO_TEXT, C_NSRC
 
-    tree = win.files.tree
-    before = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    tree, rows = win.files.tree, win.files.model
+    win.ctl.select_image("b_flt.fits")
+    resets, changed = [], []
+    rows.modelReset.connect(lambda: resets.append(1))
+    rows.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row(), a.parent().isValid())))
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
-    assert [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())] == before  # updated in place
-    hdr = tree.header()
-    assert all(hdr.sectionResizeMode(c) == QHeaderView.ResizeToContents for c in _FIT_TO_TEXT)
-    counts = [tree.topLevelItem(i).text(C_NSRC) for i in range(tree.topLevelItemCount())]
+    assert resets == [] and changed == [(0, 2, False)]  # all three rows announced at once
+    assert win.files.current_name() == "b_flt.fits"
+    counts = [rows.index(i, C_NSRC).data() for i in range(rows.rowCount())]
     assert all(counts)
     widest = max(tree.fontMetrics().horizontalAdvance(t) for t in counts)
     assert tree.columnWidth(C_NSRC) >= widest
+    hdr = tree.header()
+    assert all(tree.columnWidth(c) >= hdr.sectionSizeHint(c) for c in _FIT_TO_TEXT)
+
+
+def test_files_model_rows_chips_and_edits_by_mouse_and_keyboard(qtbot, tmp_path):
+    """Exposures with their chips as child rows; the save box toggled by a click and the group
+    edited by double-click and typing become the panel's signals."""
+    from tweakgui.engine import model
+    from tweakgui.gui.files_panel import C_GROUP, C_NAME, C_NSRC, C_SAVE, FilesPanel
+
+    chips = [model.Chip(f"SCI,{k}", k, (100, 200), None) for k in (1, 2)]
+    exps = [model.Exposure(tmp_path / "two_flt.fits", "fits", chips, "g1", "two"),
+            model.Exposure(tmp_path / "one_flt.fits", "fits", chips[:1], "g2", "one")]
+    panel = FilesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 300)
+    panel.show()
+    panel.set_visit(model.Visit(exps), accepted={"one_flt.fits": False})
+    rows, tree = panel.model, panel.tree
+    assert (rows.rowCount(), rows.columnCount()) == (2, 6)
+    two = rows.index(0, 0)
+    assert rows.rowCount(two) == 2 and tree.isExpanded(two) and not tree.isExpanded(rows.index(1, 0))
+    assert [rows.index(k, C_NAME, two).data() for k in range(2)] == ["SCI,1", "SCI,2"]
+    assert rows.index(1, C_NAME, two).data(Qt.ToolTipRole) == "SCI,2: 200×100 pixels"
+    assert rows.index(1, C_NAME, two).parent() == two and rows.rowCount(rows.index(0, 0, two)) == 0
+    assert [rows.index(i, C_SAVE).data(Qt.CheckStateRole) for i in range(2)] == [Qt.Checked, Qt.Unchecked]
+    assert rows.index(0, C_NSRC).data() == "" and rows.index(0, 5).data() == ""  # not run yet
+    # a chip's row selects that chip
+    with qtbot.waitSignal(panel.imageSelected) as sel:
+        qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualRect(rows.index(1, 0, two)).center())
+    assert sel.args == ["two_flt.fits", 1]
+    panel.select("one_flt.fits")
+    assert panel.current_name() == "one_flt.fits"
+    # the check box sits at the left of its cell
+    box = tree.visualRect(rows.index(0, C_SAVE))
+    with qtbot.waitSignal(panel.acceptToggled) as acc:
+        qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=box.topLeft() + QPoint(10, box.height() // 2))
+    assert acc.args == ["two_flt.fits", False]
+    assert rows.index(0, C_SAVE).data(Qt.CheckStateRole) == Qt.Unchecked
+    cell = tree.visualRect(rows.index(1, C_GROUP))
+    qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=cell.center())
+    qtbot.mouseDClick(tree.viewport(), Qt.LeftButton, pos=cell.center())
+    editor = tree.viewport().findChild(QLineEdit)
+    assert tree.state() == QAbstractItemView.EditingState and editor.text() == "g2"
+    editor.selectAll()
+    with qtbot.waitSignal(panel.groupEdited) as grp:
+        qtbot.keyClicks(editor, "mygroup")
+        qtbot.keyClick(editor, Qt.Key_Return)
+    assert grp.args == ["one_flt.fits", "mygroup"]
+    # a result: the chips' rows show their own counts, the exposure's row their sum
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(images=[model.ImageResult(exps[0], model.STATUS_SUCCESS,
+                                                       catalogs=[[0] * 12, [0] * 30])])
+    panel.set_visit(model.Visit(exps), result)
+    assert rows.index(0, C_NSRC).data() == "42"
+    assert [rows.index(k, C_NSRC, two).data() for k in range(2)] == ["12", "30"]
+    # chips cannot be edited or checked
+    assert not rows.flags(rows.index(0, C_GROUP, two)) & Qt.ItemIsEditable
+    assert rows.index(0, C_SAVE, two).data(Qt.CheckStateRole) is None
 
 
 def test_worker_threads_hand_the_gil_back_quickly(qtbot):
@@ -472,5 +570,48 @@ def test_fit_numbers_are_counted_in_the_worker(qtbot, win, monkeypatch):
     fits = {id(f): f for r in win.ctl.result.images for f in r.fits}
     assert threads and len(threads) == len(fits)
     assert all(t is not threading.main_thread() for t in threads)
-    assert win.files.tree.topLevelItem(1).text(5).startswith("rel rshift n=29/30")
+    assert win.files.model.index(1, 5).data().startswith("rel rshift n=29/30")
     assert len(threads) == len(fits)  # showing the result counted nothing more
+
+
+def test_matches_read_by_column_keep_every_field(qtbot):
+    """The matches table's rows and keys, read column by column: a masked reference index is -1."""
+    from astropy.table import MaskedColumn, Table
+
+    from tweakgui.gui.matches_table import MatchesModel
+    from tweakgui.gui.residuals import match_keys
+
+    m = Table({"image": ["a_flt.fits", "b_flt.fits"], "chip": ["SCI,1", "SCI,2"], "input_idx": [7, 3],
+               "ref_idx": MaskedColumn([11, 0], mask=[False, True]), "x": [1.5, 2.5], "y": [3.0, 4.0],
+               "dx": [0.001, -0.002], "dy": [0.0005, 0.0], "used": [True, False], "excluded": [False, True]})
+    assert match_keys(m) == [("a_flt.fits", "SCI,1", 7), ("b_flt.fits", "SCI,2", 3)]
+    assert all(type(v) is int for _i, _c, v in match_keys(m)) and match_keys(None) == []
+    model = MatchesModel()
+    model.set_matches(m)
+    assert model.rows == [("a_flt.fits", "SCI,1", 7, 11, 1.5, 3.0, 1.0, 0.5, "used"),
+                          ("b_flt.fits", "SCI,2", 3, -1, 2.5, 4.0, -2.0, 0.0, "excluded")]
+    assert model.keys == match_keys(m)
+
+
+def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monkeypatch):
+    """After a run each image's residual components along its chip's axes are ready: selecting
+    the image evaluates no WCS in the GUI thread, and shows the same numbers."""
+    from tweakgui.gui import fit_components, residuals
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    for name in ("b_flt.fits", "c_flt.fits"):
+        assert name in fit_components._COMPONENTS.lookup(win.ctl.shown_fit(name), None)
+    fit = win.ctl.shown_fit("b_flt.fits")
+    ready = fit_components._COMPONENTS.lookup(fit, None)
+    mine = fit.matches[np.asarray(fit.matches["image"]).astype(str) == "b_flt.fits"]
+    want, frame = residuals.plotted_components(mine, win._fitted_wcs)
+    assert ready["b_flt.fits"][1] == frame == "detector"
+    assert np.array_equal(ready["b_flt.fits"][0]["dx"], want["dx"])
+
+    def no_wcs(*_a):
+        raise AssertionError("evaluated in the GUI thread")
+
+    monkeypatch.setattr(fit_components, "plotted_components", no_wcs)
+    win.ctl.select_image("b_flt.fits")
+    assert win.residuals.frame == "detector" and np.array_equal(win.residuals.comp["dy"], want["dy"])

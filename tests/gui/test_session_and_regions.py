@@ -63,7 +63,7 @@ def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tm
     c2 = win2.ctl
     assert c2.params.fitgeometry == "shift" and c2.exclusions == ctl.exclusions
     assert c2.exposure(small_demo.paths[0].name).group_id == "G0"
-    assert win2.files.tree.topLevelItem(0).text(1) == "G0"
+    assert win2.files.model.index(0, 1).data() == "G0"
     assert c2.regions[(name, "SCI,1")][0].params == (50.0, 50.0, 20.0)
     assert c2.accepted[small_demo.paths[1].name] is False
     with qtbot.waitSignal(c2.jobDone, timeout=60000):

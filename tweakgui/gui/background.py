@@ -65,6 +65,11 @@ class LatestCall(QObject):
         self._pool.start(_Task(self.serial, fn, self._relay))
         return self.serial
 
+    def cancel(self) -> None:
+        """Drop the answer of any call on its way (the call itself runs to its end)."""
+        self.serial += 1
+        self._callbacks = {}
+
     def wait(self, timeout_ms: int = 10000) -> bool:
         """Block until the pool is idle (closing, tests)."""
         return self._pool.waitForDone(timeout_ms)

@@ -1,19 +1,17 @@
 """The Files / ASN panel: the exposures of the visit with their chips.
 
 One row per exposure (status icon, group, custom catalog, number of sources,
-accept-for-saving box and fit summary) with one child row per chip.  Files can
-be added by dialog, by typing a spec (wildcard, comma list, ``@list``, ASN
-json) or by dropping them on the panel.
+accept-for-saving box and fit summary) with one child row per chip, from a
+:class:`~tweakgui.gui.files_model.FilesModel` in a tree view.  Files can be
+added by dialog, by typing a spec (wildcard, comma list, ``@list``, ASN json) or
+by dropping them on the panel.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -21,83 +19,30 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QMenu,
+    QStyle,
     QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTreeView,
     QWidget,
 )
 
-from tweakgui.engine import model
-from tweakgui.engine.fit.residual_frames import image_numbers
-from tweakgui.gui.fit_numbers import fit_numbers
+from tweakgui.gui.files_model import (  # noqa: F401 - short_names, _short_summary: imported from here
+    C_CAT,
+    C_FIT,
+    C_GROUP,
+    C_NAME,
+    C_NSRC,
+    C_SAVE,
+    COLUMNS,
+    FilesModel,
+    _short_summary,
+    short_names,
+)
 from tweakgui.gui.icons import icon
 from tweakgui.gui.layouts import bar_above
-from tweakgui.gui.residuals import correction_text, verdict_text
 
-__all__ = ["FilesPanel", "COLUMNS"]
+__all__ = ["COLUMNS", "FilesPanel"]
 
-COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
-C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
 _FIT_TO_TEXT = (C_CAT, C_NSRC, C_SAVE)  # columns as wide as their text
-STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "status-ref",
-               model.STATUS_FAILED: "status-failed", None: "status-pending"}
-
-
-_STATUS_ICONS: dict = {}
-
-
-def _status_icon(status):
-    """The status icon, one QIcon per status (not one per row)."""
-    if status not in _STATUS_ICONS:
-        _STATUS_ICONS[status] = icon(STATUS_ICON.get(status, "status-pending"))
-    return _STATUS_ICONS[status]
-
-
-def short_names(names: list[str], min_prefix: int = 8) -> dict[str, str]:
-    """Names without the prefix they all share (cut at an underscore), shown as "…rest": JWST
-    names differ only past "jw01345001001_02201_"; the full name stays in the tooltip."""
-    names = [str(n) for n in names]
-    if len(set(names)) < 2:
-        return {n: n for n in names}
-    prefix = os.path.commonprefix(names)
-    cut = prefix.rfind("_") + 1
-    if cut < min_prefix:
-        return {n: n for n in names}
-    return {n: "…" + n[cut:] for n in names}
-
-
-def _plain(html: str) -> str:
-    return re.sub(r"<[^>]+>", "", html)
-
-
-def _input_tip(e) -> str:
-    """The input's path; for a catalog input, that it has no pixels and where its WCS came from."""
-    if not e.meta.get("catalog_input"):
-        return str(e.path)
-    return f"{e.path}\ncatalog input (no pixels); WCS from {e.meta.get('wcs_source') or 'its file'}"
-
-
-def _short_summary(fit, r=None) -> str:
-    """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
-    if fit.status != model.STATUS_SUCCESS:
-        return fit.summary()
-    name = r.exposure.name if r is not None else None
-    if fit.matches is None:
-        n = None
-    elif name is None:
-        n = image_numbers(fit.matches, None)
-    else:
-        n = fit_numbers(fit).get(name)  # counted in the worker after a run
-    corr = getattr(r, "correction", None)
-    text = f"{fit.kind[:3]} {fit.fitgeom}"
-    if n is not None and n.nmatch:
-        text += f" n={n.nused}/{n.nmatch} rms={np.hypot(n.rms_dx_mas, n.rms_dy_mas):.2f} mas"
-    else:
-        text += f" group n={fit.nmatch} rmse={fit.rmse_arcsec * 1000:.2f} mas"
-    if corr is not None:
-        sx, sy = corr.shift_arcsec
-        text += f" total shift=({sx:+.3f}\", {sy:+.3f}\") rot={corr.rotation_deg:+.4f}°"
-    return text
 
 
 class FilesPanel(QWidget):
@@ -117,6 +62,10 @@ class FilesPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.last_dir = ""
+        self._filling = False
+        self.model = FilesModel(self)
+        self.model.groupEdited.connect(self.groupEdited)
+        self.model.acceptToggled.connect(self.acceptToggled)
         self.tree = self._make_tree()
         self.spec = QLineEdit()
         self.spec.setPlaceholderText("wildcard, comma list, @list.txt or asn.json — Enter adds")
@@ -126,13 +75,11 @@ class FilesPanel(QWidget):
         bar = self._buttons()
         bar.addWidget(self.spec, 1)
         bar_above(self, bar, self.tree)
-        self._filling = False
 
-    def _make_tree(self) -> QTreeWidget:
-        tree = QTreeWidget()
+    def _make_tree(self) -> QTreeView:
+        tree = QTreeView()
         tree.setObjectName("files")
-        tree.setColumnCount(len(COLUMNS))
-        tree.setHeaderLabels(COLUMNS)
+        tree.setModel(self.model)
         tree.setSelectionMode(QAbstractItemView.SingleSelection)
         tree.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
         tree.setUniformRowHeights(True)
@@ -141,23 +88,13 @@ class FilesPanel(QWidget):
         hdr.setStretchLastSection(True)
         # long names (JWST: jw01345001001_02201_00001_nrca1_cal.fits) keep their distinct end
         tree.setTextElideMode(Qt.ElideMiddle)
-        for c in _FIT_TO_TEXT:
-            hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
-        for c in (C_NAME, C_GROUP):
+        # sized from the rows' texts in set_visit: a column sized to its contents by the view
+        # measures every row (690) on each change
+        for c in range(len(COLUMNS) - 1):
             hdr.setSectionResizeMode(c, QHeaderView.Interactive)
-        tips = ("Input file; its icon shows the fit status", "Group: images of a group get one "
-                "correction (double-click to edit)", "Custom source catalog (empty: detect)",
-                "Sources detected or read", "Save this image's outputs (accept the fit)",
-                "This image's own numbers in its last fit: used/matched sources, RMS of its residuals "
-                "(reference tangent plane), and its total correction of all stages (shift ΔRA·cosδ, ΔDec "
-                "in arcsec, rotation)")
-        for c, t in enumerate(tips):
-            tree.headerItem().setToolTip(c, t)
-        tree.itemChanged.connect(self._item_changed)
         tree.setContextMenuPolicy(Qt.CustomContextMenu)
         tree.customContextMenuRequested.connect(self._context_menu)
-        tree.currentItemChanged.connect(self._current_changed)
-
+        tree.selectionModel().currentChanged.connect(self._current_changed)
         return tree
 
     def _buttons(self) -> QHBoxLayout:
@@ -184,149 +121,84 @@ class FilesPanel(QWidget):
 
     # ------------------------------------------------------------- content
     def set_visit(self, visit, result=None, accepted=None, selected=None) -> None:
-        """Fill the table from a Visit and the last VisitResult."""
+        """Fill the table from a Visit and the last VisitResult (the same rows, e.g. a run's
+        result, are updated in place: the current row and the scroll position stay)."""
         self._filling = True
-        self.tree.setUpdatesEnabled(False)
-        # a column sized to its contents measures every row on each change: once at the end instead
-        hdr = self.tree.header()
-        for c in _FIT_TO_TEXT:
-            hdr.setSectionResizeMode(c, QHeaderView.Interactive)
         try:
-            # the same rows (e.g. a run's result): updated in place, not built again
-            old = self._rows_of(visit)
-            if old is None:
-                self.tree.clear()
+            rebuilt = self.model.set_rows(visit, result, accepted)
+            rows = self.model.rows
+            if rebuilt:
+                multi = [i for i, r in enumerate(rows) if len(r.exposure.chips) > 1]
+                if multi and len(multi) == len(rows):
+                    self.tree.expandAll()
+                else:
+                    for i in multi:
+                        self.tree.setExpanded(self.model.index(i, 0), True)
             if visit is None:
                 return
-            by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
-            shown = short_names([e.name for e in visit.exposures])
-            groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
-            items = [self._exposure_item(e, by_name.get(e.name), shown[e.name], groups[str(e.group_id)],
-                                         (accepted or {}).get(e.name, True), old[i] if old else None)
-                     for i, e in enumerate(visit.exposures)]
-            if old is None:
-                self.tree.addTopLevelItems(items)  # at once: one insertion, not 690
-                for e, item in zip(visit.exposures, items):
-                    if len(e.chips) > 1:
-                        item.setExpanded(True)
-            self._size_name_columns(visit)
+            self._size_columns()
             # the catalog column only when some image has a custom catalog
-            self.tree.setColumnHidden(C_CAT, not any(c.catalog_path for e in visit.exposures
-                                                     for c in e.chips))
+            self.tree.setColumnHidden(C_CAT, not any(r.catalogs() for r in rows))
             if selected is not None:
                 self.select(*selected)
         finally:
-            for c in _FIT_TO_TEXT:
-                hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
             self._filling = False
-            self.tree.setUpdatesEnabled(True)
 
-    def _rows_of(self, visit) -> list[QTreeWidgetItem] | None:
-        """The table's rows when they are those of ``visit`` (same images and chips, in order)."""
-        if visit is None or self.tree.topLevelItemCount() != len(visit.exposures):
-            return None
-        items = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
-        for item, e in zip(items, visit.exposures):
-            if item.data(C_NAME, Qt.UserRole)[0] != e.name or item.childCount() != len(e.chips):
-                return None
-        return items
-
-    def _exposure_item(self, e, r, shown_name: str, group_name: str, ok: bool,
-                       item: QTreeWidgetItem | None = None) -> QTreeWidgetItem:
-        """The row of one exposure (its fit, verdicts and correction in tooltips) with a child per chip;
-        ``item``: the row to update in place."""
-        item = item if item is not None else QTreeWidgetItem()
-        item.setData(C_NAME, Qt.UserRole, (e.name, 0))
-        item.setText(C_NAME, shown_name)
-        item.setToolTip(C_NAME, _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}"
-                                                  if r else ""))
-        item.setIcon(C_NAME, _status_icon(r.status if r else None))
-        item.setText(C_GROUP, group_name)
-        item.setToolTip(C_GROUP, str(e.group_id))
-        cats = {str(c.catalog_path) for c in e.chips if c.catalog_path}
-        item.setText(C_CAT, ", ".join(Path(c).name for c in sorted(cats)))
-        item.setToolTip(C_CAT, "\n".join(sorted(cats)) or "detect sources")
-        item.setText(C_NSRC, str(sum(len(c) for c in r.catalogs)) if r is not None and r.catalogs else "")
-        item.setFlags(item.flags() | Qt.ItemIsEditable | Qt.ItemIsUserCheckable)
-        item.setCheckState(C_SAVE, Qt.Checked if ok else Qt.Unchecked)
-        if r is not None:
-            fit = r.fit
-            text = (_short_summary(fit, r) if fit is not None
-                    else f"{r.status}: {r.reason}" if r.reason else r.status)
-            if r.status == model.STATUS_REFERENCE and fit is None:
-                text = "reference"
-            if not ok and r.status != model.STATUS_FAILED:  # failed ones are never saved
-                text = "rejected by you · " + text
-            item.setText(C_FIT, text)
-            # every stage's verdict (the group's fit), then the image's own total correction
-            tip = [f"{f.kind} fit of group {f.group_id}: " + _plain(verdict_text(f)) for f in r.fits]
-            if r.status != model.STATUS_REFERENCE:
-                tip.append(_plain(correction_text(r.correction)))
-            item.setToolTip(C_FIT, "\n".join(tip) or text)
-        else:
-            item.setText(C_FIT, "")
-            item.setToolTip(C_FIT, "")
-        self._chip_rows(item, e, r)
-        return item
-
-    @staticmethod
-    def _chip_rows(item: QTreeWidgetItem, e, r) -> None:
-        """A child row per chip (those of an updated row reused)."""
-        for ci, c in enumerate(e.chips):
-            child = item.child(ci) if ci < item.childCount() else QTreeWidgetItem(item)
-            child.setData(C_NAME, Qt.UserRole, (e.name, ci))
-            child.setText(C_NAME, c.name)
-            child.setToolTip(C_NAME, f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels")
-            child.setText(C_CAT, Path(c.catalog_path).name if c.catalog_path else "")
-            child.setText(C_NSRC, str(len(r.catalogs[ci])) if r is not None and ci < len(r.catalogs) else "")
-            child.setFlags(child.flags() & ~Qt.ItemIsEditable)
-
-    def _size_name_columns(self, visit) -> None:
+    def _size_columns(self) -> None:
         """Name and group columns as wide as their text, but never more than a share of the
-        panel: the fit column stays in view and long names are elided in the middle."""
+        panel (the fit column stays in view and long names are elided in the middle); the
+        counts' and the save box's columns as wide as their text or header."""
         fm = self.tree.fontMetrics()
+        rows = self.model.rows
         width = max(self.tree.viewport().width(), 300)
-        names = short_names([e.name for e in visit.exposures])
-        groups = short_names(sorted({str(e.group_id) for e in visit.exposures}))
-        for col, texts, share in ((C_NAME, list(names.values()), 0.5), (C_GROUP, list(groups.values()), 0.18)):
+        for col, texts, share in ((C_NAME, [r.shown for r in rows], 0.5),
+                                  (C_GROUP, {r.group_shown for r in rows}, 0.18)):
             want = max([fm.horizontalAdvance(t) for t in texts] + [60]) + (48 if col == C_NAME else 16)
             self.tree.setColumnWidth(col, int(min(want, share * width)))
+        hdr = self.tree.header()
+        margin = 2 * (self.tree.style().pixelMetric(QStyle.PM_FocusFrameHMargin, None, self.tree) + 1) + 4
+        box = self.tree.style().pixelMetric(QStyle.PM_IndicatorWidth, None, self.tree) + margin
+        for col, texts in ((C_CAT, {self.model.data(self.model.index(i, C_CAT)) for i in range(len(rows))}),
+                           (C_NSRC, {r.nsrc for r in rows}), (C_SAVE, ())):
+            text = max([fm.horizontalAdvance(t) for t in texts if t] + [0]) + margin
+            self.tree.setColumnWidth(col, max(hdr.sectionSizeHint(col), text, box if col == C_SAVE else 0))
 
     def select(self, name: str, chip_index: int = 0) -> None:
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            if item.data(C_NAME, Qt.UserRole)[0] == name:
-                target = item.child(chip_index) if item.childCount() > 1 else item
-                if self.tree.currentItem() is not target:
-                    was = self._filling
-                    self._filling = True
-                    self.tree.setCurrentItem(target)
-                    self._filling = was
-                return
+        top = self.model.exposure_index(name)
+        if not top.isValid():
+            return
+        n_chips = self.model.rowCount(top)
+        target = self.model.index(chip_index, 0, top) if n_chips > 1 else top
+        if self.tree.currentIndex() != target:
+            was = self._filling
+            self._filling = True
+            self.tree.setCurrentIndex(target)
+            self._filling = was
 
     def names(self) -> list[str]:
-        return [self.tree.topLevelItem(i).data(C_NAME, Qt.UserRole)[0]
-                for i in range(self.tree.topLevelItemCount())]
+        return [r.exposure.name for r in self.model.rows]
 
     def current_name(self) -> str | None:
-        item = self.tree.currentItem()
-        return item.data(C_NAME, Qt.UserRole)[0] if item is not None else None
+        at = self.model.name_of(self.tree.currentIndex())
+        return at[0] if at is not None else None
 
     def _context_menu(self, pos) -> None:
-        item = self.tree.itemAt(pos)
-        if item is None:
+        index = self.tree.indexAt(pos)
+        at = self.model.name_of(index)
+        if at is None:
             return
-        name = item.data(C_NAME, Qt.UserRole)[0]
-        top = item if item.parent() is None else item.parent()
+        name = at[0]
+        row = self.model.row_of(name)
+        save = self.model.index(row, C_SAVE)
         menu = QMenu(self)
         menu.addAction(icon("reference"), "Make Reference", lambda: self.referenceRequested.emit(name))
         menu.addAction(icon("up"), "Move Up", lambda: self.moveRequested.emit(name, -1))
         menu.addAction(icon("down"), "Move Down", lambda: self.moveRequested.emit(name, +1))
         menu.addAction(icon("catalog"), "Custom Catalog…", self._choose_catalog)
-        menu.addAction("Edit Group", lambda: self.tree.editItem(top, C_GROUP))
-        ok = top.checkState(C_SAVE) == Qt.Checked
+        menu.addAction("Edit Group", lambda: self.tree.edit(self.model.index(row, C_GROUP)))
+        ok = save.data(Qt.CheckStateRole) == Qt.Checked
         menu.addAction("Reject for Saving" if ok else "Accept for Saving",
-                       lambda: top.setCheckState(C_SAVE, Qt.Unchecked if ok else Qt.Checked))
+                       lambda: self.model.setData(save, Qt.Unchecked if ok else Qt.Checked, Qt.CheckStateRole))
         menu.addSeparator()
         menu.addAction(icon("remove"), "Remove", lambda: self.removeRequested.emit(name))
         self.context_menu = menu  # kept for tests
@@ -337,20 +209,11 @@ class FilesPanel(QWidget):
         if name is not None:
             fn(name)
 
-    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        if self._filling or item.parent() is not None:
+    def _current_changed(self, current: QModelIndex, _previous) -> None:
+        at = self.model.name_of(current)
+        if self._filling or at is None:
             return
-        name = item.data(C_NAME, Qt.UserRole)[0]
-        if column == C_GROUP:
-            self.groupEdited.emit(name, item.text(C_GROUP))
-        elif column == C_SAVE:
-            self.acceptToggled.emit(name, item.checkState(C_SAVE) == Qt.Checked)
-
-    def _current_changed(self, current, _previous) -> None:
-        if self._filling or current is None:
-            return
-        name, chip = current.data(C_NAME, Qt.UserRole)
-        self.imageSelected.emit(name, chip)
+        self.imageSelected.emit(*at)
 
     # --------------------------------------------------------------- adding
     def add_dialog(self) -> None:

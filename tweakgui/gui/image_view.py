@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from tweakgui.gui.background import LatestCall
 from tweakgui.gui.icons import icon
 from tweakgui.gui.region_tools import DrawingViewBox, RegionLayer
+from tweakgui.gui.residuals import match_keys
 from tweakgui.gui.stretch import STRETCHES, stretch_image
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,9 @@ class ImageView(QWidget):
 
         def work():
             d, m = (data, mask) if data is not None else load()
-            return d, m, stretch_image(d, m, mode)[0]
+            # bytes made here: pyqtgraph maps a float image to bytes while painting (~15 ms a
+            # 2048² chip in the GUI thread), a uint8 one it draws as it is
+            return d, m, np.round(stretch_image(d, m, mode)[0] * 255).astype(np.uint8)
 
         def done(res, key=key, mode=mode, new=new):
             d, m, img = res
@@ -278,7 +281,7 @@ class ImageView(QWidget):
         if getattr(self, "_outline", None) is not None:
             self._outline.hide()
         self.title.setText(self._title)
-        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        self.image.setImage(img, levels=(0, 255), autoLevels=False)
         if new or self._ranged != key:
             self._fit_shape = shape
             self._fit_image()
@@ -337,12 +340,19 @@ class ImageView(QWidget):
             exc = np.asarray(matches["excluded"], bool)
             for name, sel in (("matched", used), ("clipped", ~used & ~exc), ("excluded", exc)):
                 rows = matches[sel]
-                keys = [(str(r["image"]), str(r["chip"]), int(r["input_idx"])) for r in rows]
+                keys = match_keys(rows)
                 self._keys[name] = keys
                 self.scatter[name].setData(x=np.asarray(rows["x"], float), y=np.asarray(rows["y"], float),
                                            data=keys)
         if ref_xy is not None and len(ref_xy[0]):
             self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+
+    def set_reference(self, ref_xy=None) -> None:
+        """Draw the reference sources (chip pixels) alone: they are projected off the GUI thread."""
+        if ref_xy is not None and len(ref_xy[0]):
+            self.scatter["refcat"].setData(x=np.asarray(ref_xy[0]), y=np.asarray(ref_xy[1]))
+        else:
+            self.scatter["refcat"].clear()
 
     @staticmethod
     def layer_labels() -> dict:

@@ -33,10 +33,10 @@ from tweakgui.gui.log_panel import LogPanel
 from tweakgui.gui.loghandler import QtLogHandler
 from tweakgui.gui.matches_table import MatchesPanel
 from tweakgui.gui.params_panel import ParamsPanel
+from tweakgui.gui.reference_layer import ReferenceLayer
 from tweakgui.gui.residuals import ResidualPanel
 from tweakgui.gui.start_page import StartPage
 from tweakgui.gui.view import SessionView
-from tweakgui.gui.footprints import chip_footprint, near_footprint
 from tweakgui.gui.visit_view import VisitView
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class MainWindow(QMainWindow, SessionView):
 
     def _build_panels(self, engine, params) -> None:
         self.image_view = ImageView()
+        self.ref_layer = ReferenceLayer(self.image_view.set_reference, self)
         self.start_page = StartPage()
         self.central = QStackedWidget()
         self.central.addWidget(self.start_page)
@@ -241,6 +242,7 @@ class MainWindow(QMainWindow, SessionView):
             self.statusBar().showMessage("Stopping the running job…")
         stopped = self.ctl.shutdown(20000)
         self.image_view.loader.wait(10000)
+        self.ref_layer.wait(10000)
         if not stopped:
             log.warning("the worker did not stop in time")
         for name in LOGGERS:
@@ -461,6 +463,7 @@ class MainWindow(QMainWindow, SessionView):
         self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
         if visit is None:
             self.image_view.clear()
+            self.ref_layer.clear()
 
     def show_params(self, params) -> None:
         self.params_panel.set_params(params)
@@ -498,6 +501,7 @@ class MainWindow(QMainWindow, SessionView):
         e = self.ctl.exposure(name)
         if e is None:
             self.image_view.clear()
+            self.ref_layer.clear()
             self.residuals.clear()
             self.matches.set_matches(None)
             self._update_diagnostics()
@@ -510,7 +514,7 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
         self.ctl.fit_choice = self.residuals.fit_choice.currentText()
         fit = self.ctl.shown_fit(name)
-        detected = matches = ref_xy = None
+        detected = matches = None
         if r is not None and chip_index < len(r.catalogs):
             cat = r.catalogs[chip_index]
             if len(cat) and "x" in cat.colnames:
@@ -518,9 +522,10 @@ class MainWindow(QMainWindow, SessionView):
         if fit is not None and fit.matches is not None and len(fit.matches):
             m = fit.matches
             matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
-        if self.ctl.result is not None and self.ctl.result.refcat is not None:
-            ref_xy = self._refcat_pixels(r, chip_index, chip)
-        self.image_view.set_sources(detected, matches, ref_xy)
+        self.image_view.set_sources(detected, matches)
+        # projected in a thread of its own; drawn when it arrives
+        self.ref_layer.show(self.ctl.result.refcat if self.ctl.result is not None else None,
+                            r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs, chip.shape)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
         self.residuals.set_fit(fit, name, searchrad, r)
@@ -544,21 +549,6 @@ class MainWindow(QMainWindow, SessionView):
         load = None if sources is None or chip.catalog_path is None else (
             lambda: sources(chip.catalog_path, chip.meta.get("catalog_select")))
         self.image_view.show_canvas(key, f"{title}  (catalog input: no pixels)", chip.shape, load)
-
-    def _refcat_pixels(self, r, chip_index, chip):
-        ref = self.ctl.result.refcat
-        wcs = r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs
-        ra, dec = near_footprint(np.asarray(ref["RA"], float), np.asarray(ref["DEC"], float),
-                                 chip_footprint(wcs, chip.shape))
-        try:
-            x, y = wcs.world_to_pixel_values(ra, dec)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("refcat projection failed: %s", exc)
-            return None
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        ny, nx = chip.shape
-        inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
-        return x[inside], y[inside]
 
     def show_match(self, key) -> None:
         self.residuals.show_match(key)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from tweakgui.gui.icons import icon
 from tweakgui.gui.layouts import bar_above
+from tweakgui.gui.residuals import match_keys
 
 __all__ = ["MatchesPanel", "MatchesModel"]
 
@@ -46,16 +47,16 @@ class MatchesModel(QAbstractTableModel):
         user's exclusions that ``m`` does not hold (excluded in another stage, or dropped)."""
         self.beginResetModel()
         self.rows, self.keys = [], []
-        if m is not None:
+        if m is not None and len(m):
+            # read by column: an astropy table read a row at a time costs microseconds a field
             used = np.asarray(m["used"], bool)
             exc = np.asarray(m["excluded"], bool)
-            for i, r in enumerate(m):
-                state = "excluded" if exc[i] else ("used" if used[i] else "clipped")
-                self.rows.append((str(r["image"]), str(r["chip"]), int(r["input_idx"]),
-                                  int(r["ref_idx"]) if r["ref_idx"] is not np.ma.masked else -1,
-                                  float(r["x"]), float(r["y"]), float(r["dx"]) * 1000,
-                                  float(r["dy"]) * 1000, state))
-                self.keys.append((str(r["image"]), str(r["chip"]), int(r["input_idx"])))
+            states = np.where(exc, "excluded", np.where(used, "used", "clipped")).tolist()
+            self.keys = match_keys(m)
+            ref = np.ma.asarray(m["ref_idx"]).filled(-1).astype(int).tolist()
+            x, y = (np.asarray(m[c], float).tolist() for c in ("x", "y"))
+            dx, dy = ((np.asarray(m[c], float) * 1000).tolist() for c in ("dx", "dy"))
+            self.rows = [(*key, *rest) for key, rest in zip(self.keys, zip(ref, x, y, dx, dy, states))]
         nan = float("nan")
         for key, image, chip, row, x, y, state in extra:
             self.rows.append((image, chip, row, -1, x, y, nan, nan, state))

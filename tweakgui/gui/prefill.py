@@ -25,6 +25,11 @@ class ObjectMemo:
         self._lock = threading.Lock()
         self._limit = limit
 
+    def lookup(self, obj, tag, default=None):
+        """The value remembered for ``obj`` and ``tag``, else ``default``."""
+        hit = self._items.get(id(obj))
+        return hit[2] if hit is not None and hit[0]() is obj and hit[1] == tag else default
+
     def get(self, obj, tag, compute):
         """The value remembered for ``obj`` and ``tag``, else ``compute()`` (remembered when
         ``obj`` takes weak references)."""
@@ -55,15 +60,16 @@ def job_parts(out):
 
 
 def with_prefill(job):
-    """``job`` followed, in the worker, by the footprints and the fits' per-image numbers of
-    what it returns."""
+    """``job`` followed, in the worker, by the footprints, the fits' per-image numbers and
+    residual components of what it returns."""
+    from tweakgui.gui.fit_components import prefill_components
     from tweakgui.gui.fit_numbers import prefill_fit_numbers
     from tweakgui.gui.footprints import prefill_footprints
 
     def run(*args, **kwargs):
         out = job(*args, **kwargs)
         for part in job_parts(out):
-            for prefill in (prefill_footprints, prefill_fit_numbers):
+            for prefill in (prefill_footprints, prefill_fit_numbers, prefill_components):
                 try:
                     prefill(part)
                 except Exception as exc:  # noqa: BLE001 - computed (or not) in the GUI thread then

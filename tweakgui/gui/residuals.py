@@ -31,7 +31,7 @@ from tweakgui.engine.fit.residual_frames import (
 )
 from tweakgui.gui.layouts import bar_above
 
-__all__ = ["ResidualPanel", "rms", "summary_html", "verdict_text", "correction_text",
+__all__ = ["ResidualPanel", "match_keys", "rms", "summary_html", "verdict_text", "correction_text",
            "plotted_components", "ROLE_BRUSH", "ROLE_SYMBOL", "match_roles"]
 
 ROLE_BRUSH = {"used": pg.mkBrush(40, 110, 220, 200), "clipped": pg.mkBrush(245, 150, 0, 220),
@@ -48,6 +48,15 @@ def match_roles(m) -> np.ndarray:
     used = np.asarray(m["used"], bool)
     exc = np.asarray(m["excluded"], bool)
     return np.where(exc, "excluded", np.where(used, "used", "clipped"))
+
+
+def match_keys(m) -> list[tuple[str, str, int]]:
+    """``(image, chip, input_idx)`` of each row of a matches table, read by column (an astropy
+    table read a row at a time costs microseconds a field)."""
+    if m is None or not len(m):
+        return []
+    return list(zip(np.asarray(m["image"]).astype(str).tolist(), np.asarray(m["chip"]).astype(str).tolist(),
+                    np.asarray(m["input_idx"]).astype(int).tolist()))
 
 
 def _nice_scale_key(values_mas: np.ndarray) -> float:
@@ -342,16 +351,21 @@ class ResidualPanel(QWidget):
         if m is not None and len(m) and image is not None and not self.whole_group.isChecked():
             m = m[np.asarray(m["image"]).astype(str) == image]
         self.matches = m
-        self.keys = ([(str(r["image"]), str(r["chip"]), int(r["input_idx"])) for r in m]
-                     if m is not None else [])
-        self._components()
+        self.keys = match_keys(m)
+        self._components(fit, image)
         self._draw_residuals()
         self._draw_vectors()
         self._draw_hist(fit, searchrad)
 
-    def _components(self) -> None:
-        """Residual components (mas) along the axes they are plotted against."""
-        self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
+    def _components(self, fit=None, image: str | None = None) -> None:
+        """Residual components (mas) along the axes they are plotted against; one image's are
+        remembered per fit (and computed in the worker after a run)."""
+        if fit is not None and image is not None and not self.whole_group.isChecked():
+            from tweakgui.gui.fit_components import image_components
+
+            self.comp, self.frame = image_components(fit, image, self.matches, self.wcs_of)
+        else:
+            self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
 
     def _draw_residuals(self) -> None:
         m = self.matches

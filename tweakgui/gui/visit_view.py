@@ -25,6 +25,16 @@ def group_color(index: int):
     return pg.mkColor(PALETTE[index % len(PALETTE)])
 
 
+def _nan_separated(parts: list) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of closed outlines as one x and one y array, each outline followed by NaN (a
+    curve drawn with ``connect="finite"``)."""
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    out = []
+    for k in (0, 1):
+        rows = np.concatenate([p[k] for p in parts])
+        out.append(np.hstack([rows, np.full((len(rows), 1), np.nan)]).ravel())
+    return out[0], out[1]
 
 
 def _inside(px: float, py: float, x: np.ndarray, y: np.ndarray) -> bool:
@@ -76,6 +86,8 @@ class VisitView(QWidget):
         self._dirty = False
         self._scheduled = False
         self._polygons: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+        self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self._labels: list = []
         self.plot_widget.scene().sigMouseClicked.connect(self._clicked)
         self.plot_widget.setToolTip("Click a footprint to show that image")
 
@@ -109,84 +121,101 @@ class VisitView(QWidget):
     def _redraw(self) -> None:
         self._dirty = False
         self._polygons = []
-        self.plot.clear()
         self.legend.clear()
+        for label in self._labels:
+            self.plot.removeItem(label)
+        self._labels = []
         self.n_drawn = {"before": 0, "after": 0}
-        if self._visit is None or not self._visit.exposures:
-            return
-        before = {(e.name, ci): fp for e in self._visit.exposures for ci, c in enumerate(e.chips)
-                  if (fp := chip_footprint(c.wcs, c.shape)) is not None}
-        if not before:
-            return
-        allfp = np.concatenate(list(before.values()))
-        self._origin = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
-        after = {}
-        if self._result is not None:
-            after = {(r.exposure.name, ci): fp for r in self._result.images
-                     for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or []))
-                     if w is not None and (fp := chip_footprint(w, c.shape)) is not None}
-        groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
-        # one item per colour and state (groups beyond the palette share colours):
-        # a 690-image mosaic stays a handful of items
-        many = len(groups) > len(PALETTE)
-        bucket = {g: (i % len(PALETTE) if many else g) for i, g in enumerate(groups)}
-        lines = self._outlines(before, after, bucket)
+        lines, many = {}, False
+        if self._visit is not None and self._visit.exposures:
+            before = {(e.name, ci): fp for e in self._visit.exposures for ci, c in enumerate(e.chips)
+                      if (fp := chip_footprint(c.wcs, c.shape)) is not None}
+            if before:
+                allfp = np.concatenate(list(before.values()))
+                self._origin = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
+                after = {}
+                if self._result is not None:
+                    after = {(r.exposure.name, ci): fp for r in self._result.images
+                             for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or []))
+                             if w is not None and (fp := chip_footprint(w, c.shape)) is not None}
+                groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
+                # one item per colour and state (groups beyond the palette share colours):
+                # a 690-image mosaic stays a handful of items
+                many = len(groups) > len(PALETTE)
+                bucket = {g: (i % len(PALETTE) if many else g) for i, g in enumerate(groups)}
+                lines = self._outlines(before, after, bucket)
         self._draw_lines(lines, many)
-        if len(self._visit.exposures) <= 30:
+        if lines and len(self._visit.exposures) <= 30:
             self._draw_labels(before, list(lines), bucket)
 
-    def _xy(self, fp):
-        """Closed outline of a footprint in arcmin from the visit's centre (east to the left)."""
+    def _closed(self, fps: list) -> tuple[np.ndarray, np.ndarray]:
+        """Closed outlines (rows) of footprints with the same number of vertices, in arcmin from
+        the visit's centre (east to the left)."""
         ra0, dec0 = self._origin
-        dra = (fp[:, 0] - ra0 + 180.0) % 360.0 - 180.0
-        x, y = dra * np.cos(np.radians(dec0)) * 60.0, (fp[:, 1] - dec0) * 60.0
-        return np.append(x, x[0]), np.append(y, y[0])
+        fp = np.stack(fps)
+        dra = (fp[..., 0] - ra0 + 180.0) % 360.0 - 180.0
+        x, y = dra * np.cos(np.radians(dec0)) * 60.0, (fp[..., 1] - dec0) * 60.0
+        return np.hstack([x, x[:, :1]]), np.hstack([y, y[:, :1]])
 
     def _outlines(self, before: dict, after: dict, bucket: dict) -> dict:
-        """NaN-separated outlines per colour bucket and state; the "after" ones magnified."""
+        """NaN-separated outlines per colour bucket and state; the "after" ones magnified.
+        Computed for all chips at once per vertex count (a mosaic: 1380 outlines)."""
         k = float(self.exaggerate.currentText().lstrip("×"))
-        lines = {b: {"before": ([], []), "after": ([], [])} for b in dict.fromkeys(bucket.values())}
-        for e in self._visit.exposures:
-            for ci in range(len(e.chips)):
-                fp = before.get((e.name, ci))
-                if fp is None:
-                    continue
-                bx, by = self._xy(fp)
-                self._polygons.append((e.name, ci, bx, by))
-                lines[bucket[e.group_id]]["before"][0].extend([*bx, np.nan])
-                lines[bucket[e.group_id]]["before"][1].extend([*by, np.nan])
-                self.n_drawn["before"] += 1
-                fa = after.get((e.name, ci))
-                if fa is not None:
-                    ax, ay = self._xy(fa)
-                    lines[bucket[e.group_id]]["after"][0].extend([*(bx + k * (ax - bx)), np.nan])
-                    lines[bucket[e.group_id]]["after"][1].extend([*(by + k * (ay - by)), np.nan])
-                    self.n_drawn["after"] += 1
-        return lines
+        keys = [(e.name, ci, bucket[e.group_id]) for e in self._visit.exposures
+                for ci in range(len(e.chips)) if (e.name, ci) in before]
+        lines = {b: {"before": [], "after": []} for b in dict.fromkeys(bucket.values())}
+        for n in sorted({len(before[key[:2]]) for key in keys}):
+            same = [key for key in keys if len(before[key[:2]]) == n]
+            bx, by = self._closed([before[key[:2]] for key in same])
+            self._polygons += [(name, ci, bx[i], by[i]) for i, (name, ci, _b) in enumerate(same)]
+            chip_bucket = [b for *_key, b in same]
+            moved = [i for i, key in enumerate(same) if len(after.get(key[:2], ())) == n]
+            ax, ay = self._closed([after[same[i][:2]] for i in moved]) if moved else (bx[:0], by[:0])
+            ax, ay = bx[moved] + k * (ax - bx[moved]), by[moved] + k * (ay - by[moved])
+            self.n_drawn["before"] += len(same)
+            self.n_drawn["after"] += len(moved)
+            for state, xs, ys, rows in (("before", bx, by, range(len(same))), ("after", ax, ay, moved)):
+                of_bucket = np.asarray([chip_bucket[i] for i in rows], dtype=object)
+                for b in dict.fromkeys(of_bucket.tolist()):
+                    sel = of_bucket == b
+                    lines[b][state].append((xs[sel], ys[sel]))
+        return {b: {state: _nan_separated(parts) for state, parts in d.items()} for b, d in lines.items()}
 
     def _draw_lines(self, lines: dict, many: bool) -> None:
+        """One curve per colour and state, kept from one drawing to the next (made or removed
+        only when the number of colours changes)."""
+        want = {(gi, state) for gi, g in enumerate(lines) for state in ("before", "after")
+                if len(lines[g][state][0])}
+        for key in [k for k in self._curves if k not in want]:
+            self.plot.removeItem(self._curves.pop(key))
         for gi, g in enumerate(lines):
             color = group_color(gi)
-            bx, by = lines[g]["before"]
-            ax, ay = lines[g]["after"]
-            item_b = pg.PlotDataItem(bx, by, connect="finite",
-                                     pen=pg.mkPen(color, width=1.2, style=Qt.DashLine))
-            self.plot.addItem(item_b)
-            if ax:
-                item_a = pg.PlotDataItem(ax, ay, connect="finite", pen=pg.mkPen(color, width=2))
-                self.plot.addItem(item_a)
+            for state in ("before", "after"):
+                if (gi, state) not in want:
+                    continue
+                item = self._curves.get((gi, state))
+                if item is None:
+                    # a dashed pen one pixel wide: a wider dashed one took twice as long to paint
+                    pen = (pg.mkPen(color, width=1, style=Qt.DashLine) if state == "before"
+                           else pg.mkPen(color, width=2))
+                    item = self._curves[(gi, state)] = pg.PlotDataItem(connect="finite", pen=pen)
+                    self.plot.addItem(item)
+                item.setData(*lines[g][state], connect="finite")
             if not many:
-                self.legend.addItem(item_a if ax else item_b, f"group {g}")
+                shown = self._curves.get((gi, "after")) or self._curves.get((gi, "before"))
+                if shown is not None:
+                    self.legend.addItem(shown, f"group {g}")
 
     def _draw_labels(self, before: dict, buckets: list, bucket: dict) -> None:
         for e in self._visit.exposures:
             fp = before.get((e.name, 0))
             if fp is not None:
-                bx, by = self._xy(fp)
+                bx, by = self._closed([fp])
                 label = pg.TextItem(e.root, color=group_color(buckets.index(bucket[e.group_id])),
                                     anchor=(0.5, 0.5))
-                label.setPos(float(np.mean(bx[:-1])), float(np.mean(by[:-1])))
+                label.setPos(float(np.mean(bx[0, :-1])), float(np.mean(by[0, :-1])))
                 self.plot.addItem(label)
+                self._labels.append(label)
 
     def _clicked(self, ev) -> None:
         if ev.button() != Qt.LeftButton or not self._polygons:

@@ -1,0 +1,76 @@
+"""The reference sources of the selected chip, projected in a background thread."""
+
+import threading
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from tweakgui.gui.reference_layer import ReferenceLayer, reference_pixels
+
+
+class _ShiftWcs:
+    """A WCS whose pixels are the sky positions shifted by ``dx``; it waits for ``gate``."""
+
+    def __init__(self, dx, gate=None):
+        self.dx, self.gate, self.calls = dx, gate, 0
+
+    def world_to_pixel_values(self, ra, dec):
+        self.calls += 1
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        return np.asarray(ra) + self.dx, np.asarray(dec)
+
+
+REFCAT = Table({"RA": [10.0, 20.0, 30.0, 120.0], "DEC": [5.0, 6.0, 7.0, 8.0]})
+SHAPE = (50, 100)
+
+
+def test_reference_pixels_keeps_the_sources_on_the_chip():
+    x, y = reference_pixels(REFCAT, _ShiftWcs(-15.0), SHAPE)
+    assert x.tolist() == [5.0, 15.0] and y.tolist() == [6.0, 7.0]  # x -5 and 105: off the chip
+
+
+@pytest.fixture
+def layer(qtbot):
+    drawn = []
+    lay = ReferenceLayer(drawn.append)
+    yield lay, drawn
+    lay.wait(5000)
+
+
+def test_layer_drawn_when_the_projection_arrives_and_remembered(qtbot, layer):
+    lay, drawn = layer
+    gate = threading.Event()
+    wcs = _ShiftWcs(1.0, gate)
+    lay.show(REFCAT, wcs, SHAPE)
+    assert drawn == [None] and lay.pending  # nothing of another chip meanwhile
+    gate.set()
+    qtbot.waitUntil(lambda: len(drawn) == 2, timeout=5000)
+    assert drawn[1][0].tolist() == [11.0, 21.0, 31.0]
+    lay.show(REFCAT, wcs, SHAPE)  # shown again: at once, not projected again
+    assert drawn[2][0].tolist() == [11.0, 21.0, 31.0] and wcs.calls == 1 and not lay.pending
+
+
+def test_answer_for_a_chip_no_longer_shown_is_dropped(qtbot, layer):
+    lay, drawn = layer
+    gate = threading.Event()
+    slow, fast = _ShiftWcs(1.0, gate), _ShiftWcs(2.0)
+    lay.show(REFCAT, slow, SHAPE)
+    lay.show(REFCAT, fast, SHAPE)  # the user selected another chip meanwhile
+    gate.set()
+    qtbot.waitUntil(lambda: not lay.pending, timeout=5000)
+    qtbot.wait(50)
+    assert [d[0].tolist() for d in drawn if d is not None] == [[12.0, 22.0, 32.0]]
+    assert slow.calls == 1  # it ran; its answer was not drawn
+    # a remembered chip drawn at once also drops the answer on its way
+    gate.clear()
+    slow2 = _ShiftWcs(3.0, gate)
+    lay.show(REFCAT, slow2, SHAPE)
+    lay.show(REFCAT, fast, SHAPE)
+    gate.set()
+    lay.wait(5000)
+    qtbot.wait(50)
+    assert drawn[-1][0].tolist() == [12.0, 22.0, 32.0]
+    lay.clear()
+    assert drawn[-1] is None
