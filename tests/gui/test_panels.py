@@ -535,7 +535,7 @@ def test_summaries_of_a_shared_group_fit_are_each_images_own():
 
     from tweakgui.engine import model
     from tweakgui.engine.fit.residual_frames import image_numbers
-    from tweakgui.gui.files_panel import _short_summary
+    from tweakgui.gui.files_panel import short_summary
 
     m = Table({"image": ["a", "b", "a", "b", "b"], "used": [True, True, True, False, True],
                "excluded": [False] * 5, "dx": [0.001, 0.002, -0.001, 0.5, 0.002],
@@ -546,7 +546,7 @@ def test_summaries_of_a_shared_group_fit_are_each_images_own():
     def r(name):
         return SimpleNamespace(exposure=SimpleNamespace(name=name), correction=None)
 
-    a, b = _short_summary(fit, r("a")), _short_summary(fit, r("b"))
+    a, b = short_summary(fit, r("a")), short_summary(fit, r("b"))
     assert "n=2/2 rms=1.00 mas" in a and "n=2/3 rms=2.00 mas" in b
     assert image_numbers(m, "b").nused == 2
 

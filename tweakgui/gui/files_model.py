@@ -21,7 +21,7 @@ from tweakgui.gui.fit_numbers import fit_numbers
 from tweakgui.gui.icons import icon
 from tweakgui.gui.residuals import correction_text, verdict_text
 
-__all__ = ["COLUMNS", "FilesModel", "short_names"]
+__all__ = ["COLUMNS", "FilesModel", "short_names", "short_summary"]
 
 COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
 C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
@@ -72,7 +72,7 @@ def _input_tip(e) -> str:
     return f"{e.path}\ncatalog input (no pixels); WCS from {e.meta.get('wcs_source') or 'its file'}"
 
 
-def _short_summary(fit, r=None) -> str:
+def short_summary(fit, r=None) -> str:
     """The image's own numbers: its matches and RMS in ``fit``, its total correction."""
     if fit.status != model.STATUS_SUCCESS:
         return fit.summary()
@@ -126,7 +126,7 @@ class _Row:
         if r is None:
             return "", ""
         fit = r.fit
-        text = (_short_summary(fit, r) if fit is not None
+        text = (short_summary(fit, r) if fit is not None
                 else f"{r.status}: {r.reason}" if r.reason else r.status)
         if r.status == model.STATUS_REFERENCE and fit is None:
             text = "reference"

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tweakgui.gui.files_model import (  # noqa: F401 - short_names, _short_summary: imported from here
+from tweakgui.gui.files_model import (  # noqa: F401 - short_names, short_summary: imported from here too
     C_CAT,
     C_FIT,
     C_GROUP,
@@ -34,7 +34,7 @@ from tweakgui.gui.files_model import (  # noqa: F401 - short_names, _short_summa
     C_SAVE,
     COLUMNS,
     FilesModel,
-    _short_summary,
+    short_summary,
     short_names,
 )
 from tweakgui.gui.icons import icon
