@@ -57,13 +57,13 @@ PHASES = {
 }
 
 
-def record(cmd: list[str], out: str, rate: int = 50, env=None) -> int:
+def record(cmd: list[str], out: str, rate: int = 50, env=None, cwd=None) -> int:
     """Run ``cmd`` under py-spy (raw collapsed stacks of it and its children into ``out``)."""
     spy = shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("py-spy not found (pip install py-spy)")
     full = [spy, "record", "-f", "raw", "-o", out, "-r", str(rate), "--subprocesses", "--", *cmd]
-    return subprocess.run(full, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return subprocess.run(full, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
 
 def _function(frame: str) -> str:

@@ -105,7 +105,8 @@ def _timed_run(asn: Path, out: Path, jobs, tree: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     Path(str(out) + ".log").unlink(missing_ok=True)  # --log appends
     start = time.time()
-    r = C.run_measured(align_command(asn, out, jobs), env={**os.environ, "PYTHONPATH": str(tree)})
+    # from the checkout itself: ``python -m`` imports from the working directory before PYTHONPATH
+    r = C.run_measured(align_command(asn, out, jobs), cwd=str(tree), env={**os.environ, "PYTHONPATH": str(tree)})
     r.pop("output")
     r.update(_log_times(Path(str(out) + ".log"), start))
     r["load_avg_1m"] = os.getloadavg()[0]
@@ -144,7 +145,7 @@ def end_to_end(args) -> None:
 
             raw = str(d / f"spy_{name}.txt")
             _spy.record(align_command(asn, d / f"out_spy_{name}", args.jobs), raw,
-                        env={**os.environ, "PYTHONPATH": str(tree)})
+                        cwd=str(tree), env={**os.environ, "PYTHONPATH": str(tree)})
             res[name]["profile_cpu_s"] = _spy.phases(raw)
     if args.other:
         res["wall_ratio_per_round"] = [a["wall_s"] / b["wall_s"] for a, b in zip(runs["this"], runs["other"])]
