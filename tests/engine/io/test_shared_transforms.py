@@ -67,6 +67,7 @@ def test_files_read_in_processes_are_those_read_here_and_share_across_workers(pa
     bad = tmp_path / "bad.asdf"
     bad.write_bytes(b"#ASDF 1.0.0\n%YAML 1.1\n--- !core/asdf-1.1.0\nwcs: [1,\n")
     monkeypatch.setattr(st, "MIN_FILES", 2)
+    monkeypatch.setattr(st, "_alone", lambda: True)  # pytest's own threads aside
     shared = {}
     assert st.read_in_processes(paths[:1], shared, jobs=2) == 0 and shared == {}  # too few: nothing
     assert st.read_in_processes(paths, shared, jobs=1) == 0 and shared == {}  # one job: nothing
@@ -94,3 +95,21 @@ def test_files_read_in_processes_are_those_read_here_and_share_across_workers(pa
     p.write_bytes(paths[2].read_bytes())  # another detector under the same name
     w, _ = read_wcs_file(p, shared)
     np.testing.assert_array_equal(np.array(w(x, y)), np.array(read_wcs_file(paths[2])[0](x, y)))
+
+
+def test_a_process_with_other_threads_reads_its_files_itself(paths, monkeypatch):
+    """The GUI loads in a thread: unpickling a batch there would hold the GIL the GUI thread needs."""
+    import threading
+
+    from tweakgui.engine.io import shared_transforms as st
+
+    monkeypatch.setattr(st, "MIN_FILES", 2)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        shared = {}
+        assert st.read_in_processes(paths, shared, jobs=2) == 0 and shared == {}
+    finally:
+        stop.set()
+        t.join()
