@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 __all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "gnomonic_deg", "scale_from_steps",
-           "pixel_scale_arcsec"]
+           "pixel_scale_arcsec", "sky_function"]
 
 
 def proper_rotation_deg(matrix) -> float:
@@ -73,3 +73,15 @@ def pixel_scale_arcsec(to_world, x: float, y: float) -> float:
     """Arcsec per pixel at (x, y) of any pixel → (lon, lat) function (a WCS, a corrector's det_to_world)."""
     ra, dec = to_world(np.array([x, x + 1.0, x]), np.array([y, y, y + 1.0]))[:2]
     return scale_from_steps(np.asarray(ra, float), np.asarray(dec, float))
+
+
+def sky_function(wcs):
+    """``(x, y) -> (ra, dec)`` (0-based pixels, degrees) of a FITS WCS or a GWCS, with no bounding box.
+
+    A GWCS's forward transform is built once here, not on every call as
+    calling the GWCS does.
+    """
+    if hasattr(wcs, "all_pix2world"):
+        return lambda x, y: tuple(wcs.all_pix2world(np.atleast_1d(x), np.atleast_1d(y), 0))
+    forward = wcs.forward_transform
+    return lambda x, y: tuple(forward(np.atleast_1d(x), np.atleast_1d(y), with_bounding_box=False)[:2])

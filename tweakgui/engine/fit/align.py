@@ -274,9 +274,10 @@ def reference_group_name(entries, idx) -> str:
     return f"reference group {', '.join(_names(entries, idx))}"
 
 
-def no_overlap_fit(gid, names, stage: Stage, ref_name: str) -> FitResult:
-    """The FAILED relative fit of a group with no source of the reference group near it."""
-    return FitResult(group_id=gid, kind=stage.kind, status=STATUS_FAILED, fitgeom=stage.fitgeometry, images=names,
+def no_overlap_fit(entries, gid, idx, stage: Stage, ref_name: str) -> FitResult:
+    """The FAILED relative fit of group ``gid`` (``entries[idx]``) with no source of the reference group near it."""
+    return FitResult(group_id=gid, kind=stage.kind, status=STATUS_FAILED, fitgeom=stage.fitgeometry,
+                     images=_names(entries, idx),
                      reason=f"no overlap with the {ref_name} (not even within {stage.prefix}searchrad)")
 
 
@@ -397,7 +398,7 @@ class _StageRun:
         rows = index.near(fp_ra, fp_dec, grow)
         if len(rows) == 0:
             if relative_to is not None:
-                return no_overlap_fit(gid, names, st, ref_name)
+                return no_overlap_fit(self.entries, gid, idx, st, ref_name)
             result.reason = f"no source of {ref_name} within {grow:.3g}\" of the image"
             return result
         ref_xy = np.column_stack(self.ref_tpwcs.world_to_tanp(index.ra[rows], index.dec[rows]))

@@ -6,18 +6,10 @@ import weakref
 
 import numpy as np
 
-from tweakgui.engine.geometry import gnomonic_deg, separation_arcsec
+from tweakgui.engine.geometry import gnomonic_deg, separation_arcsec, sky_function
 from tweakgui.engine.model import Correction
 
 __all__ = ["image_correction", "reference_pixel"]
-
-
-def _to_world(wcs):
-    """pixel -> world of ``wcs`` as a function; a GWCS's forward transform is built once, not on every call."""
-    if hasattr(wcs, "all_pix2world"):
-        return lambda x, y: wcs.all_pix2world(x, y, 0)
-    forward = wcs.forward_transform  # what calling the GWCS builds each time
-    return lambda x, y: forward(x, y, with_bounding_box=False)[:2]
 
 
 def _world(to_world, x, y):
@@ -61,7 +53,7 @@ def reference_pixel(chip, to_pixel=None) -> tuple[float, float]:
     x, y, checked = _reference_pixel(chip, to_pixel)
     if checked:
         return x, y
-    ra, dec = _world(_to_world(chip.wcs), x, y)
+    ra, dec = _world(sky_function(chip.wcs), x, y)
     return _checked_reference_pixel(chip, to_pixel, x, y, ra[0], dec[0])
 
 
@@ -90,11 +82,18 @@ def _reference_pixel(chip, to_pixel=None) -> tuple[float, float, bool]:
         known = _distortion_reference_pixel(wcs, info)
         if known is not None:
             return known[0], known[1], False
-        x, y = _pixel(to_pixel or _to_pixel(wcs), info["ra_ref"], info["dec_ref"])
+    return (*_inverted_reference_pixel(chip, to_pixel), True)
+
+
+def _inverted_reference_pixel(chip, to_pixel=None) -> tuple[float, float]:
+    """(``ra_ref``, ``dec_ref``) through the whole WCS's inverse; the chip's centre without them."""
+    info = chip.meta.get("wcsinfo") or {}
+    if "ra_ref" in info and "dec_ref" in info:
+        x, y = _pixel(to_pixel or _to_pixel(chip.wcs), info["ra_ref"], info["dec_ref"])
         if np.isfinite(x[0]) and np.isfinite(y[0]):
-            return float(x[0]), float(y[0]), True
+            return float(x[0]), float(y[0])
     ny, nx = chip.shape
-    return (nx - 1) / 2.0, (ny - 1) / 2.0, True
+    return (nx - 1) / 2.0, (ny - 1) / 2.0
 
 
 def _distortion_reference_pixel(wcs, info) -> tuple[float, float] | None:
@@ -118,15 +117,11 @@ def _distortion_reference_pixel(wcs, info) -> tuple[float, float] | None:
 
 
 def _checked_reference_pixel(chip, to_pixel, x, y, ra, dec) -> tuple[float, float]:
-    """(x, y) if the WCS puts it at (``ra_ref``, ``dec_ref``) (``ra``, ``dec``: its sky position), else the inverse's."""
+    """(x, y) if the WCS puts it at (``ra_ref``, ``dec_ref``), else the inverse's; (``ra``, ``dec``): where it puts it."""
     info = chip.meta["wcsinfo"]
     if float(separation_arcsec(ra, dec, info["ra_ref"], info["dec_ref"])) <= _REF_CHECK_ARCSEC:
         return x, y
-    xs, ys = _pixel(to_pixel or _to_pixel(chip.wcs), info["ra_ref"], info["dec_ref"])
-    if np.isfinite(xs[0]) and np.isfinite(ys[0]):
-        return float(xs[0]), float(ys[0])
-    ny, nx = chip.shape
-    return (nx - 1) / 2.0, (ny - 1) / 2.0
+    return _inverted_reference_pixel(chip, to_pixel)
 
 
 def _tangent(ra, dec, ra0, dec0):
@@ -168,21 +163,23 @@ def image_correction(exposure, new_wcs) -> Correction:
     WCS (FITS with SIP or GWCS) and sums every stage.
     """
     chip = exposure.chips[0]
-    old_to_world = _to_world(chip.wcs)
+    old_to_world = sky_function(chip.wcs)
     to_pixel = _LazyToPixel(chip.wcs)  # a GWCS's inverse is built only when needed
     d = 8.0
     x0, y0, checked = _reference_pixel(chip, to_pixel)
-    xs = np.array([x0, x0 + d, x0 - d, x0, x0])
-    ys = np.array([y0, y0, y0, y0 + d, y0 - d])
+
+    def cross(x0, y0):
+        return np.array([x0, x0 + d, x0 - d, x0, x0]), np.array([y0, y0, y0, y0 + d, y0 - d])
+
+    xs, ys = cross(x0, y0)
     ra_a, dec_a = _world(old_to_world, xs, ys)
     if not checked:
         x1, y1 = _checked_reference_pixel(chip, to_pixel, x0, y0, ra_a[0], dec_a[0])
         if (x1, y1) != (x0, y0):
             x0, y0 = x1, y1
-            xs = np.array([x0, x0 + d, x0 - d, x0, x0])
-            ys = np.array([y0, y0, y0, y0 + d, y0 - d])
+            xs, ys = cross(x0, y0)
             ra_a, dec_a = _world(old_to_world, xs, ys)
-    ra_b, dec_b = _world(_to_world(new_wcs[0]), xs, ys)
+    ra_b, dec_b = _world(sky_function(new_wcs[0]), xs, ys)
     # both in one tangent plane about the old reference point (east, north arcsec)
     ea, na = _tangent(ra_a, dec_a, ra_a[0], dec_a[0])
     eb, nb = _tangent(ra_b, dec_b, ra_a[0], dec_a[0])

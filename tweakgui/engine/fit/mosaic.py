@@ -36,6 +36,7 @@ from tweakgui.engine.fit.align import (
     search_grow_arcsec,
 )
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
+from tweakgui.engine.geometry import sky_function
 from tweakgui.engine.processes import forkserver_context
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
@@ -129,14 +130,6 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
 _GRID_IN_CORNER_CAPS = 1.25
 
 
-def _sky(wcs, x, y):
-    if hasattr(wcs, "pipeline"):
-        ra, dec = wcs(x, y, with_bounding_box=False)[:2]
-    else:
-        ra, dec = wcs.all_pix2world(x, y, 0)
-    return np.asarray(ra, float), np.asarray(dec, float)
-
-
 def _apart_from_reference(entries, head, order, gids, params) -> dict:
     """``{gid: FAILED fit}`` of the groups that certainly have no reference group source near them.
 
@@ -155,9 +148,9 @@ def _apart_from_reference(entries, head, order, gids, params) -> dict:
     for i in head:
         cat = entries[i].catalog
         if len(cat):
-            r, d = _sky(entries[i].wcs, np.asarray(cat["x"], float), np.asarray(cat["y"], float))
-            ra.append(r)
-            dec.append(d)
+            r, d = sky_function(entries[i].wcs)(np.asarray(cat["x"], float), np.asarray(cat["y"], float))
+            ra.append(np.asarray(r, float))
+            dec.append(np.asarray(d, float))
     if not ra:
         return {}
     pts = unit_vectors(np.concatenate(ra), np.concatenate(dec))
@@ -179,8 +172,7 @@ def _apart_from_reference(entries, head, order, gids, params) -> dict:
         centre /= np.linalg.norm(centre)
         reach = 3.0 * _GRID_IN_CORNER_CAPS * float(np.max(np.linalg.norm(v - centre, axis=1))) + grow
         if not tree.query_ball_point(centre, reach, return_length=True):
-            apart[g] = no_overlap_fit(g, list(dict.fromkeys(entries[i].exposure.name for i in order[g])),
-                                      stage, ref_name)
+            apart[g] = no_overlap_fit(entries, g, order[g], stage, ref_name)
     if apart:
         log.info("%d of %d groups have no source of the reference group near them", len(apart), len(gids))
     return apart

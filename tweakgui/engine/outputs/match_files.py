@@ -45,6 +45,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from tweakgui import __version__
+from tweakgui.engine.geometry import sky_function
 from tweakgui.engine.io.atomic import atomic_write_text
 from tweakgui.engine.model import (
     STATUS_FAILED,
@@ -132,12 +133,6 @@ def write_match_files(result: VisitResult, chosen, output_dir, params) -> list[P
 # ------------------------------------------------------------------ the frame
 
 
-def _world(wcs, x, y):
-    if hasattr(wcs, "all_pix2world"):
-        return wcs.all_pix2world(np.atleast_1d(x), np.atleast_1d(y), 0)
-    return wcs(np.atleast_1d(x), np.atleast_1d(y), with_bounding_box=False)
-
-
 def _reference_image(result: VisitResult):
     images = result.images
     return next((r for r in images if r.status == STATUS_REFERENCE),
@@ -157,7 +152,8 @@ def reference_frame(result: VisitResult) -> WCS:
 
     x0, y0 = reference_pixel(chip)
     d = 8.0
-    ra, dec = (np.asarray(v, float) for v in _world(w, [x0, x0 + d, x0 - d, x0, x0], [y0, y0, y0, y0 + d, y0 - d]))
+    ra, dec = (np.asarray(v, float)
+               for v in sky_function(w)([x0, x0 + d, x0 - d, x0, x0], [y0, y0, y0, y0 + d, y0 - d]))
     frame = WCS(naxis=2)
     frame.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     frame.wcs.crval = [ra[0], dec[0]]
