@@ -238,6 +238,11 @@ def _align(args, overrides, cancel=None) -> int:
     if not args.quiet and not sys.stderr.isatty():
         progress = _progress_printer(sys.stdout)
     kw = _jobs_kw(args.jobs, args.scheduler)
+    # the visit lives until the end: no full collection walks it again (a mosaic's GWCS are millions
+    # of objects), and the worker processes forked later inherit it frozen
+    import gc
+
+    gc.freeze()
     result = pipeline.run(visit, params, progress=progress, cancel=cancel, **kw)
     save.save_visit_outputs(result, out, params, in_place=args.in_place, report_path=args.report,
                             cancel=cancel, jobs=_jobs_or_default(args.jobs))

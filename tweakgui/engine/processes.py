@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-__all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "detection_worker",
+__all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "freeze_inherited", "detection_worker",
            "keep_freed_memory", "warm_up"]
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,19 @@ def die_with_parent(parent: int) -> None:
     if not _running(parent):  # the run died before this worker started
         os._exit(1)
     threading.Thread(target=_watch, args=(parent,), name="tweakgui-watch-run", daemon=True).start()
+    freeze_inherited()
+
+
+def freeze_inherited() -> None:
+    """Keep the cyclic garbage collector off what the worker inherited (``gc.freeze``).
+
+    A forked worker inherits its parent's heap (a mosaic's GWCS and results,
+    millions of objects); each full collection walked all of it again while
+    the worker unpickled its tasks: 9 ms per GWCS instead of ~2.5 ms.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def detection_worker(parent: int) -> None:

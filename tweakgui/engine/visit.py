@@ -6,6 +6,10 @@ file stops the run before anything is computed or written.
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
+
 from tweakgui.engine.detect import custom, exclusions
 from tweakgui.engine.io.catalogs import pair_wcs_files, read_input
 from tweakgui.engine.io.inputs import distinct_default_groups, expand_inputs
@@ -42,7 +46,8 @@ def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str
     pair_wcs_files(items, wcs)
     shared: dict = {}  # GWCS files of one detector and filter share its distortion, read once
     asdf_paths = [it.path for it in items if not it.is_catalog and str(it.path).lower().endswith(".asdf")]
-    read_in_processes(asdf_paths, shared, default_jobs() if jobs is None else jobs)
+    jobs = default_jobs() if jobs is None else jobs
+    read_in_processes(asdf_paths, shared, jobs, extra=_catalog_reads(items, params, jobs))
     exposures = [read_input(it, shared) for it in items]
     distinct_default_groups(items, exposures)
     kinds = {e.kind for e in exposures}
@@ -54,6 +59,17 @@ def load_visit(specs: list[str], params, catalogs: list[str] = (), wcs: list[str
     if params.exclusions:
         _attach_exclusions(exposures, params.exclusions)
     return Visit(exposures, source=" ".join(map(str, specs)))
+
+
+def _catalog_reads(items, params, jobs) -> list:
+    """The ASN's custom catalogs (a catfile names others), read in batches by the GWCS reading processes."""
+    if not params.use_custom_catalogs or params.catfile:
+        return []
+    cats = list(dict.fromkeys(os.path.abspath(it.catalog) for it in items if it.catalog is not None
+                              and not it.is_catalog))
+    bounds = np.linspace(0, len(cats), 2 * jobs + 1).astype(int)
+    return [(custom.read_catalog_batch, cats[a:b], custom.remember_catalogs)
+            for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def _attach_exclusions(exposures: list[Exposure], path) -> None:

@@ -113,3 +113,47 @@ def test_a_process_with_other_threads_reads_its_files_itself(paths, monkeypatch)
     finally:
         stop.set()
         t.join()
+
+
+def test_catalogs_read_in_processes_are_those_read_here(paths, tmp_path, monkeypatch):
+    """The ASN's catalogs, read by the GWCS workers meanwhile: the same tables; a bad or changed one is read here."""
+    from astropy.table import Table
+
+    from tweakgui.engine.detect import custom
+    from tweakgui.engine.io import shared_transforms as st
+
+    monkeypatch.setattr(st, "MIN_FILES", 2)
+    monkeypatch.setattr(st, "_alone", lambda: True)
+    monkeypatch.setattr(custom, "_READ", type(custom._READ)())
+    rng = np.random.default_rng(3)
+    cats = []
+    for k in range(3):
+        c = tmp_path / f"c{k}.ecsv"
+        Table({"xcentroid": rng.uniform(0, 2048, 50), "ycentroid": rng.uniform(0, 2048, 50),
+               "flux": rng.uniform(1, 9, 50)}).write(c)
+        cats.append(c)
+    bad = tmp_path / "bad.ecsv"
+    bad.write_text("a b\n1\n")  # no x/y columns
+    read_here = [custom._read_custom_catalog(c, None) for c in cats]
+    extra = [(custom.read_catalog_batch, [str(c) for c in cats[:2]], custom.remember_catalogs),
+             (custom.read_catalog_batch, [str(cats[2]), str(bad)], custom.remember_catalogs)]
+    assert st.read_in_processes(paths, {}, jobs=2, extra=extra) == 4
+    assert len(custom._READ) == 3  # the bad one is not kept
+    calls, original = [], custom._read_custom_catalog
+    monkeypatch.setattr(custom, "_read_custom_catalog", lambda p, s: calls.append(p) or original(p, s))
+    for c, t in zip(cats, read_here):
+        got = custom.read_custom_catalog(c)
+        assert got.colnames == t.colnames and all(np.array_equal(got[k], t[k]) for k in t.colnames)
+    assert calls == []  # none read again
+    with pytest.raises(InputError, match="bad.ecsv"):
+        custom.read_custom_catalog(bad)
+    assert calls == [bad]  # the check reads it itself, and says why
+    # a catalog rewritten after the workers read it is not taken from them
+    monkeypatch.undo()
+    monkeypatch.setattr(st, "MIN_FILES", 2)
+    monkeypatch.setattr(st, "_alone", lambda: True)
+    monkeypatch.setattr(custom, "_READ", type(custom._READ)())
+    read = custom.read_catalog_batch([str(cats[0])])
+    Table({"x": [1.0, 2.0], "y": [3.0, 4.0]}).write(cats[0], overwrite=True)
+    assert custom.remember_catalogs(read) == 0
+    assert len(custom.read_custom_catalog(cats[0])) == 2

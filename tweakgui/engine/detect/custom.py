@@ -124,6 +124,38 @@ def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
     return out.copy()
 
 
+def read_catalog_batch(paths) -> list:
+    """In a worker process: ``(file key, catalog)`` of each of ``paths`` (absolute), None for one
+    it cannot read (the run reads that one again and says why)."""
+    out = []
+    for p in paths:
+        try:
+            out.append((_file_key(p, None), _read_custom_catalog(p, None)))
+        except Exception:  # noqa: BLE001 - reported when the run reads it itself
+            out.append(None)
+    return out
+
+
+def remember_catalogs(read) -> int:
+    """Keep what :func:`read_catalog_batch` read elsewhere for :func:`read_custom_catalog`; the number kept.
+
+    A file changed since it was read there is not kept.
+    """
+    kept = 0
+    for item in read:
+        if item is None or item[0] is None:
+            continue
+        key, table = item
+        if _file_key(key[0], None) != key:
+            continue
+        with _READ_LOCK:
+            _READ[key] = table
+            while len(_READ) > _READ_MAX:
+                _READ.popitem(last=False)
+        kept += 1
+    return kept
+
+
 def _read_custom_catalog(path, select) -> Table:
     t = read_table(path)
     if select is not None:

@@ -410,14 +410,14 @@ class _StageRun:
                                     self.chips[i].key) for i in members],
                        ref_xy, ref_w, st, scale, pix_tp, ref_bright=ref_bright, ref_key=ref_key)
         if gf.status != "SUCCESS":
-            self._fill(result, gf, members, rows, index)
+            self._fill(result, gf, members, rows, index, px=pix_tp * scale)
             result.reason = gf.reason
             log.info("%s %s fit: FAILED: %s", gid, st.kind, gf.reason)  # the image's line says it
             return result
         for i in idx:  # every chip of the group, with or without sources
             self.chips[i].corrector.set_correction(gf.matrix, gf.shift, ref_tpwcs=self.ref_tpwcs)
         gf, xy = self._polish(gf, idx, members, ref_xy, ref_w, pix_tp)
-        self._fill(result, gf, members, rows, index, xy)
+        self._fill(result, gf, members, rows, index, xy, px=pix_tp * scale)
         moved = max(self._moved_arcsec(self.chips[i]) for i in idx)
         limit = st.max_correction()
         if moved > limit:
@@ -476,7 +476,9 @@ class _StageRun:
         whole.shift = gf2.matrix @ gf.shift + gf2.shift
         return whole, xy
 
-    def _fill(self, result: FitResult, gf: GroupFit, members, rows, index, xy=None):
+    def _fill(self, result: FitResult, gf: GroupFit, members, rows, index, xy=None, px=None):
+        """``px``: arcsec per pixel before the fit (what the fit's own scale change does to it is
+        ~1e-5, and measuring it again means evaluating the corrected WCS)."""
         scale = self.scale
         result.matcher = gf.matcher
         result.fitgeom = gf.fitgeom or result.fitgeom
@@ -505,7 +507,8 @@ class _StageRun:
         m = np.asarray(gf.matrix, float)
         result.matrix = m
         result.shift_arcsec = (float(gf.shift[0] * scale), float(gf.shift[1] * scale))
-        px = image_pixel_scale(self.chips[members[0]].corrector)
+        if px is None:
+            px = image_pixel_scale(self.chips[members[0]].corrector)
         result.shift_pix = (result.shift_arcsec[0] / px, result.shift_arcsec[1] / px)
         # from the whole stage's matrix (both steps of a polished fit), as tweakwcs decomposes it
         result.rotation_deg, result.scale, result.skew_deg, result.proper_rot_deg = _decompose(m)

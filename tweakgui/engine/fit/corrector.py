@@ -13,13 +13,15 @@ copying anything: the new GWCS shares every transform of the old one but the
 correction, which is built anew for every ``set_correction`` and never
 changed afterwards (an earlier correction is copied before it is combined
 with a new one, as tweakwcs does), so no GWCS handed out (the input, an
-earlier result) ever changes.  Transforms are built when first used, and
-the detector -> world one once per GWCS (``gwcs.WCS.__call__`` combines the
-steps anew on every call).
+earlier result) ever changes.  Transforms are made when first used, as
+functions chaining the GWCS's steps (``gwcs.WCS.__call__`` and
+``get_transform`` build compound models, which costs more than evaluating
+them), and each shared step is inverted once.
 """
 
 from __future__ import annotations
 
+import weakref
 from copy import deepcopy
 
 import gwcs
@@ -27,6 +29,8 @@ import numpy as np
 from gwcs.wcs import Step
 from tweakwcs.correctors import JWSTWCSCorrector, WCSCorrector, _tp2tp
 from tweakwcs.linalg import inv
+
+from tweakgui.engine.geometry import chained, gwcs_forward
 
 __all__ = ["SharedJWSTCorrector", "wcs_delta", "apply_wcs_delta"]
 
@@ -88,7 +92,7 @@ class SharedJWSTCorrector(JWSTWCSCorrector):
                      "v23": self._v23name}
             a, b = _LAZY_TRANSFORMS[name]
             try:
-                value = self._wcs.get_transform(names[a], names[b])
+                value = _between(self._wcs, names[a], names[b])
             except NotImplementedError:
                 value = None
         else:
@@ -134,13 +138,33 @@ class SharedJWSTCorrector(JWSTWCSCorrector):
 
 
 def _forward(wcs):
-    """``wcs(x, y)`` with the forward transform built once (a GWCS builds it on every call)."""
-    transform = wcs.forward_transform
+    """``wcs(x, y)``, its steps chained (a GWCS builds its forward transform on every call)."""
+    return gwcs_forward(wcs, bounding_box=True)
 
-    def det_to_world(x, y):
-        return transform(x, y, with_bounding_box=True, fill_value=np.nan)
 
-    return det_to_world
+_inverses = weakref.WeakKeyDictionary()  # step transform -> its inverse: shared steps are inverted once
+
+
+def _inverse(transform):
+    try:
+        return _inverses[transform]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable
+        return transform.inverse
+    inv = _inverses[transform] = transform.inverse
+    return inv
+
+
+def _between(wcs, a: str, b: str):
+    """``wcs.get_transform(a, b)`` as a function of chained steps (no compound model built)."""
+    i, j = wcs.available_frames.index(a), wcs.available_frames.index(b)
+    steps = [s.transform for s in wcs.pipeline]
+    if any(getattr(t, "uses_quantity", True) for t in steps[min(i, j):max(i, j)]):
+        return wcs.get_transform(a, b)
+    if j > i:
+        return chained(steps[i:j])
+    return chained([_inverse(t) for t in steps[j:i][::-1]])
 
 
 class _Old(int):

@@ -37,7 +37,7 @@ from tweakgui.engine.fit.align import (
 )
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.geometry import sky_function
-from tweakgui.engine.processes import forkserver_context
+from tweakgui.engine.processes import forkserver_context, freeze_inherited
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
 
@@ -108,7 +108,7 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
     bounds = np.linspace(0, len(gids), 4 * jobs + 1).astype(int)
     chunks = [head + [i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     log.info("fitting %d groups in %d processes", len(gids), jobs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:
         futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
                                corrections is not None)
                    for chunk in chunks]

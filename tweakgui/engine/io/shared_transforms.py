@@ -144,13 +144,16 @@ def _alone() -> bool:
     return threading.current_thread() is threading.main_thread() and threading.active_count() == 1
 
 
-def read_in_processes(paths, shared: dict, jobs: int) -> int:
+def read_in_processes(paths, shared: dict, jobs: int, extra=()) -> int:
     """Read the GWCS files ``paths`` in ``jobs`` processes into ``shared``; the number read.
 
     Nothing happens for fewer than :data:`MIN_FILES` files, ``jobs`` < 2, or
     from a process with other threads (the GUI's).
     A file a worker cannot read (not a GWCS file, a bad one) is left to
-    :func:`read_gwcs_tree`, which reads it in this process.
+    :func:`read_gwcs_tree`, which reads it in this process.  ``extra``:
+    ``(function, argument, receive)`` run by the same processes meanwhile
+    (a mosaic's catalogs), each ``receive(function(argument))`` called here
+    after the GWCS are in; not run when the GWCS are not read in processes.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -170,7 +173,10 @@ def read_in_processes(paths, shared: dict, jobs: int) -> int:
     done = 0
     with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        for batch, fut in [(b, pool.submit(_read_batch, b)) for b in batches]:
+        futures = [(b, pool.submit(_read_batch, b)) for b in batches]
+        # run by the workers while this process takes in the GWCS
+        others = [(pool.submit(fn, arg), receive) for fn, arg, receive in extra]
+        for batch, fut in futures:
             for path, read in zip(batch, fut.result()):
                 if read is None:
                     continue
@@ -182,4 +188,6 @@ def read_in_processes(paths, shared: dict, jobs: int) -> int:
                 if key is not None:
                     shared[key] = (wcs, wcsinfo)
                     done += 1
+        for fut, receive in others:
+            receive(fut.result())
     return done

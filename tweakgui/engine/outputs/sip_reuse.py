@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from tweakgui.engine.geometry import gnomonic_deg, separation_arcsec
+from tweakgui.engine.geometry import gnomonic_deg, gwcs_forward, separation_arcsec
 
 __all__ = ["sip_header", "clear_templates"]
 
@@ -86,7 +86,7 @@ def _jacobian_and_check(wcs, hdr, bounds):
                          np.linspace(y0 + 0.5, y1 - 0.5, _CHECK_POINTS))
     px = np.concatenate([[cx, cx + h, cx - h, cx, cx], gx.ravel()])
     py = np.concatenate([[cy, cy, cy, cy + h, cy - h], gy.ravel()])
-    ra, dec = (np.asarray(v, float) for v in wcs(px, py))
+    ra, dec = (np.asarray(v, float) for v in gwcs_forward(wcs, bounding_box=True)(px, py)[:2])
     xi, eta = gnomonic_deg(ra[1:5], dec[1:5], ra[0], dec[0])
     jac = np.array([[xi[0] - xi[1], xi[2] - xi[3]], [eta[0] - eta[1], eta[2] - eta[3]]]) / (2 * h)
     if not np.all(np.isfinite(jac)):
