@@ -16,8 +16,8 @@ import os
 import threading
 import time
 
-__all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "freeze_inherited", "detection_worker",
-           "keep_freed_memory", "warm_up"]
+__all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "freeze_inherited",
+           "detection_worker", "keep_freed_memory", "warm_up"]
 
 log = logging.getLogger(__name__)
 

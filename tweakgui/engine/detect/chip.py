@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from astropy.table import Table
 
 from tweakgui.engine.detect import finders

@@ -3,8 +3,9 @@
 Each ``<root>_tweakreg.asdf`` costs CPU to make: the SIP approximation of
 the new WCS (~12 ms reusing its detector's polynomials, ~80 ms fitted by
 gwcs, when ``sip_approx`` is on) and asdf's serialisation (~70 ms, two
-thirds of it validating the tree against its schemas; ~20 ms unvalidated).  For a mosaic of hundreds of images they are made in ``jobs``
-processes, in batches (the GWCS of one batch share their distortion
+thirds of it validating the tree against its schemas; ~20 ms unvalidated).
+For a mosaic of hundreds of images they are made in ``jobs`` processes, in
+batches of one detector's files (the GWCS of one batch share their distortion
 transforms, pickled once), and come back as bytes with the refreshed
 ``wcsinfo``; the saving process writes the bytes in its transaction like
 any other file, so a save is still all or nothing.
