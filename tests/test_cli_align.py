@@ -79,12 +79,17 @@ def test_bad_parameter_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_one_failed_image_exits_1_and_others_are_written(tmp_path, capsys):
+    import gc
+
     demo = make_demo_visit(tmp_path / "v", n_images=3, shape=(512, 512), seed=9)
     with fits.open(demo.paths[2], mode="update") as h:  # an empty sky: no sources
         h["SCI", 1].data[:] = np.random.default_rng(0).normal(50, 5, h["SCI", 1].data.shape)
     out = tmp_path / "out"
+    thresholds = gc.get_threshold()
     rc = main(["align", f"@{demo.list_file}", "--abs_refcat", str(demo.refcat), "--output_dir", str(out)])
     assert rc == 1
+    # the run's own collector settings end with it (commands run in-process too)
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
     report = json.loads((out / "tweakreg_report.json").read_text())
     status = {im["input"].split("/")[-1]: (im["status"], im["reason"]) for im in report["images"]}
     assert status["demo03_flt.fits"][0] == "FAILED" and "no sources" in status["demo03_flt.fits"][1]

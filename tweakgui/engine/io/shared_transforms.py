@@ -31,7 +31,7 @@ import numpy as np
 from asdf.tagged import Tagged
 from asdf.yamlutil import tagged_tree_to_custom_tree
 
-__all__ = ["read_gwcs_tree", "read_in_processes", "MIN_FILES"]
+__all__ = ["load_asdf_extensions", "read_gwcs_tree", "read_in_processes", "MIN_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,16 @@ def _read_batch(paths) -> list:
     return out
 
 
+def load_asdf_extensions() -> None:
+    """Load asdf's extensions here, before worker processes are forked from this one.
+
+    asdf finds them through the installed packages' entry points on first use:
+    ~1.9 s on a machine with many packages, paid by each process that has not
+    (every forked reader and writer of a mosaic).
+    """
+    asdf.get_config().extensions  # noqa: B018 - cached by asdf's config
+
+
 def _alone() -> bool:
     # a QThread running Python is no thread to threading.active_count(): ask who is running too
     return threading.current_thread() is threading.main_thread() and threading.active_count() == 1
@@ -167,6 +177,7 @@ def read_in_processes(paths, shared: dict, jobs: int, extra=()) -> int:
         # while the GUI thread waits (measured: a 292 ms gap loading 690 files); small batches
         # would pickle each detector's distortion again and again. Read here, as before.
         return 0
+    load_asdf_extensions()
     bounds = np.linspace(0, len(paths), 4 * jobs + 1).astype(int)
     batches = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     log.info("reading %d GWCS files in %d processes", len(paths), jobs)

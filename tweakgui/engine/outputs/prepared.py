@@ -30,6 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from tweakgui.engine.io.shared_transforms import load_asdf_extensions
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
 from tweakgui.engine.processes import die_with_parent, pool_context
 
@@ -137,6 +138,7 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
 
     if jobs < 2 or len(parts) < MIN_FILES:
         return None
+    load_asdf_extensions()  # once here rather than in each forked writer
     # one detector's files together: a batch pickles fewer distortions, and a detector's SIP
     # template (a full fit, ~150 ms) is made by one process instead of each
     order = sorted(range(len(parts)), key=lambda i: _distortion_order(parts[i][1]))
