@@ -87,3 +87,46 @@ def test_a_gwcs_with_a_correction_step_is_inverted_whole(exposures):
     info = e.chips[0].meta["wcsinfo"]
     assert correction.reference_pixel(e.chips[0]) == pytest.approx(
         _inverse_pixel(e.chips[0].wcs, info["ra_ref"], info["dec_ref"]), abs=1e-4)
+
+
+def test_gwcs_evaluated_step_by_step_is_gwcs_bit_for_bit(exposures):
+    """geometry.gwcs_forward: the numbers of ``wcs.forward_transform`` and of ``wcs(x, y)`` (its bounding
+    box: edges inside, NaN outside), a remembered distortion included, and the caller's arrays its own."""
+    from tweakgui.engine import geometry
+
+    a, b = (e.chips[0].wcs for e in exposures)
+    assert a.pipeline[0].transform is b.pipeline[0].transform  # one distortion, two pointings
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.uniform(-20, 2070, 40), -0.5, 2047.5, 2047.51, -0.51]
+    y = np.r_[rng.uniform(-20, 2070, 40), 10.0, 2047.5, 10.0, 10.0]
+    before = list(geometry.memo_hits)
+    for w in (a, b, a):
+        for bbox in (False, True):
+            got = geometry.gwcs_forward(w, bounding_box=bbox)(x, y)
+            want = w(x, y) if bbox else w.forward_transform(x, y)
+            for g, v in zip(got, want):
+                np.testing.assert_array_equal(g, v)
+            if bbox:
+                assert np.isnan(got[0][-2:]).all() and np.isfinite(got[0][-4:-2]).all()
+    assert geometry.memo_hits[0] > before[0]  # the second pointing and the repeats reuse the distortion
+    # the distortion's remembered outputs are copies: changing what one caller got changes nothing
+    got = geometry.gwcs_forward(a)(x[:5], y[:5])
+    got[0][:] = 0.0
+    np.testing.assert_array_equal(geometry.gwcs_forward(a)(x[:5], y[:5])[0], a.forward_transform(x[:5], y[:5])[0])
+    # scalars stay scalars, as gwcs gives them
+    assert geometry.gwcs_forward(a, bounding_box=True)(3.0, 4.0) == a(3.0, 4.0)
+
+
+def test_corrector_transforms_are_gwcs_ones(exposures):
+    """The shared corrector's chained transforms give what gwcs' get_transform gives."""
+    e = _pretweak(exposures[0])
+    new = _corrected(e, shift=[0.3, -0.2])
+    info = e.chips[0].meta["wcsinfo"]
+    c = SharedJWSTCorrector(new, {k: info[k] for k in ("v2_ref", "v3_ref", "roll_ref")})
+    x, y = np.linspace(0, 2047, 7), np.linspace(2047, 0, 7)
+    ra, dec = new(x, y)
+    v2, v3 = new.get_transform("detector", "v2v3corr")(x, y)
+    np.testing.assert_array_equal(c._det_to_v23(x, y), (v2, v3))
+    np.testing.assert_array_equal(c._v23_to_world(v2, v3), new.get_transform("v2v3corr", "world")(v2, v3))
+    np.testing.assert_array_equal(c._world_to_v23(ra, dec), new.get_transform("world", "v2v3corr")(ra, dec))
+    np.testing.assert_array_equal(c._v23_to_det(v2, v3), new.get_transform("v2v3corr", "detector")(v2, v3))
