@@ -109,7 +109,7 @@ def chained(models):
     return evaluate
 
 
-_SMALL = 64  # points: the reference pixel's cross, a chip's grid or corners
+_SMALL = 128  # points: the reference pixel's cross, a chip's grid or corners, the SIP check's grid
 _MEMO_SIZE = 1024
 _memo: OrderedDict = OrderedDict()  # (id(model), shape, x bytes, y bytes) -> (weakref(model), outputs)
 _memo_lock = threading.Lock()

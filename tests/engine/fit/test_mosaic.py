@@ -7,6 +7,8 @@ published one without v2v3corr); aligning to the HST catalog must give back
 the published WCS.  Cost is checked by counting operations, never by timing.
 """
 
+import contextlib
+
 import ceers_render as cr
 import numpy as np
 import pytest
@@ -130,9 +132,15 @@ def test_cost_is_linear_in_the_number_of_images(ceers, counted_run):
 
 
 
-def test_processes_give_the_same_wcs(ceers, counted_run, monkeypatch):
-    """... and the same total corrections, measured by the workers of the last stage, not the parent."""
-    from tweakgui.engine.fit import correction
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_processes_give_the_same_wcs(ceers, counted_run, monkeypatch, method):
+    """... and the same total corrections, measured by the workers of the last stage, not the parent;
+    whether the workers inherit the stage's entries (forked: the command line) or get them pickled
+    (from a forkserver: the GUI's thread)."""
+    import multiprocessing as mp
+
+    from tweakgui.engine.fit import correction, mosaic
+    from tweakgui.engine.processes import forkserver_context
 
     exposures, truth, refpath, _ = ceers
     serial, _ = counted_run
@@ -140,8 +148,20 @@ def test_processes_give_the_same_wcs(ceers, counted_run, monkeypatch):
     in_parent = []
     real = correction.image_correction
     monkeypatch.setattr(correction, "image_correction", lambda *a: in_parent.append(1) or real(*a))
+    monkeypatch.setattr(mosaic, "pool_context", lambda: mp.get_context("fork") if method == "fork"
+                        else forkserver_context())
+    keys, real_inherited = [], mosaic.inherited
+
+    @contextlib.contextmanager
+    def inherited(obj, ctx):
+        with real_inherited(obj, ctx) as key:
+            keys.append(key)
+            yield key
+
+    monkeypatch.setattr(mosaic, "inherited", inherited)
     par = pipeline.run(Visit(list(exposures)), params, jobs=2, cache=None)
     assert in_parent == []
+    assert keys and all((k is not None) == (method == "fork") for k in keys)
     for a, b in zip(serial.images, par.images):
         assert a.status == b.status == STATUS_SUCCESS
         assert _distance_mas(a.new_wcs[0], b.new_wcs[0]) < 1e-3  # mas

@@ -197,10 +197,22 @@ def test_write_wcs_file_round_trip(cal, tmp_path):
     assert info["v2_ref"] == cal.wcsinfo["v2_ref"] and "a_order" in info
 
 
-def test_wcs_files_made_in_processes_are_those_made_here(shared_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_wcs_files_made_in_processes_are_those_made_here(shared_data, tmp_path, monkeypatch, method):
     """WCS files made in worker processes hold what those written in process hold (the order of
-    asdf's extension history aside, which follows each process's first use)."""
+    asdf's extension history aside, which follows each process's first use), whether the workers
+    inherit the parts (forked: the command line) or get them pickled (the GUI's thread)."""
+    import multiprocessing as mp
+
     from tweakgui.engine.outputs import prepared
+    from tweakgui.engine.processes import forkserver_context
+
+    from tweakgui.engine.outputs import sip_reuse
+
+    monkeypatch.setattr(prepared, "pool_context", lambda: mp.get_context("fork") if method == "fork"
+                        else forkserver_context())
+    # each file a full SIP fit here and there (a detector's template gives the same sky, not the same digits)
+    sip_reuse.clear_templates()
 
     exposures = [jwst.read_wcs_exposure(cr.wcs_file("jw01345001001_02201_00001", det, shared_data / "ceers-nircam"))
                  for det in ("nrca1", "nrca2", "nrcb1")]

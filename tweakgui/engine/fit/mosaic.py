@@ -37,7 +37,7 @@ from tweakgui.engine.fit.align import (
 )
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.geometry import sky_function
-from tweakgui.engine.processes import forkserver_context, freeze_inherited
+from tweakgui.engine.processes import freeze_inherited, inherited, inherited_value, pool_context
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
 
@@ -66,6 +66,11 @@ def _align_chunk(entries, params, kind, refcat, tanp_entry, corrections=False):
         measured = [image_correction(e.exposure, [w]) if e.chip_index == 0 else None for w, e in zip(new, entries)]
     # a corrected GWCS goes back as its correction step, not as the whole pipeline again
     return fits, [wcs_delta(w, e.wcs) for w, e in zip(new, entries)], measured
+
+
+def _align_inherited(key, chunk, params, kind, corrections=False):
+    entries, refcat, anchor = inherited_value(key)
+    return _align_chunk([entries[i] for i in chunk], params, kind, refcat, anchor, corrections)
 
 
 def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | None = None):
@@ -104,14 +109,20 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
             new[i] = w
         fits_by_gid.update((f.group_id, f) for f in fits)
         return [fits_by_gid[g] for g in order], new
-    ctx = forkserver_context()  # one forkserver for detection and fits
+    # forked from the command line (the workers inherit the entries), the forkserver from the GUI's thread
+    ctx = pool_context()
     bounds = np.linspace(0, len(gids), 4 * jobs + 1).astype(int)
     chunks = [head + [i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     log.info("fitting %d groups in %d processes", len(gids), jobs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:
-        futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
-                               corrections is not None)
-                   for chunk in chunks]
+    with inherited((entries, refcat, anchor), ctx) as key, \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:
+        if key is not None:
+            futures = [pool.submit(_align_inherited, key, chunk, params, kind, corrections is not None)
+                       for chunk in chunks]
+        else:
+            futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
+                                   corrections is not None)
+                       for chunk in chunks]
         for chunk, fut in zip(chunks, futures):
             fits, deltas, measured = fut.result()
             for i, d in zip(chunk, deltas):

@@ -32,7 +32,7 @@ import numpy as np
 
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
-from tweakgui.engine.processes import die_with_parent, pool_context
+from tweakgui.engine.processes import die_with_parent, inherited, inherited_value, pool_context
 
 __all__ = ["prepare_wcs_files", "MIN_FILES"]
 
@@ -128,6 +128,11 @@ def _batch(parts, params) -> list[tuple[bytes, dict]]:
     return out
 
 
+def _batch_inherited(key, idx, params) -> list[tuple[bytes, dict]]:
+    parts = inherited_value(key)
+    return _batch([parts[i] for i in idx], params)
+
+
 def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | None:
     """The bytes of each ``(root, wcs, wcsinfo)``'s WCS file, made in ``jobs`` processes.
 
@@ -145,9 +150,13 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
     bounds = np.linspace(0, len(parts), 4 * jobs + 1).astype(int)
     log.info("making %d WCS files in %d processes", len(parts), jobs)
     out: list[bytes | None] = [None] * len(parts)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        futures = [(order[a:b], pool.submit(_batch, [parts[i] for i in order[a:b]], params))
+    ctx = pool_context()
+    with inherited(parts, ctx) as key, \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
+        # forked writers find the parts in their memory; others get them pickled
+        futures = [(order[a:b], pool.submit(_batch_inherited, key, order[a:b], params) if key is not None
+                    else pool.submit(_batch, [parts[i] for i in order[a:b]], params))
                    for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         for idx, fut in futures:
             for i, (content, info) in zip(idx, fut.result()):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from tweakgui.engine.geometry import gnomonic_deg, gwcs_forward, separation_arcsec
+from tweakgui.engine.geometry import gnomonic_deg, gwcs_forward, remembered, separation_arcsec
 
 __all__ = ["sip_header", "clear_templates"]
 
@@ -68,7 +68,7 @@ def _template_key(wcs, kw: dict):
     px = x0 + _PROBE[:, 0] * (x1 - x0)
     py = y0 + _PROBE[:, 1] * (y1 - y0)
     try:
-        out = wcs.pipeline[0].transform(px, py)
+        out = remembered(wcs.pipeline[0].transform)(px, py)  # the same pixels for every file of a detector
     except Exception:  # noqa: BLE001
         return None
     sample = tuple(np.round(np.concatenate([np.ravel(np.asarray(o, float)) for o in out]), 9))
