@@ -161,6 +161,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
     win.ctl.select_image("b_flt.fits")
+    assert win.residuals.drawing  # the panels come on the next turns of the event loop
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     fit = win.ctl.shown_fit()
     used = fit.matches["used"]
     import numpy as np
@@ -194,6 +196,38 @@ def test_residual_panels_and_vectors(qtbot, win):
     # the clipped match is drawn as clipped in the image view
     assert win.image_view.count("clipped") == 1
     assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
+
+
+def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win):
+    """A selection draws its residual panels over the next turns of the event loop (the window
+    repaints between them); selecting another image meanwhile draws only that image's."""
+    from PySide6.QtCore import QTimer
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    turns = []  # panels drawn when each turn of the event loop came round
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: turns.append(sum(len(sc.data) > 0 and sc.data["x"][0] == bx0
+                                                    for sc in res.res_scatter.values())))
+    m = win.ctl.shown_fit("b_flt.fits").matches
+    bx0 = float(np.asarray(m["x"])[np.asarray(m["image"]).astype(str) == "b_flt.fits"][0])
+    win.ctl.select_image("a_flt.fits")  # the reference: no fit of its own
+    win.ctl.select_image("b_flt.fits")
+    assert res.drawing and res.rms_mas and res.y_range  # its numbers at once, its drawing to come
+    ticker.start(0)
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    ticker.stop()
+    assert max(turns) == 4 and turns[0] < 4  # not all in one go
+    for key, sc in res.res_scatter.items():
+        comp, axis = key.split("_")
+        xs, _ys = sc.getData()
+        want = np.asarray(m[axis], float)[np.asarray(m["image"]).astype(str) == "b_flt.fits"]
+        assert xs == pytest.approx(want)
+        assert res.res_text[key].toPlainText().startswith(f"RMS {res.rms_mas[comp]:.2f} mas")
+    assert res.summary.text().count("b_flt.fits") >= 1
 
 
 def test_visit_footprints(qtbot, win):

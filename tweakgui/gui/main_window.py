@@ -592,6 +592,7 @@ class MainWindow(QMainWindow, SessionView):
         """Save a PNG of the whole window (after pending paints)."""
         from PySide6.QtWidgets import QApplication
 
+        self.residuals.finish_drawing()
         QApplication.processEvents()
         return self.grab().save(str(path), "PNG")
 
