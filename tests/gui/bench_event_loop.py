@@ -215,9 +215,11 @@ class Watchdog:
         try:
             text = Path(f"/proc/self/task/{self._gui_tid}/status").read_text()
             switches = [int(line.split()[1]) for line in text.splitlines() if "ctxt_switches" in line]
-        except (OSError, ValueError):
-            switches = [0, 0]
-        return cpu, *switches
+            # ns runnable but waiting for a CPU (the machine's other load)
+            queued = int(Path(f"/proc/self/task/{self._gui_tid}/schedstat").read_text().split()[1]) / 1e6
+        except (OSError, ValueError, IndexError):
+            switches, queued = [0, 0], float("nan")
+        return cpu, *switches, queued
 
     def stop(self):
         import gc
@@ -251,9 +253,9 @@ class Watchdog:
             seen = {}
             states = [(ms, st) for k, ms, _, st in self.samples if k == i]
             if len(states) > 1:
-                (m0, (c0, v0, f0)), (m1, (c1, v1, f1)) = states[0], states[-1]
+                (m0, (c0, v0, f0, q0)), (m1, (c1, v1, f1, q1)) = states[0], states[-1]
                 print(f"   GUI thread from +{m0 - ticks[i]:.0f} to +{m1 - ticks[i]:.0f} ms: {c1 - c0:.0f} ms CPU, "
-                      f"{v1 - v0} waits, {f1 - f0} preemptions")
+                      f"{q1 - q0:.0f} ms waiting for a CPU, {v1 - v0} waits, {f1 - f0} preemptions")
             for k, ms, stacks, _ in self.samples:
                 if k != i:
                     continue

@@ -488,6 +488,28 @@ def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
     assert all(tree.columnWidth(c) >= hdr.sectionSizeHint(c) for c in _FIT_TO_TEXT)
 
 
+def test_group_column_follows_an_edited_group_name(qtbot, win):
+    """Texts are measured once and remembered; a group renamed in place (no rows rebuilt) is
+    measured anew and its column widens to it."""
+    from tweakgui.gui.files_panel import C_GROUP
+
+    tree, rows = win.files.tree, win.files.model
+    win.resize(1600, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    win.resizeDocks([win.docks["files"]], [900], Qt.Horizontal)
+    qtbot.waitUntil(lambda: tree.viewport().width() > 600, timeout=5000)
+    win.ctl.select_image("b_flt.fits")  # shown again: the columns sized for this width
+    before = tree.columnWidth(C_GROUP)
+    name = "a-group-with-a-longer-name"
+    rows.setData(rows.index(2, C_GROUP), name, Qt.EditRole)
+    qtbot.waitUntil(lambda: rows.index(2, C_GROUP).data() == name, timeout=5000)
+    assert win.ctl.visit.exposures[2].group_id == name
+    assert tree.columnWidth(C_GROUP) > before
+    assert tree.columnWidth(C_GROUP) >= int(min(tree.fontMetrics().horizontalAdvance(name),
+                                                0.18 * tree.viewport().width()))
+
+
 def test_files_model_rows_chips_and_edits_by_mouse_and_keyboard(qtbot, tmp_path):
     """Exposures with their chips as child rows; the save box toggled by a click and the group
     edited by double-click and typing become the panel's signals."""
