@@ -164,6 +164,7 @@ class ResidualPanel(QWidget):
     offsetPicked = Signal(float, float)
     offsetRefused = Signal(str)  # a click where no offset parameter exists, and why
     scopeChanged = Signal()
+    drawn = Signal()  # the last panel of a fit drawn over several turns
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -380,12 +381,16 @@ class ResidualPanel(QWidget):
 
     def finish_drawing(self) -> None:
         """Draw now what is still to be drawn (before a screenshot)."""
-        while self._steps:
-            self._steps.pop(0)()
+        if self._steps:
+            while self._steps:
+                self._steps.pop(0)()
+            self.drawn.emit()
 
     def _next_step(self) -> None:
         if self._steps:
             self._steps.pop(0)()
+            if not self._steps:
+                self.drawn.emit()
         if self._steps:
             self._step_timer.start()
 
