@@ -230,6 +230,23 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     assert res.summary.text().count("b_flt.fits") >= 1
 
 
+def test_plots_keep_their_size_when_a_shorter_summary_follows(qtbot, win):
+    """A summary of fewer lines (the reference's one line after a fitted image's several) leaves
+    the plots below where they were: their axes are not laid out and drawn again."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    qtbot.wait(50)  # laid out
+    height = res.res_widget.height()
+    lines = res.summary.text().count("<br")
+    win.ctl.select_image("a_flt.fits")  # the reference: one line
+    qtbot.wait(50)
+    assert res.summary.text().count("<br") < lines
+    assert res.res_widget.height() == height
+
+
 def test_visit_footprints(qtbot, win):
     win.docks["visit"].raise_()
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):

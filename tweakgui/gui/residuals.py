@@ -309,7 +309,7 @@ class ResidualPanel(QWidget):
     # ------------------------------------------------------------------ data
     def clear(self, message: str = "No fit") -> None:
         self._steps = []
-        self.summary.setText(message)
+        self._set_summary(message)
         self.matches = None
         self.keys = []
         self.rms_mas = {}
@@ -352,8 +352,7 @@ class ResidualPanel(QWidget):
             self.clear()
             return
         self.fit = fit
-        self.summary.setText(summary_html(fit, image, image_result,
-                                          whole_group=self.whole_group.isChecked()))
+        self._set_summary(summary_html(fit, image, image_result, whole_group=self.whole_group.isChecked()))
         m = fit.matches
         if m is not None and len(m) and image is not None and not self.whole_group.isChecked():
             m = m[np.asarray(m["image"]).astype(str) == image]
@@ -373,6 +372,15 @@ class ResidualPanel(QWidget):
         self._steps = [lambda k=k: self._draw_panel(k) for k in self.res_plots]
         self._steps += [self._draw_vectors, lambda: self._draw_hist(fit, searchrad)]
         self._step_timer.start()
+
+    def _set_summary(self, text: str) -> None:
+        """The summary's text; its height only grows: a summary of fewer lines than the last
+        resized the plots below, and every axis was laid out and drawn again (a mosaic's images
+        have summaries of different lengths)."""
+        self.summary.setText(text)
+        need = self.summary.heightForWidth(max(self.summary.width(), 1))
+        if need > self.summary.minimumHeight():
+            self.summary.setMinimumHeight(need)
 
     @property
     def drawing(self) -> bool:
