@@ -18,6 +18,7 @@ without it a synthetic visit of ``--images`` frames is written.
 """
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +35,10 @@ def main(argv=None) -> int:
     ap.add_argument("--refcat", help="abs_refcat for --inputs")
     ap.add_argument("--set", nargs="*", default=[], help="parameters NAME=VALUE")
     ap.add_argument("--select", type=int, default=10, help="images selected one after another at the end")
+    ap.add_argument("--watchdog", type=float, default=0, metavar="MS",
+                    help="sample every thread's stack while the probe is later than MS; print the long gaps' stacks")
+    ap.add_argument("--profile-select", metavar="FILE", help="cProfile of the GUI thread while images are selected")
+    ap.add_argument("--switch-ms", type=float, help="the GUI's switch interval instead of jobs.GUI_SWITCH_INTERVAL")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -45,6 +50,10 @@ def main(argv=None) -> int:
     from tweakgui.gui.app import ensure_gc
     from tweakgui.gui.main_window import MainWindow
 
+    if args.switch_ms:
+        import tweakgui.gui.jobs
+
+        tweakgui.gui.jobs.GUI_SWITCH_INTERVAL = args.switch_ms / 1000
     app = QApplication.instance() or QApplication([])
     ensure_gc(app)
     d = Path(tempfile.mkdtemp(prefix="tweakgui-bench-"))
@@ -63,6 +72,7 @@ def main(argv=None) -> int:
     probe = QTimer()
     probe.setInterval(10)
     probe.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    dog = Watchdog(clock, ticks, args.watchdog) if args.watchdog else None
     shown = {}
     ran = win.ctl._ran
 
@@ -84,6 +94,11 @@ def main(argv=None) -> int:
         else:
             shown["ok"] = ok
             mark("select")
+            if args.profile_select:
+                import cProfile
+
+                shown["profile"] = cProfile.Profile()
+                shown["profile"].enable()
             QTimer.singleShot(0, lambda: select(0))
 
     names = []
@@ -94,6 +109,9 @@ def main(argv=None) -> int:
             win.ctl.select_image(names[i * max(1, len(names) // max(args.select, 1)) % len(names)])
             QTimer.singleShot(SELECT_EVERY_MS, lambda: select(i + 1))
         else:
+            if "profile" in shown:
+                shown["profile"].disable()
+                shown.pop("profile").dump_stats(args.profile_select)
             mark("footprints")
             win.docks["visit"].raise_()
             QTimer.singleShot(1000, finish)
@@ -112,7 +130,143 @@ def main(argv=None) -> int:
     win.ctl.jobDone.connect(done)
     QTimer.singleShot(200, start)
     app.exec()
-    return _report(args, win, np.asarray(ticks, float), phases, shown, len(inputs) if args.inputs else args.images)
+    if dog is not None:
+        dog.stop()
+    code = _report(args, win, np.asarray(ticks, float), phases, shown, len(inputs) if args.inputs else args.images)
+    if dog is not None:
+        dog.report(phases)
+    return code
+
+
+class Watchdog:
+    """A thread that samples every thread's Python stack while the probe's tick is late.
+
+    It needs the GIL to sample, so a C call holding the GIL shows as the line that made it,
+    sampled when it returns.  The GUI thread's collections (``gc.callbacks``) are timed too.
+    """
+
+    def __init__(self, clock, ticks, late_ms: float):
+        import gc
+        import threading
+        import time
+
+        self.clock, self.ticks, self.late_ms = clock, ticks, late_ms
+        self.samples = []  # (tick index the gap follows, ms, {thread: stack})
+        self.collections = []  # (ms, generation, duration ms, collected, objects in generation 2)
+        self.gc_types = []  # (ms, [(type, references, objects)])
+        self._t0 = None
+        self._time = time
+        self._gui = threading.main_thread().ident
+        self._gui_tid = threading.main_thread().native_id
+        try:
+            self._gui_clock = time.pthread_getcpuclockid(self._gui)
+        except (AttributeError, OSError):
+            self._gui_clock = None
+        gc.callbacks.append(self._gc)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def _gc(self, phase, info):
+        import gc
+
+        if phase == "start":
+            # the objects a full collection walks (counting them adds to its gap)
+            self._walked = len(gc.get_objects(2)) if info["generation"] == 2 else None
+            if self._walked and self._walked > 40000 and os.environ.get("WATCHDOG_GC_TYPES"):
+                from collections import Counter
+
+                refs, count = Counter(), Counter()
+                for o in gc.get_objects(2):
+                    refs[type(o).__qualname__] += len(gc.get_referents(o))
+                    count[type(o).__qualname__] += 1
+                self.gc_types.append((self.clock.elapsed(), [(t, n, count[t]) for t, n in refs.most_common(12)]))
+            self._c0 = self._time.thread_time()
+            self._t0 = self._time.perf_counter()
+        elif self._t0 is not None:
+            wall, cpu = self._time.perf_counter() - self._t0, self._time.thread_time() - self._c0
+            self.collections.append((self.clock.elapsed(), info["generation"], wall * 1000, info["collected"],
+                                     self._walked, cpu * 1000))
+
+    def _loop(self):
+        import sys
+        import threading
+        import traceback
+
+        while not self._stop.wait(0.003):
+            n = len(self.ticks)
+            if not n or self.clock.elapsed() - self.ticks[-1] < self.late_ms:
+                continue
+            names = {t.ident: t.name for t in threading.enumerate()}
+            stacks = {}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                name = "GUI" if ident == self._gui else names.get(ident, f"thread {ident}")
+                stack = traceback.extract_stack(frame)[-14:]
+                stacks[name] = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack]
+            self.samples.append((n - 1, self.clock.elapsed(), stacks, self._gui_state()))
+
+    def _gui_state(self):
+        """The GUI thread's CPU ms and its voluntary (waits: the GIL, poll) and forced context switches."""
+        import time
+
+        cpu = time.clock_gettime(self._gui_clock) * 1000 if self._gui_clock is not None else float("nan")
+        try:
+            text = Path(f"/proc/self/task/{self._gui_tid}/status").read_text()
+            switches = [int(line.split()[1]) for line in text.splitlines() if "ctxt_switches" in line]
+            # ns runnable but waiting for a CPU (the machine's other load)
+            queued = int(Path(f"/proc/self/task/{self._gui_tid}/schedstat").read_text().split()[1]) / 1e6
+        except (OSError, ValueError, IndexError):
+            switches, queued = [0, 0], float("nan")
+        return cpu, *switches, queued
+
+    def stop(self):
+        import gc
+
+        self._stop.set()
+        self._thread.join()
+        gc.callbacks.remove(self._gc)
+
+    def report(self, phases, shown: int = 12):
+        """The longest gaps, each with its phase and the distinct stacks sampled during it."""
+        import numpy as np
+
+        long = [c for c in self.collections if c[2] > 20]
+        print(f"\n{len(self.collections)} collections, {len(long)} over 20 ms:")
+        for ms, gen, dur, collected, walked, cpu in long:
+            print(f"   at {ms} ms gen {gen}: {dur:.0f} ms ({cpu:.0f} ms CPU), {collected} collected, {walked} in gen 2")
+        for ms, types in self.gc_types:
+            print(f"   gen 2 at {ms} ms, by references: {types}")
+
+        ticks = np.asarray(self.ticks, float)
+        gaps = np.diff(ticks)
+        bounds = sorted(phases.items(), key=lambda kv: kv[1])
+        for i in np.argsort(gaps)[::-1][:shown]:
+            if gaps[i] < self.late_ms:
+                break
+            phase = [name for name, a in bounds if a <= i][-1] if bounds and bounds[0][1] <= i else "-"
+            print(f"\n== gap {gaps[i]:.0f} ms at {ticks[i]:.0f} ms ({phase})")
+            for ms, gen, dur, collected, walked, cpu in self.collections:
+                if ticks[i] <= ms <= ticks[i + 1] and dur > 2:
+                    print(f"   gc gen {gen}: {dur:.0f} ms ({cpu:.0f} ms CPU), {collected} collected, {walked} in gen 2")
+            seen = {}
+            states = [(ms, st) for k, ms, _, st in self.samples if k == i]
+            if len(states) > 1:
+                (m0, (c0, v0, f0, q0)), (m1, (c1, v1, f1, q1)) = states[0], states[-1]
+                print(f"   GUI thread from +{m0 - ticks[i]:.0f} to +{m1 - ticks[i]:.0f} ms: {c1 - c0:.0f} ms CPU, "
+                      f"{q1 - q0:.0f} ms waiting for a CPU, {v1 - v0} waits, {f1 - f0} preemptions")
+            for k, ms, stacks, _ in self.samples:
+                if k != i:
+                    continue
+                for name, stack in stacks.items():
+                    key = (name, tuple(stack))
+                    seen.setdefault(key, []).append(ms - ticks[i])
+            for (name, stack), at in seen.items():
+                if name == "GUI" or any("wait" not in line and "_bootstrap" not in line for line in stack[-2:]):
+                    print(f"-- {name} sampled {len(at)}x at +{', +'.join(f'{a:.0f}' for a in at[:6])} ms")
+                    for line in stack:
+                        print(f"     {line}")
 
 
 def _report(args, win, ticks, phases, shown, n) -> int:

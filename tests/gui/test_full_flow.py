@@ -131,6 +131,7 @@ def test_histogram_click_sets_offsets(qtbot, make_window, small_demo):
         win.ctl.run()
     win.residuals.fit_choice.setCurrentText("relative")
     win.ctl.select_image(small_demo.paths[1].name)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     fit = win.ctl.shown_fit()
     assert fit.kind == "relative" and fit.hist_peak_arcsec is not None
     px, py = win.residuals.hist_peak.getData()

@@ -83,3 +83,34 @@ def test_full_collections_come_in_small_steps(qapp):
     assert len(fulls) >= 3
     between = [generations[a + 1:b].count(1) for a, b in zip(fulls, fulls[1:])]
     assert between == [2] * len(between)
+
+
+def test_by_default_every_middle_collection_is_full(qapp):
+    """The default collector has no middle generation: after the young collections comes a
+    full one (and a freeze), so no collection walks two middle generations' survivors at once."""
+    from tweakgui.gui.app import GuiCollector
+
+    collector = GuiCollector()
+    collector.timer.stop()
+    generations = []
+
+    def record(phase, info):
+        if phase == "start":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        kept = []
+        for _ in range(100):
+            kept.extend([i] for i in range(collector.threshold[0] + 10))
+            n = len(generations)
+            collector.check()
+            if generations[n:] == [2]:  # survivors frozen: the next full one starts from nothing
+                assert gc.get_objects(1) == [] and gc.get_objects(2) == []
+    finally:
+        gc.callbacks.remove(record)
+    assert 1 not in generations
+    fulls = [i for i, g in enumerate(generations) if g == 2]
+    assert len(fulls) >= 5
+    young = [b - a - 1 for a, b in zip(fulls, fulls[1:])]
+    assert young == [collector.threshold[1] + 1] * len(young)

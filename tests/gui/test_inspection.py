@@ -38,9 +38,11 @@ def click_row(qtbot, win, key, double=False):
 
 
 def click_image(qtbot, win, name):
+    """Click the image's row; return when its residual panels are drawn (over the next turns)."""
     tree, rows = win.files.tree, win.files.model
     index = next(rows.index(i, 0) for i in range(rows.rowCount()) if rows.index(i, 0).data() == name)
     qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualRect(index).center())
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
 
 
 def xy_of(win, key):
@@ -254,6 +256,7 @@ def test_residuals_along_detector_axes_with_robust_ranges(qtbot):
     panel.wcs_of = lambda im, ch: w
     panel.set_fit(fit, "a.fits")
     assert panel.frame == "detector"
+    qtbot.waitUntil(lambda: not panel.drawing, timeout=5000)
     # the truth: where the east-shifted position falls on the detector, in pixels × pixel scale
     px, py = w.world_to_pixel_values(ra[1:] + de[1:] / 3600 / np.cos(np.deg2rad(dec[1:])), dec[1:])
     want_x = (px - x[1:]) * 30.0  # mas (0.03″ pixels)
@@ -300,6 +303,7 @@ def test_histogram_click_sets_the_relative_offsets(qtbot, win, eng):
     res = win.residuals
     res.tabs.setCurrentWidget(res.hist_widget)
     res.fit_choice.setCurrentText("relative")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     qtbot.wait(20)
 
     def click_at(x, y):
@@ -323,7 +327,7 @@ def test_histogram_click_sets_the_relative_offsets(qtbot, win, eng):
     assert res.hist_pick.getData()[0][0] == pytest.approx(p.xoffset)
     # an absolute fit has no such parameter: the click changes nothing and says why
     res.fit_choice.setCurrentText("absolute")
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     assert "no offset parameter" in res.hist_note.toPlainText()
     click_at(-0.8, 0.9)
     assert (win.ctl.params.xoffset, win.ctl.params.yoffset) == (p.xoffset, p.yoffset)
@@ -577,6 +581,7 @@ def test_histogram_is_the_engines(qtbot, tmp_path):
     panel = ResidualPanel()
     qtbot.addWidget(panel)
     panel.set_fit(fit, result.images[1].exposure.name, searchrad=params.searchrad)
+    qtbot.waitUntil(lambda: not panel.drawing, timeout=5000)
     assert panel.hist_counts is fit.histogram.counts or np.array_equal(panel.hist_counts, fit.histogram.counts)
     rect = panel.hist_image.mapRectToParent(panel.hist_image.boundingRect())
     assert rect.left() == pytest.approx(fit.histogram.xedges[0]) and rect.width() == pytest.approx(4.0, rel=1e-3)

@@ -161,6 +161,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         win.ctl.run()
     win.ctl.select_image("b_flt.fits")
+    assert win.residuals.drawing  # the panels come on the next turns of the event loop
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     fit = win.ctl.shown_fit()
     used = fit.matches["used"]
     import numpy as np
@@ -194,6 +196,55 @@ def test_residual_panels_and_vectors(qtbot, win):
     # the clipped match is drawn as clipped in the image view
     assert win.image_view.count("clipped") == 1
     assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
+
+
+def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win):
+    """A selection draws its residual panels over the next turns of the event loop (the window
+    repaints between them); selecting another image meanwhile draws only that image's."""
+    from PySide6.QtCore import QTimer
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    turns = []  # panels drawn when each turn of the event loop came round
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: turns.append(sum(len(sc.data) > 0 and sc.data["x"][0] == bx0
+                                                    for sc in res.res_scatter.values())))
+    m = win.ctl.shown_fit("b_flt.fits").matches
+    bx0 = float(np.asarray(m["x"])[np.asarray(m["image"]).astype(str) == "b_flt.fits"][0])
+    win.ctl.select_image("a_flt.fits")  # the reference: no fit of its own
+    win.ctl.select_image("b_flt.fits")
+    assert res.drawing and res.rms_mas and res.y_range  # its numbers at once, its drawing to come
+    ticker.start(0)
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    ticker.stop()
+    assert max(turns) == 4 and turns[0] < 4  # not all in one go
+    for key, sc in res.res_scatter.items():
+        comp, axis = key.split("_")
+        xs, _ys = sc.getData()
+        want = np.asarray(m[axis], float)[np.asarray(m["image"]).astype(str) == "b_flt.fits"]
+        assert xs == pytest.approx(want)
+        assert res.res_text[key].toPlainText().startswith(f"RMS {res.rms_mas[comp]:.2f} mas")
+    assert res.summary.text().count("b_flt.fits") >= 1
+
+
+def test_plots_keep_their_size_when_a_shorter_summary_follows(qtbot, win):
+    """A summary of fewer lines (the reference's one line after a fitted image's several) leaves
+    the plots below where they were: their axes are not laid out and drawn again."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    qtbot.wait(50)  # laid out
+    height = res.res_widget.height()
+    lines = res.summary.text().count("<br")
+    win.ctl.select_image("a_flt.fits")  # the reference: one line
+    qtbot.wait(50)
+    assert res.summary.text().count("<br") < lines
+    assert res.res_widget.height() == height
 
 
 def test_visit_footprints(qtbot, win):
@@ -452,6 +503,28 @@ def test_files_table_keeps_columns_sized_to_their_text(qtbot, win):
     assert tree.columnWidth(C_NSRC) >= widest
     hdr = tree.header()
     assert all(tree.columnWidth(c) >= hdr.sectionSizeHint(c) for c in _FIT_TO_TEXT)
+
+
+def test_group_column_follows_an_edited_group_name(qtbot, win):
+    """Texts are measured once and remembered; a group renamed in place (no rows rebuilt) is
+    measured anew and its column widens to it."""
+    from tweakgui.gui.files_panel import C_GROUP
+
+    tree, rows = win.files.tree, win.files.model
+    win.resize(1600, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    win.resizeDocks([win.docks["files"]], [900], Qt.Horizontal)
+    qtbot.waitUntil(lambda: tree.viewport().width() > 600, timeout=5000)
+    win.ctl.select_image("b_flt.fits")  # shown again: the columns sized for this width
+    before = tree.columnWidth(C_GROUP)
+    name = "a-group-with-a-longer-name"
+    rows.setData(rows.index(2, C_GROUP), name, Qt.EditRole)
+    qtbot.waitUntil(lambda: rows.index(2, C_GROUP).data() == name, timeout=5000)
+    assert win.ctl.visit.exposures[2].group_id == name
+    assert tree.columnWidth(C_GROUP) > before
+    assert tree.columnWidth(C_GROUP) >= int(min(tree.fontMetrics().horizontalAdvance(name),
+                                                0.18 * tree.viewport().width()))
 
 
 def test_files_model_rows_chips_and_edits_by_mouse_and_keyboard(qtbot, tmp_path):

@@ -74,3 +74,39 @@ def test_answer_for_a_chip_no_longer_shown_is_dropped(qtbot, layer):
     assert drawn[-1][0].tolist() == [12.0, 22.0, 32.0]
     lay.clear()
     assert drawn[-1] is None
+
+
+def test_held_projection_starts_when_released_and_only_the_latest(qtbot, layer):
+    """A selection's projection waits while its panels are drawn; another chip asked for meanwhile
+    replaces it, and the released one is the latest chip's."""
+    lay, drawn = layer
+    first, second = _ShiftWcs(1.0), _ShiftWcs(2.0)
+    lay.show(REFCAT, first, SHAPE, hold=True)
+    lay.show(REFCAT, second, SHAPE, hold=True)
+    qtbot.wait(50)
+    assert drawn == [None, None] and lay.pending and first.calls == second.calls == 0
+    lay.start_held()
+    qtbot.waitUntil(lambda: len(drawn) == 3, timeout=5000)
+    assert drawn[2][0].tolist() == [12.0, 22.0, 32.0] and (first.calls, second.calls) == (0, 1)
+    assert not lay.pending
+    lay.start_held()  # nothing held any more
+    qtbot.wait(20)
+    assert len(drawn) == 3
+
+
+def test_window_projects_the_reference_after_the_residual_panels(qtbot, make_window, small_demo):
+    """The selected chip's reference sources are projected once its residual panels are drawn."""
+    win = make_window(abs_refcat=str(small_demo.refcat))
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
+        win.ctl.set_inputs([str(p) for p in small_demo.paths])
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=60000):
+        win.ctl.run()
+    qtbot.waitUntil(lambda: not win.residuals.drawing and not win.ref_layer.pending, timeout=10000)
+    started = []
+    win.ref_layer._calls.submit = (lambda submit: lambda *a: (started.append(win.residuals.drawing),
+                                                              submit(*a))[1])(win.ref_layer._calls.submit)
+    win.ctl.select_image(small_demo.paths[2].name)
+    assert win.residuals.drawing and win.ref_layer.pending
+    qtbot.waitUntil(lambda: not win.ref_layer.pending, timeout=10000)
+    assert started == [False]  # submitted once, after the last panel
+    assert win.image_view.count("refcat") > 0

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from tweakgui.gui.priority import lower_this_thread
 from tweakgui.gui.worker import describe_error
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class _Task(QRunnable):
         self.serial, self.fn, self.relay = serial, fn, relay
 
     def run(self) -> None:
+        lower_this_thread()
         try:
             result = self.fn()
         except Exception as exc:  # noqa: BLE001 - reported to the GUI

@@ -21,7 +21,7 @@ from tweakgui.gui.fit_numbers import fit_numbers
 from tweakgui.gui.icons import icon
 from tweakgui.gui.residuals import correction_text, verdict_text
 
-__all__ = ["COLUMNS", "FilesModel", "short_names", "short_summary"]
+__all__ = ["COLUMNS", "FilesModel", "catalog_text", "short_names", "short_summary"]
 
 COLUMNS = ("Image", "Group", "Catalog", "Sources", "Save", "Fit")
 C_NAME, C_GROUP, C_CAT, C_NSRC, C_SAVE, C_FIT = range(len(COLUMNS))
@@ -102,6 +102,11 @@ def source_count(r, chip_index: int | None = None) -> str:
     if chip_index is None:
         return str(sum(len(c) for c in r.catalogs))
     return str(len(r.catalogs[chip_index])) if chip_index < len(r.catalogs) else ""
+
+
+def catalog_text(row) -> str:
+    """The Catalog column of an exposure's row: its chips' custom catalogs, by file name."""
+    return ", ".join(Path(c).name for c in row.catalogs())
 
 
 class _Row:
@@ -257,7 +262,7 @@ class FilesModel(QAbstractItemModel):
             if col == C_GROUP:
                 return row.group_shown if role == Qt.DisplayRole else str(e.group_id)
             if col == C_CAT:
-                return ", ".join(Path(c).name for c in row.catalogs())
+                return catalog_text(row)
             if col == C_NSRC:
                 return row.nsrc
             if col == C_FIT:

@@ -84,6 +84,7 @@ class MainWindow(QMainWindow, SessionView):
         self.files = FilesPanel()
         self.log_panel = LogPanel()
         self.residuals = ResidualPanel()
+        self.residuals.drawn.connect(self.ref_layer.start_held)
         self.diagnostics = DiagnosticsView()
         self.systematics = SystematicsView()
         self.residuals.tabs.addTab(self.diagnostics, "Diagnostics")
@@ -523,9 +524,6 @@ class MainWindow(QMainWindow, SessionView):
             m = fit.matches
             matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
         self.image_view.set_sources(detected, matches)
-        # projected in a thread of its own; drawn when it arrives
-        self.ref_layer.show(self.ctl.result.refcat if self.ctl.result is not None else None,
-                            r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs, chip.shape)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
         self.residuals.set_fit(fit, name, searchrad, r)
@@ -535,6 +533,10 @@ class MainWindow(QMainWindow, SessionView):
         self.residuals.mark_pick(p.xoffset if picked else None, p.yoffset)
         if fit is None and r is not None:
             self.residuals.clear(f"{name}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
+        # projected in a thread of its own, once the residual panels are drawn; drawn when it arrives
+        self.ref_layer.show(self.ctl.result.refcat if self.ctl.result is not None else None,
+                            r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs, chip.shape,
+                            hold=self.residuals.drawing)
         self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
         self.show_match(self.ctl.selected_match)
 
@@ -592,6 +594,7 @@ class MainWindow(QMainWindow, SessionView):
         """Save a PNG of the whole window (after pending paints)."""
         from PySide6.QtWidgets import QApplication
 
+        self.residuals.finish_drawing()
         QApplication.processEvents()
         return self.grab().save(str(path), "PNG")
 

@@ -50,14 +50,21 @@ class ReferenceLayer(QObject):
         self._draw = draw
         self._calls = LatestCall(self)
         self._shown = None  # what was asked for last: (refcat, wcs, shape)
+        self._held = None  # a projection to start at start_held()
 
     @property
     def pending(self) -> bool:
-        return self._calls.pending
+        return self._held is not None or self._calls.pending
 
-    def show(self, refcat, wcs, shape) -> None:
-        """Show ``refcat`` projected through ``wcs`` on a chip of ``shape`` (None: no layer)."""
+    def show(self, refcat, wcs, shape, hold: bool = False) -> None:
+        """Show ``refcat`` projected through ``wcs`` on a chip of ``shape`` (None: no layer).
+
+        With ``hold`` a projection to be made starts only at :meth:`start_held`: the GWCS
+        evaluation holds the GIL in turns with the GUI thread, and while the selection's panels
+        are drawn and painted each of the GUI thread's calls into Python waited for it.
+        """
         shape = tuple(shape)
+        self._held = None
         self._shown = asked = (refcat, wcs, shape)
         if refcat is None or wcs is None:
             self.clear()
@@ -77,10 +84,22 @@ class ReferenceLayer(QObject):
             if self._shown is asked:
                 self._draw(xy)
 
+        if hold:
+            self._calls.cancel()
+            self._held = (project, done)
+            return
         self._calls.submit(project, done, lambda message: log.debug("refcat projection failed: %s", message))
+
+    def start_held(self) -> None:
+        """Start the projection :meth:`show` held, if any."""
+        if self._held is not None:
+            project, done = self._held
+            self._held = None
+            self._calls.submit(project, done, lambda message: log.debug("refcat projection failed: %s", message))
 
     def clear(self) -> None:
         """No layer; an answer on its way is dropped."""
+        self._held = None
         self._shown = None
         self._calls.cancel()
         self._draw(None)

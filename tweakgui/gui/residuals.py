@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -164,6 +164,7 @@ class ResidualPanel(QWidget):
     offsetPicked = Signal(float, float)
     offsetRefused = Signal(str)  # a click where no offset parameter exists, and why
     scopeChanged = Signal()
+    drawn = Signal()  # the last panel of a fit drawn over several turns
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -203,6 +204,11 @@ class ResidualPanel(QWidget):
         self.comp = {"dx": np.zeros(0), "dy": np.zeros(0)}
         # (image, chip) -> the chip's WCS, to rotate residuals into its pixel axes
         self.wcs_of = None
+        self._steps: list = []  # the drawing left for the coming turns of the event loop
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._next_step)
 
     # ---------------------------------------------------------------- build
     def _build_residuals(self) -> None:
@@ -302,7 +308,8 @@ class ResidualPanel(QWidget):
 
     # ------------------------------------------------------------------ data
     def clear(self, message: str = "No fit") -> None:
-        self.summary.setText(message)
+        self._steps = []
+        self._set_summary(message)
         self.matches = None
         self.keys = []
         self.rms_mas = {}
@@ -345,17 +352,55 @@ class ResidualPanel(QWidget):
             self.clear()
             return
         self.fit = fit
-        self.summary.setText(summary_html(fit, image, image_result,
-                                          whole_group=self.whole_group.isChecked()))
+        self._set_summary(summary_html(fit, image, image_result, whole_group=self.whole_group.isChecked()))
         m = fit.matches
         if m is not None and len(m) and image is not None and not self.whole_group.isChecked():
             m = m[np.asarray(m["image"]).astype(str) == image]
         self.matches = m
         self.keys = match_keys(m)
         self._components(fit, image)
-        self._draw_residuals()
-        self._draw_vectors()
-        self._draw_hist(fit, searchrad)
+        self._residual_numbers()
+        if m is None or not len(m):
+            self._steps = []
+            self._draw_residuals()
+            self._draw_vectors()
+            self._draw_hist(fit, searchrad)
+            return
+        # one panel per turn of the event loop, each painted before the next is drawn: all at
+        # once (setData, ranges, the axes regenerated, the repaint) held a mosaic's selection
+        # 150-270 ms
+        self._steps = [lambda k=k: self._draw_panel(k) for k in self.res_plots]
+        self._steps += [self._draw_vectors, lambda: self._draw_hist(fit, searchrad)]
+        self._step_timer.start()
+
+    def _set_summary(self, text: str) -> None:
+        """The summary's text; its height only grows: a summary of fewer lines than the last
+        resized the plots below, and every axis was laid out and drawn again (a mosaic's images
+        have summaries of different lengths)."""
+        self.summary.setText(text)
+        need = self.summary.heightForWidth(max(self.summary.width(), 1))
+        if need > self.summary.minimumHeight():
+            self.summary.setMinimumHeight(need)
+
+    @property
+    def drawing(self) -> bool:
+        """Whether panels of the last fit shown are still to be drawn (on the coming turns)."""
+        return bool(self._steps)
+
+    def finish_drawing(self) -> None:
+        """Draw now what is still to be drawn (before a screenshot)."""
+        if self._steps:
+            while self._steps:
+                self._steps.pop(0)()
+            self.drawn.emit()
+
+    def _next_step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+            if not self._steps:
+                self.drawn.emit()
+        if self._steps:
+            self._step_timer.start()
 
     def _components(self, fit=None, image: str | None = None) -> None:
         """Residual components (mas) along the axes they are plotted against; one image's are
@@ -367,52 +412,63 @@ class ResidualPanel(QWidget):
         else:
             self.comp, self.frame = plotted_components(self.matches, self.wcs_of)
 
-    def _draw_residuals(self) -> None:
+    def _residual_numbers(self) -> None:
+        """Each component's RMS and plotted range (the used points set it)."""
         m = self.matches
         self.rms_mas = {}
         self.y_range = {}
+        if m is None or not len(m):
+            return
+        roles = match_roles(m)
+        used = roles == "used"
+        for comp in ("dx", "dy"):
+            v = self.comp[comp]
+            self.rms_mas[comp] = rms(v[used])
+            # the others are drawn at its edge (all used points: sigma clipping already left out the outliers)
+            self.y_range[comp] = (robust_range(v[used], margin=0.15, lo=0, hi=100, floor=0.2) if used.any()
+                                  else robust_range(v, margin=0.3, floor=0.2)) or (-1.0, 1.0)
+
+    def _draw_residuals(self) -> None:
+        m = self.matches
         if m is None or not len(m):
             # an empty plot says nothing: no stale "RMS … (N=…)" of the previous image
             for sc in self.res_scatter.values():
                 sc.clear()
             for t in self.res_text.values():
                 t.setText("")
-            t.hide()  # an empty label would still draw its box
+                t.hide()  # an empty label would still draw its box
             for hl in self.res_highlight.values():
                 hl.clear()
             return
+        for key in self.res_plots:
+            self._draw_panel(key)
+
+    def _draw_panel(self, key: str) -> None:
+        """One residual panel: component ``dx``/``dy`` against detector ``x``/``y``."""
+        m = self.matches
+        comp, axis = key.split("_")
         roles = match_roles(m)
         used = roles == "used"
         det = self.frame == "detector"
-        for comp in ("dx", "dy"):
-            v = self.comp[comp]
-            self.rms_mas[comp] = rms(v[used])
-            # the range is set by the used points; the others are drawn at its edge
-            # (all used points: sigma clipping already left out the outliers)
-            rng = (robust_range(v[used], margin=0.15, lo=0, hi=100, floor=0.2) if used.any()
-                   else robust_range(v, margin=0.3, floor=0.2)) or (-1.0, 1.0)
-            self.y_range[comp] = rng
-            shown, symbols = self._clamped(v, rng, roles)
-            for axis in ("x", "y"):
-                key = f"{comp}_{axis}"
-                p = self.res_plots[key]
-                xs = np.asarray(m[axis], float)
-                self.res_scatter[key].setData(x=xs, y=shown, brush=[ROLE_BRUSH[r] for r in roles],
-                                              symbol=symbols, data=list(range(len(m))))
-                self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
-                self.res_text[key].show()
-                along = "x" if comp == "dx" else "y"
-                _set_label(p, "left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
-                p.getAxis("left").setToolTip(
-                    f"residual component along the chip's {along} axis (the tangent-plane residual "
-                    "rotated by the local Jacobian of its WCS), mas" if det else
-                    f"residual {comp} in the reference tangent plane, mas")
-                _set_label(p, "bottom", f"{axis} (detector px)")
-                lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
-                pad = max(0.05 * (hi - lo), 5.0)
-                p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
-                self._place_text(key)
-        self._sizes = None
+        rng = self.y_range[comp]
+        shown, symbols = self._clamped(self.comp[comp], rng, roles)
+        p = self.res_plots[key]
+        xs = np.asarray(m[axis], float)
+        self.res_scatter[key].setData(x=xs, y=shown, brush=[ROLE_BRUSH[r] for r in roles],
+                                      symbol=symbols, data=list(range(len(m))))
+        self.res_text[key].setText(f"RMS {self.rms_mas[comp]:.2f} mas (N={int(used.sum())})")
+        self.res_text[key].show()
+        along = "x" if comp == "dx" else "y"
+        _set_label(p, "left", f"Δ{along} detector (mas)" if det else f"{comp} tangent (mas)")
+        p.getAxis("left").setToolTip(
+            f"residual component along the chip's {along} axis (the tangent-plane residual "
+            "rotated by the local Jacobian of its WCS), mas" if det else
+            f"residual {comp} in the reference tangent plane, mas")
+        _set_label(p, "bottom", f"{axis} (detector px)")
+        lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
+        pad = max(0.05 * (hi - lo), 5.0)
+        p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
+        self._place_text(key)
 
     @staticmethod
     def _clamped(v, rng, roles):

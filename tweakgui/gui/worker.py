@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from tweakgui.gui.priority import lower_this_thread
+
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "Worker", "start_job"]
+__all__ = ["Job", "Worker", "start_job", "PROGRESS_EVERY_S"]
+
+PROGRESS_EVERY_S = 0.05
 
 
 class Job:
@@ -59,13 +64,23 @@ class Worker(QObject):
     def __init__(self, job: Job):
         super().__init__()
         self.job = job
+        self._last_progress = ("", -float("inf"))  # stage, time.monotonic() when sent
 
     def _progress(self, stage: str, done: int, total: int, message: str = "") -> None:
+        # a stage's intermediate steps at most every PROGRESS_EVERY_S: each is a queued call the
+        # GUI thread runs with the GIL, and the 690 catalogs of a mosaic, read in a moment, were
+        # handled in one turn of the event loop while this thread ran Python (~140 ms)
+        now = time.monotonic()
+        last_stage, last_time = self._last_progress
+        if stage == last_stage and done < total and now - last_time < PROGRESS_EVERY_S:
+            return
+        self._last_progress = (stage, now)
         self.progress.emit(self.job.serial, str(stage), int(done), int(total), str(message))
 
     @Slot()
     def run(self) -> None:
         job = self.job
+        lower_this_thread()  # and the processes the job starts
         self.started.emit(job.serial)
         try:
             kwargs = dict(job.kwargs)

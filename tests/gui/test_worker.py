@@ -1,0 +1,64 @@
+"""The worker threads: what they send the GUI thread, and at which priority they compute."""
+
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from tweakgui.gui.jobs import JobRunner
+from tweakgui.gui.priority import BACKGROUND_NICENESS, thread_niceness
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+
+
+@pytest.fixture
+def runner():
+    jobs = JobRunner()
+    yield jobs
+    assert jobs.shutdown()  # no QThread outlives its runner
+
+
+def _run(qtbot, runner, fn, *args, **kwargs):
+    with qtbot.waitSignal(runner.finished, timeout=60000) as blocker:
+        runner.start("run", fn, *args, **kwargs)
+    return blocker.args[1]
+
+
+def test_a_stage_s_steps_reach_the_gui_thinned_and_its_end_always(qtbot, runner):
+    """1000 steps sent at once arrive as a few; the last step of each stage always arrives."""
+    got = []
+    runner.progress.connect(lambda stage, done, total, message: got.append((stage, done, total)))
+
+    def job(progress=None, cancel=None):
+        for stage in ("detect", "fit"):
+            for i in range(1000):
+                progress(stage, i + 1, 1000, f"{i}")
+        return "done"
+
+    assert _run(qtbot, runner, job) == "done"
+    qtbot.wait(10)
+    assert got[0] == ("detect", 1, 1000)  # the first step shows at once
+    assert ("detect", 1000, 1000) in got and got[-1] == ("fit", 1000, 1000)
+    assert got.index(("detect", 1000, 1000)) < got.index(("fit", 1, 1000))  # the stages in order
+    assert len(got) < 100
+
+
+@linux_only
+def test_jobs_and_the_processes_they_start_compute_below_the_gui_thread(qtbot, runner):
+    gui = thread_niceness()
+
+    def job(progress=None, cancel=None):
+        # a process started from the job's thread (spawned: a forkserver already running, started
+        # by another test from the main thread, would hand out its own priority)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            child = pool.submit(os.nice, 0).result(timeout=60)
+        return thread_niceness(), child, threading.current_thread() is threading.main_thread()
+
+    worker, child, in_main = _run(qtbot, runner, job)
+    assert not in_main
+    assert worker == min(19, gui + BACKGROUND_NICENESS)
+    assert child >= worker
+    assert thread_niceness() == gui  # the GUI thread keeps its priority
