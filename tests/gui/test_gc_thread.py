@@ -58,13 +58,8 @@ def test_cycles_made_in_a_worker_are_freed_in_the_gui_thread(qapp, qtbot):
     assert set(_freed_in) == {threading.main_thread().name}
 
 
-def test_full_collections_come_in_small_steps(qapp):
-    """A full collection (and freeze) follows every ``full_every`` middle-generation collections,
-    not the interpreter's ten: each walks fewer of the objects a worker made meanwhile."""
-    from tweakgui.gui.app import GuiCollector
-
-    collector = GuiCollector(full_every=2)
-    collector.timer.stop()  # checked by hand below, without an event loop
+def _checked(collector, rounds, after_check=None) -> list[int]:
+    """The generations the interpreter collected while survivors pile up and the collector checks."""
     generations = []
 
     def record(phase, info):
@@ -74,11 +69,25 @@ def test_full_collections_come_in_small_steps(qapp):
     gc.callbacks.append(record)
     try:
         kept = []  # survivors, as a worker's loaded GWCS objects are
-        for _ in range(200):
+        for _ in range(rounds):
             kept.extend([i] for i in range(collector.threshold[0] + 10))  # past the young threshold
+            n = len(generations)
             collector.check()
+            if after_check is not None:
+                after_check(generations[n:])
     finally:
         gc.callbacks.remove(record)
+    return generations
+
+
+def test_full_collections_come_in_small_steps(qapp):
+    """A full collection (and freeze) follows every ``full_every`` middle-generation collections,
+    not the interpreter's ten: each walks fewer of the objects a worker made meanwhile."""
+    from tweakgui.gui.app import GuiCollector
+
+    collector = GuiCollector(full_every=2)
+    collector.timer.stop()  # checked by hand below, without an event loop
+    generations = _checked(collector, 200)
     fulls = [i for i, g in enumerate(generations) if g == 2]
     assert len(fulls) >= 3
     between = [generations[a + 1:b].count(1) for a, b in zip(fulls, fulls[1:])]
@@ -92,23 +101,14 @@ def test_by_default_every_middle_collection_is_full(qapp):
 
     collector = GuiCollector()
     collector.timer.stop()
-    generations = []
+    emptied = []
 
-    def record(phase, info):
-        if phase == "start":
-            generations.append(info["generation"])
+    def after_check(new):
+        if new == [2]:  # survivors frozen: the next full one starts from nothing
+            emptied.append(gc.get_objects(1) == [] and gc.get_objects(2) == [])
 
-    gc.callbacks.append(record)
-    try:
-        kept = []
-        for _ in range(100):
-            kept.extend([i] for i in range(collector.threshold[0] + 10))
-            n = len(generations)
-            collector.check()
-            if generations[n:] == [2]:  # survivors frozen: the next full one starts from nothing
-                assert gc.get_objects(1) == [] and gc.get_objects(2) == []
-    finally:
-        gc.callbacks.remove(record)
+    generations = _checked(collector, 100, after_check)
+    assert emptied and all(emptied)
     assert 1 not in generations
     fulls = [i for i, g in enumerate(generations) if g == 2]
     assert len(fulls) >= 5

@@ -4,8 +4,12 @@ Groups fitted to a reference catalog, or to a relative alignment's first
 group without ``expand_refcat``, do not interact: they are cut into
 consecutive chunks, each fitted by :func:`tweakgui.engine.fit.align.run_alignment`
 in the tangent plane of one fixed entry (a relative alignment's reference
-group goes with every chunk).  Workers come from a forkserver: forked copies
-of a parent holding hundreds of GWCS were measured 1.5x slower per image.
+group goes with every chunk).  From the command line the workers are forked
+after the stage's entries are registered (:func:`~tweakgui.engine.processes.inherited`):
+they find them in their memory, and freeze what they inherit so that their
+collector does not walk the parent's heap (which made forked workers 1.5x
+slower per image); from the GUI's thread they come from a forkserver and get
+their chunk pickled.
 A corrected GWCS comes back as its new correction step only and is put
 together again around the parent's own transforms
 (:func:`~tweakgui.engine.fit.corrector.wcs_delta`): unpickling whole GWCS
@@ -116,13 +120,10 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
     log.info("fitting %d groups in %d processes", len(gids), jobs)
     with inherited((entries, refcat, anchor), ctx) as key, \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:
-        if key is not None:
-            futures = [pool.submit(_align_inherited, key, chunk, params, kind, corrections is not None)
-                       for chunk in chunks]
-        else:
-            futures = [pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
-                                   corrections is not None)
-                       for chunk in chunks]
+        futures = [pool.submit(_align_inherited, key, chunk, params, kind, corrections is not None) if key is not None
+                   else pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
+                                    corrections is not None)
+                   for chunk in chunks]
         for chunk, fut in zip(chunks, futures):
             fits, deltas, measured = fut.result()
             for i, d in zip(chunk, deltas):
