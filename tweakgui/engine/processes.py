@@ -20,8 +20,11 @@ import os
 import threading
 import time
 
+import numpy as np
+
 __all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "freeze_inherited",
-           "detection_worker", "keep_freed_memory", "warm_up", "inherited", "inherited_value"]
+           "detection_worker", "keep_freed_memory", "warm_up", "inherited", "inherited_value",
+           "single_threaded", "batches"]
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +41,23 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def single_threaded() -> bool:
+    """Whether this process runs one thread only (the command line, not the GUI)."""
+    # a QThread running Python is no thread to threading.active_count(): ask who is running too
+    return threading.current_thread() is threading.main_thread() and threading.active_count() == 1
+
+
+def batches(items, n: int) -> list:
+    """``items`` cut into at most ``n`` consecutive, non-empty slices of near-equal length."""
+    bounds = np.linspace(0, len(items), n + 1).astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def pool_context():
     """The start method for a pool started from this thread."""
     # fork is fast and needs no importable __main__, but forking a process
     # with other threads (the GUI runs this in a QThread) can deadlock the child
-    alone = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-    if alone and "fork" in mp.get_all_start_methods():
+    if single_threaded() and "fork" in mp.get_all_start_methods():
         return mp.get_context("fork")
     if "forkserver" in mp.get_all_start_methods():
         return forkserver_context()
@@ -169,8 +183,6 @@ def forkserver_context():
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
 
-
-
 _INHERITED: dict[int, object] = {}
 _inherited_keys = itertools.count()
 
@@ -194,7 +206,6 @@ def inherited(obj, ctx):
         yield key
     finally:
         _INHERITED.pop(key, None)
-
 
 def inherited_value(key):
     """In a forked worker: the object the parent registered under ``key`` (:func:`inherited`)."""

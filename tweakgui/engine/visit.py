@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from tweakgui.engine.detect import custom, exclusions
 from tweakgui.engine.io.catalogs import pair_wcs_files, read_input
 from tweakgui.engine.io.inputs import distinct_default_groups, expand_inputs
 from tweakgui.engine.io.shared_transforms import read_in_processes
 from tweakgui.engine.model import Exposure, InputError, Visit
-from tweakgui.engine.processes import default_jobs
+from tweakgui.engine.processes import batches, default_jobs
 
 __all__ = ["load_visit"]
 
@@ -67,9 +65,7 @@ def _catalog_reads(items, params, jobs) -> list:
         return []
     cats = list(dict.fromkeys(os.path.abspath(it.catalog) for it in items if it.catalog is not None
                               and not it.is_catalog))
-    bounds = np.linspace(0, len(cats), 2 * jobs + 1).astype(int)
-    return [(custom.read_catalog_batch, cats[a:b], custom.remember_catalogs)
-            for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [(custom.read_catalog_batch, part, custom.remember_catalogs) for part in batches(cats, 2 * jobs)]
 
 
 def _attach_exclusions(exposures: list[Exposure], path) -> None:

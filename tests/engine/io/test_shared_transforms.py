@@ -67,7 +67,7 @@ def test_files_read_in_processes_are_those_read_here_and_share_across_workers(pa
     bad = tmp_path / "bad.asdf"
     bad.write_bytes(b"#ASDF 1.0.0\n%YAML 1.1\n--- !core/asdf-1.1.0\nwcs: [1,\n")
     monkeypatch.setattr(st, "MIN_FILES", 2)
-    monkeypatch.setattr(st, "_alone", lambda: True)  # pytest's own threads aside
+    monkeypatch.setattr(st, "single_threaded", lambda: True)  # pytest's own threads aside
     shared = {}
     assert st.read_in_processes(paths[:1], shared, jobs=2) == 0 and shared == {}  # too few: nothing
     assert st.read_in_processes(paths, shared, jobs=1) == 0 and shared == {}  # one job: nothing
@@ -123,7 +123,7 @@ def test_catalogs_read_in_processes_are_those_read_here(paths, tmp_path, monkeyp
     from tweakgui.engine.io import shared_transforms as st
 
     monkeypatch.setattr(st, "MIN_FILES", 2)
-    monkeypatch.setattr(st, "_alone", lambda: True)
+    monkeypatch.setattr(st, "single_threaded", lambda: True)
     monkeypatch.setattr(custom, "_READ", type(custom._READ)())
     rng = np.random.default_rng(3)
     cats = []
@@ -151,7 +151,7 @@ def test_catalogs_read_in_processes_are_those_read_here(paths, tmp_path, monkeyp
     # a catalog rewritten after the workers read it is not taken from them
     monkeypatch.undo()
     monkeypatch.setattr(st, "MIN_FILES", 2)
-    monkeypatch.setattr(st, "_alone", lambda: True)
+    monkeypatch.setattr(st, "single_threaded", lambda: True)
     monkeypatch.setattr(custom, "_READ", type(custom._READ)())
     read = custom.read_catalog_batch([str(cats[0])])
     Table({"x": [1.0, 2.0], "y": [3.0, 4.0]}).write(cats[0], overwrite=True)

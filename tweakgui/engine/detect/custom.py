@@ -117,11 +117,15 @@ def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
         return known.copy()
     out = _read_custom_catalog(path, select)
     if key is not None:
-        with _READ_LOCK:
-            _READ[key] = out
-            while len(_READ) > _READ_MAX:
-                _READ.popitem(last=False)
+        _keep(key, out)
     return out.copy()
+
+
+def _keep(key, table) -> None:
+    with _READ_LOCK:
+        _READ[key] = table
+        while len(_READ) > _READ_MAX:
+            _READ.popitem(last=False)
 
 
 def read_catalog_batch(paths) -> list:
@@ -148,10 +152,7 @@ def remember_catalogs(read) -> int:
         key, table = item
         if _file_key(key[0], None) != key:
             continue
-        with _READ_LOCK:
-            _READ[key] = table
-            while len(_READ) > _READ_MAX:
-                _READ.popitem(last=False)
+        _keep(key, table)
         kept += 1
     return kept
 

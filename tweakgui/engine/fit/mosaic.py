@@ -41,7 +41,7 @@ from tweakgui.engine.fit.align import (
 )
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.geometry import sky_function
-from tweakgui.engine.processes import freeze_inherited, inherited, inherited_value, pool_context
+from tweakgui.engine.processes import batches, freeze_inherited, inherited, inherited_value, pool_context
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
 
@@ -115,8 +115,7 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
         return [fits_by_gid[g] for g in order], new
     # forked from the command line (the workers inherit the entries), the forkserver from the GUI's thread
     ctx = pool_context()
-    bounds = np.linspace(0, len(gids), 4 * jobs + 1).astype(int)
-    chunks = [head + [i for g in gids[a:b] for i in order[g]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    chunks = [head + [i for g in part for i in order[g]] for part in batches(gids, 4 * jobs)]
     log.info("fitting %d groups in %d processes", len(gids), jobs)
     with inherited((entries, refcat, anchor), ctx) as key, \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 
 import asdf
 import numpy as np
 from asdf.tagged import Tagged
 from asdf.yamlutil import tagged_tree_to_custom_tree
+
+from tweakgui.engine.processes import batches, die_with_parent, pool_context, single_threaded
 
 __all__ = ["load_asdf_extensions", "read_gwcs_tree", "read_in_processes", "MIN_FILES"]
 
@@ -149,11 +150,6 @@ def load_asdf_extensions() -> None:
     asdf.get_config().extensions  # noqa: B018 - cached by asdf's config
 
 
-def _alone() -> bool:
-    # a QThread running Python is no thread to threading.active_count(): ask who is running too
-    return threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-
-
 def read_in_processes(paths, shared: dict, jobs: int, extra=()) -> int:
     """Read the GWCS files ``paths`` in ``jobs`` processes into ``shared``; the number read.
 
@@ -167,24 +163,21 @@ def read_in_processes(paths, shared: dict, jobs: int, extra=()) -> int:
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from tweakgui.engine.processes import die_with_parent, pool_context
 
     paths = [str(p) for p in paths]
     if jobs < 2 or len(paths) < MIN_FILES:
         return 0
-    if not _alone():
+    if not single_threaded():
         # a GUI's thread: the parent unpickles each batch in one call, holding the GIL for ~0.2 s
         # while the GUI thread waits (measured: a 292 ms gap loading 690 files); small batches
         # would pickle each detector's distortion again and again. Read here, as before.
         return 0
     load_asdf_extensions()
-    bounds = np.linspace(0, len(paths), 4 * jobs + 1).astype(int)
-    batches = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     log.info("reading %d GWCS files in %d processes", len(paths), jobs)
     done = 0
     with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        futures = [(b, pool.submit(_read_batch, b)) for b in batches]
+        futures = [(b, pool.submit(_read_batch, b)) for b in batches(paths, 4 * jobs)]
         # run by the workers while this process takes in the GWCS
         others = [(pool.submit(fn, arg), receive) for fn, arg, receive in extra]
         for batch, fut in futures:

@@ -28,11 +28,10 @@ import os
 import re
 from contextlib import contextmanager
 
-import numpy as np
 
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
-from tweakgui.engine.processes import die_with_parent, inherited, inherited_value, pool_context
+from tweakgui.engine.processes import batches, die_with_parent, inherited, inherited_value, pool_context
 
 __all__ = ["prepare_wcs_files", "MIN_FILES"]
 
@@ -147,7 +146,6 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
     # one detector's files together: a batch pickles fewer distortions, and a detector's SIP
     # template (a full fit, ~150 ms) is made by one process instead of each
     order = sorted(range(len(parts)), key=lambda i: _distortion_order(parts[i][1]))
-    bounds = np.linspace(0, len(parts), 4 * jobs + 1).astype(int)
     log.info("making %d WCS files in %d processes", len(parts), jobs)
     out: list[bytes | None] = [None] * len(parts)
     ctx = pool_context()
@@ -155,9 +153,9 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=die_with_parent,
                                 initargs=(os.getpid(),)) as pool:
         # forked writers find the parts in their memory; others get them pickled
-        futures = [(order[a:b], pool.submit(_batch_inherited, key, order[a:b], params) if key is not None
-                    else pool.submit(_batch, [parts[i] for i in order[a:b]], params))
-                   for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        futures = [(idx, pool.submit(_batch_inherited, key, idx, params) if key is not None
+                    else pool.submit(_batch, [parts[i] for i in idx], params))
+                   for idx in batches(order, 4 * jobs)]
         for idx, fut in futures:
             for i, (content, info) in zip(idx, fut.result()):
                 remember_wcsinfo(parts[i][1], params, info)  # an image written too need not refit it
