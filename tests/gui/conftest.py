@@ -49,3 +49,17 @@ def make_window(qtbot, tmp_path):
     yield make
     for w in made:
         w.close()
+
+
+@pytest.fixture
+def load_and_run(qtbot):
+    """``load_and_run(win, paths)``: the window loads ``paths`` and runs; the run must succeed."""
+
+    def load_and_run(win, paths):
+        with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
+            win.ctl.set_inputs([str(p) for p in paths])
+        with qtbot.waitSignal(win.ctl.jobDone, timeout=60000) as b:
+            win.ctl.run()
+        assert b.args == ["run", True]
+
+    return load_and_run

@@ -123,12 +123,9 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
                              _truth(small_demo, r1.exposure.name), (512, 512)) > 100
 
 
-def test_histogram_click_sets_offsets(qtbot, make_window, small_demo):
+def test_histogram_click_sets_offsets(qtbot, make_window, small_demo, load_and_run):
     win = make_window(abs_refcat=str(small_demo.refcat))
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
-        win.ctl.set_inputs([str(p) for p in small_demo.paths])
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=60000):
-        win.ctl.run()
+    load_and_run(win, small_demo.paths)
     win.residuals.fit_choice.setCurrentText("relative")
     win.ctl.select_image(small_demo.paths[1].name)
     qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)

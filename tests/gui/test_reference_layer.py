@@ -94,13 +94,10 @@ def test_held_projection_starts_when_released_and_only_the_latest(qtbot, layer):
     assert len(drawn) == 3
 
 
-def test_window_projects_the_reference_after_the_residual_panels(qtbot, make_window, small_demo):
+def test_window_projects_the_reference_after_the_residual_panels(qtbot, make_window, small_demo, load_and_run):
     """The selected chip's reference sources are projected once its residual panels are drawn."""
     win = make_window(abs_refcat=str(small_demo.refcat))
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
-        win.ctl.set_inputs([str(p) for p in small_demo.paths])
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=60000):
-        win.ctl.run()
+    load_and_run(win, small_demo.paths)
     qtbot.waitUntil(lambda: not win.residuals.drawing and not win.ref_layer.pending, timeout=10000)
     started = []
     win.ref_layer._calls.submit = (lambda submit: lambda *a: (started.append(win.residuals.drawing),

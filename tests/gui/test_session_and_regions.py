@@ -9,20 +9,12 @@ from tweakgui.gui import menus
 from tweakgui.gui.region_shapes import Shape
 
 
-def _load_and_run(qtbot, win, paths):
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=30000):
-        win.ctl.set_inputs([str(p) for p in paths])
-    with qtbot.waitSignal(win.ctl.jobDone, timeout=60000) as b:
-        win.ctl.run()
-    assert b.args == ["run", True]
-
-
-def test_exclusion_region_removes_detections(qtbot, make_window, small_demo):
+def test_exclusion_region_removes_detections(qtbot, make_window, small_demo, load_and_run):
     win = make_window(abs_refcat=str(small_demo.refcat))
     name = small_demo.paths[1].name
     win.ctl.set_regions(name, "SCI,1", [Shape("circle", (256, 256, 120)),
                                         Shape("box", (400, 100, 60, 40, 0), include=False)])
-    _load_and_run(qtbot, win, small_demo.paths)
+    load_and_run(win, small_demo.paths)
     cat = win.ctl.image_result(name).catalogs[0]
     r = np.hypot(np.asarray(cat["x"]) - 256, np.asarray(cat["y"]) - 256)
     assert len(cat) > 20 and r.min() > 120 - 3  # pixels: nothing detected inside the circle
@@ -33,9 +25,9 @@ def test_exclusion_region_removes_detections(qtbot, make_window, small_demo):
     assert r2.min() < 100  # other images are not affected
 
 
-def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tmp_path):
+def test_session_roundtrip_reproduces_the_run(qtbot, make_window, small_demo, tmp_path, load_and_run):
     win = make_window(abs_refcat=str(small_demo.refcat), fitgeometry="shift")
-    _load_and_run(qtbot, win, small_demo.paths)
+    load_and_run(win, small_demo.paths)
     ctl = win.ctl
     name = small_demo.paths[2].name
     fit = ctl.shown_fit(name)
