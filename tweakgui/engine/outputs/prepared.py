@@ -19,6 +19,9 @@ mosaic's trees all have one shape, so each process validates one tree
 instead of hundreds.
 Unvalidated, asdf keeps the tree's own key order instead of the schemas'
 ``propertyOrder``; ASDF mappings are unordered, so readers see the same tree.
+
+A detector's distortion, shared by its files, is serialised once per process
+and its YAML and blocks reused (:mod:`tweakgui.engine.outputs.asdf_splice`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from contextlib import contextmanager
 
 
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
+from tweakgui.engine.outputs.asdf_splice import write_sharing_distortion
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
 from tweakgui.engine.processes import batches, die_with_parent, inherited, inherited_value, pool_context
 
@@ -109,7 +113,7 @@ def _unvalidated_writes():
 def wcs_file_bytes_validated_once(root: str, wcs, wcsinfo: dict) -> bytes:
     """:func:`wcs_file_bytes`, asdf's validation run only for a tree shape this process has not validated."""
     with _unvalidated_writes() as skipped:
-        content = wcs_file_bytes(root, wcs, wcsinfo)
+        content = write_sharing_distortion(wcs, lambda: wcs_file_bytes(root, wcs, wcsinfo))
     if not skipped:
         return content
     shape = tree_shape(content.replace(root.encode(), b"@"))  # the file's own name aside
