@@ -22,7 +22,7 @@ BUILD_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 300
 
 # the first test that needs the frozen app waits for a PyInstaller build (2-3 min on 2 cores)
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.timeout(1500), pytest.mark.xdist_group("frozen-app")]
 
 
 def test_build_script_and_spec_are_wellformed():

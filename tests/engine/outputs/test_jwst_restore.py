@@ -341,7 +341,7 @@ def test_sigkill_during_in_place_write_never_loses_the_original(image, tmp_path)
         assert proc.stdout.readline().strip() == "READY"
         if k == 2:  # the last kill comes after one write at least, however slow the machine
             assert proc.stdout.readline().strip() == "WROTE"
-        time.sleep(rng.uniform(0.5, 6.0))
+        time.sleep(rng.uniform(0.3, 3.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
