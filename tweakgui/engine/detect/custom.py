@@ -9,7 +9,6 @@ member's ``tweakreg_catalog``; ``catfile`` wins.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from tweakgui.engine.io.atomic import file_version
 from tweakgui.engine.io.tables import find_column, is_file, numbers, read_table
 from tweakgui.engine.model import Exposure, InputError
 
@@ -94,12 +94,9 @@ _READ_LOCK = threading.Lock()
 
 
 def _file_key(path, select):
-    """A catalog file as it is now: its path, size, mtime and inode (a rewrite is a new key), or None."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (os.path.abspath(path), select, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    """A catalog file as it is now and the rows kept from it (see :func:`file_version`), or None."""
+    version = file_version(path)
+    return None if version is None else (version, select)
 
 
 def read_custom_catalog(path, select: tuple[str, int] | None = None) -> Table:
@@ -150,7 +147,7 @@ def remember_catalogs(read) -> int:
         if item is None or item[0] is None:
             continue
         key, table = item
-        if _file_key(key[0], None) != key:
+        if _file_key(key[0][0], None) != key:
             continue
         _keep(key, table)
         kept += 1

@@ -30,6 +30,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable_dir",
+    "file_version",
     "transaction",
     "Transaction",
     "remove_live_temporaries",
@@ -393,3 +394,16 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     with atomic_write(path, "w", encoding=encoding) as fh:
         fh.write(text)
     return Path(path)
+
+
+def file_version(path) -> tuple | None:
+    """A file as it is now, or None: its absolute path, size, mtime, inode and device.
+
+    The key of what was read from it: a rewrite, or a replacement renamed over it
+    (as :func:`atomic_write` does), is another version.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)

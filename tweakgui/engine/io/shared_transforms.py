@@ -30,6 +30,7 @@ import numpy as np
 from asdf.tagged import Tagged
 from asdf.yamlutil import tagged_tree_to_custom_tree
 
+from tweakgui.engine.io.atomic import file_version
 from tweakgui.engine.processes import batches, die_with_parent, pool_context, single_threaded
 
 __all__ = ["load_asdf_extensions", "read_gwcs_tree", "read_in_processes", "MIN_FILES"]
@@ -77,12 +78,9 @@ def _tagged_root(af):
 
 
 def _file_key(path):
-    """A file as it is now (path, size, mtime): the key of its GWCS read ahead in ``shared``."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return ("file", os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    """A file as it is now (:func:`file_version`): the key of its GWCS read ahead in ``shared``."""
+    version = file_version(path)
+    return None if version is None else ("file", *version)
 
 
 def read_gwcs_tree(path, shared: dict, step_keys: list | None = None):

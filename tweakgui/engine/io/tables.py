@@ -44,7 +44,8 @@ def read_table(path) -> Table:
             return t
         except Exception as e:  # try the next format
             last = e
-    raise InputError(f"{path}: cannot read catalog ({type(last).__name__}: {str(last).splitlines()[0] if str(last) else ''})")
+    why = str(last).splitlines()[0] if str(last) else ""
+    raise InputError(f"{path}: cannot read catalog ({type(last).__name__}: {why})")
 
 
 def find_column(t: Table, *names):
