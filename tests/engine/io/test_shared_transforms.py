@@ -157,3 +157,43 @@ def test_catalogs_read_in_processes_are_those_read_here(paths, tmp_path, monkeyp
     Table({"x": [1.0, 2.0], "y": [3.0, 4.0]}).write(cats[0], overwrite=True)
     assert custom.remember_catalogs(read) == 0
     assert len(custom.read_custom_catalog(cats[0])) == 2
+
+
+def test_a_known_distortion_is_not_parsed_again(paths, monkeypatch):
+    """The second exposure's files of a detector hold its distortion as the same text and blocks: parsed
+    with a marker in its place, and the GWCS the same as asdf's (see the test above)."""
+    from tweakgui.engine.io import shared_transforms as st
+
+    used = []
+    real = st._read_reusing_first_step
+    monkeypatch.setattr(st, "_read_reusing_first_step", lambda *a: used.append(a[0]) or real(*a))
+    shared = {}
+    a1, a1b, b1, b1b = (read_wcs_exposure(p, shared=shared).chips[0].wcs for p in paths)
+    assert len(used) == 2  # nrca1 and nrcb1 of the second exposure
+    assert a1.pipeline[0].transform is a1b.pipeline[0].transform
+    y, x = np.mgrid[-0.5:2047.5:5j, -0.5:2047.5:5j]
+    for p, w in zip(paths, (a1, a1b, b1, b1b)):
+        plain, _ = read_wcs_file(p)
+        np.testing.assert_array_equal(np.array(w(x, y)), np.array(plain(x, y)))
+    # the marker has the replaced text's length: the blocks were found where the index says
+    data = paths[1].read_bytes()
+    text = st._first_step_text(data)
+    start, end = text[1]
+    assert data[start:end].lstrip().startswith(b"transform:") and b"source: 0" in data[start:end]
+
+
+_HEAD = b"#ASDF 1.0.0\n%YAML 1.1\n--- !core/asdf-1.1.0\nwcs:\n  steps:\n  - frame: a\n"
+
+
+@pytest.mark.parametrize("yaml, usable", [
+    (b"    transform: !transform/shift-1.2.0 {offset: 1.0}\n  - frame: b\n    transform: null\n", True),
+    # an anchor of the first step's transform used after it: its text cannot be left out
+    (b"    transform: &id001 !transform/shift-1.2.0 {offset: 1.0}\n  - frame: b\n    transform: *id001\n", False),
+    # an alias to something before it
+    (b"    transform: *id001\n  - frame: b\n    transform: null\n", False),
+])
+def test_the_first_steps_text_stands_for_it_only_when_self_contained(yaml, usable):
+    from tweakgui.engine.io import shared_transforms as st
+
+    text = st._first_step_text(_HEAD + yaml + b"...\n")
+    assert (text is not None) == usable

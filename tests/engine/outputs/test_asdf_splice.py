@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tweakgui.engine.fit.corrector import SharedJWSTCorrector
-from tweakgui.engine.io import jwst
+from tweakgui.engine.io import asdf_text, jwst
 from tweakgui.engine.outputs import asdf_splice, prepared
 from tweakgui.engine.outputs.jwst import wcs_file_bytes
 
@@ -83,6 +83,6 @@ def test_a_new_distortion_object_is_learned_again(shared_data, fresh, tmp_path):
 
 def test_split_refuses_what_is_not_blocks():
     with pytest.raises(ValueError):
-        asdf_splice._split(b"#ASDF 1.0.0\na: 1\n...\nnot a block")
-    f = asdf_splice._split(b"#ASDF 1.0.0\na: 1\n...\n")
+        asdf_text.split(b"#ASDF 1.0.0\na: 1\n...\nnot a block")
+    f = asdf_text.split(b"#ASDF 1.0.0\na: 1\n...\n")
     assert f.blocks == [] and f.lines[-1] == b"...\n"

@@ -16,22 +16,17 @@ written by asdf in full.  So the bytes are asdf's, or asdf is used.
 
 from __future__ import annotations
 
-import re
-import struct
 import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 from astropy.modeling import models
 
+from tweakgui.engine.io import asdf_text as at
+
 __all__ = ["write_sharing_distortion", "splice_stats"]
 
 _PLACEHOLDER = "tweakgui-distortion-placeholder"
-_ANCHOR = re.compile(rb"(?<=[ \[])([&*])id(\d{3,})(?=[\s,\]])")
-_SOURCE = re.compile(rb"^([ ]*source: )(\d+)$", re.M)
-_END = b"\n...\n"
-_INDEX = b"#ASDF BLOCK INDEX"
-
 # per process: distortion → its serialised parts, or None when splicing did not reproduce asdf's bytes
 _parts: dict[int, tuple[weakref.ref, "_Distortion | None"]] = {}
 splice_stats = {"spliced": 0, "whole": 0, "refused": 0}
@@ -44,44 +39,12 @@ class _Distortion:
     blocks: list[bytes]
 
 
-@dataclass(frozen=True)
-class _File:
-    lines: list[bytes]  # the YAML document's lines, up to and with the end marker
-    blocks: list[bytes]
-
-
-def _split(content: bytes) -> _File:
-    end = content.index(_END) + len(_END)
-    blocks, pos = [], end
-    while content.startswith(b"\xd3BLK", pos):
-        header = struct.unpack(">H", content[pos + 4:pos + 6])[0]
-        allocated = struct.unpack(">Q", content[pos + 14:pos + 22])[0]
-        size = 6 + header + allocated
-        blocks.append(content[pos:pos + size])
-        pos += size
-    if pos < len(content) and not content.startswith(_INDEX, pos):
-        raise ValueError("an ASDF file with something else than blocks and their index after its tree")
-    return _File(content[:end].splitlines(keepends=True), blocks)
-
-
-def _indent(line: bytes) -> int:
-    return len(line) - len(line.lstrip(b" "))
-
-
-def _node(lines: list[bytes], key: int) -> int:
-    """The end of the node whose key line is ``lines[key]``: the lines indented deeper follow it."""
-    depth, end = _indent(lines[key]), key + 1
-    while end < len(lines) and _indent(lines[end]) > depth and lines[end] != _END[1:]:
-        end += 1
-    return end
-
-
 def _placeholder_key(lines: list[bytes]) -> int | None:
     name = next((i for i, ln in enumerate(lines) if ln.strip() == b"name: " + _PLACEHOLDER.encode()), None)
     if name is None:
         return None
     key = name - 1
-    while key >= 0 and not (_indent(lines[key]) < _indent(lines[name])
+    while key >= 0 and not (at.indent(lines[key]) < at.indent(lines[name])
                             and lines[key].lstrip().startswith(b"transform:")):
         key -= 1
     return key if key >= 0 else None
@@ -89,8 +52,8 @@ def _placeholder_key(lines: list[bytes]) -> int | None:
 
 def _shifted(lines: list[bytes], anchors: int, blocks: int) -> list[bytes]:
     text = b"".join(lines)
-    text = _ANCHOR.sub(lambda m: m[1] + b"id%03d" % (int(m[2]) + anchors), text)
-    text = _SOURCE.sub(lambda m: m[1] + b"%d" % (int(m[2]) + blocks), text)
+    text = at.ANCHOR.sub(lambda m: m[1] + b"id%03d" % (int(m[2]) + anchors), text)
+    text = at.SOURCE.sub(lambda m: m[1] + b"%d" % (int(m[2]) + blocks), text)
     return text.splitlines(keepends=True)
 
 
@@ -102,32 +65,32 @@ def _joined(lines: list[bytes], blocks: list[bytes]) -> bytes:
         pos += len(b)
     out += blocks
     if blocks:
-        out.append(_INDEX + b"\n%YAML 1.1\n---\n" + b"".join(b"- %d\n" % o for o in offsets) + b"...\n")
+        out.append(at.INDEX + b"\n%YAML 1.1\n---\n" + b"".join(b"- %d\n" % o for o in offsets) + b"...\n")
     return b"".join(out)
 
 
-def _spliced(placeholder: _File, distortion: _Distortion) -> bytes | None:
+def _spliced(placeholder: at.AsdfBytes, distortion: _Distortion) -> bytes | None:
     key = _placeholder_key(placeholder.lines)
     if key is None:
         return None
-    head, tail = placeholder.lines[:key], placeholder.lines[_node(placeholder.lines, key):]
-    if any(_ANCHOR.search(ln) or _SOURCE.search(ln) for ln in head):
+    head, tail = placeholder.lines[:key], placeholder.lines[at.node_end(placeholder.lines, key):]
+    if any(at.ANCHOR.search(ln) or at.SOURCE.search(ln) for ln in head):
         return None  # anchors or blocks before the distortion: its numbers would not be the first
     # the distortion's key line keeps the placeholder's key and indentation: the same in both
     return _joined(head + distortion.yaml + _shifted(tail, distortion.anchors, len(distortion.blocks)),
                    distortion.blocks + placeholder.blocks)
 
 
-def _learned(whole: _File, placeholder: _File) -> _Distortion | None:
+def _learned(whole: at.AsdfBytes, placeholder: at.AsdfBytes) -> _Distortion | None:
     key = _placeholder_key(placeholder.lines)
     if key is None or whole.lines[:key] != placeholder.lines[:key]:
         return None
-    node = whole.lines[key:_node(whole.lines, key)]
+    node = whole.lines[key:at.node_end(whole.lines, key)]
     text = b"".join(node)
-    sources = sorted(int(m[2]) for m in _SOURCE.finditer(text))
+    sources = sorted(int(m[2]) for m in at.SOURCE.finditer(text))
     if sources != list(range(len(sources))):
         return None
-    anchors = {int(m[2]) for m in _ANCHOR.finditer(text)}
+    anchors = {int(m[2]) for m in at.ANCHOR.finditer(text)}
     if anchors != set(range(1, len(anchors) + 1)):
         return None
     return _Distortion(node, len(anchors), whole.blocks[:len(sources)])
@@ -163,15 +126,15 @@ def write_sharing_distortion(wcs, write: Callable[[], bytes]) -> bytes:
         if known is None:
             splice_stats["whole"] += 1
             return write()
-        content = _spliced(_split(_with_placeholder(wcs, write)), known)
+        content = _spliced(at.split(_with_placeholder(wcs, write)), known)
         if content is not None:
             splice_stats["spliced"] += 1
             return content
         splice_stats["whole"] += 1
         return write()
     whole = write()
-    placeholder = _split(_with_placeholder(wcs, write))
-    learned = _learned(_split(whole), placeholder)
+    placeholder = at.split(_with_placeholder(wcs, write))
+    learned = _learned(at.split(whole), placeholder)
     if learned is not None and _spliced(placeholder, learned) != whole:
         learned = None
     if learned is None:
