@@ -221,6 +221,7 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     ticker.stop()
     assert max(turns) == 4 and turns[0] < 4  # not all in one go
+    assert set(turns) <= {0, 2, 4}  # a row's two panels (one y range) in the same turn
     for key, sc in res.res_scatter.items():
         comp, axis = key.split("_")
         xs, _ys = sc.getData()
@@ -664,6 +665,37 @@ def test_matches_read_by_column_keep_every_field(qtbot):
     assert model.rows == [("a_flt.fits", "SCI,1", 7, 11, 1.5, 3.0, 1.0, 0.5, "used"),
                           ("b_flt.fits", "SCI,2", 3, -1, 2.5, 4.0, -2.0, 0.0, "excluded")]
     assert model.keys == match_keys(m)
+    # what the view is given for each role
+    cell = model.index(1, 6)
+    assert cell.data(Qt.DisplayRole) == "-2.00" and model.index(1, 3).data(Qt.DisplayRole) == "—"
+    assert cell.data(Qt.TextAlignmentRole) == int(Qt.AlignRight | Qt.AlignVCenter)
+    assert model.index(1, 0).data(Qt.TextAlignmentRole) is None
+    assert model.index(1, 0).data(Qt.BackgroundRole).color().getRgb() == (230, 40, 40, 60)
+    assert model.index(0, 0).data(Qt.BackgroundRole) is None
+    assert model.headerData(6, Qt.Horizontal) == "dx tan. (mas)"
+    assert "reference tangent plane" in model.headerData(6, Qt.Horizontal, Qt.ToolTipRole)
+
+
+def test_residual_axes_keep_their_label_space(qtbot):
+    """The residual panels' tick-label space only grows: an image with shorter labels after one with
+    longer ones does not lay the panels out (and paint them all) again."""
+    from tweakgui.gui.residuals import ResidualPanel
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.resize(560, 520)
+    panel.show()
+    plot = panel.res_plots["dx_x"]
+    axis = plot.getAxis("left")
+    plot.setRange(yRange=(-12345.5, 12345.5), padding=0)
+    panel.res_widget.grab()  # painted with the long labels
+    qtbot.wait(50)  # laid out
+    wide = axis.width()
+    assert axis.textWidth > 40
+    plot.setRange(yRange=(-1, 1), padding=0)
+    panel.res_widget.grab()
+    qtbot.wait(50)
+    assert axis.width() == wide
 
 
 def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monkeypatch):
