@@ -231,6 +231,25 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     assert res.summary.text().count("b_flt.fits") >= 1
 
 
+def test_residual_rows_drawn_with_their_transforms_applied(qtbot, win):
+    """A drawn row's view transforms are current before any paint: applied while painting, what
+    they move asked for a second repaint of the row on the next turn."""
+    from PySide6.QtCore import QPointF
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    win.ctl.select_image("b_flt.fits")
+    res.finish_drawing()  # the rows drawn now, no event handled since
+    for plot in res.res_plots.values():
+        vb = plot.vb
+        (x0, _x1), (_y0, y1) = vb.viewRange()
+        corner = vb.childGroup.transform().map(QPointF(x0, y1))  # as painted, not recomputed
+        assert (corner.x(), corner.y()) == pytest.approx((0, 0), abs=0.5)
+
+
 def test_plots_keep_their_size_when_a_shorter_summary_follows(qtbot, win):
     """A summary of fewer lines (the reference's one line after a fitted image's several) leaves
     the plots below where they were: their axes are not laid out and drawn again."""

@@ -455,9 +455,13 @@ class ResidualPanel(QWidget):
             self._draw_panel(key)
 
     def _draw_row(self, comp: str) -> None:
-        for key in self.res_plots:
-            if key.startswith(comp + "_"):
-                self._draw_panel(key)
+        row = [key for key in self.res_plots if key.startswith(comp + "_")]
+        for key in row:
+            self._draw_panel(key)
+        for key in row:
+            # the new ranges' transforms now: pyqtgraph applies them while painting, and what they
+            # move (axes, grid) asked for a second repaint of the row on the next turn
+            self.res_plots[key].vb.prepareForPaint()
 
     def _draw_panel(self, key: str) -> None:
         """One residual panel: component ``dx``/``dy`` against detector ``x``/``y``."""
