@@ -64,7 +64,12 @@ def test_dropped_catalogs_shown_aligned_and_saved(qtbot, make_window, cat_demo, 
 
     # inspect the second catalog: its sources, its matches and the reference catalog on the canvas
     name = cat_demo.paths[1].name
+    read = []
+    engine_read = ctl.engine.read_sources
+    ctl.engine.read_sources = lambda *a: read.append(a) or engine_read(*a)
     ctl.select_image(name)
+    qtbot.waitUntil(lambda: not win.image_view.loading, timeout=10000)
+    assert read == []  # the run's catalog is shown: the file is not read again
     fit = ctl.shown_fit(name)
     mine = fit.matches[fit.matches["image"] == name]
     _shows_canvas(win, len(res.images[1].catalogs[0]))

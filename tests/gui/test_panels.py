@@ -221,6 +221,7 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     ticker.stop()
     assert max(turns) == 4 and turns[0] < 4  # not all in one go
+    assert set(turns) <= {0, 2, 4}  # a row's two panels (one y range) in the same turn
     for key, sc in res.res_scatter.items():
         comp, axis = key.split("_")
         xs, _ys = sc.getData()
@@ -228,6 +229,25 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
         assert xs == pytest.approx(want)
         assert res.res_text[key].toPlainText().startswith(f"RMS {res.rms_mas[comp]:.2f} mas")
     assert res.summary.text().count("b_flt.fits") >= 1
+
+
+def test_residual_rows_drawn_with_their_transforms_applied(qtbot, win):
+    """A drawn row's view transforms are current before any paint: applied while painting, what
+    they move asked for a second repaint of the row on the next turn."""
+    from PySide6.QtCore import QPointF
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    win.ctl.select_image("b_flt.fits")
+    res.finish_drawing()  # the rows drawn now, no event handled since
+    for plot in res.res_plots.values():
+        vb = plot.vb
+        (x0, _x1), (_y0, y1) = vb.viewRange()
+        corner = vb.childGroup.transform().map(QPointF(x0, y1))  # as painted, not recomputed
+        assert (corner.x(), corner.y()) == pytest.approx((0, 0), abs=0.5)
 
 
 def test_plots_keep_their_size_when_a_shorter_summary_follows(qtbot, win):
@@ -431,7 +451,11 @@ def test_mosaic_footprints_one_curve_per_colour_and_state(qtbot):
     vv.set_visit(model.Visit(exps))
     qtbot.waitUntil(lambda: vv.n_drawn["before"] == n, timeout=2000)
     curves = dict(vv._curves)
-    assert sorted(curves) == [(gi, "before") for gi in range(len(PALETTE))]
+    # made with the view (not when first drawn), shown when they hold outlines
+    assert len(curves) == 2 * len(PALETTE)
+    assert sorted(k for k, c in curves.items() if c.isVisible()) == [(gi, "before") for gi in range(len(PALETTE))]
+    assert all(len(c.getData()[0] if c.getData()[0] is not None else []) == 0
+               for k, c in curves.items() if not c.isVisible())
     x0, y0 = curves[(0, "before")].getData()
     assert np.isnan(x0).sum() == 2 and len(x0) == 2 * 6  # groups 0 and 10: 4 corners, closed, NaN
     # the result: every chip moved by one pixel (0.1") west; the "before" curves are the same items
@@ -664,6 +688,37 @@ def test_matches_read_by_column_keep_every_field(qtbot):
     assert model.rows == [("a_flt.fits", "SCI,1", 7, 11, 1.5, 3.0, 1.0, 0.5, "used"),
                           ("b_flt.fits", "SCI,2", 3, -1, 2.5, 4.0, -2.0, 0.0, "excluded")]
     assert model.keys == match_keys(m)
+    # what the view is given for each role
+    cell = model.index(1, 6)
+    assert cell.data(Qt.DisplayRole) == "-2.00" and model.index(1, 3).data(Qt.DisplayRole) == "—"
+    assert cell.data(Qt.TextAlignmentRole) == int(Qt.AlignRight | Qt.AlignVCenter)
+    assert model.index(1, 0).data(Qt.TextAlignmentRole) is None
+    assert model.index(1, 0).data(Qt.BackgroundRole).color().getRgb() == (230, 40, 40, 60)
+    assert model.index(0, 0).data(Qt.BackgroundRole) is None
+    assert model.headerData(6, Qt.Horizontal) == "dx tan. (mas)"
+    assert "reference tangent plane" in model.headerData(6, Qt.Horizontal, Qt.ToolTipRole)
+
+
+def test_residual_axes_keep_their_label_space(qtbot):
+    """The residual panels' tick-label space only grows: an image with shorter labels after one with
+    longer ones does not lay the panels out (and paint them all) again."""
+    from tweakgui.gui.residuals import ResidualPanel
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.resize(560, 520)
+    panel.show()
+    plot = panel.res_plots["dx_x"]
+    axis = plot.getAxis("left")
+    plot.setRange(yRange=(-12345.5, 12345.5), padding=0)
+    panel.res_widget.grab()  # painted with the long labels
+    qtbot.wait(50)  # laid out
+    wide = axis.width()
+    assert axis.textWidth > 40
+    plot.setRange(yRange=(-1, 1), padding=0)
+    panel.res_widget.grab()
+    qtbot.wait(50)
+    assert axis.width() == wide
 
 
 def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monkeypatch):

@@ -38,6 +38,13 @@ STATUS_ICON = {model.STATUS_SUCCESS: "status-ok", model.STATUS_REFERENCE: "statu
                model.STATUS_FAILED: "status-failed", None: "status-pending"}
 _STATUS_ICONS: dict = {}
 _ROOT = QModelIndex()
+# resolved once: PySide6 looks a short name like ``Qt.DisplayRole`` up in every Qt enum (~2-10 µs),
+# and data() and flags() run a few thousand times a repaint of a mosaic's table
+_DISPLAY, _EDIT, _TIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.ToolTipRole
+_DECORATION, _CHECK = Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.CheckStateRole
+_CHECKED, _UNCHECKED = Qt.CheckState.Checked, Qt.CheckState.Unchecked
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_FLAGS_OF = {C_GROUP: _FLAGS | Qt.ItemFlag.ItemIsEditable, C_SAVE: _FLAGS | Qt.ItemFlag.ItemIsUserCheckable}
 _TOP = 0  # internal id of an exposure's row; a chip's row holds its exposure's row + 1
 
 
@@ -229,38 +236,34 @@ class FilesModel(QAbstractItemModel):
     def columnCount(self, parent: QModelIndex = _ROOT) -> int:
         return len(COLUMNS)
 
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if orientation != Qt.Horizontal:
+    def headerData(self, section: int, orientation, role: int = _DISPLAY):
+        if orientation != Qt.Orientation.Horizontal:
             return None
-        if role == Qt.DisplayRole:
+        if role == _DISPLAY:
             return COLUMNS[section]
-        if role == Qt.ToolTipRole:
+        if role == _TIP:
             return HEADER_TIPS[section]
         return None
 
     def flags(self, index: QModelIndex):
         if not index.isValid():
-            return Qt.NoItemFlags
-        f = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+            return Qt.ItemFlag.NoItemFlags
         if index.internalId() == _TOP:
-            if index.column() == C_GROUP:
-                f |= Qt.ItemIsEditable
-            elif index.column() == C_SAVE:
-                f |= Qt.ItemIsUserCheckable
-        return f
+            return _FLAGS_OF.get(index.column(), _FLAGS)
+        return _FLAGS
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: QModelIndex, role: int = _DISPLAY):
         if not index.isValid():
             return None
         if index.internalId() != _TOP:
             return self._chip_data(self.rows[index.internalId() - 1], index.row(), index.column(), role)
         row, col = self.rows[index.row()], index.column()
         e, r = row.exposure, row.result
-        if role in (Qt.DisplayRole, Qt.EditRole):
+        if role in (_DISPLAY, _EDIT):
             if col == C_NAME:
                 return row.shown
             if col == C_GROUP:
-                return row.group_shown if role == Qt.DisplayRole else str(e.group_id)
+                return row.group_shown if role == _DISPLAY else str(e.group_id)
             if col == C_CAT:
                 return catalog_text(row)
             if col == C_NSRC:
@@ -268,7 +271,7 @@ class FilesModel(QAbstractItemModel):
             if col == C_FIT:
                 return row.fit_texts()[0]
             return None
-        if role == Qt.ToolTipRole:
+        if role == _TIP:
             if col == C_NAME:
                 return _input_tip(e) + (f"\n{r.status}{': ' + r.reason if r.reason else ''}" if r else "")
             if col == C_GROUP:
@@ -278,16 +281,16 @@ class FilesModel(QAbstractItemModel):
             if col == C_FIT:
                 return row.fit_texts()[1]
             return None
-        if role == Qt.DecorationRole and col == C_NAME:
+        if role == _DECORATION and col == C_NAME:
             return _status_icon(r.status if r else None)
-        if role == Qt.CheckStateRole and col == C_SAVE:
-            return Qt.Checked if row.accepted else Qt.Unchecked
+        if role == _CHECK and col == C_SAVE:
+            return _CHECKED if row.accepted else _UNCHECKED
         return None
 
     @staticmethod
     def _chip_data(row: _Row, ci: int, col: int, role: int):
         c = row.exposure.chips[ci]
-        if role == Qt.DisplayRole:
+        if role == _DISPLAY:
             if col == C_NAME:
                 return c.name
             if col == C_CAT:
@@ -295,7 +298,7 @@ class FilesModel(QAbstractItemModel):
             if col == C_NSRC:
                 return source_count(row.result, ci)
             return None
-        if role == Qt.ToolTipRole and col == C_NAME:
+        if role == _TIP and col == C_NAME:
             return f"{c.name}: {c.shape[1]}×{c.shape[0]} pixels"
         return None
 

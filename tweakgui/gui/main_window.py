@@ -509,17 +509,17 @@ class MainWindow(QMainWindow, SessionView):
             return
         self.files.select(name, chip_index)
         chip = e.chips[chip_index]
-        self._show_chip(e, chip)
         r = self.ctl.image_result(name)
-        # a fit that no longer exists (e.g. no absolute stage since) is not offered any more
-        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
-        self.ctl.fit_choice = self.residuals.fit_choice.currentText()
-        fit = self.ctl.shown_fit(name)
         detected = matches = None
         if r is not None and chip_index < len(r.catalogs):
             cat = r.catalogs[chip_index]
             if len(cat) and "x" in cat.colnames:
                 detected = (np.asarray(cat["x"], float), np.asarray(cat["y"], float))
+        self._show_chip(e, chip, read_sources=detected is None or not len(detected[0]))
+        # a fit that no longer exists (e.g. no absolute stage since) is not offered any more
+        self.residuals.set_available({f.kind for f in r.fits} if r is not None else set())
+        self.ctl.fit_choice = self.residuals.fit_choice.currentText()
+        fit = self.ctl.shown_fit(name)
         if fit is not None and fit.matches is not None and len(fit.matches):
             m = fit.matches
             matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
@@ -540,15 +540,17 @@ class MainWindow(QMainWindow, SessionView):
         self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
         self.show_match(self.ctl.selected_match)
 
-    def _show_chip(self, e, chip) -> None:
-        """The chip's pixels, or for a catalog input an empty canvas of its extent with its sources."""
+    def _show_chip(self, e, chip, read_sources: bool = True) -> None:
+        """The chip's pixels, or for a catalog input an empty canvas of its extent with its sources
+        (read from its catalog unless the run's are shown: reading one in a thread at each selection
+        took the GIL in turns with the GUI thread's painting)."""
         key, title = (str(e.path), chip.name), f"{e.name} [{chip.name}]  group {e.group_id}"
         if e.has_pixels:
             read = self.ctl.engine.read_pixels
             self.image_view.show_chip(key, title, lambda: read(e, chip))
             return
         sources = self.ctl.engine.read_sources
-        load = None if sources is None or chip.catalog_path is None else (
+        load = None if sources is None or chip.catalog_path is None or not read_sources else (
             lambda: sources(chip.catalog_path, chip.meta.get("catalog_select")))
         self.image_view.show_canvas(key, f"{title}  (catalog input: no pixels)", chip.shape, load)
 

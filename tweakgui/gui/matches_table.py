@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -31,6 +33,13 @@ HEADER_TIPS = {"input_idx": "row of the source in its chip's catalog",
                "dy": "residual after the fit, input − reference, in the reference tangent plane (mas)"}
 STATE_COLOR = {"used": None, "clipped": QColor(245, 150, 0, 60), "excluded": QColor(230, 40, 40, 60),
                "excluded by you": QColor(230, 40, 40, 60), "dropped": QColor(150, 150, 150, 60)}
+# resolved once: PySide6 looks a short name like ``Qt.DisplayRole`` up in every Qt enum (~2-10 µs),
+# and data() runs several hundred times a repaint
+_DISPLAY, _TIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
+_BACKGROUND, _ALIGN = Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.TextAlignmentRole
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_BRUSH = {state: QBrush(c) for state, c in STATE_COLOR.items() if c is not None}
+_HORIZONTAL = Qt.Orientation.Horizontal
 
 
 class MatchesModel(QAbstractTableModel):
@@ -86,35 +95,34 @@ class MatchesModel(QAbstractTableModel):
     def columnCount(self, parent=QModelIndex()):
         return len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+    def headerData(self, section, orientation, role=_DISPLAY):
+        if role == _DISPLAY and orientation == _HORIZONTAL:
             return COLUMNS[section][1]
-        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+        if role == _TIP and orientation == _HORIZONTAL:
             return HEADER_TIPS.get(COLUMNS[section][0])
         return None
 
-    def data(self, index, role=Qt.DisplayRole):
+    def data(self, index, role=_DISPLAY):
         if not index.isValid():
             return None
         row = self.rows[index.row()]
         v = row[index.column()]
-        if role == Qt.DisplayRole:
+        if role == _DISPLAY:
             if isinstance(v, float):
-                if not np.isfinite(v):
+                if not math.isfinite(v):
                     return "—"
                 return f"{v:.2f}" if index.column() in (4, 5, 6, 7) else f"{v:g}"
             return "—" if isinstance(v, int) and v < 0 else str(v)
-        if role == Qt.ToolTipRole and row[-1] in ("excluded by you", "dropped"):
+        if role == _TIP and row[-1] in ("excluded by you", "dropped"):
             return ("Excluded by you in another stage or not in this fit's matches: "
                     "left out of every fit; Exclude / restore puts it back"
                     if row[-1] != "dropped" else
                     "Excluded by you, but no source was found there after detecting again; "
                     "Exclude / restore forgets it")
-        if role == Qt.BackgroundRole:
-            c = STATE_COLOR.get(row[-1].split(" (")[0])
-            return QBrush(c) if c is not None else None
-        if role == Qt.TextAlignmentRole and isinstance(v, (int, float)):
-            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == _BACKGROUND:
+            return _BRUSH.get(row[-1].split(" (")[0])
+        if role == _ALIGN and isinstance(v, (int, float)):
+            return _RIGHT
         return None
 
 

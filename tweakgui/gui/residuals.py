@@ -149,6 +149,13 @@ def summary_html(fit, image, image_result=None, whole_group=False) -> str:
     return "<br>".join(lines)
 
 
+def _clear(item) -> None:
+    """Clear a scatter item that holds points: clearing an empty one still repaints its plot
+    (with the grid, both axes, ~2 ms each), on every selection."""
+    if len(item.data):
+        item.clear()
+
+
 def _set_label(plot, side: str, text: str) -> None:
     """An axis label, set only when it changes: setting one re-measures the axis and lays out the plot."""
     axis = plot.getAxis(side)
@@ -225,6 +232,9 @@ class ResidualPanel(QWidget):
                 p.showGrid(x=True, y=True, alpha=0.2)
                 for ax in ("left", "bottom"):
                     p.getAxis(ax).enableAutoSIPrefix(False)
+                    # the space for tick labels only grows: shrunk by the next image's shorter labels,
+                    # the column was laid out again and all four panels repainted (~25 ms)
+                    p.getAxis(ax).setStyle(autoReduceTextSpace=False)
                 p.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(120, 120, 120, width=1.5,
                                                                        style=Qt.DashLine)))
                 sc = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, tip=self._tip)
@@ -366,10 +376,11 @@ class ResidualPanel(QWidget):
             self._draw_vectors()
             self._draw_hist(fit, searchrad)
             return
-        # one panel per turn of the event loop, each painted before the next is drawn: all at
-        # once (setData, ranges, the axes regenerated, the repaint) held a mosaic's selection
-        # 150-270 ms
-        self._steps = [lambda k=k: self._draw_panel(k) for k in self.res_plots]
+        # one row of panels per turn of the event loop, each painted before the next is drawn:
+        # all at once (setData, ranges, the axes regenerated, the repaint) held a mosaic's
+        # selection 150-270 ms.  A row's two panels share their y range: drawn in turns of
+        # their own, the first one's range repainted the other (its axes and grid) twice
+        self._steps = [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")]
         self._steps += [self._draw_vectors, lambda: self._draw_hist(fit, searchrad)]
         self._step_timer.start()
 
@@ -442,6 +453,15 @@ class ResidualPanel(QWidget):
             return
         for key in self.res_plots:
             self._draw_panel(key)
+
+    def _draw_row(self, comp: str) -> None:
+        row = [key for key in self.res_plots if key.startswith(comp + "_")]
+        for key in row:
+            self._draw_panel(key)
+        for key in row:
+            # the new ranges' transforms now: pyqtgraph applies them while painting, and what they
+            # move (axes, grid) asked for a second repaint of the row on the next turn
+            self.res_plots[key].vb.prepareForPaint()
 
     def _draw_panel(self, key: str) -> None:
         """One residual panel: component ``dx``/``dy`` against detector ``x``/``y``."""
@@ -613,9 +633,8 @@ class ResidualPanel(QWidget):
     def show_match(self, key) -> None:
         """Ring the point of ``key`` in every panel (or clear)."""
         if key is None or key not in self.keys or self.matches is None:
-            for hl in self.res_highlight.values():
-                hl.clear()
-            self.vec_highlight.clear()
+            for hl in (*self.res_highlight.values(), self.vec_highlight):
+                _clear(hl)
             return
         i = self.keys.index(key)
         row = self.matches[i]

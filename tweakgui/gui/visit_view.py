@@ -86,7 +86,17 @@ class VisitView(QWidget):
         self._dirty = False
         self._scheduled = False
         self._polygons: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+        # one curve per colour and state, made now: adding 20 items to the plot when the dock is first
+        # raised cost the GUI thread ~30 ms then (a mosaic's result waiting to be drawn)
         self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        for gi in range(len(PALETTE)):
+            for state in ("before", "after"):
+                color = group_color(gi)
+                # a dashed pen one pixel wide: a wider dashed one took twice as long to paint
+                pen = pg.mkPen(color, width=1, style=Qt.DashLine) if state == "before" else pg.mkPen(color, width=2)
+                item = self._curves[(gi, state)] = pg.PlotDataItem(connect="finite", pen=pen)
+                item.hide()
+                self.plot.addItem(item)
         self._labels: list = []
         self.plot_widget.scene().sigMouseClicked.connect(self._clicked)
         self.plot_widget.setToolTip("Click a footprint to show that image")
@@ -182,29 +192,24 @@ class VisitView(QWidget):
         return {b: {state: _nan_separated(parts) for state, parts in d.items()} for b, d in lines.items()}
 
     def _draw_lines(self, lines: dict, many: bool) -> None:
-        """One curve per colour and state, kept from one drawing to the next (made or removed
-        only when the number of colours changes)."""
+        """One curve per colour and state, the same items from one drawing to the next; those of
+        colours or states not drawn are hidden."""
         want = {(gi, state) for gi, g in enumerate(lines) for state in ("before", "after")
                 if len(lines[g][state][0])}
-        for key in [k for k in self._curves if k not in want]:
-            self.plot.removeItem(self._curves.pop(key))
+        for key, item in self._curves.items():
+            if key not in want and item.isVisible():
+                item.setData([], [])
+                item.hide()
         for gi, g in enumerate(lines):
-            color = group_color(gi)
             for state in ("before", "after"):
-                if (gi, state) not in want:
-                    continue
-                item = self._curves.get((gi, state))
-                if item is None:
-                    # a dashed pen one pixel wide: a wider dashed one took twice as long to paint
-                    pen = (pg.mkPen(color, width=1, style=Qt.DashLine) if state == "before"
-                           else pg.mkPen(color, width=2))
-                    item = self._curves[(gi, state)] = pg.PlotDataItem(connect="finite", pen=pen)
-                    self.plot.addItem(item)
-                item.setData(*lines[g][state], connect="finite")
+                if (gi, state) in want:
+                    item = self._curves[(gi, state)]
+                    item.setData(*lines[g][state], connect="finite")
+                    item.show()
             if not many:
-                shown = self._curves.get((gi, "after")) or self._curves.get((gi, "before"))
-                if shown is not None:
-                    self.legend.addItem(shown, f"group {g}")
+                shown = [self._curves[(gi, s)] for s in ("after", "before") if (gi, s) in want]
+                if shown:
+                    self.legend.addItem(shown[0], f"group {g}")
 
     def _draw_labels(self, before: dict, buckets: list, bucket: dict) -> None:
         for e in self._visit.exposures:
