@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "gnomonic_deg", "scale_from_steps",
-           "pixel_scale_arcsec", "sky_function", "chained", "gwcs_forward"]
+           "pixel_scale_arcsec", "sky_function", "chained", "gwcs_forward", "pixel_bounds"]
 
 
 def proper_rotation_deg(matrix) -> float:
@@ -150,6 +150,15 @@ def remembered(model):
     return evaluate
 
 
+def pixel_bounds(wcs) -> tuple[float, float, float, float] | None:
+    """``(x0, x1, y0, y1)`` of a GWCS's bounding box (pixel edges), or None when it has none."""
+    try:
+        (x0, x1), (y0, y1) = (tuple(map(float, b)) for b in wcs.bounding_box.bounding_box(order="F"))
+    except Exception:  # noqa: BLE001 - no bounding box: gwcs raises or has none
+        return None
+    return x0, x1, y0, y1
+
+
 def gwcs_forward(wcs, bounding_box: bool = False, fill_value=np.nan):
     """A GWCS's pixel → world function: its steps chained (:func:`chained`), the results of
     ``wcs.forward_transform`` (and, with ``bounding_box``, of ``wcs(x, y)``: ``fill_value``
@@ -160,10 +169,10 @@ def gwcs_forward(wcs, bounding_box: bool = False, fill_value=np.nan):
         transform = wcs.forward_transform
         return lambda x, y: transform(x, y, with_bounding_box=bounding_box, fill_value=fill_value)
     evaluate = chained([remembered(steps[0]), *steps[1:]])
-    box = wcs.bounding_box if bounding_box else None
+    box = pixel_bounds(wcs) if bounding_box else None
     if box is None:
         return evaluate
-    (x0, x1), (y0, y1) = (tuple(map(float, b)) for b in box.bounding_box(order="F"))
+    x0, x1, y0, y1 = box
 
     def in_box(x, y):
         x, y = np.asarray(x, float), np.asarray(y, float)

@@ -31,7 +31,7 @@ from pathlib import Path
 import asdf
 import numpy as np
 
-from tweakgui.engine.geometry import gwcs_forward
+from tweakgui.engine.geometry import gwcs_forward, pixel_bounds
 from tweakgui.engine.io.atomic import OutputError, atomic_write_bytes, check_writable_dir
 from tweakgui.engine.io.jwst import jwst_root, open_model, read_wcs_file
 from tweakgui.engine.model import STATUS_SUCCESS, ImageResult, InputError
@@ -74,11 +74,11 @@ def _has_absolute_fit(result: ImageResult) -> bool:
 
 def s_region(wcs) -> str:
     """``POLYGON ICRS`` string of the corners of the WCS bounding box (pixel edges)."""
-    box = getattr(wcs, "bounding_box", None)
+    box = pixel_bounds(wcs)
     if box is None or getattr(wcs.output_frame, "naxes", 2) != 2:
         fp = np.asarray(wcs.footprint(center=False))
     else:  # gwcs' footprint, clockwise from the bottom left, without building the forward transform
-        (x0, x1), (y0, y1) = (tuple(map(float, b)) for b in box.bounding_box(order="F"))
+        x0, x1, y0, y1 = box
         fp = np.column_stack(gwcs_forward(wcs)(np.array([x0, x0, x1, x1]), np.array([y0, y1, y1, y0]))[:2])
     ra = np.mod(fp[:, 0], 360.0)
     return "POLYGON ICRS  " + " ".join(f"{r:.9f} {d:.9f}" for r, d in zip(ra, fp[:, 1]))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from tweakgui.engine.geometry import gnomonic_deg, gwcs_forward, remembered, separation_arcsec
+from tweakgui.engine.geometry import gnomonic_deg, gwcs_forward, pixel_bounds, remembered, separation_arcsec
 
 __all__ = ["sip_header", "clear_templates"]
 
@@ -50,18 +50,10 @@ def sip_header(wcs, kw: dict) -> fits.Header:
     return hdr
 
 
-def _bounds(wcs):
-    try:
-        (x0, x1), (y0, y1) = (tuple(map(float, b)) for b in wcs.bounding_box.bounding_box(order="F"))
-    except Exception:  # noqa: BLE001 - no bounding box: gwcs raises or has none
-        return None
-    return x0, x1, y0, y1
-
-
 def _template_key(wcs, kw: dict):
     """The detector's first step sampled at fixed pixels, with the fit's settings: equal keys mean
     the same distortion (the check of each header stays the safeguard)."""
-    b = _bounds(wcs)
+    b = pixel_bounds(wcs)
     if b is None or not getattr(wcs, "pipeline", None) or wcs.pipeline[0].transform is None:
         return None
     x0, x1, y0, y1 = b
