@@ -24,7 +24,7 @@ from astropy.modeling import models
 
 from tweakgui.engine.io import asdf_text as at
 
-__all__ = ["write_sharing_distortion", "splice_stats"]
+__all__ = ["write_sharing_distortion", "distortion_of", "splice_stats"]
 
 _PLACEHOLDER = "tweakgui-distortion-placeholder"
 # per process: distortion → its serialised parts, or None when splicing did not reproduce asdf's bytes
@@ -107,7 +107,8 @@ def _with_placeholder(wcs, write: Callable[[], bytes]) -> bytes:
         step._transform = real
 
 
-def _distortion(wcs):
+def distortion_of(wcs):
+    """A GWCS's first step's transform (a detector's distortion, shared by its GWCS), or None."""
     pipeline = getattr(wcs, "pipeline", None)
     return pipeline[0].transform if pipeline and pipeline[0].transform is not None else None
 
@@ -118,7 +119,7 @@ def write_sharing_distortion(wcs, write: Callable[[], bytes]) -> bytes:
     For single-threaded worker processes: ``wcs``'s first step holds a
     placeholder while ``write`` runs.
     """
-    first = _distortion(wcs)
+    first = distortion_of(wcs)
     if first is None:
         return write()
     ref, known = _parts.get(id(first), (None, None))

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
-from tweakgui.engine.outputs.asdf_splice import write_sharing_distortion
+from tweakgui.engine.outputs.asdf_splice import distortion_of, write_sharing_distortion
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
 from tweakgui.engine.processes import batches, die_with_parent, inherited, inherited_value, pool_context
 
@@ -169,5 +169,5 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
 
 def _distortion_order(wcs) -> tuple:
     """Sort key putting the GWCS that share their first step (a detector's distortion) together."""
-    first = getattr(wcs, "pipeline", None) and wcs.pipeline[0].transform
+    first = distortion_of(wcs)
     return (0, id(first)) if first is not None else (1, 0)
