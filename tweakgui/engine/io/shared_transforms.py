@@ -107,7 +107,9 @@ def read_gwcs_tree(path, shared: dict, step_keys: list | None = None):
         read = _read_reusing_first_step(data, text, shared, keys)
     if read is None:
         keys.clear()
-        with asdf.open(path, lazy_tree=True, lazy_load=False, memmap=False) as af:
+        # the bytes in hand, not the file read again
+        with asdf.open(io.BytesIO(data) if data is not None else path, lazy_tree=True, lazy_load=False,
+                       memmap=False) as af:
             read = _gwcs_from(af, shared, keys)
         if read is not None and text is not None and keys and keys[0] is not None:
             shared[text[0]] = keys[0]  # the next file with this text need not parse it
@@ -241,7 +243,6 @@ def read_in_processes(paths, shared: dict, jobs: int, extra=()) -> int:
     after the GWCS are in; not run when the GWCS are not read in processes.
     """
     from concurrent.futures import ProcessPoolExecutor
-
 
     paths = [str(p) for p in paths]
     if jobs < 2 or len(paths) < MIN_FILES:
