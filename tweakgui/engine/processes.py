@@ -183,6 +183,7 @@ def forkserver_context():
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
 
+
 _INHERITED: dict[int, object] = {}
 _inherited_keys = itertools.count()
 
@@ -206,6 +207,7 @@ def inherited(obj, ctx):
         yield key
     finally:
         _INHERITED.pop(key, None)
+
 
 def inherited_value(key):
     """In a forked worker: the object the parent registered under ``key`` (:func:`inherited`)."""

@@ -84,11 +84,11 @@ class ReferenceLayer(QObject):
             if self._shown is asked:
                 self._draw(xy)
 
+        self._held = (project, done)
         if hold:
             self._calls.cancel()
-            self._held = (project, done)
-            return
-        self._calls.submit(project, done, lambda message: log.debug("refcat projection failed: %s", message))
+        else:
+            self.start_held()
 
     def start_held(self) -> None:
         """Start the projection :meth:`show` held, if any."""

@@ -31,7 +31,6 @@ import os
 import re
 from contextlib import contextmanager
 
-
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
 from tweakgui.engine.outputs.asdf_splice import distortion_of, write_sharing_distortion
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
