@@ -13,6 +13,9 @@ import weakref
 from collections import OrderedDict
 
 import numpy as np
+from astropy.modeling import Model
+
+from tweakgui.engine.fast_models import fast
 
 __all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "gnomonic_deg", "scale_from_steps",
            "pixel_scale_arcsec", "sky_function", "chained", "gwcs_forward", "pixel_bounds"]
@@ -96,8 +99,10 @@ def chained(models):
     The same arithmetic as the compound model, without building it: astropy
     maps every parameter of every part on each ``|`` (a JWST distortion has
     hundreds), ~1.6 ms per GWCS forward transform, more than evaluating it.
+    The models are a GWCS's steps, never changed in place: each is evaluated
+    through :func:`~tweakgui.engine.fast_models.fast` with its parameters read once.
     """
-    models = tuple(models)
+    models = tuple(fast(m, frozen=True) if isinstance(m, Model) else m for m in models)
 
     def evaluate(*args):
         for m in models:
@@ -127,11 +132,12 @@ def remembered(model):
         ref = weakref.ref(model)
     except TypeError:
         return model
+    call = fast(model, frozen=True)
 
     def evaluate(x, y):
         xa, ya = np.asarray(x), np.asarray(y)
         if xa.size > _SMALL or xa.shape != ya.shape or xa.dtype != np.float64 or ya.dtype != np.float64:
-            return model(x, y)
+            return call(x, y)
         key = (id(model), xa.shape, xa.tobytes(), ya.tobytes())
         with _memo_lock:
             hit = _memo.get(key)
@@ -140,7 +146,7 @@ def remembered(model):
                 memo_hits[0] += 1
                 return tuple(np.copy(o) for o in hit[1])
             memo_hits[1] += 1
-        out = model(x, y)
+        out = call(x, y)
         with _memo_lock:
             _memo[key] = (ref, tuple(np.copy(o) for o in out))
             while len(_memo) > _MEMO_SIZE:

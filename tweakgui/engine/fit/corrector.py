@@ -30,6 +30,7 @@ from gwcs.wcs import Step
 from tweakwcs.correctors import JWSTWCSCorrector, WCSCorrector, _tp2tp
 from tweakwcs.linalg import inv
 
+from tweakgui.engine.fast_models import fast
 from tweakgui.engine.geometry import chained, gwcs_forward
 
 __all__ = ["SharedJWSTCorrector", "wcs_delta", "apply_wcs_delta"]
@@ -86,7 +87,9 @@ class SharedJWSTCorrector(JWSTWCSCorrector):
         elif name == "_partial_tpcorr":
             if self._tpcorr is None and self._default_tpcorr is None:
                 self._default_tpcorr = self._new_tpcorr()  # not in any GWCS yet: set_correction may use it
-            value = self._v2v3_to_tpcorr_from_full(self._tpcorr if self._tpcorr is not None else self._default_tpcorr)
+            # not frozen: it shares the affine of a default correction that set_correction changes in place
+            value = fast(self._v2v3_to_tpcorr_from_full(
+                self._tpcorr if self._tpcorr is not None else self._default_tpcorr))
         elif name in _LAZY_TRANSFORMS:
             names = {"world": self._wcs.pipeline[-1].frame.name, "det": self._wcs.pipeline[0].frame.name,
                      "v23": self._v23name}
