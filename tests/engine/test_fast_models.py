@@ -8,7 +8,7 @@ from astropy.modeling import Model, models
 from astropy.modeling.core import Model as CoreModel
 
 import ceers_render as cr
-from tweakgui.engine.fast_models import FastModel, fast
+from tweakgui.engine.fast_models import FastModel, fast, uses_quantity
 from tweakgui.engine.fit.corrector import SharedJWSTCorrector
 from tweakgui.engine.io.jwst import read_wcs_file
 
@@ -139,3 +139,20 @@ def test_parameters_are_read_on_every_call_unless_frozen():
     np.testing.assert_array_equal(frozen(x), x + 1.0)  # frozen: a GWCS's steps, never changed
     assert fast(m, frozen=True) is frozen and fast(frozen) is frozen
     assert isinstance(frozen, FastModel) and frozen.n_inputs == 1 and frozen.model is m
+
+
+def test_a_frozen_rotation_gives_astropys_numbers():
+    rot = models.RotationSequence3D([0.03, 0.14, 130.6, 52.9, -214.9], axes_order="zyxyz")
+    x, y, z = (np.array([0.1, 0.5, -0.3]), np.array([0.7, -0.2, 0.4]), np.array([0.7, 0.84, 0.87]))
+    _equal(fast(rot, frozen=True)(x, y, z), rot(x, y, z))
+    _equal(fast(rot, frozen=True).inverse(x, y, z), rot.inverse(x, y, z))
+    y2 = np.stack([y, y])
+    _equal(fast(rot, frozen=True)(np.stack([x, x]), y2, np.stack([z, z])), rot(np.stack([x, x]), y2, np.stack([z, z])))
+
+
+def test_uses_quantity_is_astropys_answer():
+    assert uses_quantity(None) is True
+    assert uses_quantity(models.Shift(1.0)) is False
+    assert uses_quantity(models.Shift(1.0 * u.deg)) is True
+    m = models.Shift(1.0) | models.Scale(2.0)
+    assert uses_quantity(m) is m.uses_quantity is False

@@ -25,7 +25,7 @@ import numpy as np
 from astropy.modeling import functional_models, mappings, polynomial, projections, rotations
 from astropy.modeling.core import CompoundModel
 
-__all__ = ["fast", "FastModel"]
+__all__ = ["fast", "FastModel", "uses_quantity"]
 
 # leaves whose ``__call__`` does nothing but the generic preparation around ``evaluate``
 _ASTROPY_LEAVES = frozenset({
@@ -70,6 +70,9 @@ def _leaf(model, frozen: bool):
         return _astropy(model)  # parameters that broadcast against the inputs change the output's shape
     evaluate, one = model.evaluate, model.n_outputs == 1
     fixed = model._param_sets(raw=True, units=False) if frozen else None
+    make_matrix = getattr(rotations, "_create_matrix", None)  # astropy's own, or the generic leaf
+    if fixed is not None and type(model) is rotations.RotationSequence3D and make_matrix is not None:
+        return _rotation(make_matrix(fixed[0][0], model.axes_order))
 
     def leaf(args):
         params = fixed if fixed is not None else model._param_sets(raw=True, units=False)
@@ -79,6 +82,18 @@ def _leaf(model, frozen: bool):
         shape = args[0].shape
         # astropy reshapes each output to the inputs' shape (a view: the same numbers)
         return tuple(o if type(o) is np.ndarray and o.shape == shape else np.asarray(o).reshape(shape) for o in out)
+
+    return leaf
+
+
+def _rotation(matrix):
+    """A frozen ``RotationSequence3D``: its matrix made once (astropy makes it from the angles, through
+    ``Angle`` quantities, on every call, ~80 µs), then its ``evaluate``'s arithmetic."""
+    def leaf(args):
+        x, y, z = args
+        shape = x.shape
+        x, y, z = np.reshape(np.dot(matrix, np.array([x.ravel(), y.ravel(), z.ravel()])), (3, *shape))
+        return x, y, z
 
     return leaf
 
@@ -165,3 +180,21 @@ def fast(model, frozen: bool = False):
         return FastModel(model, frozen=True)
     wrapped = _frozen_cache[model] = FastModel(model, frozen=True)
     return wrapped
+
+
+_quantity_steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def uses_quantity(model) -> bool:
+    """``model.uses_quantity`` (True for None), remembered per model: a GWCS's steps never change, and
+    astropy works it out from every parameter on each look (~0.2 ms for a NIRCam distortion)."""
+    if model is None:
+        return True
+    try:
+        return _quantity_steps[model]
+    except KeyError:
+        pass
+    except TypeError:
+        return getattr(model, "uses_quantity", True)
+    value = _quantity_steps[model] = bool(getattr(model, "uses_quantity", True))
+    return value

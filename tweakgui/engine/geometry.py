@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 from astropy.modeling import Model
 
-from tweakgui.engine.fast_models import fast
+from tweakgui.engine.fast_models import fast, uses_quantity
 
 __all__ = ["proper_rotation_deg", "compose", "separation_arcsec", "gnomonic_deg", "scale_from_steps",
            "pixel_scale_arcsec", "sky_function", "chained", "gwcs_forward", "pixel_bounds"]
@@ -171,7 +171,7 @@ def gwcs_forward(wcs, bounding_box: bool = False, fill_value=np.nan):
     outside the box, edges inside).  Transforms with units get gwcs' own evaluation."""
     steps = [s.transform for s in wcs.pipeline[:-1]]
     if not steps or steps[0] is None or steps[0].n_inputs != 2 or \
-            any(t is None or getattr(t, "uses_quantity", True) for t in steps):
+            any(uses_quantity(t) for t in steps):
         transform = wcs.forward_transform
         return lambda x, y: transform(x, y, with_bounding_box=bounding_box, fill_value=fill_value)
     evaluate = chained([remembered(steps[0]), *steps[1:]])

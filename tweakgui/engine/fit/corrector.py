@@ -30,7 +30,7 @@ from gwcs.wcs import Step
 from tweakwcs.correctors import JWSTWCSCorrector, WCSCorrector, _tp2tp
 from tweakwcs.linalg import inv
 
-from tweakgui.engine.fast_models import fast
+from tweakgui.engine.fast_models import fast, uses_quantity
 from tweakgui.engine.geometry import chained, gwcs_forward
 
 __all__ = ["SharedJWSTCorrector", "wcs_delta", "apply_wcs_delta"]
@@ -163,7 +163,7 @@ def _between(wcs, a: str, b: str):
     """``wcs.get_transform(a, b)`` as a function of chained steps (no compound model built)."""
     i, j = wcs.available_frames.index(a), wcs.available_frames.index(b)
     steps = [s.transform for s in wcs.pipeline]
-    if any(getattr(t, "uses_quantity", True) for t in steps[min(i, j):max(i, j)]):
+    if any(uses_quantity(t) for t in steps[min(i, j):max(i, j)]):
         return wcs.get_transform(a, b)
     if j > i:
         return chained(steps[i:j])
