@@ -156,3 +156,15 @@ def test_uses_quantity_is_astropys_answer():
     assert uses_quantity(models.Shift(1.0 * u.deg)) is True
     m = models.Shift(1.0) | models.Scale(2.0)
     assert uses_quantity(m) is m.uses_quantity is False
+
+
+def test_a_fast_model_travels_by_pickle_after_use():
+    import pickle
+
+    m = models.Shift(1.0) | models.Scale(2.0)
+    x = np.array([1.0, 2.0])
+    f = fast(m)
+    f(x)  # compiled: closures inside
+    g = pickle.loads(pickle.dumps(f))
+    _equal(g(x), m(x))
+    assert isinstance(g, FastModel) and g.n_inputs == 1

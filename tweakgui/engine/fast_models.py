@@ -155,7 +155,12 @@ class FastModel:
         return self._inverse
 
     def __getattr__(self, name):
+        if name.startswith("__") or name in ("model", "_frozen", "_tree", "_one", "_inverse"):
+            raise AttributeError(name)  # not set yet (unpickling): never look these up on the model
         return getattr(self.model, name)
+
+    def __reduce__(self):  # the compiled tree is closures: made again where it is used
+        return FastModel, (self.model, self._frozen)
 
 
 _frozen_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
