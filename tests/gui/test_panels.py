@@ -743,3 +743,37 @@ def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monke
     monkeypatch.setattr(fit_components, "plotted_components", no_wcs)
     win.ctl.select_image("b_flt.fits")
     assert win.residuals.frame == "detector" and np.array_equal(win.residuals.comp["dy"], want["dy"])
+
+
+def test_residual_grid_drawn_beneath_the_data_not_by_the_axes(qtbot):
+    """The residual panels' grid is one item under the data at the axes' ticks: the axes' own
+    pictures stay outside the view (pyqtgraph's grid made each axis cover it, so any change of
+    the data repainted every axis with ~50 lines)."""
+    from PySide6.QtCore import QPointF
+
+    from tweakgui.gui.residuals import ResidualPanel
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 520)
+    panel.show()
+    plot = panel.res_plots["dx_x"]
+    plot.setRange(xRange=(0, 1000), yRange=(-10, 10), padding=0)
+    image = panel.res_widget.grab().toImage()
+    view = plot.vb.sceneBoundingRect()
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        assert axis.grid is False
+        covered = axis.mapRectToScene(axis.boundingRect()).intersected(view)
+        assert covered.width() * covered.height() < 0.05 * view.width() * view.height()
+    xs = sorted(v for _s, values in plot.getAxis("bottom").current_levels() for v in values)
+    assert xs[0] >= 0 and xs[-1] <= 1000 and 200 in xs
+
+    def grey(x, y):
+        pos = panel.res_widget.mapFromScene(plot.vb.mapViewToScene(QPointF(x, y)))
+        return image.pixelColor(pos.x(), pos.y()).lightness()
+
+    k = int(np.searchsorted(xs, 500))
+    background = grey((xs[k] + xs[k + 1]) / 2, 3)  # between lines
+    assert background == grey((xs[k] + xs[k + 1]) / 2, -3)
+    assert abs(grey(400, 3) - background) > 10  # a major line, visible

@@ -29,6 +29,7 @@ from tweakgui.engine.fit.residual_frames import (
     robust_range,
     sky_residuals,
 )
+from tweakgui.gui.grid import GridAxis, add_grid
 from tweakgui.gui.layouts import bar_above
 
 __all__ = ["ResidualPanel", "match_keys", "rms", "summary_html", "verdict_text", "correction_text",
@@ -224,12 +225,13 @@ class ResidualPanel(QWidget):
         self.res_scatter = {}
         self.res_text = {}
         self.res_highlight = {}
+        self.res_grid = {}
         for r, comp in enumerate(("dx", "dy")):
             for c, axis in enumerate(("x", "y")):
-                p = self.res_widget.addPlot(row=r + 1, col=c)
+                p = self.res_widget.addPlot(row=r + 1, col=c, axisItems={"left": GridAxis("left"),
+                                                                         "bottom": GridAxis("bottom")})
                 p.setLabel("left", f"{comp} (mas)")
                 p.setLabel("bottom", f"{axis} (pixels)")
-                p.showGrid(x=True, y=True, alpha=0.2)
                 for ax in ("left", "bottom"):
                     p.getAxis(ax).enableAutoSIPrefix(False)
                     # the space for tick labels only grows: shrunk by the next image's shorter labels,
@@ -248,6 +250,7 @@ class ResidualPanel(QWidget):
                 txt.hide()
                 p.addItem(txt, ignoreBounds=True)
                 key = f"{comp}_{axis}"
+                self.res_grid[key] = add_grid(p, alpha=0.2)
                 self.res_plots[key], self.res_scatter[key] = p, sc
                 self.res_text[key], self.res_highlight[key] = txt, hl
                 p.sigRangeChanged.connect(lambda *a, k=key: self._place_text(k))
