@@ -777,3 +777,25 @@ def test_residual_grid_drawn_beneath_the_data_not_by_the_axes(qtbot):
     background = grey((xs[k] + xs[k + 1]) / 2, 3)  # between lines
     assert background == grey((xs[k] + xs[k + 1]) / 2, -3)
     assert abs(grey(400, 3) - background) > 10  # a major line, visible
+
+
+def test_timers_due_before_a_residual_step_run_before_it(qtbot, win):
+    """A fit's panels are drawn in steps that leave the turn to timers due meanwhile: a step due at
+    once ran before them, in the same stretch as the last step's paint."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    order = []
+    res._step_timer.timeout.connect(lambda: order.append("step"))
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("timer"))
+    res.set_fit(win.ctl.shown_fit("b_flt.fits"), "b_flt.fits")
+    other.start(0)  # due just after the first step was asked for
+    time.sleep(0.03)  # both due when the event loop comes round
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert order[0] == "timer" and order.count("step") == 4

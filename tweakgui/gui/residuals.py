@@ -38,6 +38,7 @@ __all__ = ["ResidualPanel", "match_keys", "rms", "summary_html", "verdict_text",
 ROLE_BRUSH = {"used": pg.mkBrush(40, 110, 220, 200), "clipped": pg.mkBrush(245, 150, 0, 220),
               "excluded": pg.mkBrush(230, 40, 40, 230)}
 ROLE_SYMBOL = {"used": "o", "clipped": "t", "excluded": "x"}
+STEP_MS = 10  # between the panels a fit is drawn in, one per turn of the event loop
 
 
 def rms(v) -> float:
@@ -215,7 +216,11 @@ class ResidualPanel(QWidget):
         self._steps: list = []  # the drawing left for the coming turns of the event loop
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
-        self._step_timer.setInterval(0)
+        # a step is due STEP_MS after the last one ended, while the window paints it: timers due
+        # before then (other views', a probe's) run first; due at once, the next step ran before
+        # them, in the same stretch as the last one's paint
+        self._step_timer.setTimerType(Qt.PreciseTimer)
+        self._step_timer.setInterval(STEP_MS)
         self._step_timer.timeout.connect(self._next_step)
 
     # ---------------------------------------------------------------- build
