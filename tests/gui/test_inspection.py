@@ -276,7 +276,7 @@ def test_residuals_along_detector_axes_with_robust_ranges(qtbot):
     _xs, ys = panel.res_scatter["dx_x"].getData()
     assert abs(ys[0]) <= hi and panel.res_scatter["dx_x"].data["symbol"][0] in ("t", "t1")
     # vector plot: the outlier's vector is cut, the view spans the sources
-    panel.resize(700, 700)
+    panel.resize(700, 900)  # a square plot below the summary's reserved height (aspect locked)
     panel.show()
     panel.tabs.setCurrentWidget(panel.vec_widget)
     qtbot.wait(20)

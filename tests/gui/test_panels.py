@@ -799,3 +799,19 @@ def test_timers_due_before_a_residual_step_run_before_it(qtbot, win):
     time.sleep(0.03)  # both due when the event loop comes round
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     assert order[0] == "timer" and order.count("step") == 4
+
+
+def test_plots_keep_their_place_when_the_first_fit_is_shown(qtbot, win):
+    """The summary's height is reserved for a fitted image's before the first run: showing the first
+    result (the selected image's layers, in one turn) does not lay out and paint every plot again."""
+    res = win.residuals
+    qtbot.wait(50)  # laid out, no fit yet
+    assert res.summary.text() == "No fit"
+    top = res.tabs.geometry().top()
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    qtbot.wait(50)
+    assert res.summary.text().count("<br") == 2  # the group's fit, the image's numbers, its correction
+    assert res.tabs.geometry().top() == top

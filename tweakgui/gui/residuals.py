@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QTabWidget,
     QWidget,
 )
@@ -25,10 +24,10 @@ from PySide6.QtWidgets import (
 from tweakgui.engine.fit.match import offset_histogram
 from tweakgui.engine.fit.residual_frames import (
     detector_components,
-    image_numbers,
     robust_range,
     sky_residuals,
 )
+from tweakgui.gui.fit_summary import SummaryLabel, correction_text, summary_html, verdict_text
 from tweakgui.gui.grid import GridAxis, add_grid
 from tweakgui.gui.layouts import bar_above
 
@@ -97,60 +96,6 @@ def plotted_components(m, wcs_of):
     return {"dx": cx * 1000, "dy": cy * 1000}, "detector"
 
 
-def _num(v, fmt: str, unit: str = "") -> str:
-    """``v`` formatted, or an em dash where the engine gave nothing (None, NaN)."""
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    return format(v, fmt) + unit if np.isfinite(v) else "—"
-
-
-def verdict_text(fit) -> str:
-    """One fit's verdict: status, how the match stands above chance, counts, rmse."""
-    parts = [f"<b>{fit.status}</b>" + (f" ({fit.reason})" if fit.reason else "")]
-    if fit.matcher:
-        parts.append(f"matcher {fit.matcher}")
-    if fit.significance is not None and np.isfinite(fit.significance or np.nan):
-        parts.append(f"significance {_num(fit.significance, '.1f')}σ")
-    if fit.n_chance is not None and np.isfinite(fit.n_chance or np.nan):
-        parts.append(f"{_num(fit.n_chance, '.1f')} chance matches within "
-                     f"{_num(fit.match_radius_arcsec, '.3f', '″')}")
-    parts.append(f"nmatch {fit.nmatch}" + (f", used {fit.nused}" if fit.nused else ""))
-    parts.append(f"rmse {_num(fit.rmse_arcsec * 1000 if fit.rmse_arcsec is not None else None, '.2f')} mas")
-    if fit.fitgeom:
-        parts.append(fit.fitgeom)
-    return " · ".join(parts)
-
-
-def correction_text(corr) -> str:
-    """An image's total correction with the frame of each number."""
-    if corr is None:
-        return "total correction: not given"
-    (px, py), (se, sn), (dx, dy) = corr.ref_pixel, corr.shift_arcsec, corr.shift_pix
-    return (f"<b>total correction</b> (all stages) at pixel ({_num(px, '.1f')}, {_num(py, '.1f')}): "
-            f"shift ΔRA·cosδ {_num(se, '+.4f', '″')}, ΔDec {_num(sn, '+.4f', '″')} on the sky "
-            f"= ({_num(dx, '+.2f')}, {_num(dy, '+.2f')}) detector px; rotation "
-            f"{_num(corr.rotation_deg, '+.5f', '°')} (counter-clockwise, E toward N); scale {_num(corr.scale, '.7f')}")
-
-
-def summary_html(fit, image, image_result=None, whole_group=False) -> str:
-    """The group's fit with its verdict, then the image's own numbers and total correction."""
-    n_img = len(fit.images or [])
-    head = (f"<b>{fit.kind} fit of group {fit.group_id}</b>"
-            + (f" ({n_img} images)" if n_img > 1 else "") + ": " + verdict_text(fit))
-    lines = [head]
-    if image is not None and fit.matches is not None:
-        n = image_numbers(fit.matches, None if whole_group else image)
-        who = "whole group" if whole_group else image
-        lines.append(f"<b>{who}</b> in this fit: {n.nmatch} matches, {n.nused} used, {n.nclipped} clipped, "
-                     f"{n.nexcluded} excluded; RMS dx {_num(n.rms_dx_mas, '.2f')}, "
-                     f"dy {_num(n.rms_dy_mas, '.2f')} mas (reference tangent plane)")
-    if image_result is not None and image_result.status != "REFERENCE":
-        lines.append(correction_text(image_result.correction))
-    return "<br>".join(lines)
-
-
 def _clear(item) -> None:
     """Clear a scatter item that holds points: clearing an empty one still repaints its plot
     (with the grid, both axes, ~2 ms each), on every selection."""
@@ -177,11 +122,7 @@ class ResidualPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.summary = QLabel("No fit")
-        self.summary.setWordWrap(True)
-        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.summary.setMinimumWidth(120)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.summary = SummaryLabel("No fit")
         self.fit_choice = QComboBox()
         self.fit_choice.addItems(["last", "relative", "absolute"])
         self.fit_choice.setToolTip("Which fit of the image to inspect: the last successful one, "
@@ -393,13 +334,7 @@ class ResidualPanel(QWidget):
         self._step_timer.start()
 
     def _set_summary(self, text: str) -> None:
-        """The summary's text; its height only grows: a summary of fewer lines than the last
-        resized the plots below, and every axis was laid out and drawn again (a mosaic's images
-        have summaries of different lengths)."""
-        self.summary.setText(text)
-        need = self.summary.heightForWidth(max(self.summary.width(), 1))
-        if need > self.summary.minimumHeight():
-            self.summary.setMinimumHeight(need)
+        self.summary.set_summary(text)
 
     @property
     def drawing(self) -> bool:
