@@ -123,7 +123,7 @@ class MainWindow(QMainWindow, SessionView):
     def _attach_log(self) -> None:
         """The fit log shows tweakgui's and tweakwcs' INFO records while the window lives."""
         self.log_handler = QtLogHandler()
-        self.log_handler.emitter.record.connect(self.log_panel.append)
+        self.log_panel.follow(self.log_handler)
         self._log_levels = {}
         for name in LOGGERS:
             lg = logging.getLogger(name)
