@@ -815,3 +815,35 @@ def test_plots_keep_their_place_when_the_first_fit_is_shown(qtbot, win):
     qtbot.wait(50)
     assert res.summary.text().count("<br") == 2  # the group's fit, the image's numbers, its correction
     assert res.tabs.geometry().top() == top
+
+
+def test_residual_x_range_kept_for_sources_over_about_the_same_pixels(qtbot):
+    """The next image's residual panels keep their x range while its sources fit in it with their
+    margin and it is not much wider (a new range drew both bottom axes of a row again)."""
+    from astropy.table import Table
+
+    from tweakgui.engine import model
+    from tweakgui.gui.residuals import ResidualPanel
+
+    def fit(name, x0, x1, n=30):
+        x = np.linspace(x0, x1, n)
+        m = Table({"group_id": ["g"] * n, "image": [name] * n, "chip": ["SCI,1"] * n, "input_idx": np.arange(n),
+                   "ref_idx": np.arange(n), "x": x, "y": x[::-1].copy(), "dx": np.full(n, 1e-3),
+                   "dy": np.full(n, -1e-3), "used": np.ones(n, bool), "excluded": np.zeros(n, bool)})
+        return model.FitResult("g", "relative", model.STATUS_SUCCESS, nmatch=n, matches=m)
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    plot = panel.res_plots["dx_x"]
+    shown = []
+    for name, x0, x1 in (("a", 3, 2040), ("b", 20, 2030), ("c", 0, 2047), ("d", 100, 600)):
+        panel.set_fit(fit(name, x0, x1), name)
+        panel.finish_drawing()
+        shown.append(tuple(plot.viewRange()[0]))
+    pad = 0.05 * 2037
+    assert shown[0] == pytest.approx((3 - pad, 2040 + pad))
+    assert shown[1] == shown[0]  # b's sources fit: kept
+    assert shown[2] == pytest.approx((-0.05 * 2047, 2047 * 1.05))  # c's reach beyond the margin
+    assert shown[3] == pytest.approx((100 - 25, 600 + 25))  # d's far narrower
+    xs, _ys = panel.res_scatter["dx_x"].getData()
+    assert xs.min() >= shown[3][0] and xs.max() <= shown[3][1]

@@ -96,6 +96,18 @@ def plotted_components(m, wcs_of):
     return {"dx": cx * 1000, "dy": cy * 1000}, "detector"
 
 
+def _kept_range(shown, lo: float, hi: float) -> tuple[float, float]:
+    """The x range of a residual panel for sources from ``lo`` to ``hi`` pixels: ``shown`` while it
+    holds them with their margin and is at most 10 % wider than it would be made (a mosaic's chips
+    have sources over about the same pixels: each new range drew both bottom axes again)."""
+    pad = max(0.05 * (hi - lo), 5.0)
+    want = (lo - pad, hi + pad)
+    s0, s1 = shown
+    if s0 <= want[0] and s1 >= want[1] and s1 - s0 <= 1.1 * (want[1] - want[0]):
+        return float(s0), float(s1)
+    return want
+
+
 def _clear(item) -> None:
     """Clear a scatter item that holds points: clearing an empty one still repaints its plot
     (with the grid, both axes, ~2 ms each), on every selection."""
@@ -428,9 +440,8 @@ class ResidualPanel(QWidget):
             "rotated by the local Jacobian of its WCS), mas" if det else
             f"residual {comp} in the reference tangent plane, mas")
         _set_label(p, "bottom", f"{axis} (detector px)")
-        lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
-        pad = max(0.05 * (hi - lo), 5.0)
-        p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
+        p.setRange(xRange=_kept_range(p.viewRange()[0], float(np.nanmin(xs)), float(np.nanmax(xs))),
+                   yRange=rng, padding=0)
         self._place_text(key)
 
     @staticmethod
