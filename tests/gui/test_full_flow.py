@@ -128,6 +128,7 @@ def test_histogram_click_sets_offsets(qtbot, make_window, small_demo, load_and_r
     load_and_run(win, small_demo.paths)
     win.residuals.fit_choice.setCurrentText("relative")
     win.ctl.select_image(small_demo.paths[1].name)
+    win.residuals.tabs.setCurrentWidget(win.residuals.hist_widget)  # drawn when shown
     qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     fit = win.ctl.shown_fit()
     assert fit.kind == "relative" and fit.hist_peak_arcsec is not None

@@ -387,6 +387,8 @@ def test_session_reopens_with_its_results_and_marks_them_stale(qtbot, make_windo
     assert win2.files.model.index(1, 5).data().startswith("abs rscale n=13/14")  # one excluded by the user
     click_image(qtbot, win2, "b_flt.fits")
     assert len(win2.residuals.matches) == 15 and "ΔRA·cosδ +0.0500″" in win2.residuals.summary.text()
+    win2.residuals.tabs.setCurrentWidget(win2.residuals.hist_widget)  # drawn when shown
+    qtbot.waitUntil(lambda: not win2.residuals.drawing, timeout=5000)
     assert win2.residuals.hist_image.image is not None  # the candidate offsets came back
     # a parameter change marks the results stale, in the status bar
     f = win2.params_panel.fields["searchrad"]
@@ -581,6 +583,7 @@ def test_histogram_is_the_engines(qtbot, tmp_path):
     panel = ResidualPanel()
     qtbot.addWidget(panel)
     panel.set_fit(fit, result.images[1].exposure.name, searchrad=params.searchrad)
+    panel.tabs.setCurrentWidget(panel.hist_widget)  # drawn when shown
     qtbot.waitUntil(lambda: not panel.drawing, timeout=5000)
     assert panel.hist_counts is fit.histogram.counts or np.array_equal(panel.hist_counts, fit.histogram.counts)
     rect = panel.hist_image.mapRectToParent(panel.hist_image.boundingRect())

@@ -173,6 +173,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     # vectors drawn as pairs: one segment per match, from (x, y) to (x + s dx, y + s dy), along the
     # detector axes: this chip's x axis points west (CDELT1 < 0), so dx along x is minus the east one
     assert win.residuals.frame == "detector"
+    win.residuals.tabs.setCurrentWidget(win.residuals.vec_widget)  # drawn when shown
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     xs, ys = win.residuals.vec_lines["used"].getData()
     assert len(xs) == 2 * int(used.sum())
     s = win.residuals.vector_scale
@@ -209,9 +211,12 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     win.ctl.select_image("c_flt.fits")
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     turns = []  # panels drawn when each turn of the event loop came round
+
+    def drawn():
+        return sum(len(sc.data) > 0 and sc.data["x"][0] == bx0 for sc in res.res_scatter.values())
+
     ticker = QTimer()
-    ticker.timeout.connect(lambda: turns.append(sum(len(sc.data) > 0 and sc.data["x"][0] == bx0
-                                                    for sc in res.res_scatter.values())))
+    ticker.timeout.connect(lambda: turns.append(drawn()))
     m = win.ctl.shown_fit("b_flt.fits").matches
     bx0 = float(np.asarray(m["x"])[np.asarray(m["image"]).astype(str) == "b_flt.fits"][0])
     win.ctl.select_image("a_flt.fits")  # the reference: no fit of its own
@@ -220,6 +225,7 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     ticker.start(0)
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     ticker.stop()
+    turns.append(drawn())
     assert max(turns) == 4 and turns[0] < 4  # not all in one go
     assert set(turns) <= {0, 2, 4}  # a row's two panels (one y range) in the same turn
     for key, sc in res.res_scatter.items():
@@ -798,7 +804,7 @@ def test_timers_due_before_a_residual_step_run_before_it(qtbot, win):
     other.start(0)  # due just after the first step was asked for
     time.sleep(0.03)  # both due when the event loop comes round
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
-    assert order[0] == "timer" and order.count("step") == 4
+    assert order[0] == "timer" and order.count("step") == 2  # the rows (the other tabs when shown)
 
 
 def test_plots_keep_their_place_when_the_first_fit_is_shown(qtbot, win):
@@ -847,3 +853,27 @@ def test_residual_x_range_kept_for_sources_over_about_the_same_pixels(qtbot):
     assert shown[3] == pytest.approx((100 - 25, 600 + 25))  # d's far narrower
     xs, _ys = panel.res_scatter["dx_x"].getData()
     assert xs.min() >= shown[3][0] and xs.max() <= shown[3][1]
+
+
+def test_residual_tabs_not_on_display_drawn_when_shown(qtbot, win):
+    """A selection draws the residual tab on display; the vectors and the histogram are drawn when
+    their tab is shown (for the fit then selected), not at every selection."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    res.tabs.setCurrentWidget(res.vec_widget)
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    res.tabs.setCurrentWidget(res.res_widget)
+    c_vectors = res.vec_lines["used"].getData()[0].copy()
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert res.vec_lines["used"].getData()[0] == pytest.approx(c_vectors)  # still c's: not drawn
+    assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(res.matches["x"], float))
+    res.tabs.setCurrentWidget(res.vec_widget)
+    assert res.drawing
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    xs, _ys = res.vec_lines["used"].getData()
+    used = np.asarray(res.matches["used"], bool)
+    assert xs[0::2] == pytest.approx(np.asarray(res.matches["x"], float)[used])  # b's now

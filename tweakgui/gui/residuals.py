@@ -167,6 +167,8 @@ class ResidualPanel(QWidget):
         # (image, chip) -> the chip's WCS, to rotate residuals into its pixel axes
         self.wcs_of = None
         self._steps: list = []  # the drawing left for the coming turns of the event loop
+        self._hidden: dict = {}  # {tab: its drawing steps}, for the tabs not shown when the fit was
+        self.tabs.currentChanged.connect(self._tab_shown)
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
         # a step is due STEP_MS after the last one ended, while the window paints it: timers due
@@ -280,6 +282,7 @@ class ResidualPanel(QWidget):
     # ------------------------------------------------------------------ data
     def clear(self, message: str = "No fit") -> None:
         self._steps = []
+        self._hidden = {}
         self._set_summary(message)
         self.matches = None
         self.keys = []
@@ -332,7 +335,7 @@ class ResidualPanel(QWidget):
         self._components(fit, image)
         self._residual_numbers()
         if m is None or not len(m):
-            self._steps = []
+            self._steps, self._hidden = [], {}
             self._draw_residuals()
             self._draw_vectors()
             self._draw_hist(fit, searchrad)
@@ -341,9 +344,19 @@ class ResidualPanel(QWidget):
         # all at once (setData, ranges, the axes regenerated, the repaint) held a mosaic's
         # selection 150-270 ms.  A row's two panels share their y range: drawn in turns of
         # their own, the first one's range repainted the other (its axes and grid) twice
-        self._steps = [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")]
-        self._steps += [self._draw_vectors, lambda: self._draw_hist(fit, searchrad)]
-        self._step_timer.start()
+        steps = {self.res_widget: [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")],
+                 self.vec_widget: [self._draw_vectors], self.hist_widget: [lambda: self._draw_hist(fit, searchrad)]}
+        # the tabs not on display are drawn when shown: the vectors alone took 5-9 ms of each selection
+        self._steps = steps.pop(self.tabs.currentWidget(), [])
+        self._hidden = steps
+        if self._steps:
+            self._step_timer.start()
+
+    def _tab_shown(self, _index: int) -> None:
+        steps = self._hidden.pop(self.tabs.currentWidget(), None)
+        if steps:
+            self._steps += steps
+            self._step_timer.start()
 
     def _set_summary(self, text: str) -> None:
         self.summary.set_summary(text)
@@ -354,7 +367,9 @@ class ResidualPanel(QWidget):
         return bool(self._steps)
 
     def finish_drawing(self) -> None:
-        """Draw now what is still to be drawn (before a screenshot)."""
+        """Draw now what is still to be drawn, in every tab (before a screenshot)."""
+        self._steps += [step for steps in self._hidden.values() for step in steps]
+        self._hidden = {}
         if self._steps:
             while self._steps:
                 self._steps.pop(0)()
