@@ -55,6 +55,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     # inspect the second image: residuals, image overlays and matches table agree
     name = small_demo.paths[1].name
     ctl.select_image(name)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the layers and table a turn later
     fit = ctl.shown_fit(name)
     assert fit.kind == "absolute"
     mine = fit.matches[fit.matches["image"] == name]
@@ -94,6 +95,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     assert fit2.nmatch == nmatch - 1
     flagged = fit2.matches[(fit2.matches["image"] == name) & (fit2.matches["input_idx"] == key[2])]
     assert len(flagged) == 1 and flagged["excluded"][0] and not flagged["used"][0]
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the layers and table a turn later
     assert win.image_view.count("excluded") == 1
     assert "excluded" in [r[-1] for r in win.matches.model.rows]
 

@@ -132,6 +132,7 @@ def test_exclusion_dropped_when_the_star_is_gone(qtbot, win, eng):
         win.ctl.run()
     assert win.ctl.excluded == set() and len(win.ctl.dropped) == 1
     assert "1 exclusion dropped" in win.status_outcome.text()
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the table a turn after the selection's own
     states = [r[-1] for r in win.matches.model.rows]
     assert states.count("dropped (relative)") == 1
     # the dropped exclusion is listed and can be forgotten from the table
@@ -148,12 +149,14 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
         win.ctl.run()
     click_image(qtbot, win, "b_flt.fits")
     win.residuals.fit_choice.setCurrentText("relative")
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     key = ("b_flt.fits", "SCI,1", 20)  # matched in the relative fit only
     click_row(qtbot, win, key)
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         qtbot.keyClick(win.matches.button, Qt.Key_Space)
     assert win.ctl.exclusions[0].stage == "relative"
     win.residuals.fit_choice.setCurrentText("absolute")
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert key not in win.residuals.keys
     rows = {k: r for k, r in zip(win.matches.model.keys, win.matches.model.rows)}
     (x,) = [k for k in rows if not isinstance(k, tuple)]
@@ -163,6 +166,7 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         qtbot.keyClick(win.matches.view, Qt.Key_Delete)  # Exclude / Restore Selected Match
     assert win.ctl.exclusions == [] and win.ctl.excluded == set()
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert "excluded by you (relative)" not in [r[-1] for r in win.matches.model.rows]
 
 

@@ -195,7 +195,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     fit = win.ctl.shown_fit()
     tip = win.residuals._tip(data=0)
     assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
-    # the clipped match is drawn as clipped in the image view
+    # the clipped match is drawn as clipped in the image view (a turn after the selection's own)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert win.image_view.count("clipped") == 1
     assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
 
@@ -877,3 +878,25 @@ def test_residual_tabs_not_on_display_drawn_when_shown(qtbot, win):
     xs, _ys = res.vec_lines["used"].getData()
     used = np.asarray(res.matches["used"], bool)
     assert xs[0::2] == pytest.approx(np.asarray(res.matches["x"], float)[used])  # b's now
+
+
+def test_selection_draws_the_image_layers_and_table_in_a_turn_of_their_own(qtbot, win):
+    """The run's sources and the matches table of a selected image come in a turn after the
+    selection's own (the last image's are not left on display meanwhile), before its residual rows."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert win.image_view.count("matched") > 0 and win.matches.model.rowCount() > 0
+    win.ctl.select_image("b_flt.fits")
+    assert win.image_view.count("matched") == 0 and win.image_view.count("detected") == 0
+    assert len(res._steps) == 3  # the sources and table, then the two rows
+    res._next_step()
+    b = win.ctl.shown_fit("b_flt.fits").matches
+    b = b[np.asarray(b["image"]).astype(str) == "b_flt.fits"]
+    assert win.matches.model.rowCount() == len(b) and len(res._steps) == 2  # the rows still to come
+    assert win.image_view.count("matched") == int(np.sum(b["used"]))
+    assert win.image_view.count("detected") == len(win.ctl.image_result("b_flt.fits").catalogs[0])
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(b["x"], float))

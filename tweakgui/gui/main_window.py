@@ -8,6 +8,7 @@ user actions into controller calls, and the controller calls back the
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -523,10 +524,15 @@ class MainWindow(QMainWindow, SessionView):
         if fit is not None and fit.matches is not None and len(fit.matches):
             m = fit.matches
             matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
-        self.image_view.set_sources(detected, matches)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
-        self.residuals.set_fit(fit, name, searchrad, r)
+        # the run's sources and the matches table drawn in a turn of their own, before the residual
+        # rows (a mosaic's selection drew them in its own turn); sources read from a catalog at once
+        later = detected is not None and len(detected[0]) > 0
+        show_sources = partial(self._show_sources, name, detected, matches)
+        if later:
+            self.image_view.set_sources(None)  # not the last image's meanwhile
+        self.residuals.set_fit(fit, name, searchrad, r, first=[show_sources] if later else ())
         self._update_diagnostics()
         p = self.ctl.params
         picked = fit is not None and fit.kind == "relative" and not p.use2dhist
@@ -537,8 +543,15 @@ class MainWindow(QMainWindow, SessionView):
         self.ref_layer.show(self.ctl.result.refcat if self.ctl.result is not None else None,
                             r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs, chip.shape,
                             hold=self.residuals.drawing)
-        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
+        if not later:
+            show_sources()
         self.show_match(self.ctl.selected_match)
+
+    def _show_sources(self, name: str, detected, matches) -> None:
+        """The image's source layers and the table of the fit's matches shown."""
+        self.image_view.set_sources(detected, matches)
+        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
+        self.matches.select_key(self.ctl.selected_match)
 
     def _show_chip(self, e, chip, read_sources: bool = True) -> None:
         """The chip's pixels, or for a catalog input an empty canvas of its extent with its sources

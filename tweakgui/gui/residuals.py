@@ -320,10 +320,17 @@ class ResidualPanel(QWidget):
         self.fit_choice.setCurrentText(current if current in want else "last")
         self.fit_choice.blockSignals(False)
 
-    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None) -> None:
-        """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked."""
+    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None,
+                first=()) -> None:
+        """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked.
+
+        ``first``: callables drawing the rest of a selection, each in a turn of its own before the
+        panels' (now when the panels are drawn at once).
+        """
         if fit is None:
             self.clear()
+            for step in first:
+                step()
             return
         self.fit = fit
         self._set_summary(summary_html(fit, image, image_result, whole_group=self.whole_group.isChecked()))
@@ -336,6 +343,8 @@ class ResidualPanel(QWidget):
         self._residual_numbers()
         if m is None or not len(m):
             self._steps, self._hidden = [], {}
+            for step in first:
+                step()
             self._draw_residuals()
             self._draw_vectors()
             self._draw_hist(fit, searchrad)
@@ -347,7 +356,7 @@ class ResidualPanel(QWidget):
         steps = {self.res_widget: [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")],
                  self.vec_widget: [self._draw_vectors], self.hist_widget: [lambda: self._draw_hist(fit, searchrad)]}
         # the tabs not on display are drawn when shown: the vectors alone took 5-9 ms of each selection
-        self._steps = steps.pop(self.tabs.currentWidget(), [])
+        self._steps = [*first, *steps.pop(self.tabs.currentWidget(), [])]
         self._hidden = steps
         if self._steps:
             self._step_timer.start()
