@@ -103,3 +103,16 @@ def test_a_burst_of_log_records_is_one_queued_call(qtbot):
     lines = panel.plain_text().splitlines()
     assert len(lines) == 500 and lines[0].endswith("image 0: 100 sources")
     assert len(calls) == 1
+
+
+def test_a_job_starts_computing_after_the_gui_thread_s_next_turn(qtbot, runner):
+    """The window repaints for a job's start before the job computes: its first Python took the GIL
+    in turns with that repaint."""
+    import time
+
+    started = threading.Event()
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start("run", lambda: started.set() or 42, with_callbacks=False)
+        time.sleep(0.1)  # the GUI thread busy (no turn of its event loop)
+        assert not started.is_set()
+    assert started.is_set() and blocker.args == ["run", 42]
