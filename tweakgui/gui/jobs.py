@@ -64,7 +64,7 @@ class JobRunner(QObject):
         self.started.emit(kind)
         thread, worker = start_job(job, self, self._on_started, self._on_progress,
                                    self._on_finished, self._on_errored)
-        QTimer.singleShot(START_AFTER_MS, self, job.go.set)
+        QTimer.singleShot(START_AFTER_MS, self, lambda: job.go.set())
         # keep the Python wrappers alive until the thread has really ended
         self.threads[job.serial] = (thread, worker)
         thread.finished.connect(self._forget_finished_threads)
