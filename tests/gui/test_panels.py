@@ -900,3 +900,19 @@ def test_selection_draws_the_image_layers_and_table_in_a_turn_of_their_own(qtbot
     assert win.image_view.count("detected") == len(win.ctl.image_result("b_flt.fits").catalogs[0])
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(b["x"], float))
+
+
+def test_image_view_shown_while_loading_and_the_start_page_again_if_the_load_fails(qtbot, make_window):
+    """A load shows the image view as it starts (its first layout and paint while the files are read,
+    not in the turn that shows the loaded visit); a load that fails goes back to the start page."""
+    win = make_window(engine=FakeEngine().api())
+    assert win.central.currentWidget() is win.start_page
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
+        win.ctl.set_inputs(["missing_flt.fits"])
+        assert win.central.currentWidget() is win.image_view
+    assert blocker.args == ["load", False] and win.central.currentWidget() is win.start_page
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
+        win.ctl.set_inputs(["a_flt.fits", "b_flt.fits"])
+        assert win.central.currentWidget() is win.image_view
+    assert blocker.args == ["load", True] and win.central.currentWidget() is win.image_view
+    assert win.files.names() == ["a_flt.fits", "b_flt.fits"]
