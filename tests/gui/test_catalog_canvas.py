@@ -69,6 +69,7 @@ def test_dropped_catalogs_shown_aligned_and_saved(qtbot, make_window, cat_demo, 
     ctl.engine.read_sources = lambda *a: read.append(a) or engine_read(*a)
     ctl.select_image(name)
     qtbot.waitUntil(lambda: not win.image_view.loading, timeout=10000)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert read == []  # the run's catalog is shown: the file is not read again
     fit = ctl.shown_fit(name)
     mine = fit.matches[fit.matches["image"] == name]

@@ -224,3 +224,21 @@ def test_edits_during_a_run_do_not_reach_the_worker(qtbot, ctl, fake_engine):
     assert seen == {"order": ["a_flt.fits", "b_flt.fits", "c_flt.fits"], "groups": ["g0", "g1", "g2"]}
     assert [e.name for e in ctl.visit.exposures] == ["c_flt.fits", "a_flt.fits", "b_flt.fits"]
     assert ctl.exposure("a_flt.fits").group_id == "late"
+
+
+def test_selected_image_shown_after_the_timers_due_when_the_result_was(qtbot, ctl):
+    """A run's result is shown in one turn and its selected image in a later one, after the timers
+    due meanwhile: a queued call ran before them, and both turns were one stretch for them."""
+    from PySide6.QtCore import QTimer
+
+    load(qtbot, ctl)
+    order = []
+    shown = ctl._show_selected
+    ctl._show_selected = lambda arg=None: (order.append("selected"), shown(arg))
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("timer"))
+    ctl.jobs.finished.connect(lambda *_a: other.start(0))  # due as the result has been shown
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.run()
+    assert order == ["timer", "selected"]

@@ -55,6 +55,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     # inspect the second image: residuals, image overlays and matches table agree
     name = small_demo.paths[1].name
     ctl.select_image(name)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the layers and table a turn later
     fit = ctl.shown_fit(name)
     assert fit.kind == "absolute"
     mine = fit.matches[fit.matches["image"] == name]
@@ -94,6 +95,7 @@ def test_load_align_inspect_exclude_save(qtbot, make_window, small_demo, tmp_pat
     assert fit2.nmatch == nmatch - 1
     flagged = fit2.matches[(fit2.matches["image"] == name) & (fit2.matches["input_idx"] == key[2])]
     assert len(flagged) == 1 and flagged["excluded"][0] and not flagged["used"][0]
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the layers and table a turn later
     assert win.image_view.count("excluded") == 1
     assert "excluded" in [r[-1] for r in win.matches.model.rows]
 
@@ -128,6 +130,7 @@ def test_histogram_click_sets_offsets(qtbot, make_window, small_demo, load_and_r
     load_and_run(win, small_demo.paths)
     win.residuals.fit_choice.setCurrentText("relative")
     win.ctl.select_image(small_demo.paths[1].name)
+    win.residuals.tabs.setCurrentWidget(win.residuals.hist_widget)  # drawn when shown
     qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     fit = win.ctl.shown_fit()
     assert fit.kind == "relative" and fit.hist_peak_arcsec is not None

@@ -132,6 +132,7 @@ def test_exclusion_dropped_when_the_star_is_gone(qtbot, win, eng):
         win.ctl.run()
     assert win.ctl.excluded == set() and len(win.ctl.dropped) == 1
     assert "1 exclusion dropped" in win.status_outcome.text()
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)  # the table a turn after the selection's own
     states = [r[-1] for r in win.matches.model.rows]
     assert states.count("dropped (relative)") == 1
     # the dropped exclusion is listed and can be forgotten from the table
@@ -148,12 +149,14 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
         win.ctl.run()
     click_image(qtbot, win, "b_flt.fits")
     win.residuals.fit_choice.setCurrentText("relative")
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     key = ("b_flt.fits", "SCI,1", 20)  # matched in the relative fit only
     click_row(qtbot, win, key)
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         qtbot.keyClick(win.matches.button, Qt.Key_Space)
     assert win.ctl.exclusions[0].stage == "relative"
     win.residuals.fit_choice.setCurrentText("absolute")
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert key not in win.residuals.keys
     rows = {k: r for k, r in zip(win.matches.model.keys, win.matches.model.rows)}
     (x,) = [k for k in rows if not isinstance(k, tuple)]
@@ -163,6 +166,7 @@ def test_exclusion_of_another_stage_is_listed_and_restored(qtbot, win, eng):
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
         qtbot.keyClick(win.matches.view, Qt.Key_Delete)  # Exclude / Restore Selected Match
     assert win.ctl.exclusions == [] and win.ctl.excluded == set()
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert "excluded by you (relative)" not in [r[-1] for r in win.matches.model.rows]
 
 
@@ -276,7 +280,7 @@ def test_residuals_along_detector_axes_with_robust_ranges(qtbot):
     _xs, ys = panel.res_scatter["dx_x"].getData()
     assert abs(ys[0]) <= hi and panel.res_scatter["dx_x"].data["symbol"][0] in ("t", "t1")
     # vector plot: the outlier's vector is cut, the view spans the sources
-    panel.resize(700, 700)
+    panel.resize(700, 900)  # a square plot below the summary's reserved height (aspect locked)
     panel.show()
     panel.tabs.setCurrentWidget(panel.vec_widget)
     qtbot.wait(20)
@@ -387,6 +391,8 @@ def test_session_reopens_with_its_results_and_marks_them_stale(qtbot, make_windo
     assert win2.files.model.index(1, 5).data().startswith("abs rscale n=13/14")  # one excluded by the user
     click_image(qtbot, win2, "b_flt.fits")
     assert len(win2.residuals.matches) == 15 and "ΔRA·cosδ +0.0500″" in win2.residuals.summary.text()
+    win2.residuals.tabs.setCurrentWidget(win2.residuals.hist_widget)  # drawn when shown
+    qtbot.waitUntil(lambda: not win2.residuals.drawing, timeout=5000)
     assert win2.residuals.hist_image.image is not None  # the candidate offsets came back
     # a parameter change marks the results stale, in the status bar
     f = win2.params_panel.fields["searchrad"]
@@ -581,6 +587,7 @@ def test_histogram_is_the_engines(qtbot, tmp_path):
     panel = ResidualPanel()
     qtbot.addWidget(panel)
     panel.set_fit(fit, result.images[1].exposure.name, searchrad=params.searchrad)
+    panel.tabs.setCurrentWidget(panel.hist_widget)  # drawn when shown
     qtbot.waitUntil(lambda: not panel.drawing, timeout=5000)
     assert panel.hist_counts is fit.histogram.counts or np.array_equal(panel.hist_counts, fit.histogram.counts)
     rect = panel.hist_image.mapRectToParent(panel.hist_image.boundingRect())

@@ -173,6 +173,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     # vectors drawn as pairs: one segment per match, from (x, y) to (x + s dx, y + s dy), along the
     # detector axes: this chip's x axis points west (CDELT1 < 0), so dx along x is minus the east one
     assert win.residuals.frame == "detector"
+    win.residuals.tabs.setCurrentWidget(win.residuals.vec_widget)  # drawn when shown
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     xs, ys = win.residuals.vec_lines["used"].getData()
     assert len(xs) == 2 * int(used.sum())
     s = win.residuals.vector_scale
@@ -193,7 +195,8 @@ def test_residual_panels_and_vectors(qtbot, win):
     fit = win.ctl.shown_fit()
     tip = win.residuals._tip(data=0)
     assert tip.startswith("b_flt.fits [SCI,1] source #0") and "mas" in tip
-    # the clipped match is drawn as clipped in the image view
+    # the clipped match is drawn as clipped in the image view (a turn after the selection's own)
+    qtbot.waitUntil(lambda: not win.residuals.drawing, timeout=5000)
     assert win.image_view.count("clipped") == 1
     assert win.files.model.index(1, 0).data(Qt.DecorationRole).isNull() is False
 
@@ -209,9 +212,12 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     win.ctl.select_image("c_flt.fits")
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     turns = []  # panels drawn when each turn of the event loop came round
+
+    def drawn():
+        return sum(len(sc.data) > 0 and sc.data["x"][0] == bx0 for sc in res.res_scatter.values())
+
     ticker = QTimer()
-    ticker.timeout.connect(lambda: turns.append(sum(len(sc.data) > 0 and sc.data["x"][0] == bx0
-                                                    for sc in res.res_scatter.values())))
+    ticker.timeout.connect(lambda: turns.append(drawn()))
     m = win.ctl.shown_fit("b_flt.fits").matches
     bx0 = float(np.asarray(m["x"])[np.asarray(m["image"]).astype(str) == "b_flt.fits"][0])
     win.ctl.select_image("a_flt.fits")  # the reference: no fit of its own
@@ -220,6 +226,7 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     ticker.start(0)
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
     ticker.stop()
+    turns.append(drawn())
     assert max(turns) == 4 and turns[0] < 4  # not all in one go
     assert set(turns) <= {0, 2, 4}  # a row's two panels (one y range) in the same turn
     for key, sc in res.res_scatter.items():
@@ -743,3 +750,169 @@ def test_residual_components_counted_in_the_worker_after_a_run(qtbot, win, monke
     monkeypatch.setattr(fit_components, "plotted_components", no_wcs)
     win.ctl.select_image("b_flt.fits")
     assert win.residuals.frame == "detector" and np.array_equal(win.residuals.comp["dy"], want["dy"])
+
+
+def test_residual_grid_drawn_beneath_the_data_not_by_the_axes(qtbot):
+    """The residual panels' grid is one item under the data at the axes' ticks: the axes' own
+    pictures stay outside the view (pyqtgraph's grid made each axis cover it, so any change of
+    the data repainted every axis with ~50 lines)."""
+    from PySide6.QtCore import QPointF
+
+    from tweakgui.gui.residuals import ResidualPanel
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 520)
+    panel.show()
+    plot = panel.res_plots["dx_x"]
+    plot.setRange(xRange=(0, 1000), yRange=(-10, 10), padding=0)
+    image = panel.res_widget.grab().toImage()
+    view = plot.vb.sceneBoundingRect()
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        assert axis.grid is False
+        covered = axis.mapRectToScene(axis.boundingRect()).intersected(view)
+        assert covered.width() * covered.height() < 0.05 * view.width() * view.height()
+    xs = sorted(v for _s, values in plot.getAxis("bottom").current_levels() for v in values)
+    assert xs[0] >= 0 and xs[-1] <= 1000 and 200 in xs
+
+    def grey(x, y):
+        pos = panel.res_widget.mapFromScene(plot.vb.mapViewToScene(QPointF(x, y)))
+        return image.pixelColor(pos.x(), pos.y()).lightness()
+
+    k = int(np.searchsorted(xs, 500))
+    background = grey((xs[k] + xs[k + 1]) / 2, 3)  # between lines
+    assert background == grey((xs[k] + xs[k + 1]) / 2, -3)
+    assert abs(grey(400, 3) - background) > 10  # a major line, visible
+
+
+def test_timers_due_before_a_residual_step_run_before_it(qtbot, win):
+    """A fit's panels are drawn in steps that leave the turn to timers due meanwhile: a step due at
+    once ran before them, in the same stretch as the last step's paint."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    order = []
+    res._step_timer.timeout.connect(lambda: order.append("step"))
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("timer"))
+    res.set_fit(win.ctl.shown_fit("b_flt.fits"), "b_flt.fits")
+    other.start(0)  # due just after the first step was asked for
+    time.sleep(0.03)  # both due when the event loop comes round
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert order[0] == "timer" and order.count("step") == 2  # the rows (the other tabs when shown)
+
+
+def test_plots_keep_their_place_when_the_first_fit_is_shown(qtbot, win):
+    """The summary's height is reserved for a fitted image's before the first run: showing the first
+    result (the selected image's layers, in one turn) does not lay out and paint every plot again."""
+    res = win.residuals
+    qtbot.wait(50)  # laid out, no fit yet
+    assert res.summary.text() == "No fit"
+    top = res.tabs.geometry().top()
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    qtbot.wait(50)
+    assert res.summary.text().count("<br") == 2  # the group's fit, the image's numbers, its correction
+    assert res.tabs.geometry().top() == top
+
+
+def test_residual_x_range_kept_for_sources_over_about_the_same_pixels(qtbot):
+    """The next image's residual panels keep their x range while its sources fit in it with their
+    margin and it is not much wider (a new range drew both bottom axes of a row again)."""
+    from astropy.table import Table
+
+    from tweakgui.engine import model
+    from tweakgui.gui.residuals import ResidualPanel
+
+    def fit(name, x0, x1, n=30):
+        x = np.linspace(x0, x1, n)
+        m = Table({"group_id": ["g"] * n, "image": [name] * n, "chip": ["SCI,1"] * n, "input_idx": np.arange(n),
+                   "ref_idx": np.arange(n), "x": x, "y": x[::-1].copy(), "dx": np.full(n, 1e-3),
+                   "dy": np.full(n, -1e-3), "used": np.ones(n, bool), "excluded": np.zeros(n, bool)})
+        return model.FitResult("g", "relative", model.STATUS_SUCCESS, nmatch=n, matches=m)
+
+    panel = ResidualPanel()
+    qtbot.addWidget(panel)
+    plot = panel.res_plots["dx_x"]
+    shown = []
+    for name, x0, x1 in (("a", 3, 2040), ("b", 20, 2030), ("c", 0, 2047), ("d", 100, 600)):
+        panel.set_fit(fit(name, x0, x1), name)
+        panel.finish_drawing()
+        shown.append(tuple(plot.viewRange()[0]))
+    pad = 0.05 * 2037
+    assert shown[0] == pytest.approx((3 - pad, 2040 + pad))
+    assert shown[1] == shown[0]  # b's sources fit: kept
+    assert shown[2] == pytest.approx((-0.05 * 2047, 2047 * 1.05))  # c's reach beyond the margin
+    assert shown[3] == pytest.approx((100 - 25, 600 + 25))  # d's far narrower
+    xs, _ys = panel.res_scatter["dx_x"].getData()
+    assert xs.min() >= shown[3][0] and xs.max() <= shown[3][1]
+
+
+def test_residual_tabs_not_on_display_drawn_when_shown(qtbot, win):
+    """A selection draws the residual tab on display; the vectors and the histogram are drawn when
+    their tab is shown (for the fit then selected), not at every selection."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    res.tabs.setCurrentWidget(res.vec_widget)
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    res.tabs.setCurrentWidget(res.res_widget)
+    c_vectors = res.vec_lines["used"].getData()[0].copy()
+    win.ctl.select_image("b_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert res.vec_lines["used"].getData()[0] == pytest.approx(c_vectors)  # still c's: not drawn
+    assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(res.matches["x"], float))
+    res.tabs.setCurrentWidget(res.vec_widget)
+    assert res.drawing
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    xs, _ys = res.vec_lines["used"].getData()
+    used = np.asarray(res.matches["used"], bool)
+    assert xs[0::2] == pytest.approx(np.asarray(res.matches["x"], float)[used])  # b's now
+
+
+def test_selection_draws_the_image_layers_and_table_in_a_turn_of_their_own(qtbot, win):
+    """The run's sources and the matches table of a selected image come in a turn after the
+    selection's own (the last image's are not left on display meanwhile), before its residual rows."""
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000):
+        win.ctl.run()
+    res = win.residuals
+    win.ctl.select_image("c_flt.fits")
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert win.image_view.count("matched") > 0 and win.matches.model.rowCount() > 0
+    win.ctl.select_image("b_flt.fits")
+    assert win.image_view.count("matched") == 0 and win.image_view.count("detected") == 0
+    assert len(res._steps) == 3  # the sources and table, then the two rows
+    res._next_step()
+    b = win.ctl.shown_fit("b_flt.fits").matches
+    b = b[np.asarray(b["image"]).astype(str) == "b_flt.fits"]
+    assert win.matches.model.rowCount() == len(b) and len(res._steps) == 2  # the rows still to come
+    assert win.image_view.count("matched") == int(np.sum(b["used"]))
+    assert win.image_view.count("detected") == len(win.ctl.image_result("b_flt.fits").catalogs[0])
+    qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
+    assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(b["x"], float))
+
+
+def test_image_view_shown_while_loading_and_the_start_page_again_if_the_load_fails(qtbot, make_window):
+    """A load shows the image view as it starts (its first layout and paint while the files are read,
+    not in the turn that shows the loaded visit); a load that fails goes back to the start page."""
+    win = make_window(engine=FakeEngine().api())
+    assert win.central.currentWidget() is win.start_page
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
+        win.ctl.set_inputs(["missing_flt.fits"])
+        assert win.central.currentWidget() is win.image_view
+    assert blocker.args == ["load", False] and win.central.currentWidget() is win.start_page
+    with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
+        win.ctl.set_inputs(["a_flt.fits", "b_flt.fits"])
+        assert win.central.currentWidget() is win.image_view
+    assert blocker.args == ["load", True] and win.central.currentWidget() is win.image_view
+    assert win.files.names() == ["a_flt.fits", "b_flt.fits"]

@@ -57,6 +57,7 @@ def test_answer_for_a_chip_no_longer_shown_is_dropped(qtbot, layer):
     gate = threading.Event()
     slow, fast = _ShiftWcs(1.0, gate), _ShiftWcs(2.0)
     lay.show(REFCAT, slow, SHAPE)
+    qtbot.waitUntil(lambda: slow.calls == 1, timeout=5000)  # projecting (it waits for the gate)
     lay.show(REFCAT, fast, SHAPE)  # the user selected another chip meanwhile
     gate.set()
     qtbot.waitUntil(lambda: not lay.pending, timeout=5000)
@@ -107,3 +108,21 @@ def test_window_projects_the_reference_after_the_residual_panels(qtbot, make_win
     qtbot.waitUntil(lambda: not win.ref_layer.pending, timeout=10000)
     assert started == [False]  # submitted once, after the last panel
     assert win.image_view.count("refcat") > 0
+
+
+def test_quick_selections_start_no_projection_until_one_stands(qtbot, layer):
+    """Chips shown one after another within SETTLE_MS start no projection but the last one's: each
+    GWCS inverse took the GIL in turns with the next selection's drawing."""
+    from tweakgui.gui.reference_layer import SETTLE_MS
+
+    lay, drawn = layer
+    first, second, third = _ShiftWcs(1.0), _ShiftWcs(2.0), _ShiftWcs(3.0)
+    lay.show(REFCAT, first, SHAPE)
+    qtbot.wait(SETTLE_MS // 3)
+    lay.show(REFCAT, second, SHAPE, hold=True)
+    lay.start_held()  # its panels drawn
+    qtbot.wait(SETTLE_MS // 3)
+    lay.show(REFCAT, third, SHAPE)
+    qtbot.waitUntil(lambda: not lay.pending, timeout=5000)
+    assert (first.calls, second.calls, third.calls) == (0, 0, 1)
+    assert drawn[-1][0].tolist() == [13.0, 23.0, 33.0]

@@ -62,3 +62,57 @@ def test_jobs_and_the_processes_they_start_compute_below_the_gui_thread(qtbot, r
     assert worker == min(19, gui + BACKGROUND_NICENESS)
     assert child >= worker
     assert thread_niceness() == gui  # the GUI thread keeps its priority
+
+
+def test_a_burst_of_log_records_is_one_queued_call(qtbot):
+    """Records logged in a burst by a worker reach the fit log in one queued call, not one each:
+    690 images' source counts, each call waiting for the GIL, held the GUI thread ~60 ms."""
+    import logging
+    import threading
+
+    from PySide6.QtCore import QEvent, QObject
+
+    from tweakgui.gui.log_panel import LogPanel
+    from tweakgui.gui.loghandler import QtLogHandler
+
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    handler = QtLogHandler()
+    panel.follow(handler)
+    log = logging.getLogger("tweakgui.test_log_burst")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(handler)
+    calls = []
+
+    class CountCalls(QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QEvent.MetaCall:
+                calls.append(obj)
+            return False
+
+    counter = CountCalls()
+    panel.installEventFilter(counter)
+    try:
+        worker = threading.Thread(target=lambda: [log.info("image %d: %d sources", i, 100 + i) for i in range(500)])
+        worker.start()
+        worker.join()  # the GUI thread handles no event meanwhile
+        qtbot.waitUntil(lambda: "image 499: 599 sources" in panel.plain_text(), timeout=3000)
+    finally:
+        log.removeHandler(handler)
+    lines = panel.plain_text().splitlines()
+    assert len(lines) == 500 and lines[0].endswith("image 0: 100 sources")
+    assert len(calls) == 1
+
+
+def test_a_job_starts_computing_after_the_gui_thread_s_next_turn(qtbot, runner):
+    """The window repaints for a job's start before the job computes: its first Python took the GIL
+    in turns with that repaint."""
+    import time
+
+    started = threading.Event()
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start("run", lambda: started.set() or 42, with_callbacks=False)
+        time.sleep(0.1)  # the GUI thread busy (no turn of its event loop)
+        assert not started.is_set()
+    assert started.is_set() and blocker.args == ["run", 42]

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EngineApi", "SessionController", "MatchKey"]
 
+NEXT_TURN_MS = 10  # a job's result shown, its selected image this long after (timers due meanwhile first)
+
 MatchKey = tuple  # (image name, chip name, input_idx)
 
 
@@ -179,10 +181,12 @@ class SessionController(QObject):
         if not self._show(kind, handler, result):
             return
         if kind in ("run", "refit", "load"):
-            # the selected image's plots are drawn on the next turn of the event loop, so
-            # the window repaints in between instead of pausing for all of it at once
+            # the selected image's plots are drawn on a later turn of the event loop, so the window
+            # repaints in between instead of pausing for all of it at once; a timer, not a queued
+            # call: those run before any timer, and the two turns were one stretch for timers due
             then = self._select_loaded if kind == "load" else self._show_selected
-            QTimer.singleShot(0, lambda: self._show(kind, then, None) and self.jobDone.emit(kind, True))
+            QTimer.singleShot(NEXT_TURN_MS, self,
+                              lambda: self._show(kind, then, None) and self.jobDone.emit(kind, True))
             return
         self.jobDone.emit(kind, True)
 

@@ -321,6 +321,7 @@ class ImageView(QWidget):
             self._outline.hide()
         self.title.setText("No image")
         self.set_sources(None)
+        self.set_reference(None)
         self.regions.clear(emit=False)
 
     # -------------------------------------------------------------- overlays
@@ -330,8 +331,9 @@ class ImageView(QWidget):
         ``detected``: (x, y) arrays; ``matches``: rows of the fit's matches table
         for this chip; ``ref_xy``: reference catalog positions in chip pixels.
         """
-        for item in self.scatter.values():
-            item.clear()
+        for name, item in self.scatter.items():
+            if name != "refcat" or ref_xy is not None:  # the reference layer is set_reference's
+                item.clear()
         self._keys = {}
         if detected is not None and len(detected[0]):
             self.scatter["detected"].setData(x=np.asarray(detected[0]), y=np.asarray(detected[1]))

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from tweakgui.gui.worker import Job, start_job
 
@@ -27,6 +27,7 @@ __all__ = ["JobRunner", "GUI_SWITCH_INTERVAL"]
 # a painting turn takes the GIL ~300 times while the worker computes the result's footprints: 0.1 ms
 # gave a worst run gap of 57 ms where 0.5 ms gave 170-528 ms, the run no slower (25-27 s).
 GUI_SWITCH_INTERVAL = 0.0001
+START_AFTER_MS = 10  # a job's function starts on the GUI thread's turn this long after (see Job.go)
 
 
 class JobRunner(QObject):
@@ -55,6 +56,7 @@ class JobRunner(QObject):
         if self.job is not None:
             self._pending = (kind, fn, args, with_callbacks, kwargs)
             self.job.cancel.set()
+            self.job.go.set()
             return
         self.serial += 1
         job = Job(kind, self.serial, fn, *args, with_callbacks=with_callbacks, **kwargs)
@@ -62,6 +64,7 @@ class JobRunner(QObject):
         self.started.emit(kind)
         thread, worker = start_job(job, self, self._on_started, self._on_progress,
                                    self._on_finished, self._on_errored)
+        QTimer.singleShot(START_AFTER_MS, self, lambda: job.go.set())
         # keep the Python wrappers alive until the thread has really ended
         self.threads[job.serial] = (thread, worker)
         thread.finished.connect(self._forget_finished_threads)
@@ -72,6 +75,7 @@ class JobRunner(QObject):
         if self.job is None:
             return False
         self.job.cancel.set()
+        self.job.go.set()
         return True
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:

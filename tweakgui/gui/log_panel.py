@@ -53,7 +53,16 @@ class LogPanel(QWidget):
         self._flush_timer.setInterval(60)
         self._flush_timer.timeout.connect(self.flush)
 
-    @Slot(int, str)
+    def follow(self, handler) -> None:
+        """Show the records of ``handler`` (a :class:`~tweakgui.gui.loghandler.QtLogHandler`)."""
+        self._handler = handler
+        handler.emitter.ready.connect(self._take)
+
+    @Slot()
+    def _take(self) -> None:
+        for level, text in self._handler.take():
+            self.append(level, text)
+
     def append(self, level: int, text: str) -> None:
         self._pending.append((level, text))
         if not self._flush_timer.isActive():

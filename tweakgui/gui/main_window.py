@@ -8,6 +8,7 @@ user actions into controller calls, and the controller calls back the
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow, SessionView):
         self.matches = MatchesPanel()
         self.visit_view = VisitView()
         self.ctl = SessionController(self, engine, params, parent=self)
+        self.ctl.jobDone.connect(self._job_done)
         self.params_panel = ParamsPanel(self.ctl.update_param)
         self.params_panel.set_params(self.ctl.params)
 
@@ -123,7 +125,7 @@ class MainWindow(QMainWindow, SessionView):
     def _attach_log(self) -> None:
         """The fit log shows tweakgui's and tweakwcs' INFO records while the window lives."""
         self.log_handler = QtLogHandler()
-        self.log_handler.emitter.record.connect(self.log_panel.append)
+        self.log_panel.follow(self.log_handler)
         self._log_levels = {}
         for name in LOGGERS:
             lg = logging.getLogger(name)
@@ -458,8 +460,7 @@ class MainWindow(QMainWindow, SessionView):
         self.files.set_visit(visit, self.ctl.result, self.ctl.accepted, sel)
         self.visit_view.set_visit(visit, self.ctl.result)
         menus.update_save_actions(self, visit)
-        self.central.setCurrentWidget(self.image_view if visit is not None and visit.exposures
-                                      else self.start_page)
+        self._show_central(visit)
         n = len(visit.exposures) if visit else 0
         self.status_counts.setText(f"{n} image{'s' if n != 1 else ''}" if n else "")
         if visit is None:
@@ -469,7 +470,20 @@ class MainWindow(QMainWindow, SessionView):
     def show_params(self, params) -> None:
         self.params_panel.set_params(params)
 
+    def _show_central(self, visit) -> None:
+        """The image view once there are images, else the start page."""
+        self.central.setCurrentWidget(self.image_view if visit is not None and visit.exposures
+                                      else self.start_page)
+
+    def _job_done(self, kind: str, ok: bool) -> None:
+        if kind == "load" and not ok:  # the image view shown while loading, for nothing
+            self._show_central(self.ctl.visit)
+
     def show_busy(self, busy: bool, kind: str) -> None:
+        if busy and kind == "load":
+            # the image view's first layout and paint now, while the files are read, not in the turn
+            # that shows the loaded visit with the files table's rows (~15 ms of a mosaic's)
+            self.central.setCurrentWidget(self.image_view)
         for name in ("run", "refit", "save_outputs", "save_session", "open_session", "exclude"):
             if name in getattr(self, "actions", {}):
                 self.actions[name].setEnabled(not busy)
@@ -523,10 +537,15 @@ class MainWindow(QMainWindow, SessionView):
         if fit is not None and fit.matches is not None and len(fit.matches):
             m = fit.matches
             matches = m[(np.asarray(m["image"]) == name) & (np.asarray(m["chip"]) == chip.name)]
-        self.image_view.set_sources(detected, matches)
         searchrad = self.ctl.params.abs_searchrad if fit is not None and fit.kind == "absolute" \
             else self.ctl.params.searchrad
-        self.residuals.set_fit(fit, name, searchrad, r)
+        # the run's sources and the matches table drawn in a turn of their own, before the residual
+        # rows (a mosaic's selection drew them in its own turn); sources read from a catalog at once
+        later = detected is not None and len(detected[0]) > 0
+        show_sources = partial(self._show_sources, name, detected, matches)
+        if later:
+            self.image_view.set_sources(None)  # not the last image's meanwhile
+        self.residuals.set_fit(fit, name, searchrad, r, first=[show_sources] if later else ())
         self._update_diagnostics()
         p = self.ctl.params
         picked = fit is not None and fit.kind == "relative" and not p.use2dhist
@@ -537,8 +556,15 @@ class MainWindow(QMainWindow, SessionView):
         self.ref_layer.show(self.ctl.result.refcat if self.ctl.result is not None else None,
                             r.new_wcs[chip_index] if r is not None and r.new_wcs else chip.wcs, chip.shape,
                             hold=self.residuals.drawing)
-        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
+        if not later:
+            show_sources()
         self.show_match(self.ctl.selected_match)
+
+    def _show_sources(self, name: str, detected, matches) -> None:
+        """The image's source layers and the table of the fit's matches shown."""
+        self.image_view.set_sources(detected, matches)
+        self.matches.set_matches(self.residuals.matches, self._exclusion_rows(name))
+        self.matches.select_key(self.ctl.selected_match)
 
     def _show_chip(self, e, chip, read_sources: bool = True) -> None:
         """The chip's pixels, or for a catalog input an empty canvas of its extent with its sources

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from tweakgui.gui.background import LatestCall
 from tweakgui.gui.footprints import chip_footprint, near_footprint
@@ -20,7 +20,12 @@ from tweakgui.gui.prefill import ObjectMemo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReferenceLayer", "reference_pixels"]
+__all__ = ["ReferenceLayer", "reference_pixels", "SETTLE_MS"]
+
+# a projection starts when its chip has stood this long (its panels drawn): clicking through a
+# mosaic's images, each GWCS inverse (~50-150 ms of Python in the thread) took the GIL in turns
+# with the next selection's drawing and doubled it
+SETTLE_MS = 150
 
 _PIXELS = ObjectMemo()
 _MISSING = object()
@@ -51,6 +56,10 @@ class ReferenceLayer(QObject):
         self._calls = LatestCall(self)
         self._shown = None  # what was asked for last: (refcat, wcs, shape)
         self._held = None  # a projection to start at start_held()
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self._submit_held)
 
     @property
     def pending(self) -> bool:
@@ -65,6 +74,7 @@ class ReferenceLayer(QObject):
         """
         shape = tuple(shape)
         self._held = None
+        self._settle.stop()
         self._shown = asked = (refcat, wcs, shape)
         if refcat is None or wcs is None:
             self.clear()
@@ -91,7 +101,12 @@ class ReferenceLayer(QObject):
             self.start_held()
 
     def start_held(self) -> None:
-        """Start the projection :meth:`show` held, if any."""
+        """Start the projection :meth:`show` held, if any, when no other chip is asked for
+        within :data:`SETTLE_MS`."""
+        if self._held is not None:
+            self._settle.start()
+
+    def _submit_held(self) -> None:
         if self._held is not None:
             project, done = self._held
             self._held = None
@@ -100,6 +115,7 @@ class ReferenceLayer(QObject):
     def clear(self) -> None:
         """No layer; an answer on its way is dropped."""
         self._held = None
+        self._settle.stop()
         self._shown = None
         self._calls.cancel()
         self._draw(None)

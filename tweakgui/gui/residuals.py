@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QTabWidget,
     QWidget,
 )
@@ -25,10 +24,11 @@ from PySide6.QtWidgets import (
 from tweakgui.engine.fit.match import offset_histogram
 from tweakgui.engine.fit.residual_frames import (
     detector_components,
-    image_numbers,
     robust_range,
     sky_residuals,
 )
+from tweakgui.gui.fit_summary import SummaryLabel, correction_text, summary_html, verdict_text
+from tweakgui.gui.grid import GridAxis, add_grid
 from tweakgui.gui.layouts import bar_above
 
 __all__ = ["ResidualPanel", "match_keys", "rms", "summary_html", "verdict_text", "correction_text",
@@ -37,6 +37,7 @@ __all__ = ["ResidualPanel", "match_keys", "rms", "summary_html", "verdict_text",
 ROLE_BRUSH = {"used": pg.mkBrush(40, 110, 220, 200), "clipped": pg.mkBrush(245, 150, 0, 220),
               "excluded": pg.mkBrush(230, 40, 40, 230)}
 ROLE_SYMBOL = {"used": "o", "clipped": "t", "excluded": "x"}
+STEP_MS = 10  # between the panels a fit is drawn in, one per turn of the event loop
 
 
 def rms(v) -> float:
@@ -95,58 +96,16 @@ def plotted_components(m, wcs_of):
     return {"dx": cx * 1000, "dy": cy * 1000}, "detector"
 
 
-def _num(v, fmt: str, unit: str = "") -> str:
-    """``v`` formatted, or an em dash where the engine gave nothing (None, NaN)."""
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    return format(v, fmt) + unit if np.isfinite(v) else "—"
-
-
-def verdict_text(fit) -> str:
-    """One fit's verdict: status, how the match stands above chance, counts, rmse."""
-    parts = [f"<b>{fit.status}</b>" + (f" ({fit.reason})" if fit.reason else "")]
-    if fit.matcher:
-        parts.append(f"matcher {fit.matcher}")
-    if fit.significance is not None and np.isfinite(fit.significance or np.nan):
-        parts.append(f"significance {_num(fit.significance, '.1f')}σ")
-    if fit.n_chance is not None and np.isfinite(fit.n_chance or np.nan):
-        parts.append(f"{_num(fit.n_chance, '.1f')} chance matches within "
-                     f"{_num(fit.match_radius_arcsec, '.3f', '″')}")
-    parts.append(f"nmatch {fit.nmatch}" + (f", used {fit.nused}" if fit.nused else ""))
-    parts.append(f"rmse {_num(fit.rmse_arcsec * 1000 if fit.rmse_arcsec is not None else None, '.2f')} mas")
-    if fit.fitgeom:
-        parts.append(fit.fitgeom)
-    return " · ".join(parts)
-
-
-def correction_text(corr) -> str:
-    """An image's total correction with the frame of each number."""
-    if corr is None:
-        return "total correction: not given"
-    (px, py), (se, sn), (dx, dy) = corr.ref_pixel, corr.shift_arcsec, corr.shift_pix
-    return (f"<b>total correction</b> (all stages) at pixel ({_num(px, '.1f')}, {_num(py, '.1f')}): "
-            f"shift ΔRA·cosδ {_num(se, '+.4f', '″')}, ΔDec {_num(sn, '+.4f', '″')} on the sky "
-            f"= ({_num(dx, '+.2f')}, {_num(dy, '+.2f')}) detector px; rotation "
-            f"{_num(corr.rotation_deg, '+.5f', '°')} (counter-clockwise, E toward N); scale {_num(corr.scale, '.7f')}")
-
-
-def summary_html(fit, image, image_result=None, whole_group=False) -> str:
-    """The group's fit with its verdict, then the image's own numbers and total correction."""
-    n_img = len(fit.images or [])
-    head = (f"<b>{fit.kind} fit of group {fit.group_id}</b>"
-            + (f" ({n_img} images)" if n_img > 1 else "") + ": " + verdict_text(fit))
-    lines = [head]
-    if image is not None and fit.matches is not None:
-        n = image_numbers(fit.matches, None if whole_group else image)
-        who = "whole group" if whole_group else image
-        lines.append(f"<b>{who}</b> in this fit: {n.nmatch} matches, {n.nused} used, {n.nclipped} clipped, "
-                     f"{n.nexcluded} excluded; RMS dx {_num(n.rms_dx_mas, '.2f')}, "
-                     f"dy {_num(n.rms_dy_mas, '.2f')} mas (reference tangent plane)")
-    if image_result is not None and image_result.status != "REFERENCE":
-        lines.append(correction_text(image_result.correction))
-    return "<br>".join(lines)
+def _kept_range(shown, lo: float, hi: float) -> tuple[float, float]:
+    """The x range of a residual panel for sources from ``lo`` to ``hi`` pixels: ``shown`` while it
+    holds them with their margin and is at most 10 % wider than it would be made (a mosaic's chips
+    have sources over about the same pixels: each new range drew both bottom axes again)."""
+    pad = max(0.05 * (hi - lo), 5.0)
+    want = (lo - pad, hi + pad)
+    s0, s1 = shown
+    if s0 <= want[0] and s1 >= want[1] and s1 - s0 <= 1.1 * (want[1] - want[0]):
+        return float(s0), float(s1)
+    return want
 
 
 def _clear(item) -> None:
@@ -175,11 +134,7 @@ class ResidualPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.summary = QLabel("No fit")
-        self.summary.setWordWrap(True)
-        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.summary.setMinimumWidth(120)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.summary = SummaryLabel("No fit")
         self.fit_choice = QComboBox()
         self.fit_choice.addItems(["last", "relative", "absolute"])
         self.fit_choice.setToolTip("Which fit of the image to inspect: the last successful one, "
@@ -212,9 +167,15 @@ class ResidualPanel(QWidget):
         # (image, chip) -> the chip's WCS, to rotate residuals into its pixel axes
         self.wcs_of = None
         self._steps: list = []  # the drawing left for the coming turns of the event loop
+        self._hidden: dict = {}  # {tab: its drawing steps}, for the tabs not shown when the fit was
+        self.tabs.currentChanged.connect(self._tab_shown)
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
-        self._step_timer.setInterval(0)
+        # a step is due STEP_MS after the last one ended, while the window paints it: timers due
+        # before then (other views', a probe's) run first; due at once, the next step ran before
+        # them, in the same stretch as the last one's paint
+        self._step_timer.setTimerType(Qt.PreciseTimer)
+        self._step_timer.setInterval(STEP_MS)
         self._step_timer.timeout.connect(self._next_step)
 
     # ---------------------------------------------------------------- build
@@ -224,12 +185,13 @@ class ResidualPanel(QWidget):
         self.res_scatter = {}
         self.res_text = {}
         self.res_highlight = {}
+        self.res_grid = {}
         for r, comp in enumerate(("dx", "dy")):
             for c, axis in enumerate(("x", "y")):
-                p = self.res_widget.addPlot(row=r + 1, col=c)
+                p = self.res_widget.addPlot(row=r + 1, col=c, axisItems={"left": GridAxis("left"),
+                                                                         "bottom": GridAxis("bottom")})
                 p.setLabel("left", f"{comp} (mas)")
                 p.setLabel("bottom", f"{axis} (pixels)")
-                p.showGrid(x=True, y=True, alpha=0.2)
                 for ax in ("left", "bottom"):
                     p.getAxis(ax).enableAutoSIPrefix(False)
                     # the space for tick labels only grows: shrunk by the next image's shorter labels,
@@ -248,6 +210,7 @@ class ResidualPanel(QWidget):
                 txt.hide()
                 p.addItem(txt, ignoreBounds=True)
                 key = f"{comp}_{axis}"
+                self.res_grid[key] = add_grid(p, alpha=0.2)
                 self.res_plots[key], self.res_scatter[key] = p, sc
                 self.res_text[key], self.res_highlight[key] = txt, hl
                 p.sigRangeChanged.connect(lambda *a, k=key: self._place_text(k))
@@ -319,6 +282,7 @@ class ResidualPanel(QWidget):
     # ------------------------------------------------------------------ data
     def clear(self, message: str = "No fit") -> None:
         self._steps = []
+        self._hidden = {}
         self._set_summary(message)
         self.matches = None
         self.keys = []
@@ -356,10 +320,17 @@ class ResidualPanel(QWidget):
         self.fit_choice.setCurrentText(current if current in want else "last")
         self.fit_choice.blockSignals(False)
 
-    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None) -> None:
-        """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked."""
+    def set_fit(self, fit, image: str | None = None, searchrad: float = 2.0, image_result=None,
+                first=()) -> None:
+        """Show ``fit`` (a FitResult) restricted to ``image`` unless whole group is checked.
+
+        ``first``: callables drawing the rest of a selection, each in a turn of its own before the
+        panels' (now when the panels are drawn at once).
+        """
         if fit is None:
             self.clear()
+            for step in first:
+                step()
             return
         self.fit = fit
         self._set_summary(summary_html(fit, image, image_result, whole_group=self.whole_group.isChecked()))
@@ -371,7 +342,9 @@ class ResidualPanel(QWidget):
         self._components(fit, image)
         self._residual_numbers()
         if m is None or not len(m):
-            self._steps = []
+            self._steps, self._hidden = [], {}
+            for step in first:
+                step()
             self._draw_residuals()
             self._draw_vectors()
             self._draw_hist(fit, searchrad)
@@ -380,18 +353,22 @@ class ResidualPanel(QWidget):
         # all at once (setData, ranges, the axes regenerated, the repaint) held a mosaic's
         # selection 150-270 ms.  A row's two panels share their y range: drawn in turns of
         # their own, the first one's range repainted the other (its axes and grid) twice
-        self._steps = [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")]
-        self._steps += [self._draw_vectors, lambda: self._draw_hist(fit, searchrad)]
-        self._step_timer.start()
+        steps = {self.res_widget: [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")],
+                 self.vec_widget: [self._draw_vectors], self.hist_widget: [lambda: self._draw_hist(fit, searchrad)]}
+        # the tabs not on display are drawn when shown: the vectors alone took 5-9 ms of each selection
+        self._steps = [*first, *steps.pop(self.tabs.currentWidget(), [])]
+        self._hidden = steps
+        if self._steps:
+            self._step_timer.start()
+
+    def _tab_shown(self, _index: int) -> None:
+        steps = self._hidden.pop(self.tabs.currentWidget(), None)
+        if steps:
+            self._steps += steps
+            self._step_timer.start()
 
     def _set_summary(self, text: str) -> None:
-        """The summary's text; its height only grows: a summary of fewer lines than the last
-        resized the plots below, and every axis was laid out and drawn again (a mosaic's images
-        have summaries of different lengths)."""
-        self.summary.setText(text)
-        need = self.summary.heightForWidth(max(self.summary.width(), 1))
-        if need > self.summary.minimumHeight():
-            self.summary.setMinimumHeight(need)
+        self.summary.set_summary(text)
 
     @property
     def drawing(self) -> bool:
@@ -399,7 +376,9 @@ class ResidualPanel(QWidget):
         return bool(self._steps)
 
     def finish_drawing(self) -> None:
-        """Draw now what is still to be drawn (before a screenshot)."""
+        """Draw now what is still to be drawn, in every tab (before a screenshot)."""
+        self._steps += [step for steps in self._hidden.values() for step in steps]
+        self._hidden = {}
         if self._steps:
             while self._steps:
                 self._steps.pop(0)()
@@ -485,9 +464,8 @@ class ResidualPanel(QWidget):
             "rotated by the local Jacobian of its WCS), mas" if det else
             f"residual {comp} in the reference tangent plane, mas")
         _set_label(p, "bottom", f"{axis} (detector px)")
-        lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
-        pad = max(0.05 * (hi - lo), 5.0)
-        p.setRange(xRange=(lo - pad, hi + pad), yRange=rng, padding=0)
+        p.setRange(xRange=_kept_range(p.viewRange()[0], float(np.nanmin(xs)), float(np.nanmax(xs))),
+                   yRange=rng, padding=0)
         self._place_text(key)
 
     @staticmethod

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Job", "Worker", "start_job", "PROGRESS_EVERY_S"]
 
 PROGRESS_EVERY_S = 0.05
+# a job's function waits at most this long for the GUI thread to have repainted for its start
+START_WAIT_S = 0.25
 
 
 class Job:
@@ -50,6 +52,10 @@ class Job:
         self.kwargs = kwargs
         self.with_callbacks = with_callbacks
         self.cancel = threading.Event()
+        # set on the GUI thread's turn after the start: the window has repainted for the job (its busy
+        # state) by then; the worker's first Python (a run reads its reference catalog) took the GIL
+        # in turns with that repaint
+        self.go = threading.Event()
 
 
 class Worker(QObject):
@@ -82,6 +88,7 @@ class Worker(QObject):
         job = self.job
         lower_this_thread()  # and the processes the job starts
         self.started.emit(job.serial)
+        job.go.wait(START_WAIT_S)
         try:
             kwargs = dict(job.kwargs)
             if job.with_callbacks:
