@@ -28,7 +28,14 @@ def main(outdir: str) -> int:
     state = {"code": 1}
 
     def settle():
-        app.processEvents()
+        # timers too: residual rows and hidden tabs are drawn in later turns, and the reference
+        # layer waits for its chip to stand (reference_layer.SETTLE_MS)
+        import time
+
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
         win.image_view.loader.wait(10000)
         app.processEvents()
 
