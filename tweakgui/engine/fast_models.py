@@ -25,7 +25,7 @@ import numpy as np
 from astropy.modeling import functional_models, mappings, polynomial, projections, rotations
 from astropy.modeling.core import CompoundModel
 
-__all__ = ["fast", "FastModel", "uses_quantity"]
+__all__ = ["fast", "FastModel", "uses_quantity", "per_model"]
 
 # leaves whose ``__call__`` does nothing but the generic preparation around ``evaluate``
 _ASTROPY_LEAVES = frozenset({
@@ -163,6 +163,19 @@ class FastModel:
         return FastModel, (self.model, self._frozen)
 
 
+def per_model(cache: weakref.WeakKeyDictionary, model, make):
+    """``make(model)``, kept in ``cache`` while ``model`` lives: for models never changed in place
+    (a GWCS's steps).  A model that cannot be weakly referenced gets ``make(model)`` each time."""
+    try:
+        return cache[model]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable
+        return make(model)
+    value = cache[model] = make(model)
+    return value
+
+
 _frozen_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -177,14 +190,7 @@ def fast(model, frozen: bool = False):
         return model
     if not frozen:
         return FastModel(model)
-    try:
-        return _frozen_cache[model]
-    except KeyError:
-        pass
-    except TypeError:  # not weakly referenceable
-        return FastModel(model, frozen=True)
-    wrapped = _frozen_cache[model] = FastModel(model, frozen=True)
-    return wrapped
+    return per_model(_frozen_cache, model, lambda m: FastModel(m, frozen=True))
 
 
 _quantity_steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -195,11 +201,4 @@ def uses_quantity(model) -> bool:
     astropy works it out from every parameter on each look (~0.2 ms for a NIRCam distortion)."""
     if model is None:
         return True
-    try:
-        return _quantity_steps[model]
-    except KeyError:
-        pass
-    except TypeError:
-        return getattr(model, "uses_quantity", True)
-    value = _quantity_steps[model] = bool(getattr(model, "uses_quantity", True))
-    return value
+    return per_model(_quantity_steps, model, lambda m: bool(getattr(m, "uses_quantity", True)))

@@ -30,7 +30,7 @@ from gwcs.wcs import Step
 from tweakwcs.correctors import JWSTWCSCorrector, WCSCorrector, _tp2tp
 from tweakwcs.linalg import inv
 
-from tweakgui.engine.fast_models import fast, uses_quantity
+from tweakgui.engine.fast_models import fast, per_model, uses_quantity
 from tweakgui.engine.geometry import chained, gwcs_forward
 
 __all__ = ["SharedJWSTCorrector", "wcs_delta", "apply_wcs_delta"]
@@ -149,14 +149,7 @@ _inverses = weakref.WeakKeyDictionary()  # step transform -> its inverse: shared
 
 
 def _inverse(transform):
-    try:
-        return _inverses[transform]
-    except KeyError:
-        pass
-    except TypeError:  # not weakly referenceable
-        return transform.inverse
-    inv = _inverses[transform] = transform.inverse
-    return inv
+    return per_model(_inverses, transform, lambda t: t.inverse)
 
 
 def _between(wcs, a: str, b: str):
