@@ -165,6 +165,7 @@ class FilesModel(QAbstractItemModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[_Row] = []
+        self._names: list[str] = []
         self._row_of: dict[str, int] = {}
 
     # ------------------------------------------------------------ content
@@ -173,19 +174,19 @@ class FilesModel(QAbstractItemModel):
         result, an edit) are updated in place and announced in one ``dataChanged``; returns
         whether the rows were rebuilt instead."""
         exposures = list(visit.exposures) if visit is not None else []
+        names = [e.name for e in exposures]  # each a pathlib call: asked once (690 images: ~3 ms)
         by_name = {r.exposure.name: r for r in result.images} if result is not None else {}
-        shown = short_names([e.name for e in exposures])
+        shown = short_names(names)
         groups = short_names(sorted({str(e.group_id) for e in exposures}))
         accepted = accepted or {}
-        rows = [_Row(e, by_name.get(e.name), shown[e.name], groups[str(e.group_id)],
-                     accepted.get(e.name, True)) for e in exposures]
-        same = (len(rows) == len(self.rows)
-                and all(a.exposure.name == b.exposure.name and len(a.exposure.chips) == len(b.exposure.chips)
-                        for a, b in zip(rows, self.rows)))
+        rows = [_Row(e, by_name.get(name), shown[name], groups[str(e.group_id)], accepted.get(name, True))
+                for e, name in zip(exposures, names)]
+        same = (names == self._names
+                and all(len(a.exposure.chips) == len(b.exposure.chips) for a, b in zip(rows, self.rows)))
         if not same:
             self.beginResetModel()
-        self.rows = rows
-        self._row_of = {r.exposure.name: i for i, r in enumerate(rows)}
+        self.rows, self._names = rows, names
+        self._row_of = {name: i for i, name in enumerate(names)}
         if not same:
             self.endResetModel()
         elif rows:
