@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,11 +11,14 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from tweakgui.gui.footprints import chip_footprint
+from tweakgui.gui.grid import GridAxis, add_grid
 from tweakgui.gui.layouts import bar_above
 
 log = logging.getLogger(__name__)
 
 __all__ = ["VisitView", "chip_footprint", "group_color"]
+
+STEP_MS = 10  # between preparing the outlines and drawing them
 
 # a qualitative palette readable on a white background (Tableau 10)
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -59,7 +63,9 @@ class VisitView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        # the grid as one item under the outlines: pyqtgraph's grid, drawn in each axis's picture
+        # over the whole view, took ~6 ms of every repaint (translucent lines replayed twice)
+        self.plot_widget = pg.PlotWidget(axisItems={"left": GridAxis("left"), "bottom": GridAxis("bottom")})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
         for ax in ("left", "bottom"):
@@ -67,7 +73,7 @@ class VisitView(QWidget):
         self.plot.invertX(True)
         self.plot.setLabel("bottom", "ΔRA cos δ (arcmin, east ←)")
         self.plot.setLabel("left", "ΔDec (arcmin)")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.grid = add_grid(self.plot, alpha=0.15)
         self.legend = self.plot.addLegend(offset=(8, 8))
         self.exaggerate = QComboBox()
         self.exaggerate.addItems(["×1", "×10", "×100", "×1000"])
@@ -85,6 +91,8 @@ class VisitView(QWidget):
         self.n_drawn = {"before": 0, "after": 0}
         self._dirty = False
         self._scheduled = False
+        self._generation = 0  # of the outlines last prepared: only those are drawn
+        self._origin = (0.0, 0.0)
         self._polygons: list[tuple[str, int, np.ndarray, np.ndarray]] = []
         # one curve per colour and state, made now: adding 20 items to the plot when the dock is first
         # raised cost the GUI thread ~30 ms then (a mosaic's result waiting to be drawn)
@@ -105,6 +113,7 @@ class VisitView(QWidget):
         """Show a visit (and its result); drawn when visible, once per event-loop turn."""
         self._visit, self._result = visit, result
         self._dirty = True
+        self._generation += 1  # outlines prepared for the last visit are not drawn
         if self.on_screen() and not self._scheduled:
             self._scheduled = True
             QTimer.singleShot(0, self._redraw_if_dirty)
@@ -126,64 +135,83 @@ class VisitView(QWidget):
     def _redraw_if_dirty(self) -> None:
         self._scheduled = False
         if self._dirty and self.on_screen():
-            self._redraw()
+            outlines = self._prepare()
+            # drawn on a later turn, the window painted in between: a mosaic's 1380 outlines
+            # computed, drawn and painted in one turn held the window 50-80 ms when the dock was raised
+            QTimer.singleShot(STEP_MS, self, lambda: self._draw(outlines))
 
     def _redraw(self) -> None:
+        self._draw(self._prepare())
+
+    def _prepare(self) -> SimpleNamespace:
+        """The outlines of the visit's chips as they are to be drawn (no item is touched)."""
         self._dirty = False
-        self._polygons = []
+        self._generation += 1
+        out = SimpleNamespace(generation=self._generation, lines={}, many=False, before={}, bucket={},
+                              polygons=[], n_drawn={"before": 0, "after": 0}, origin=(0.0, 0.0))
+        if self._visit is None or not self._visit.exposures:
+            return out
+        out.before = before = {(e.name, ci): fp for e in self._visit.exposures for ci, c in enumerate(e.chips)
+                               if (fp := chip_footprint(c.wcs, c.shape)) is not None}
+        if not before:
+            return out
+        allfp = np.concatenate(list(before.values()))
+        out.origin = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
+        after = {}
+        if self._result is not None:
+            after = {(r.exposure.name, ci): fp for r in self._result.images
+                     for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or []))
+                     if w is not None and (fp := chip_footprint(w, c.shape)) is not None}
+        groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
+        # one item per colour and state (groups beyond the palette share colours):
+        # a 690-image mosaic stays a handful of items
+        out.many = len(groups) > len(PALETTE)
+        out.bucket = {g: (i % len(PALETTE) if out.many else g) for i, g in enumerate(groups)}
+        out.lines = self._outlines(out, after)
+        return out
+
+    def _draw(self, out: SimpleNamespace) -> None:
+        if out.generation != self._generation:
+            return  # a later drawing is on its way
+        self._origin, self._polygons, self.n_drawn = out.origin, out.polygons, out.n_drawn
         self.legend.clear()
         for label in self._labels:
             self.plot.removeItem(label)
         self._labels = []
-        self.n_drawn = {"before": 0, "after": 0}
-        lines, many = {}, False
-        if self._visit is not None and self._visit.exposures:
-            before = {(e.name, ci): fp for e in self._visit.exposures for ci, c in enumerate(e.chips)
-                      if (fp := chip_footprint(c.wcs, c.shape)) is not None}
-            if before:
-                allfp = np.concatenate(list(before.values()))
-                self._origin = float(np.mean(allfp[:, 0])), float(np.mean(allfp[:, 1]))
-                after = {}
-                if self._result is not None:
-                    after = {(r.exposure.name, ci): fp for r in self._result.images
-                             for ci, (c, w) in enumerate(zip(r.exposure.chips, r.new_wcs or []))
-                             if w is not None and (fp := chip_footprint(w, c.shape)) is not None}
-                groups = list(dict.fromkeys(e.group_id for e in self._visit.exposures))
-                # one item per colour and state (groups beyond the palette share colours):
-                # a 690-image mosaic stays a handful of items
-                many = len(groups) > len(PALETTE)
-                bucket = {g: (i % len(PALETTE) if many else g) for i, g in enumerate(groups)}
-                lines = self._outlines(before, after, bucket)
-        self._draw_lines(lines, many)
-        if lines and len(self._visit.exposures) <= 30:
-            self._draw_labels(before, list(lines), bucket)
+        self._draw_lines(out.lines, out.many)
+        if out.lines and len(self._visit.exposures) <= 30:
+            self._draw_labels(out.before, list(out.lines), out.bucket)
+        # the new range's transform now: pyqtgraph applies it while painting, and what it moves
+        # (axes, grid, outlines) asked for a second repaint in the same turn (~10 ms at a mosaic's size)
+        self.plot.vb.prepareForPaint()
 
-    def _closed(self, fps: list) -> tuple[np.ndarray, np.ndarray]:
+    def _closed(self, fps: list, origin=None) -> tuple[np.ndarray, np.ndarray]:
         """Closed outlines (rows) of footprints with the same number of vertices, in arcmin from
         the visit's centre (east to the left)."""
-        ra0, dec0 = self._origin
+        ra0, dec0 = origin or self._origin
         fp = np.stack(fps)
         dra = (fp[..., 0] - ra0 + 180.0) % 360.0 - 180.0
         x, y = dra * np.cos(np.radians(dec0)) * 60.0, (fp[..., 1] - dec0) * 60.0
         return np.hstack([x, x[:, :1]]), np.hstack([y, y[:, :1]])
 
-    def _outlines(self, before: dict, after: dict, bucket: dict) -> dict:
+    def _outlines(self, out: SimpleNamespace, after: dict) -> dict:
         """NaN-separated outlines per colour bucket and state; the "after" ones magnified.
         Computed for all chips at once per vertex count (a mosaic: 1380 outlines)."""
         k = float(self.exaggerate.currentText().lstrip("×"))
+        before, bucket = out.before, out.bucket
         keys = [(e.name, ci, bucket[e.group_id]) for e in self._visit.exposures
                 for ci in range(len(e.chips)) if (e.name, ci) in before]
         lines = {b: {"before": [], "after": []} for b in dict.fromkeys(bucket.values())}
         for n in sorted({len(before[key[:2]]) for key in keys}):
             same = [key for key in keys if len(before[key[:2]]) == n]
-            bx, by = self._closed([before[key[:2]] for key in same])
-            self._polygons += [(name, ci, bx[i], by[i]) for i, (name, ci, _b) in enumerate(same)]
+            bx, by = self._closed([before[key[:2]] for key in same], out.origin)
+            out.polygons += [(name, ci, bx[i], by[i]) for i, (name, ci, _b) in enumerate(same)]
             chip_bucket = [b for *_key, b in same]
             moved = [i for i, key in enumerate(same) if len(after.get(key[:2], ())) == n]
-            ax, ay = self._closed([after[same[i][:2]] for i in moved]) if moved else (bx[:0], by[:0])
+            ax, ay = self._closed([after[same[i][:2]] for i in moved], out.origin) if moved else (bx[:0], by[:0])
             ax, ay = bx[moved] + k * (ax - bx[moved]), by[moved] + k * (ay - by[moved])
-            self.n_drawn["before"] += len(same)
-            self.n_drawn["after"] += len(moved)
+            out.n_drawn["before"] += len(same)
+            out.n_drawn["after"] += len(moved)
             for state, xs, ys, rows in (("before", bx, by, range(len(same))), ("after", ax, ay, moved)):
                 of_bucket = np.asarray([chip_bucket[i] for i in rows], dtype=object)
                 for b in dict.fromkeys(of_bucket.tolist()):
