@@ -70,16 +70,18 @@ class GuiCollector:
     are walked, in smaller steps.  By default (0) there is no middle generation: each of
     its collections is a full one, which then walks what a middle one would (the young
     survivors since the last freeze); with two middle collections in between, a 690-image
-    run's full collections walked 50,000-100,000 objects (60-80 ms of CPU).  More freezes
-    keep more of the worker's cycles that become garbage later; the full collections of a
-    run found almost none (0 of 50,000-100,000 objects at each).
+    run's full collections walked 50,000-100,000 objects (60-80 ms of CPU).  The young
+    collections between full ones are ``young_per_middle`` (3), not the interpreter's ten:
+    after eleven, a full collection while a mosaic's results came in took 35-50 ms; after
+    three, at most ~20 ms.  More freezes keep more of the worker's cycles that become garbage
+    later; the full collections of a run found almost none (0 of 50,000-100,000 objects at each).
     """
 
-    def __init__(self, interval_ms: int = 20, full_every: int = 0):
+    def __init__(self, interval_ms: int = 20, full_every: int = 0, young_per_middle: int = 3):
         from PySide6.QtCore import QTimer
 
-        t0, t1, _t2 = gc.get_threshold()
-        self.threshold = (t0, t1, full_every - 1)
+        t0 = gc.get_threshold()[0]
+        self.threshold = (t0, young_per_middle - 1, full_every - 1)
         gc.disable()
         # what is alive now (modules, the application) is walked once, here, before any window:
         # the first full collection during a load walked it all (~130 ms)
