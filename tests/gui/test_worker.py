@@ -116,3 +116,37 @@ def test_a_job_starts_computing_after_the_gui_thread_s_next_turn(qtbot, runner):
         time.sleep(0.1)  # the GUI thread busy (no turn of its event loop)
         assert not started.is_set()
     assert started.is_set() and blocker.args == ["run", 42]
+
+
+def test_a_big_burst_of_log_records_is_inserted_over_several_turns(qtbot, monkeypatch):
+    """Thousands of records pending are inserted a time budget's worth per turn of the event loop,
+    in order, with timers running in between (a mosaic's burst held the window 30 ms and more);
+    copying the log takes them all."""
+    import logging
+
+    from PySide6.QtCore import QTimer
+
+    from tweakgui.gui import log_panel
+    from tweakgui.gui.log_panel import LogPanel
+
+    monkeypatch.setattr(log_panel, "FLUSH_BUDGET_S", 0.002)
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    inserted = []
+    flush = panel.flush
+    panel.flush = lambda *a, **k: (flush(*a, **k), inserted.append(panel.text.document().blockCount()))
+    ticks = []
+    tick = QTimer()
+    tick.timeout.connect(lambda: ticks.append(len(inserted)))
+    tick.start(1)
+    n = 5000
+    for i in range(n):
+        panel.append(logging.WARNING if i % 7 == 0 else logging.INFO, f"image {i}: {100 + i} sources")
+    qtbot.waitUntil(lambda: not panel._pending, timeout=10000)
+    tick.stop()
+    assert len(inserted) >= 3 and inserted == sorted(inserted) and inserted[-1] == n
+    assert len(set(ticks)) >= 3  # the timer ran between the batches
+    lines = panel.plain_text().splitlines()
+    assert lines[0] == "image 0: 100 sources" and lines[-1] == f"image {n - 1}: {n + 99} sources"
+    panel.append(logging.INFO, "last")
+    assert panel.plain_text().splitlines()[-1] == "last"  # pending records taken at once

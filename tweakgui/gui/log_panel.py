@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat
@@ -18,6 +19,10 @@ from tweakgui.gui.icons import icon
 from tweakgui.gui.layouts import bar_above
 
 __all__ = ["LogPanel"]
+
+FLUSH_AFTER_MS = 60  # records arriving meanwhile are inserted together
+FLUSH_BUDGET_S = 0.008  # of inserting per turn of the event loop
+NEXT_BATCH_MS = 10
 
 LEVEL_COLOR = {logging.WARNING: QColor(180, 110, 0), logging.ERROR: QColor(200, 30, 30),
                logging.CRITICAL: QColor(200, 30, 30)}
@@ -50,8 +55,7 @@ class LogPanel(QWidget):
         self._pending: list[tuple[int, str]] = []
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(60)
-        self._flush_timer.timeout.connect(self.flush)
+        self._flush_timer.timeout.connect(self._flush_batch)
 
     def follow(self, handler) -> None:
         """Show the records of ``handler`` (a :class:`~tweakgui.gui.loghandler.QtLogHandler`)."""
@@ -66,17 +70,26 @@ class LogPanel(QWidget):
     def append(self, level: int, text: str) -> None:
         self._pending.append((level, text))
         if not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(FLUSH_AFTER_MS)
 
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
+    def _flush_batch(self) -> None:
+        self.flush(FLUSH_BUDGET_S)
+
+    def flush(self, budget_s: float | None = None) -> None:
+        """Insert the pending records; those left after ``budget_s`` (None: no limit) on the next turn.
+
+        The absolute stage of a mosaic logs a few thousand lines in bursts: inserting one whole
+        burst held the window 30 ms and more.
+        """
+        if not self._pending:
             return
+        start = time.perf_counter()
         cursor = self.text.textCursor()
         cursor.beginEditBlock()
         cursor.movePosition(cursor.MoveOperation.End)
         plain = QTextCharFormat()
-        for level, text in pending:
+        done = 0
+        for level, text in self._pending:
             if not self.text.document().isEmpty():
                 cursor.insertBlock()
             fmt = plain
@@ -85,8 +98,14 @@ class LogPanel(QWidget):
                 fmt = QTextCharFormat()
                 fmt.setForeground(color)
             cursor.insertText(text, fmt)
+            done += 1
+            if budget_s is not None and done % 16 == 0 and time.perf_counter() - start > budget_s:
+                break
         cursor.endEditBlock()
+        del self._pending[:done]
         self.text.verticalScrollBar().setValue(self.text.verticalScrollBar().maximum())
+        if self._pending:
+            self._flush_timer.start(NEXT_BATCH_MS)
 
     def plain_text(self) -> str:
         self.flush()
