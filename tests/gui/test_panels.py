@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from fake_engine import FakeEngine
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit
 
 from tweakgui.engine.params.spec import SPEC, TweakRegParams
 from tweakgui.gui import menus
@@ -916,3 +916,111 @@ def test_image_view_shown_while_loading_and_the_start_page_again_if_the_load_fai
         assert win.central.currentWidget() is win.image_view
     assert blocker.args == ["load", True] and win.central.currentWidget() is win.image_view
     assert win.files.names() == ["a_flt.fits", "b_flt.fits"]
+
+
+def test_widest_text_is_never_narrower_than_measured(qtbot, win):
+    """Column widths come from per-character estimates with only the widest few texts measured
+    whole: never narrower than the exact widest (kerning, wide letters, ties of digits)."""
+    import random
+
+    panel = win.files
+    fm = panel.tree.fontMetrics()
+    rng = random.Random(3)
+    texts = {f"jw{rng.randrange(10 ** 11):011d}_{rng.choice(['nrca1', 'nrcb4', 'nrcalong'])}_cal.fits"
+             for _ in range(600)}
+    texts |= {"AVAVAVAVAVAVAVAVAVAVAVAVAVAVAVAVAVAVAV", "WWWWWWWWWWWWWWW", "iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii",
+              "Tōkyō ΔRA", "To Yo Wa Te"}
+    exact = max(fm.horizontalAdvance(t) for t in texts)
+    calls = []
+    measure = fm.horizontalAdvance
+    panel._advance_font = None  # the font's widths learned afresh, counted
+    got = panel._widest(texts)
+    panel._advances.measure = lambda t: calls.append(t) or measure(t)
+    panel._advances.clear()
+    again = panel._widest(texts)
+    assert got == again
+    assert exact <= got <= 1.05 * exact
+    assert len(calls) <= 4  # the widest estimates only, not 600 texts
+    assert panel._widest(set()) == 0
+
+
+@pytest.mark.parametrize("width", [260, 360, 460, 620])
+def test_summary_height_holds_a_mosaics_summaries(qtbot, width):
+    """The reserved height holds summaries longer than the typical one (longer names, counts and
+    shifts, a group of 48 images): selecting image after image does not resize the plots below."""
+    import itertools
+    from types import SimpleNamespace
+
+    from astropy.table import Table
+
+    from tweakgui.engine.model import Correction, FitResult
+    from tweakgui.gui.fit_summary import SummaryLabel, summary_html
+
+    label = SummaryLabel("No fit")
+    qtbot.addWidget(label)
+    label.resize(width, 40)
+    label.show()
+    qtbot.waitExposed(label)
+    reserved = label.minimumHeight()
+    plain = QLabel()  # the height a summary needs, the label's reserve aside
+    plain.setWordWrap(True)
+    plain.setFont(label.font())
+    for group, n_img, nmatch, (shift, rot) in itertools.product(
+            ("jw01345001001_02201_00001_nrcalong", "jw01345002001_02201_00008_nrcb4"), (1, 8, 48), (163, 12345),
+            (((-1.2345, 0.0123, -39.12, 10.39), -0.01234), ((-0.0012, 0.0003, -0.04, 0.01), 0.00001))):
+        name = f"{group}_cal.asdf"
+        m = Table({"image": [name] * 2, "used": [True, False], "excluded": [False] * 2,
+                   "dx": [0.0123] * 2, "dy": [-0.0123] * 2})
+        fit = FitResult(group_id=group, kind="relative", status="SUCCESS", fitgeom="rshift", nmatch=nmatch,
+                        nused=nmatch - 12, rmse_arcsec=0.01234, matcher="2dhist", significance=123.4,
+                        n_chance=12.34, match_radius_arcsec=0.0312, images=[name] * n_img, matches=m)
+        corr = Correction(ref_pixel=(1023.5, 1023.5), ref_ra=0.0, ref_dec=0.0, shift_arcsec=shift[:2],
+                          shift_pix=shift[2:], rotation_deg=rot, scale=1.0000123)
+        text = summary_html(fit, name, SimpleNamespace(status="SUCCESS", correction=corr))
+        plain.setText(text)
+        assert plain.heightForWidth(width) > 3 * label.fontMetrics().lineSpacing()
+        label.set_summary(text)
+        assert label.minimumHeight() == reserved
+
+
+def test_footprints_prepared_and_drawn_in_turns_of_their_own(qtbot):
+    """Raising the visit view: the outlines are computed in one turn and drawn in a later one, a timer
+    due in between runs first (a mosaic's outlines computed, drawn and painted at once held the window
+    50-80 ms); outlines prepared for a visit replaced meanwhile are never drawn."""
+    import time
+
+    from fake_engine import make_wcs
+    from PySide6.QtCore import QTimer
+
+    from tweakgui.engine import model
+    from tweakgui.gui.visit_view import VisitView
+
+    def visit(names):
+        return model.Visit([model.Exposure(__import__("pathlib").Path(f"{n}.fits"), "fits",
+                                           [model.Chip("SCI,1", 1, (200, 200), make_wcs(crval=(150.0 + i / 100, 2.0)))],
+                                           n, n) for i, n in enumerate(names)])
+
+    vv = VisitView()
+    qtbot.addWidget(vv)
+    vv.show()
+    qtbot.waitExposed(vv)
+    order = []
+    prepare, draw = vv._prepare, vv._draw
+    vv._prepare = lambda: order.append("prepare") or prepare()
+    vv._draw = lambda out: order.append("draw") or draw(out)
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("timer"))
+    vv.set_visit(visit(["a", "b"]))
+    vv._redraw_if_dirty()  # the turn set_visit asked for
+    other.start(0)
+    time.sleep(0.03)  # the draw and the timer both due when the event loop comes round
+    qtbot.waitUntil(lambda: vv.n_drawn["before"] == 2, timeout=2000)
+    assert order == ["prepare", "timer", "draw"]
+    # prepared, then replaced before it was drawn: only the new visit's outlines are drawn
+    out = prepare()
+    vv.set_visit(visit(["c", "d", "e"]))
+    draw(out)
+    assert vv.n_drawn["before"] == 2  # not the stale preparation's
+    qtbot.waitUntil(lambda: vv.n_drawn["before"] == 3, timeout=2000)
+    assert {name for name, *_ in vv._polygons} == {"c.fits", "d.fits", "e.fits"}
