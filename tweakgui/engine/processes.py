@@ -13,10 +13,12 @@ without pickling.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import threading
 import time
 
@@ -24,7 +26,7 @@ import numpy as np
 
 __all__ = ["default_jobs", "pool_context", "forkserver_context", "die_with_parent", "freeze_inherited",
            "detection_worker", "keep_freed_memory", "warm_up", "inherited", "inherited_value",
-           "single_threaded", "batches"]
+           "single_threaded", "batches", "pickled_in_turns", "unpickled_in_turns"]
 
 log = logging.getLogger(__name__)
 
@@ -212,3 +214,30 @@ def inherited(obj, ctx):
 def inherited_value(key):
     """In a forked worker: the object the parent registered under ``key`` (:func:`inherited`)."""
     return _INHERITED[key]
+
+
+def pickled_in_turns(objs) -> bytes:
+    """``objs`` pickled one after another into one stream with one memo (what they share is pickled once).
+
+    For a pool's task from a multithreaded parent: its feeder thread pickled a mosaic chunk's entries
+    in one call, and GWCS models pickle in C, so the GIL was held up to ~20 ms at a time (the GUI thread
+    waited).  Here each object is a call of its own, with a turn for other threads between them; the
+    bytes the feeder then pickles are only copied.  Read with :func:`unpickled_in_turns`.
+    """
+    from multiprocessing.reduction import ForkingPickler
+
+    buf = io.BytesIO()
+    pickler = ForkingPickler(buf, pickle.HIGHEST_PROTOCOL)
+    for obj in objs:
+        pickler.dump(obj)
+    return buf.getvalue()
+
+
+def unpickled_in_turns(data: bytes) -> list:
+    """The objects :func:`pickled_in_turns` wrote, in order, sharing what they shared."""
+    f = io.BytesIO(data)
+    unpickler = pickle.Unpickler(f)
+    out = []
+    while f.tell() < len(data):
+        out.append(unpickler.load())
+    return out

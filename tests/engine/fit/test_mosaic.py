@@ -198,3 +198,33 @@ def test_relative_groups_set_aside_fail_as_the_workers_would(ceers, monkeypatch,
         [(f.group_id, f.status, f.reason, f.images) for f in serial]
     for w, ws in zip(new, serial_new):
         assert _distance_mas(w, ws) < 1e-3
+
+
+def test_chunk_pickled_one_object_at_a_time_keeps_what_the_objects_share(monkeypatch):
+    """A chunk for a forkserver worker is pickled one object per call (a thread waiting for the GIL
+    gets it between them) into one stream: objects the entries share (a detector's distortion, an
+    exposure's chips) come back shared, and once."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    from tweakgui.engine.processes import pickled_in_turns, unpickled_in_turns
+
+    shared = np.arange(10000.0)
+    entries = [{"i": i, "distortion": shared, "own": np.full(3, i)} for i in range(5)]
+    calls = []
+    real_dump = ForkingPickler.dump
+
+    class Counting(ForkingPickler):
+        def dump(self, obj):
+            calls.append(obj)
+            return real_dump(self, obj)
+
+    monkeypatch.setattr("multiprocessing.reduction.ForkingPickler", Counting)
+    data = pickled_in_turns(iter([*entries, "refcat", None]))
+    assert calls == [*entries, "refcat", None]  # one call each, in order
+    *back, refcat, anchor = unpickled_in_turns(data)
+    assert (refcat, anchor) == ("refcat", None)
+    assert [b["i"] for b in back] == list(range(5))
+    assert all(b["distortion"] is back[0]["distortion"] for b in back)
+    np.testing.assert_array_equal(back[3]["own"], [3, 3, 3])
+    assert len(data) < len(pickle.dumps(shared)) + 5 * 1000  # the shared array written once

@@ -9,7 +9,7 @@ after the stage's entries are registered (:func:`~tweakgui.engine.processes.inhe
 they find them in their memory, and freeze what they inherit so that their
 collector does not walk the parent's heap (which made forked workers 1.5x
 slower per image); from the GUI's thread they come from a forkserver and get
-their chunk pickled.
+their chunk pickled, one entry at a time (:func:`~tweakgui.engine.processes.pickled_in_turns`).
 A corrected GWCS comes back as its new correction step only and is put
 together again around the parent's own transforms
 (:func:`~tweakgui.engine.fit.corrector.wcs_delta`): unpickling whole GWCS
@@ -41,7 +41,15 @@ from tweakgui.engine.fit.align import (
 )
 from tweakgui.engine.fit.corrector import apply_wcs_delta, wcs_delta
 from tweakgui.engine.geometry import sky_function
-from tweakgui.engine.processes import batches, freeze_inherited, inherited, inherited_value, pool_context
+from tweakgui.engine.processes import (
+    batches,
+    freeze_inherited,
+    inherited,
+    inherited_value,
+    pickled_in_turns,
+    pool_context,
+    unpickled_in_turns,
+)
 
 __all__ = ["align_groups", "align_in_processes", "MIN_GROUPS_PER_JOB"]
 
@@ -75,6 +83,11 @@ def _align_chunk(entries, params, kind, refcat, tanp_entry, corrections=False):
 def _align_inherited(key, chunk, params, kind, corrections=False):
     entries, refcat, anchor = inherited_value(key)
     return _align_chunk([entries[i] for i in chunk], params, kind, refcat, anchor, corrections)
+
+
+def _align_pickled(data: bytes, params, kind, corrections=False):
+    *entries, refcat, anchor = unpickled_in_turns(data)
+    return _align_chunk(entries, params, kind, refcat, anchor, corrections)
 
 
 def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | None = None):
@@ -120,8 +133,8 @@ def align_in_processes(entries, params, kind, refcat, jobs, corrections: dict | 
     with inherited((entries, refcat, anchor), ctx) as key, \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=freeze_inherited) as pool:
         futures = [pool.submit(_align_inherited, key, chunk, params, kind, corrections is not None) if key is not None
-                   else pool.submit(_align_chunk, [entries[i] for i in chunk], params, kind, refcat, anchor,
-                                    corrections is not None)
+                   else pool.submit(_align_pickled, pickled_in_turns([*(entries[i] for i in chunk), refcat, anchor]),
+                                    params, kind, corrections is not None)
                    for chunk in chunks]
         for chunk, fut in zip(chunks, futures):
             fits, deltas, measured = fut.result()

@@ -34,7 +34,15 @@ from contextlib import contextmanager
 from tweakgui.engine.io.shared_transforms import load_asdf_extensions
 from tweakgui.engine.outputs.asdf_splice import distortion_of, write_sharing_distortion
 from tweakgui.engine.outputs.jwst import remember_wcsinfo, sip_wcsinfo, wcs_file_bytes
-from tweakgui.engine.processes import batches, die_with_parent, inherited, inherited_value, pool_context
+from tweakgui.engine.processes import (
+    batches,
+    die_with_parent,
+    inherited,
+    inherited_value,
+    pickled_in_turns,
+    pool_context,
+    unpickled_in_turns,
+)
 
 __all__ = ["prepare_wcs_files", "MIN_FILES"]
 
@@ -135,6 +143,10 @@ def _batch_inherited(key, idx, params) -> list[tuple[bytes, dict]]:
     return _batch([parts[i] for i in idx], params)
 
 
+def _batch_pickled(data: bytes, params) -> list[tuple[bytes, dict]]:
+    return _batch(unpickled_in_turns(data), params)
+
+
 def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | None:
     """The bytes of each ``(root, wcs, wcsinfo)``'s WCS file, made in ``jobs`` processes.
 
@@ -155,9 +167,9 @@ def prepare_wcs_files(parts: list[tuple], params, jobs: int) -> list[bytes] | No
     with inherited(parts, ctx) as key, \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=die_with_parent,
                                 initargs=(os.getpid(),)) as pool:
-        # forked writers find the parts in their memory; others get them pickled
+        # forked writers find the parts in their memory; others get them pickled, one at a time
         futures = [(idx, pool.submit(_batch_inherited, key, idx, params) if key is not None
-                    else pool.submit(_batch, [parts[i] for i in idx], params))
+                    else pool.submit(_batch_pickled, pickled_in_turns(parts[i] for i in idx), params))
                    for idx in batches(order, 4 * jobs)]
         for idx, fut in futures:
             for i, (content, info) in zip(idx, fut.result()):
