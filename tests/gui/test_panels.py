@@ -1024,3 +1024,36 @@ def test_footprints_prepared_and_drawn_in_turns_of_their_own(qtbot):
     assert vv.n_drawn["before"] == 2  # not the stale preparation's
     qtbot.waitUntil(lambda: vv.n_drawn["before"] == 3, timeout=2000)
     assert {name for name, *_ in vv._polygons} == {"c.fits", "d.fits", "e.fits"}
+
+
+def test_run_result_files_table_and_selection_shown_in_turns_of_their_own(qtbot, win):
+    """A run's result, its files table and the selected image are shown on three turns of the event
+    loop, a timer due meanwhile running in between (a mosaic's result in one turn: ~40 ms); jobDone
+    comes after the last."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    ctl = win.ctl
+    ctl.select_image("b_flt.fits")
+    order = []
+    ran, files, selected = ctl._ran, ctl._show_files, ctl._show_selected
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("timer"))
+
+    def ran_then_timer(result):
+        ran(result)
+        order.append("ran")
+        other.start(0)
+        time.sleep(0.03)  # the timer and the next step both due when the event loop comes round
+
+    ctl._ran = ran_then_timer
+    ctl._show_files = lambda arg=None: order.append("files") or files(arg)
+    ctl._show_selected = lambda arg=None: order.append("selected") or selected(arg)
+    ctl.jobDone.connect(lambda kind, ok: order.append(f"done {kind} {ok}"))
+    with qtbot.waitSignal(ctl.jobDone, timeout=5000):
+        ctl.run()
+    assert order == ["ran", "timer", "files", "selected", "done run True"]
+    counts = [win.files.model.index(i, 3).data() for i in range(win.files.model.rowCount())]
+    assert all(counts)  # the table shows the result

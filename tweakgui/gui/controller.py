@@ -181,14 +181,28 @@ class SessionController(QObject):
         if not self._show(kind, handler, result):
             return
         if kind in ("run", "refit", "load"):
-            # the selected image's plots are drawn on a later turn of the event loop, so the window
-            # repaints in between instead of pausing for all of it at once; a timer, not a queued
-            # call: those run before any timer, and the two turns were one stretch for timers due
-            then = self._select_loaded if kind == "load" else self._show_selected
-            QTimer.singleShot(NEXT_TURN_MS, self,
-                              lambda: self._show(kind, then, None) and self.jobDone.emit(kind, True))
+            # the files table of a run's result and the selected image's plots are shown on later
+            # turns of the event loop, so the window repaints in between instead of pausing for all
+            # of it at once (a mosaic's result: ~40 ms); timers, not queued calls: those run before
+            # any timer, and the turns were one stretch for timers due
+            steps = [self._select_loaded] if kind == "load" else [self._show_files, self._show_selected]
+            self._in_turns(kind, steps)
             return
         self.jobDone.emit(kind, True)
+
+    def _in_turns(self, kind: str, steps: list) -> None:
+        """``steps`` of showing a job's result, each on a turn of its own; then ``jobDone``."""
+        def step():
+            if self._show(kind, steps[0], None):
+                if len(steps) > 1:
+                    self._in_turns(kind, steps[1:])
+                else:
+                    self.jobDone.emit(kind, True)
+
+        QTimer.singleShot(NEXT_TURN_MS, self, step)
+
+    def _show_files(self, _arg=None) -> None:
+        self.view.show_visit(self.visit)
 
     def _show(self, kind: str, handler: Callable, arg: Any) -> bool:
         try:
@@ -543,8 +557,7 @@ class SessionController(QObject):
         log.info("alignment finished: %d of %d images aligned", nok, len(result.images))
         # one record, not one per fit: a mosaic has ~1400 fits and each record costs the GUI thread
         log.info("\n".join(f"group {f.group_id} ({f.kind}): {f.summary()}" for f in result.fits))
-        self.view.show_visit(self.visit)
-        self.view.show_result(result)
+        self.view.show_result(result)  # the files table on the next turn (_show_files)
         failed = result.n_failed
         self.outcome = (f"Aligned {nok}/{len(result.images)} images"
                         + (f", {failed} failed" if failed else "")

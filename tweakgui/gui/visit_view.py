@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["VisitView", "chip_footprint", "group_color"]
 
-STEP_MS = 10  # between preparing the outlines and drawing them
+# before the outlines are prepared, and between preparing and drawing them: a dock raised is
+# painted first (a zero timer is a queued call, run before the paint the raise asked for)
+STEP_MS = 10
 
 # a qualitative palette readable on a white background (Tableau 10)
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -116,7 +118,7 @@ class VisitView(QWidget):
         self._generation += 1  # outlines prepared for the last visit are not drawn
         if self.on_screen() and not self._scheduled:
             self._scheduled = True
-            QTimer.singleShot(0, self._redraw_if_dirty)
+            QTimer.singleShot(STEP_MS, self, self._redraw_if_dirty)
 
     def on_screen(self) -> bool:
         """Visible and not behind another tab (a tabified dock stays 'visible')."""
@@ -126,7 +128,7 @@ class VisitView(QWidget):
         """Draw what changed while hidden (connect to the dock's visibilityChanged)."""
         if visible and self._dirty and not self._scheduled:
             self._scheduled = True
-            QTimer.singleShot(0, self._redraw_if_dirty)
+            QTimer.singleShot(STEP_MS, self, self._redraw_if_dirty)
 
     def showEvent(self, ev) -> None:
         super().showEvent(ev)
