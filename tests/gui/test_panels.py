@@ -228,7 +228,7 @@ def test_residual_panels_drawn_one_per_turn_for_the_latest_image_only(qtbot, win
     ticker.stop()
     turns.append(drawn())
     assert max(turns) == 4 and turns[0] < 4  # not all in one go
-    assert set(turns) <= {0, 2, 4}  # a row's two panels (one y range) in the same turn
+    assert turns == sorted(turns) and {1, 3} & set(turns)  # one panel per turn, the rows in order
     for key, sc in res.res_scatter.items():
         comp, axis = key.split("_")
         xs, _ys = sc.getData()
@@ -805,7 +805,7 @@ def test_timers_due_before_a_residual_step_run_before_it(qtbot, win):
     other.start(0)  # due just after the first step was asked for
     time.sleep(0.03)  # both due when the event loop comes round
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)
-    assert order[0] == "timer" and order.count("step") == 2  # the rows (the other tabs when shown)
+    assert order[0] == "timer" and order.count("step") == 4  # the panels (the other tabs when shown)
 
 
 def test_plots_keep_their_place_when_the_first_fit_is_shown(qtbot, win):
@@ -891,11 +891,17 @@ def test_selection_draws_the_image_layers_and_table_in_a_turn_of_their_own(qtbot
     assert win.image_view.count("matched") > 0 and win.matches.model.rowCount() > 0
     win.ctl.select_image("b_flt.fits")
     assert win.image_view.count("matched") == 0 and win.image_view.count("detected") == 0
-    assert len(res._steps) == 3  # the sources and table, then the two rows
+    assert len(res._steps) == 5  # the sources and table, then the four panels
     res._next_step()
     b = win.ctl.shown_fit("b_flt.fits").matches
     b = b[np.asarray(b["image"]).astype(str) == "b_flt.fits"]
-    assert win.matches.model.rowCount() == len(b) and len(res._steps) == 2  # the rows still to come
+    assert win.matches.model.rowCount() == len(b) and len(res._steps) == 4  # the panels still to come
+    res._next_step()  # the first row's first panel: its y range set for both, the other's old points cleared
+    assert res.res_scatter["dx_x"].getData()[0] == pytest.approx(np.asarray(b["x"], float))
+    assert len(res.res_scatter["dx_y"].getData()[0]) == 0
+    assert res.res_plots["dx_y"].viewRange()[1] == pytest.approx(res.res_plots["dx_x"].viewRange()[1])
+    res._next_step()
+    assert res.res_scatter["dx_y"].getData()[0] == pytest.approx(np.asarray(b["y"], float))
     assert win.image_view.count("matched") == int(np.sum(b["used"]))
     assert win.image_view.count("detected") == len(win.ctl.image_result("b_flt.fits").catalogs[0])
     qtbot.waitUntil(lambda: not res.drawing, timeout=5000)

@@ -349,11 +349,11 @@ class ResidualPanel(QWidget):
             self._draw_vectors()
             self._draw_hist(fit, searchrad)
             return
-        # one row of panels per turn of the event loop, each painted before the next is drawn:
-        # all at once (setData, ranges, the axes regenerated, the repaint) held a mosaic's
-        # selection 150-270 ms.  A row's two panels share their y range: drawn in turns of
-        # their own, the first one's range repainted the other (its axes and grid) twice
-        steps = {self.res_widget: [lambda c=comp: self._draw_row(c) for comp in ("dx", "dy")],
+        # one panel per turn of the event loop, each painted before the next is drawn: all at
+        # once (setData, ranges, the axes regenerated, the repaint) held a mosaic's selection
+        # 150-270 ms, a row at a time 35-45 ms on a loaded machine
+        steps = {self.res_widget: [lambda c=comp, h=half: self._draw_half_row(c, h)
+                                   for comp in ("dx", "dy") for half in (0, 1)],
                  self.vec_widget: [self._draw_vectors], self.hist_widget: [lambda: self._draw_hist(fit, searchrad)]}
         # the tabs not on display are drawn when shown: the vectors alone took 5-9 ms of each selection
         self._steps = [*first, *steps.pop(self.tabs.currentWidget(), [])]
@@ -433,13 +433,21 @@ class ResidualPanel(QWidget):
         for key in self.res_plots:
             self._draw_panel(key)
 
-    def _draw_row(self, comp: str) -> None:
-        row = [key for key in self.res_plots if key.startswith(comp + "_")]
-        for key in row:
-            self._draw_panel(key)
-        for key in row:
+    def _draw_half_row(self, comp: str, half: int) -> None:
+        """A row's first panel, which sets the y range the row's panels share, or its second.
+
+        With the first, the second one's points are cleared: they would be painted at the new
+        range for a turn (and painting them cost as much as the new ones).
+        """
+        first, second = f"{comp}_x", f"{comp}_y"
+        if half == 0:
+            self.res_scatter[second].clear()
+            self._draw_panel(first)
+        else:
+            self._draw_panel(second)
+        for key in (first, second) if half == 0 else (second,):
             # the new ranges' transforms now: pyqtgraph applies them while painting, and what they
-            # move (axes, grid) asked for a second repaint of the row on the next turn
+            # move (axes, grid) asked for a second repaint on the next turn
             self.res_plots[key].vb.prepareForPaint()
 
     def _draw_panel(self, key: str) -> None:
