@@ -909,17 +909,30 @@ def test_selection_draws_the_image_layers_and_table_in_a_turn_of_their_own(qtbot
 
 
 def test_image_view_shown_while_loading_and_the_start_page_again_if_the_load_fails(qtbot, make_window):
-    """A load shows the image view as it starts (its first layout and paint while the files are read,
-    not in the turn that shows the loaded visit); a load that fails goes back to the start page."""
+    """A load shows the image view soon after it starts (its first layout and paint while the files
+    are read, not in the load's first turn nor in the turn that shows the loaded visit); a load that
+    fails goes back to the start page, even one that fails before the view was due."""
+    import time
+
+    engine = FakeEngine()
+    load = engine.load_visit
+
+    def slow_load(specs, params):
+        time.sleep(0.3)
+        return load(specs, params)
+
     win = make_window(engine=FakeEngine().api())
     assert win.central.currentWidget() is win.start_page
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
         win.ctl.set_inputs(["missing_flt.fits"])
-        assert win.central.currentWidget() is win.image_view
-    assert blocker.args == ["load", False] and win.central.currentWidget() is win.start_page
+        assert win.central.currentWidget() is win.start_page  # not in the load's first turn
+    assert blocker.args == ["load", False]
+    qtbot.wait(50)  # past the time the view was due
+    assert win.central.currentWidget() is win.start_page
+    win.ctl.engine.load_visit = slow_load
     with qtbot.waitSignal(win.ctl.jobDone, timeout=5000) as blocker:
         win.ctl.set_inputs(["a_flt.fits", "b_flt.fits"])
-        assert win.central.currentWidget() is win.image_view
+        qtbot.waitUntil(lambda: win.central.currentWidget() is win.image_view, timeout=250)  # while reading
     assert blocker.args == ["load", True] and win.central.currentWidget() is win.image_view
     assert win.files.names() == ["a_flt.fits", "b_flt.fits"]
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow"]
 
 LOGGERS = ("tweakgui", "tweakwcs")
+SHOW_VIEW_AFTER_MS = 10  # a load's image view shown this long after the load starts
 
 
 class MainWindow(QMainWindow, SessionView):
@@ -480,10 +481,12 @@ class MainWindow(QMainWindow, SessionView):
             self._show_central(self.ctl.visit)
 
     def show_busy(self, busy: bool, kind: str) -> None:
-        if busy and kind == "load":
-            # the image view's first layout and paint now, while the files are read, not in the turn
-            # that shows the loaded visit with the files table's rows (~15 ms of a mosaic's)
-            self.central.setCurrentWidget(self.image_view)
+        self._loading = busy and kind == "load"
+        if self._loading:
+            # the image view's first layout and paint while the files are read, not in the turn that
+            # shows the loaded visit with the files table's rows (~15 ms of a mosaic's), nor in the
+            # load's first turn with the window's repaint for the busy state (~40 ms together)
+            self.later(SHOW_VIEW_AFTER_MS, lambda: self._loading and self.central.setCurrentWidget(self.image_view))
         for name in ("run", "refit", "save_outputs", "save_session", "open_session", "exclude"):
             if name in getattr(self, "actions", {}):
                 self.actions[name].setEnabled(not busy)

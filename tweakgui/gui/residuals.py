@@ -162,6 +162,7 @@ class ResidualPanel(QWidget):
         self.y_range: dict[str, tuple] = {}
         self.vector_scale = 1.0
         self.fit = None
+        self._blank = False  # True while nothing was drawn since the last clear()
         self.frame = "tangent"  # the frame of the plotted components: "detector" or "tangent"
         self.comp = {"dx": np.zeros(0), "dy": np.zeros(0)}
         # (image, chip) -> the chip's WCS, to rotate residuals into its pixel axes
@@ -284,6 +285,9 @@ class ResidualPanel(QWidget):
         self._steps = []
         self._hidden = {}
         self._set_summary(message)
+        if self._blank:
+            return  # nothing drawn since: clearing again repainted every panel (~7 ms as a load starts)
+        self._blank = True
         self.matches = None
         self.keys = []
         self.rms_mas = {}
@@ -333,6 +337,7 @@ class ResidualPanel(QWidget):
                 step()
             return
         self.fit = fit
+        self._blank = False
         self._set_summary(summary_html(fit, image, image_result, whole_group=self.whole_group.isChecked()))
         m = fit.matches
         if m is not None and len(m) and image is not None and not self.whole_group.isChecked():
@@ -614,6 +619,7 @@ class ResidualPanel(QWidget):
         if dx is None:
             self.hist_pick.clear()
             return
+        self._blank = False
         self.hist_pick.setData(x=[dx], y=[dy])
 
     def show_match(self, key) -> None:
