@@ -94,7 +94,6 @@ class VisitView(QWidget):
         self._dirty = False
         self._scheduled = False
         self._generation = 0  # of the outlines last prepared: only those are drawn
-        self._origin = (0.0, 0.0)
         self._polygons: list[tuple[str, int, np.ndarray, np.ndarray]] = []
         # one curve per colour and state, made now: adding 20 items to the plot when the dock is first
         # raised cost the GUI thread ~30 ms then (a mosaic's result waiting to be drawn)
@@ -175,22 +174,23 @@ class VisitView(QWidget):
     def _draw(self, out: SimpleNamespace) -> None:
         if out.generation != self._generation:
             return  # a later drawing is on its way
-        self._origin, self._polygons, self.n_drawn = out.origin, out.polygons, out.n_drawn
+        self._polygons, self.n_drawn = out.polygons, out.n_drawn
         self.legend.clear()
         for label in self._labels:
             self.plot.removeItem(label)
         self._labels = []
         self._draw_lines(out.lines, out.many)
         if out.lines and len(self._visit.exposures) <= 30:
-            self._draw_labels(out.before, list(out.lines), out.bucket)
+            self._draw_labels(out)
         # the new range's transform now: pyqtgraph applies it while painting, and what it moves
         # (axes, grid, outlines) asked for a second repaint in the same turn (~10 ms at a mosaic's size)
         self.plot.vb.prepareForPaint()
 
-    def _closed(self, fps: list, origin=None) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _closed(fps: list, origin: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
         """Closed outlines (rows) of footprints with the same number of vertices, in arcmin from
-        the visit's centre (east to the left)."""
-        ra0, dec0 = origin or self._origin
+        the visit's centre ``origin`` (RA, Dec; east to the left)."""
+        ra0, dec0 = origin
         fp = np.stack(fps)
         dra = (fp[..., 0] - ra0 + 180.0) % 360.0 - 180.0
         x, y = dra * np.cos(np.radians(dec0)) * 60.0, (fp[..., 1] - dec0) * 60.0
@@ -241,12 +241,13 @@ class VisitView(QWidget):
                 if shown:
                     self.legend.addItem(shown[0], f"group {g}")
 
-    def _draw_labels(self, before: dict, buckets: list, bucket: dict) -> None:
+    def _draw_labels(self, out: SimpleNamespace) -> None:
+        buckets = list(out.lines)
         for e in self._visit.exposures:
-            fp = before.get((e.name, 0))
+            fp = out.before.get((e.name, 0))
             if fp is not None:
-                bx, by = self._closed([fp])
-                label = pg.TextItem(e.root, color=group_color(buckets.index(bucket[e.group_id])),
+                bx, by = self._closed([fp], out.origin)
+                label = pg.TextItem(e.root, color=group_color(buckets.index(out.bucket[e.group_id])),
                                     anchor=(0.5, 0.5))
                 label.setPos(float(np.mean(bx[0, :-1])), float(np.mean(by[0, :-1])))
                 self.plot.addItem(label)
